@@ -1,0 +1,174 @@
+/**
+ * @module
+ * Every error rate-sync throws. One class per concept, all extending {@link RateSyncError} with a stable
+ * `code`, so callers can branch on `error.code` or on the `is…Error` guards (which work across realms and
+ * duplicated package copies, unlike `instanceof`).
+ */
+
+/** Stable machine-readable codes of {@link RateSyncError}. */
+export type RateSyncErrorCode =
+  | "CONFIG_INVALID"
+  | "UNKNOWN_LIMITER"
+  | "INVALID_KEY"
+  | "INVALID_ARGUMENT"
+  | "RATE_LIMIT_EXCEEDED"
+  | "STORE_ERROR"
+  | "STORE_UNAVAILABLE"
+  | "CLOSED";
+
+/** Base class of every error rate-sync throws or rejects with. */
+export class RateSyncError extends Error {
+  /** Stable code, safe to branch on. */
+  readonly code: RateSyncErrorCode;
+
+  constructor(code: RateSyncErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** One problem found in a config file: where it is and what is wrong. */
+export interface ConfigIssue {
+  /** The file the issue is in, or `"<config>"` for config given in code. */
+  readonly file: string;
+  /** Dotted path of the value, e.g. `limiters.api.rate`; empty for file-level problems. */
+  readonly path: string;
+  /** 1-based line in the file, when the value could be located. */
+  readonly line?: number;
+  /** 1-based column in the file, when the value could be located. */
+  readonly column?: number;
+  /** What is wrong, in words a user can act on. */
+  readonly message: string;
+}
+
+/** Formats one issue as `file:line:col path: message` (parts that are unknown are left out). */
+export function formatConfigIssue(issue: ConfigIssue): string {
+  let where = issue.file;
+  if (issue.line !== undefined) {
+    where += `:${issue.line}`;
+    if (issue.column !== undefined) where += `:${issue.column}`;
+  }
+  return issue.path ? `${where} ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`;
+}
+
+/**
+ * A config (file, TOML text, object or patch) is invalid. Lists every issue at once so a user can fix the
+ * whole file in one pass.
+ */
+export class ConfigError extends RateSyncError {
+  /** Every issue found, in file order. */
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(issues: readonly ConfigIssue[], options?: { cause?: unknown }) {
+    const lines = issues.map(formatConfigIssue);
+    super(
+      "CONFIG_INVALID",
+      issues.length === 1 ? `Invalid rate-sync config: ${lines[0]}` : `Invalid rate-sync config:\n  ${lines.join("\n  ")}`,
+      options,
+    );
+    this.issues = Object.freeze([...issues]);
+  }
+}
+
+/** No limiter, template or rate-sync style `base:rest` clone matches the key. */
+export class UnknownLimiterError extends RateSyncError {
+  /** The key that matched nothing. */
+  readonly key: string;
+
+  constructor(key: string) {
+    super("UNKNOWN_LIMITER", `No limiter or template matches the key ${JSON.stringify(key)}`);
+    this.key = key;
+  }
+}
+
+/** A key is not acceptable: empty, not a string, or longer than 1 KiB (in UTF-8 bytes). */
+export class InvalidKeyError extends RateSyncError {
+  constructor(message: string) {
+    super("INVALID_KEY", message);
+  }
+}
+
+/** An argument of a call (cost, timeout, duration, option) is invalid. Names the argument and the value. */
+export class InvalidArgumentError extends RateSyncError {
+  constructor(message: string) {
+    super("INVALID_ARGUMENT", message);
+  }
+}
+
+/** `acquire()` could not be allowed within its timeout. Thrown at once when the wait would pass it. */
+export class RateLimitExceededError extends RateSyncError {
+  /** The key that was limited. */
+  readonly key: string;
+  /** The limiter or template that denied it. */
+  readonly limiter: string;
+  /** When a retry could succeed, in milliseconds; `Infinity` when it never can (cost above capacity). */
+  readonly retryAfterMs: number;
+
+  constructor(key: string, limiter: string, retryAfterMs: number) {
+    const hint = Number.isFinite(retryAfterMs)
+      ? `retry after ${Math.ceil(retryAfterMs)} ms`
+      : "the cost exceeds the limit's capacity and can never be allowed";
+    super("RATE_LIMIT_EXCEEDED", `Rate limit exceeded for ${JSON.stringify(key)} (limiter "${limiter}"): ${hint}`);
+    this.key = key;
+    this.limiter = limiter;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** A store call failed or timed out. Usually handled by `on_store_error`; surfaced when it says `deny`. */
+export class StoreError extends RateSyncError {
+  /** The id of the store that failed. */
+  readonly store: string;
+
+  constructor(store: string, message: string, options?: { cause?: unknown }) {
+    super("STORE_ERROR", `Store "${store}": ${message}`, options);
+    this.store = store;
+  }
+}
+
+/** A store needs an optional package that is not installed (`ioredis`, `postgres`). */
+export class StoreUnavailableError extends RateSyncError {
+  /** The id of the store. */
+  readonly store: string;
+  /** The npm package to install. */
+  readonly packageName: string;
+
+  constructor(store: string, packageName: string, options?: { cause?: unknown }) {
+    super(
+      "STORE_UNAVAILABLE",
+      `Store "${store}" needs the package "${packageName}", which is not installed: run \`npm install ${packageName}\``,
+      options,
+    );
+    this.store = store;
+    this.packageName = packageName;
+  }
+}
+
+/** The instance was closed; it accepts no more calls. */
+export class ClosedError extends RateSyncError {
+  constructor() {
+    super("CLOSED", "This RateSync instance is closed");
+  }
+}
+
+function hasCode(value: unknown, code: RateSyncErrorCode): boolean {
+  return value instanceof Error && (value as { code?: unknown }).code === code;
+}
+
+/** True for any error rate-sync throws. */
+export function isRateSyncError(value: unknown): value is RateSyncError {
+  return value instanceof Error && typeof (value as { code?: unknown }).code === "string" && "code" in value;
+}
+/** True for a {@link ConfigError}. */
+export const isConfigError = (value: unknown): value is ConfigError => hasCode(value, "CONFIG_INVALID");
+/** True for an {@link UnknownLimiterError}. */
+export const isUnknownLimiterError = (value: unknown): value is UnknownLimiterError =>
+  hasCode(value, "UNKNOWN_LIMITER");
+/** True for an {@link InvalidKeyError}. */
+export const isInvalidKeyError = (value: unknown): value is InvalidKeyError => hasCode(value, "INVALID_KEY");
+/** True for a {@link RateLimitExceededError}. */
+export const isRateLimitExceededError = (value: unknown): value is RateLimitExceededError =>
+  hasCode(value, "RATE_LIMIT_EXCEEDED");
+/** True for a {@link StoreError}. */
+export const isStoreError = (value: unknown): value is StoreError => hasCode(value, "STORE_ERROR");

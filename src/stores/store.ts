@@ -1,0 +1,95 @@
+/**
+ * @module
+ * The interface every store implements (memory, Redis, PostgreSQL). A store only moves state: the math lives
+ * in `src/algorithms/`, which the Lua and SQL of remote stores encode identically.
+ *
+ * Identity of state: a store keeps one rate state per `(limiterId, stateTag(params), key)` and one lease set per
+ * `(limiterId, key)`. The tag (see {@link stateTag}) contains the algorithm and the window, so changing either
+ * on reload starts fresh, while changing a limit or a rate keeps the usage so far.
+ */
+
+import type { LimitParams } from "../algorithms/types.ts";
+
+/** Storage engines. */
+export type StoreEngine = "memory" | "redis" | "postgres";
+
+/** One member of a decision. */
+export interface StoreOp {
+  /** Namespace: the id of the limiter or template the key resolved to. */
+  readonly limiterId: string;
+  /** The key's own state name (already hashed when the limiter says `hash_keys`). Any characters. */
+  readonly key: string;
+  /** What to decide. */
+  readonly params: LimitParams;
+  /** Units to consume; for concurrency, always 1. */
+  readonly cost: number;
+  /** For concurrency: the id of the lease to grant. Required when `params.kind === "concurrency"`. */
+  readonly leaseId?: string;
+}
+
+/** The outcome of one member (see `Outcome` in the algorithms for the meaning of each field). */
+export interface OpResult {
+  readonly allowed: boolean;
+  readonly limit: number;
+  readonly remaining: number;
+  readonly resetAfterMs: number;
+  readonly retryAfterMs: number;
+  readonly waitMs: number;
+}
+
+/** The outcome of a whole decision. */
+export interface BatchResult {
+  /** True only when every member was allowed; then every member was applied, otherwise none was. */
+  readonly allowed: boolean;
+  /** One result per member, in order. When one member denies, the others report what they would have said. */
+  readonly results: readonly OpResult[];
+}
+
+/** A place where limiter state lives. All methods are safe to call concurrently. */
+export interface Store {
+  /** The store's id in the config. */
+  readonly id: string;
+  readonly engine: StoreEngine;
+  /**
+   * Decides every member atomically (one round trip on remote stores): all are allowed and applied, or none
+   * is. `maxWaitMs` is the reservation budget of token and leaky buckets (0 decides now); the batch's wait is
+   * the largest member `waitMs`.
+   */
+  decide(ops: readonly StoreOp[], maxWaitMs: number): Promise<BatchResult>;
+  /** Reports a member's state as of now, consuming nothing. */
+  peek(op: StoreOp): Promise<OpResult>;
+  /**
+   * Gives back what an allowed decision consumed, as well as the algorithm can (used when a composite spans
+   * stores and a later member denies). Leases are released.
+   */
+  refund(ops: readonly StoreOp[]): Promise<void>;
+  /** Forgets all state of a key under a limiter (every algorithm tag and every lease). */
+  reset(limiterId: string, key: string): Promise<void>;
+  /** Ends a lease; idempotent (an unknown or expired lease is not an error). */
+  release(limiterId: string, key: string, leaseId: string): Promise<void>;
+  /** Extends a live lease to `leaseMs` from now; false when the lease is gone (expired or released). */
+  renew(limiterId: string, key: string, leaseId: string, leaseMs: number): Promise<boolean>;
+  /** Closes connections after the calls in flight; idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * The tag that separates states of different shapes under one key: algorithm plus window. Token and leaky buckets
+ * keep their state across rate changes (GCRA's timestamp stays meaningful), so their tag has no rate in it.
+ */
+export function stateTag(params: LimitParams): string {
+  switch (params.kind) {
+    case "token_bucket":
+      return "tb";
+    case "leaky_bucket":
+      return "lb";
+    case "fixed_window":
+      return `fw${params.windowMs}`;
+    case "sliding_window":
+      return `sw${params.windowMs}`;
+    case "sliding_window_counter":
+      return `sc${params.windowMs}`;
+    case "concurrency":
+      return "cc";
+  }
+}

@@ -1,0 +1,20 @@
+import { defineConfig } from "tsup";
+
+/**
+ * Builds every public entry as ESM and CJS with types, so the package works from both `import` and
+ * `require`. Optional peers are external: they are loaded only when a store or adapter needs them.
+ */
+export default defineConfig({
+  entry: {
+    index: "src/index.ts",
+    "cli/main": "src/cli/main.ts",
+  },
+  format: ["esm", "cjs"],
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  target: "node20",
+  splitting: true,
+  shims: true,
+  external: ["ioredis", "postgres", "prom-client", "express", "fastify", "hono"],
+});
