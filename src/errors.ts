@@ -14,6 +14,7 @@ export type RateSyncErrorCode =
   | "RATE_LIMIT_EXCEEDED"
   | "STORE_ERROR"
   | "STORE_UNAVAILABLE"
+  | "LEASE_EXPIRED"
   | "CLOSED";
 
 /** Base class of every error rate-sync throws or rejects with. */
@@ -142,6 +143,17 @@ export class StoreUnavailableError extends RateSyncError {
     );
     this.store = store;
     this.packageName = packageName;
+  }
+}
+
+/** `lease.renew()` found the lease gone: it expired (its holder did not renew in time) or was released. */
+export class LeaseExpiredError extends RateSyncError {
+  /** The key the lease was taken on. */
+  readonly key: string;
+
+  constructor(key: string) {
+    super("LEASE_EXPIRED", `The lease on ${JSON.stringify(key)} has expired or was released; it cannot be renewed`);
+    this.key = key;
   }
 }
 
