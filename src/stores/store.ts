@@ -35,6 +35,8 @@ export interface OpResult {
   readonly resetAfterMs: number;
   readonly retryAfterMs: number;
   readonly waitMs: number;
+  /** True when a remote store answered from its local over-limit cache, without a round trip. */
+  readonly fromCache?: boolean;
 }
 
 /** The outcome of a whole decision. */
