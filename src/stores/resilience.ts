@@ -1,0 +1,364 @@
+/**
+ * @module
+ * What keeps a remote store from hurting its callers when it is slow or down: a per-call time budget
+ * ({@link withTimeout}), a circuit breaker that makes a dead store cost microseconds instead of the budget
+ * ({@link CircuitBreaker}), and a local cache of recent denials that answers floods of over-limit calls without a
+ * round trip ({@link OverLimitCache}). Shared by the Redis and PostgreSQL stores.
+ *
+ * None of these keeps a timer alive between calls: the breaker and the cache compare timestamps, so an idle
+ * process can exit and tests need no fake timers.
+ */
+
+import type { LimitParams } from "../algorithms/types.ts";
+import { TIME_EPSILON_MS } from "../algorithms/types.ts";
+import { StoreError, StoreUnavailableError } from "../errors.ts";
+import type { OpResult } from "./store.ts";
+
+/** A monotonic clock in milliseconds (not wall time: breaker and cache spans must not jump with NTP). */
+export type MonotonicClock = () => number;
+
+const monotonicNow: MonotonicClock = () => performance.now();
+
+/**
+ * Replaces the password of every URL in `text` with `***`, so driver messages that echo a connection string
+ * never leak it.
+ *
+ * @example maskSecrets("connect redis://app:s3cret@db:6379 failed") // "connect redis://app:***@db:6379 failed"
+ */
+export function maskSecrets(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):[^@\s]*@/gi, "$1:***@");
+}
+
+/**
+ * Turns anything a driver threw into a {@link StoreError} naming the store and what was being done, with the
+ * secrets masked. A `StoreError` or {@link StoreUnavailableError} passes through unchanged.
+ */
+export function toStoreError(
+  storeId: string,
+  error: unknown,
+  action: string,
+): StoreError | StoreUnavailableError {
+  if (error instanceof StoreError || error instanceof StoreUnavailableError) return error;
+  const detail = error instanceof Error ? error.message : String(error);
+  return new StoreError(storeId, `${action} failed: ${maskSecrets(detail)}`);
+}
+
+/**
+ * Settles like `promise`, or rejects with a {@link StoreError} once `ms` have passed. A late settlement of
+ * `promise` is swallowed (never an unhandled rejection); the timer is cleared as soon as either side wins.
+ *
+ * @param ms The budget; `Infinity` or a non-positive value disables the timeout.
+ * @example await withTimeout(client.get(key), config.timeoutMs, config.id)
+ */
+export function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  storeId: string,
+  action = "call",
+): Promise<T> {
+  // Attach a handler first: if the timeout wins, a later rejection of `promise` has nowhere else to go.
+  promise.catch(() => {});
+  if (!(ms > 0) || !Number.isFinite(ms)) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new StoreError(storeId, `${action} timed out after ${ms} ms`));
+    }, ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** The states of a {@link CircuitBreaker}. */
+export type BreakerState = "closed" | "open" | "half-open";
+
+/** Options of a {@link CircuitBreaker}. */
+export interface CircuitBreakerOptions {
+  /** Consecutive failures that open the breaker. @default 5 */
+  readonly failureThreshold?: number;
+  /**
+   * The failures must all fall within this span (ms) to count as one streak; an old isolated failure does not
+   * add up with a new one. @default 10_000
+   */
+  readonly failureWindowMs?: number;
+  /** How long the breaker stays open before letting one probe through (ms). @default 1_000 */
+  readonly coolDownMs?: number;
+  /** Clock, for tests. @default performance.now */
+  readonly now?: MonotonicClock;
+}
+
+/**
+ * A circuit breaker: closed → open after `failureThreshold` consecutive failures within `failureWindowMs`;
+ * while open every call fails at once with a {@link StoreError}; after `coolDownMs` it is half-open and lets a
+ * single probe through, which closes it on success or re-opens it on failure.
+ *
+ * @example
+ * ```ts
+ * const breaker = new CircuitBreaker("main", { failureThreshold: 3, coolDownMs: 500 });
+ * const value = await breaker.run(() => withTimeout(client.ping(), 1000, "main"));
+ * ```
+ */
+export class CircuitBreaker {
+  readonly #storeId: string;
+  readonly #failureThreshold: number;
+  readonly #failureWindowMs: number;
+  readonly #coolDownMs: number;
+  readonly #now: MonotonicClock;
+  /** Failures in the current streak; reset by any success. */
+  #failures = 0;
+  /** When the current streak began (valid while `#failures > 0`). */
+  #streakStartedAt = 0;
+  /** When the breaker last opened; `undefined` while closed. */
+  #openedAt: number | undefined;
+  /** True while the single half-open probe is in flight, so no second call slips through. */
+  #probing = false;
+
+  constructor(storeId: string, options: CircuitBreakerOptions = {}) {
+    this.#storeId = storeId;
+    this.#failureThreshold = Math.max(1, options.failureThreshold ?? 5);
+    this.#failureWindowMs = options.failureWindowMs ?? 10_000;
+    this.#coolDownMs = options.coolDownMs ?? 1_000;
+    this.#now = options.now ?? monotonicNow;
+  }
+
+  /** The current state, as of now (an open breaker whose cool-down has passed reports `half-open`). */
+  get state(): BreakerState {
+    if (this.#openedAt === undefined) return "closed";
+    if (this.#probing || this.#now() - this.#openedAt >= this.#coolDownMs) return "half-open";
+    return "open";
+  }
+
+  /**
+   * Runs `call` unless the breaker is open, recording its success or failure. While open, rejects at once with
+   * a {@link StoreError} and never calls `call`.
+   */
+  async run<T>(call: () => Promise<T>): Promise<T> {
+    const isProbe = this.#admit();
+    try {
+      const value = await call();
+      this.recordSuccess();
+      return value;
+    } catch (error) {
+      this.recordFailure();
+      throw error;
+    } finally {
+      if (isProbe) this.#probing = false;
+    }
+  }
+
+  /** Records a success: closes the breaker and ends any failure streak. */
+  recordSuccess(): void {
+    this.#failures = 0;
+    this.#openedAt = undefined;
+  }
+
+  /** Records a failure: extends the streak, and opens (or re-opens) the breaker when it is long enough. */
+  recordFailure(): void {
+    const now = this.#now();
+    if (this.#openedAt !== undefined) {
+      // A failed probe (or a call admitted before the breaker opened) restarts the cool-down.
+      this.#openedAt = now;
+      return;
+    }
+    if (this.#failures === 0 || now - this.#streakStartedAt > this.#failureWindowMs) {
+      this.#failures = 0;
+      this.#streakStartedAt = now;
+    }
+    this.#failures += 1;
+    if (this.#failures >= this.#failureThreshold) this.#openedAt = now;
+  }
+
+  /** Throws when the call may not go through; returns true when it is the half-open probe. */
+  #admit(): boolean {
+    if (this.#openedAt === undefined) return false;
+    if (!this.#probing && this.#now() - this.#openedAt >= this.#coolDownMs) {
+      this.#probing = true;
+      return true;
+    }
+    throw new StoreError(this.#storeId, "circuit breaker is open after repeated failures; failing fast");
+  }
+}
+
+/** Options of an {@link OverLimitCache}. */
+export interface OverLimitCacheOptions {
+  /** Most keys remembered; past it the oldest entry is dropped. @default 10_000 */
+  readonly maxEntries?: number;
+  /** Clock, for tests. @default performance.now */
+  readonly now?: MonotonicClock;
+}
+
+interface Denial {
+  /** Smallest cost known to be denied. */
+  readonly cost: number;
+  /** Local monotonic time until which that cost (and any larger one) is denied. */
+  readonly untilMs: number;
+  /** The store's answer, replayed with an updated `retryAfterMs`. */
+  readonly result: OpResult;
+}
+
+/**
+ * A fingerprint of everything that changes what a denial means: the state tag plus the capacity and rate. A
+ * reload that raises a limit therefore never hits a denial cached under the old limit.
+ */
+function paramsFingerprint(params: LimitParams): string {
+  switch (params.kind) {
+    case "token_bucket":
+    case "leaky_bucket":
+      return `${params.kind}/${params.intervalMs}/${params.burst}`;
+    case "fixed_window":
+    case "sliding_window":
+    case "sliding_window_counter":
+      return `${params.kind}/${params.windowMs}/${params.limit}`;
+    case "concurrency":
+      return `${params.kind}/${params.maxConcurrent}/${params.leaseMs}`;
+  }
+}
+
+/**
+ * Remembers recent denials of single-member rate decisions, so a flood of calls that the store would deny is
+ * denied locally without a round trip.
+ *
+ * Safety argument (why it never denies what the store would allow): a denial of cost `c` with a finite
+ * `retryAfterMs` means the same call cannot pass before that time unless state is given back. Other callers
+ * only consume more, and a larger cost needs at least as long. So a call with cost `>= c` before the deadline
+ * is denied, provided: the deadline is measured from when the request was **sent** (earlier than the store's
+ * decision); a call willing to wait at least the remaining time goes to the store (it could reserve); refund,
+ * reset and release on the key forget its denials; and the params are part of the identity (a reload that
+ * raises a limit starts fresh). Concurrency denials are never cached: a release elsewhere frees a slot at once.
+ *
+ * @example
+ * ```ts
+ * const cached = cache.check(op, maxWaitMs);
+ * if (cached) return cached; // denied locally, fromCache: true
+ * ```
+ */
+export class OverLimitCache {
+  readonly #maxEntries: number;
+  readonly #now: MonotonicClock;
+  /** `[limiterId, key]` (JSON, injective) → params fingerprint → denial. Insertion order = age, for eviction. */
+  readonly #entries = new Map<string, Map<string, Denial>>();
+  #size = 0;
+
+  constructor(options: OverLimitCacheOptions = {}) {
+    this.#maxEntries = Math.max(1, options.maxEntries ?? 10_000);
+    this.#now = options.now ?? monotonicNow;
+  }
+
+  /** Number of denials remembered (expired ones included until they are looked up or evicted). */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The local clock the cache measures deadlines with; read it just before sending a request. */
+  now(): number {
+    return this.#now();
+  }
+
+  /**
+   * A local denial for `op`, or `undefined` when the store must be asked.
+   *
+   * @param maxWaitMs The caller's reservation budget: a caller willing to wait out the denial goes to the store.
+   */
+  check(
+    op: {
+      readonly limiterId: string;
+      readonly key: string;
+      readonly params: LimitParams;
+      readonly cost: number;
+    },
+    maxWaitMs: number,
+  ): OpResult | undefined {
+    const perKey = this.#entries.get(keyOf(op.limiterId, op.key));
+    if (perKey === undefined) return undefined;
+    const fingerprint = paramsFingerprint(op.params);
+    const denial = perKey.get(fingerprint);
+    if (denial === undefined) return undefined;
+    const remainingMs = denial.untilMs - this.#now();
+    if (remainingMs <= TIME_EPSILON_MS) {
+      this.#delete(op.limiterId, op.key, fingerprint);
+      return undefined;
+    }
+    if (op.cost < denial.cost || remainingMs <= maxWaitMs) return undefined;
+    return { ...denial.result, allowed: false, retryAfterMs: remainingMs, waitMs: 0, fromCache: true };
+  }
+
+  /**
+   * Records the store's denial of `op`.
+   *
+   * @param sentAtMs Local time (from {@link now}) read just **before** the request was sent.
+   */
+  remember(
+    op: {
+      readonly limiterId: string;
+      readonly key: string;
+      readonly params: LimitParams;
+      readonly cost: number;
+    },
+    result: OpResult,
+    sentAtMs: number,
+  ): void {
+    if (op.params.kind === "concurrency" || result.allowed || !Number.isFinite(result.retryAfterMs)) return;
+    if (result.retryAfterMs <= TIME_EPSILON_MS) return;
+    const id = keyOf(op.limiterId, op.key);
+    const fingerprint = paramsFingerprint(op.params);
+    const untilMs = sentAtMs + result.retryAfterMs;
+    let perKey = this.#entries.get(id);
+    const previous = perKey?.get(fingerprint);
+    // Keep the more useful of two denials: a smaller cost covers more calls. Never extend a deadline beyond
+    // what the denial of that cost proves.
+    if (previous !== undefined && previous.untilMs > this.#now() && previous.cost < op.cost) return;
+    if (perKey === undefined) {
+      perKey = new Map();
+    } else {
+      // Re-insert to mark it young for eviction.
+      this.#entries.delete(id);
+    }
+    this.#entries.set(id, perKey);
+    if (previous === undefined) this.#size += 1;
+    perKey.set(fingerprint, { cost: op.cost, untilMs, result });
+    while (this.#size > this.#maxEntries) this.#evictOldest();
+  }
+
+  /** Forgets every denial of a key under a limiter (after reset, refund or release). */
+  forget(limiterId: string, key: string): void {
+    const id = keyOf(limiterId, key);
+    const perKey = this.#entries.get(id);
+    if (perKey === undefined) return;
+    this.#size -= perKey.size;
+    this.#entries.delete(id);
+  }
+
+  /** Forgets everything. */
+  clear(): void {
+    this.#entries.clear();
+    this.#size = 0;
+  }
+
+  #delete(limiterId: string, key: string, fingerprint: string): void {
+    const id = keyOf(limiterId, key);
+    const perKey = this.#entries.get(id);
+    if (perKey?.delete(fingerprint)) {
+      this.#size -= 1;
+      if (perKey.size === 0) this.#entries.delete(id);
+    }
+  }
+
+  #evictOldest(): void {
+    const oldest = this.#entries.entries().next();
+    if (oldest.done) return;
+    const [id, perKey] = oldest.value;
+    this.#size -= perKey.size;
+    this.#entries.delete(id);
+  }
+}
+
+function keyOf(limiterId: string, key: string): string {
+  return JSON.stringify([limiterId, key]);
+}
