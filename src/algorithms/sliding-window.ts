@@ -1,0 +1,142 @@
+/**
+ * @module
+ * Sliding window log (exact): at most `limit` (L) units in any interval of length `windowMs` (W) ending now. The
+ * state lists admitted calls as flat `[time, cost]` pairs, oldest first; an entry counts while `now - t < W`.
+ */
+
+import { type RefundOutcome, remainingUnits } from "./shared.ts";
+import type { DecideInput, Outcome, PeekOutcome, SlidingLogState, WindowParams } from "./types.ts";
+
+/** Index (into the flat array) of the first entry still inside the window: entries with `t <= now - W` are out. */
+function firstLive(entries: readonly number[], nowMs: number, windowMs: number): number {
+  const horizon = nowMs - windowMs;
+  let i = 0;
+  while (i < entries.length && (entries[i] ?? 0) <= horizon) i += 2;
+  return i;
+}
+
+/** Sum of the costs from flat index `from` on. */
+function usedFrom(entries: readonly number[], from: number): number {
+  let used = 0;
+  for (let i = from + 1; i < entries.length; i += 2) used += entries[i] ?? 0;
+  return used;
+}
+
+/**
+ * Decides one sliding log call. `maxWaitMs` is ignored. When denied, `retryAfterMs` is the time until enough of
+ * the oldest entries have left the window for the same call to fit; a cost above `limit` gets `Infinity`.
+ *
+ * @example
+ * const params = { kind: "sliding_window", limit: 2, windowMs: 1000 } as const;
+ * decideSlidingWindow(params, { state: { entries: [0, 1, 400, 1] }, nowMs: 500, cost: 1, maxWaitMs: 0 })
+ * // → denied, retryAfterMs 500 (the entry at 0 leaves at 1000)
+ */
+export function decideSlidingWindow(
+  params: WindowParams,
+  input: DecideInput<SlidingLogState>,
+): Outcome<SlidingLogState> {
+  const { limit, windowMs } = params;
+  const { state, nowMs, cost } = input;
+  const entries = state === undefined ? EMPTY : state.entries;
+  const from = firstLive(entries, nowMs, windowMs);
+  const used = usedFrom(entries, from);
+
+  if (cost <= limit && used + cost <= limit) {
+    const last = entries.length > from ? (entries[entries.length - 2] ?? nowMs) : nowMs;
+    // Keep the log sorted even if the clock stepped back a little (e.g. after a failover).
+    const t = Math.max(last, nowMs);
+    const next = entries.slice(from);
+    next.push(t, cost);
+    return {
+      allowed: true,
+      limit,
+      remaining: remainingUnits(limit - used - cost),
+      resetAfterMs: t + windowMs - nowMs,
+      retryAfterMs: 0,
+      waitMs: 0,
+      state: { entries: next },
+      ttlMs: t + windowMs - nowMs,
+    };
+  }
+
+  let retryAfterMs = Number.POSITIVE_INFINITY;
+  if (cost <= limit) {
+    // The first entry whose departure (with all older ones) makes room for `cost`.
+    let left = used;
+    for (let i = from; i < entries.length; i += 2) {
+      left -= entries[i + 1] ?? 0;
+      if (left + cost <= limit) {
+        retryAfterMs = (entries[i] ?? nowMs) + windowMs - nowMs;
+        break;
+      }
+    }
+  }
+  const resetAfterMs = entries.length > from ? (entries[entries.length - 2] ?? nowMs) + windowMs - nowMs : 0;
+  return {
+    allowed: false,
+    limit,
+    remaining: remainingUnits(limit - used),
+    resetAfterMs,
+    retryAfterMs,
+    waitMs: 0,
+    state,
+    ttlMs: resetAfterMs,
+  };
+}
+
+const EMPTY: readonly number[] = [];
+
+/** Reports a sliding log as of `nowMs`, consuming nothing. */
+export function peekSlidingWindow(
+  params: WindowParams,
+  state: SlidingLogState | undefined,
+  nowMs: number,
+): PeekOutcome {
+  const entries = state === undefined ? EMPTY : state.entries;
+  const from = firstLive(entries, nowMs, params.windowMs);
+  return {
+    limit: params.limit,
+    remaining: remainingUnits(params.limit - usedFrom(entries, from)),
+    resetAfterMs:
+      entries.length > from ? (entries[entries.length - 2] ?? nowMs) + params.windowMs - nowMs : 0,
+  };
+}
+
+/**
+ * Gives back an allowed call: removes the most recent live entry of exactly `cost` (the call being refunded is
+ * almost always the newest). When no entry matches, `cost` is taken off the newest entries instead.
+ */
+export function refundSlidingWindow(
+  params: WindowParams,
+  state: SlidingLogState | undefined,
+  nowMs: number,
+  cost: number,
+): RefundOutcome<SlidingLogState> {
+  if (state === undefined) return { state: undefined, ttlMs: 0 };
+  const from = firstLive(state.entries, nowMs, params.windowMs);
+  const next = state.entries.slice(from);
+  let match = -1;
+  for (let i = next.length - 2; i >= 0; i -= 2) {
+    if (next[i + 1] === cost) {
+      match = i;
+      break;
+    }
+  }
+  if (match >= 0) {
+    next.splice(match, 2);
+  } else {
+    let owed = cost;
+    while (owed > 0 && next.length > 0) {
+      const c = next[next.length - 1] ?? 0;
+      if (c > owed) {
+        next[next.length - 1] = c - owed;
+        owed = 0;
+      } else {
+        next.length -= 2;
+        owed -= c;
+      }
+    }
+  }
+  if (next.length === 0) return { state: undefined, ttlMs: 0 };
+  return { state: { entries: next }, ttlMs: (next[next.length - 2] ?? nowMs) + params.windowMs - nowMs };
+}
