@@ -1,0 +1,200 @@
+/**
+ * @module
+ * Environment interpolation over a parsed TOML document (SPEC §2.2): `${VAR}`, `${VAR:-default}`,
+ * `${VAR-default}`, `${VAR:?message}` and `$$`, in string values (also inside arrays and inline tables) and in
+ * table keys (store and limiter ids). Every problem is collected; nothing stops at the first.
+ */
+
+import type { PathIssue } from "./issues.ts";
+
+/** Environment variables to read; `undefined` values count as unset. */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** The interpolated document and everything that went wrong. */
+export interface InterpolationResult {
+  /** A copy of the input with every string and key interpolated; tables are null-prototype objects. */
+  readonly value: unknown;
+  readonly issues: readonly PathIssue[];
+  /**
+   * Maps a path in `value` back to the path as written in the file (keys before interpolation), so issues
+   * about interpolated ids can still be located in the source.
+   */
+  readonly sourcePath: (path: readonly string[]) => string[];
+}
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*/;
+
+/** Outcome of interpolating one string: the text, or the messages of what failed in it. */
+type StringResult = { ok: true; text: string } | { ok: false; messages: string[] };
+
+/**
+ * Interpolates one string. Defaults may themselves contain references (`${A:-${B}}`), resolved only when used.
+ *
+ * @example
+ * interpolateString("redis://${HOST:-localhost}:6379", { HOST: "cache" }); // { ok: true, text: "redis://cache:6379" }
+ */
+export function interpolateString(input: string, env: Env): StringResult {
+  const messages: string[] = [];
+  let out = "";
+  let i = 0;
+  while (i < input.length) {
+    const ch = input[i];
+    if (ch !== "$") {
+      out += ch;
+      i++;
+      continue;
+    }
+    const next = input[i + 1];
+    if (next === "$") {
+      out += "$";
+      i += 2;
+      continue;
+    }
+    if (next !== "{") {
+      // A lone `$` (prices, regexes) is text, not a reference.
+      out += "$";
+      i++;
+      continue;
+    }
+    const end = findClosingBrace(input, i + 2);
+    if (end === -1) {
+      messages.push(
+        `unterminated "\${" in ${JSON.stringify(input)}: close it with "}" or write "$$" for a literal "$"`,
+      );
+      break;
+    }
+    const body = input.slice(i + 2, end);
+    const resolved = resolveReference(body, env);
+    if (resolved.ok) out += resolved.text;
+    else messages.push(...resolved.messages);
+    i = end + 1;
+  }
+  return messages.length > 0 ? { ok: false, messages } : { ok: true, text: out };
+}
+
+/** Index of the `}` closing a reference whose body starts at `from`, honouring nested `${…}`; -1 if none. */
+function findClosingBrace(text: string, from: number): number {
+  let depth = 0;
+  for (let i = from; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === "$" && text[i + 1] === "$") {
+      i++;
+    } else if (ch === "$" && text[i + 1] === "{") {
+      depth++;
+      i++;
+    } else if (ch === "}") {
+      if (depth === 0) return i;
+      depth--;
+    }
+  }
+  return -1;
+}
+
+function resolveReference(body: string, env: Env): StringResult {
+  const name = NAME.exec(body)?.[0];
+  if (name === undefined) {
+    return {
+      ok: false,
+      messages: [`invalid reference "\${${body}}": expected a variable name such as \${REDIS_URL}`],
+    };
+  }
+  const rest = body.slice(name.length);
+  const value = Object.hasOwn(env, name) ? env[name] : undefined;
+  const isSet = value !== undefined;
+  const isSetAndNonEmpty = isSet && value !== "";
+  if (rest === "") {
+    return isSet
+      ? { ok: true, text: value }
+      : {
+          ok: false,
+          messages: [`environment variable ${name} is not set (use \${${name}:-default} to give a default)`],
+        };
+  }
+  if (rest.startsWith(":-")) {
+    return isSetAndNonEmpty ? { ok: true, text: value } : interpolateString(rest.slice(2), env);
+  }
+  if (rest.startsWith("-")) {
+    return isSet ? { ok: true, text: value } : interpolateString(rest.slice(1), env);
+  }
+  if (rest.startsWith(":?")) {
+    if (isSetAndNonEmpty) return { ok: true, text: value };
+    const detail = rest.slice(2);
+    return {
+      ok: false,
+      messages: [`environment variable ${name} is not set or empty${detail === "" ? "" : `: ${detail}`}`],
+    };
+  }
+  return {
+    ok: false,
+    messages: [`invalid reference "\${${body}}": after the name expected "}", ":-", "-" or ":?"`],
+  };
+}
+
+function isTable(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === null || proto === Object.prototype;
+}
+
+/**
+ * Interpolates every string value and every table key of a parsed document. Values other than strings,
+ * arrays and tables (numbers, booleans, dates) are kept as they are.
+ *
+ * @param document - The parsed TOML.
+ * @param env - Variables to read. @default process.env (chosen by the caller)
+ */
+export function interpolateDocument(document: unknown, env: Env): InterpolationResult {
+  const issues: PathIssue[] = [];
+  // For each output table: its interpolated keys → the keys written in the file.
+  const sourceKeys = new WeakMap<object, Map<string, string>>();
+
+  const visit = (value: unknown, path: readonly string[]): unknown => {
+    if (typeof value === "string") {
+      const result = interpolateString(value, env);
+      if (result.ok) return result.text;
+      for (const message of result.messages) issues.push({ path, message });
+      return value;
+    }
+    if (Array.isArray(value)) {
+      return value.map((item, index) => visit(item, [...path, String(index)]));
+    }
+    if (!isTable(value)) return value;
+    // Null prototype: ids such as `__proto__` or `constructor` are plain keys and can never reach a prototype.
+    const out: Record<string, unknown> = Object.create(null);
+    const origins = new Map<string, string>();
+    for (const rawKey of Object.keys(value)) {
+      const keyResult = interpolateString(rawKey, env);
+      let key = rawKey;
+      if (keyResult.ok) {
+        key = keyResult.text;
+      } else {
+        for (const message of keyResult.messages)
+          issues.push({ path: [...path, rawKey], message: `in the key: ${message}` });
+      }
+      if (origins.has(key)) {
+        issues.push({
+          path: [...path, rawKey],
+          message: `the key becomes ${JSON.stringify(key)} after interpolation, which is already used by ${JSON.stringify(origins.get(key))}`,
+        });
+        continue;
+      }
+      origins.set(key, rawKey);
+      out[key] = visit(value[rawKey], [...path, key]);
+    }
+    sourceKeys.set(out, origins);
+    return out;
+  };
+
+  const value = visit(document, []);
+  const sourcePath = (path: readonly string[]): string[] => {
+    const raw: string[] = [];
+    let node: unknown = value;
+    for (const key of path) {
+      const origins = node !== null && typeof node === "object" ? sourceKeys.get(node) : undefined;
+      raw.push(origins?.get(key) ?? key);
+      node = isTable(node) || Array.isArray(node) ? (node as Record<string, unknown>)[key] : undefined;
+    }
+    return raw;
+  };
+  return { value, issues, sourcePath };
+}

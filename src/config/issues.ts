@@ -1,0 +1,30 @@
+/**
+ * @module
+ * Issues as the loader's stages produce them: a path of table keys and a message. `load.ts` turns them into
+ * `ConfigIssue`s with the file name and a line and column found by `locate.ts`.
+ */
+
+/** One problem found by a loader stage, before it is given a file position. */
+export interface PathIssue {
+  /** Keys from the document root, e.g. `["limiters", "api", "rate"]`; empty for file-level problems. */
+  readonly path: readonly string[];
+  /** What is wrong, in words a user can act on. Never contains a secret. */
+  readonly message: string;
+}
+
+const BARE_KEY = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * Formats a key path the way TOML would write it: `limiters.api.rate`, quoting keys that are not bare
+ * (`limiters."api:<tenant>".rate`), so a user can search the file for it.
+ */
+export function formatPath(path: readonly string[]): string {
+  return path.map((key) => (BARE_KEY.test(key) ? key : JSON.stringify(key))).join(".");
+}
+
+/** Quotes a list of names for a message: `"a", "b" or "c"`. */
+export function quoteList(names: readonly string[], conjunction = "or"): string {
+  const quoted = names.map((name) => JSON.stringify(name));
+  if (quoted.length <= 1) return quoted.join("");
+  return `${quoted.slice(0, -1).join(", ")} ${conjunction} ${quoted.at(-1)}`;
+}

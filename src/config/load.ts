@@ -1,0 +1,232 @@
+/**
+ * @module
+ * The config loader (SPEC §2.1): read → parse TOML (smol-toml) → interpolate env → validate (zod, strict) →
+ * normalize → freeze. Either the whole input is valid and a snapshot comes out, or a `ConfigError` lists
+ * every issue with `file:line:col path: message`. Nothing is half-applied.
+ */
+
+import { existsSync, statSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { isAbsolute, relative, resolve } from "node:path";
+import { parse as parseToml, TomlError } from "smol-toml";
+import { ConfigError, type ConfigIssue } from "../errors.ts";
+import { deepFreeze, FrozenMap } from "./freeze.ts";
+import { interpolateDocument } from "./interpolate.ts";
+import { formatPath, type PathIssue } from "./issues.ts";
+import { createLocator, type Locator } from "./locate.ts";
+import { IMPLICIT_STORE, normalizeDefaults, normalizeLimiter, normalizeStore } from "./normalize.ts";
+import type {
+  ConfigSnapshot,
+  DefaultsConfig,
+  LimiterConfig,
+  LimiterDefinition,
+  StoreConfig,
+} from "./types.ts";
+import { type ValidatedDocument, validateDocument, validateLimiterTable } from "./validate.ts";
+
+/** Options of every loader function. */
+export interface LoadOptions {
+  /** Environment for `${VAR}` interpolation and `RATE_SYNC_CONFIG`. @default process.env */
+  env?: Record<string, string | undefined>;
+  /** Directory the search path and relative paths start from. @default process.cwd() */
+  cwd?: string;
+}
+
+/** File name used in issues of config given in code. */
+export const CODE_CONFIG_FILE = "<config>";
+
+/** Where `loadConfig()` looks when no path is given, after `RATE_SYNC_CONFIG`. */
+export const CONFIG_SEARCH_PATH: readonly string[] = ["rate-sync.toml", "config/rate-sync.toml"];
+
+function toConfigIssues(issues: readonly PathIssue[], file: string, locate?: Locator): ConfigIssue[] {
+  const located = issues.map((issue): ConfigIssue => {
+    const position = locate?.(issue.path);
+    return {
+      file,
+      path: formatPath(issue.path),
+      ...(position === undefined ? {} : { line: position.line, column: position.column }),
+      message: issue.message,
+    };
+  });
+  // File order, so a user can fix top to bottom; issues without a position keep their order at the end.
+  return located
+    .map((issue, index) => ({ issue, index }))
+    .sort(
+      (a, b) =>
+        (a.issue.line ?? Number.POSITIVE_INFINITY) - (b.issue.line ?? Number.POSITIVE_INFINITY) ||
+        (a.issue.column ?? 0) - (b.issue.column ?? 0) ||
+        a.index - b.index,
+    )
+    .map(({ issue }) => issue);
+}
+
+function isUnder(path: readonly string[], prefix: readonly string[]): boolean {
+  return prefix.length <= path.length && prefix.every((key, index) => path[index] === key);
+}
+
+/** Normalizes a validated document into a deeply frozen snapshot. */
+function buildSnapshot(document: ValidatedDocument, file: string | undefined): ConfigSnapshot {
+  const stores = new Map<string, StoreConfig>();
+  for (const [id, parsed] of document.stores) stores.set(id, normalizeStore(id, parsed));
+  if (stores.size === 0) stores.set(IMPLICIT_STORE.id, IMPLICIT_STORE);
+  const defaults = normalizeDefaults(document.defaults);
+  const context = { defaults, storeIds: [...stores.keys()] };
+  const limiters = new Map<string, LimiterConfig>();
+  const definitions = new Map<string, LimiterDefinition>();
+  for (const [id, limiter] of document.limiters) {
+    limiters.set(id, deepFreeze(normalizeLimiter(id, limiter.parsed, context)));
+    definitions.set(id, limiter.definition);
+  }
+  for (const store of stores.values()) deepFreeze(store);
+  return Object.freeze({
+    ...(file === undefined ? {} : { file }),
+    defaults: deepFreeze(defaults),
+    stores: new FrozenMap(stores),
+    limiters: new FrozenMap(limiters),
+    definitions: new FrozenMap(definitions),
+  });
+}
+
+/** The first line of a smol-toml error (the rest is a code excerpt, which may show a secret). */
+function tomlErrorMessage(error: TomlError): string {
+  const first = error.message.split("\n")[0] ?? "";
+  return `invalid TOML: ${first.replace(/^Invalid TOML document:\s*/, "")}`;
+}
+
+/**
+ * Parses, interpolates, validates and normalizes TOML text.
+ *
+ * @param options.file - Shown in issues and kept as `snapshot.file`. @default "<config>" (and no `file`)
+ * @throws {ConfigError} listing every issue at once.
+ * @example
+ * const snapshot = parseConfigText('[limiters.api]\nrate = "100/s"\n', { env: { } });
+ * snapshot.limiters.get("api")?.rate; // { kind: "token_bucket", intervalMs: 10, burst: 100 }
+ */
+export function parseConfigText(text: string, options: LoadOptions & { file?: string } = {}): ConfigSnapshot {
+  const file = options.file ?? CODE_CONFIG_FILE;
+  let document: unknown;
+  try {
+    document = parseToml(text);
+  } catch (error) {
+    if (!(error instanceof TomlError)) throw error;
+    throw new ConfigError([
+      { file, path: "", line: error.line, column: error.column, message: tomlErrorMessage(error) },
+    ]);
+  }
+  const interpolated = interpolateDocument(document, options.env ?? process.env);
+  const validated = validateDocument(interpolated.value);
+  // A value whose interpolation failed was left as written; its validation issue would only repeat the first.
+  const issues = [
+    ...interpolated.issues,
+    ...validated.issues.filter(
+      (issue) => !interpolated.issues.some((failed) => isUnder(issue.path, failed.path)),
+    ),
+  ];
+  if (issues.length > 0 || validated.value === undefined) {
+    const locator = createLocator(text);
+    throw new ConfigError(toConfigIssues(issues, file, (path) => locator(interpolated.sourcePath(path))));
+  }
+  return buildSnapshot(validated.value, options.file);
+}
+
+/**
+ * Validates and normalizes an object of the TOML shape (`{ defaults?, stores?, limiters? }`), as given to
+ * `RateSync.fromConfig`. No environment interpolation: values are taken as they are.
+ *
+ * @param options.file - Shown in issues. @default "<config>"
+ * @throws {ConfigError} listing every issue at once.
+ * @example
+ * parseConfigObject({ limiters: { login: { algorithm: "sliding_window", limit: 5, window: "5m" } } });
+ */
+export function parseConfigObject(input: unknown, options: { file?: string } = {}): ConfigSnapshot {
+  const validated = validateDocument(input);
+  if (validated.value === undefined) {
+    throw new ConfigError(toConfigIssues(validated.issues, options.file ?? CODE_CONFIG_FILE));
+  }
+  return buildSnapshot(validated.value, undefined);
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The config file `loadConfig()` would read when given no path: `RATE_SYNC_CONFIG` (returned even when it
+ * does not exist, so that loading it reports the mistake), else `./rate-sync.toml`, else
+ * `./config/rate-sync.toml`; `undefined` when none exists. Returns an absolute path.
+ */
+export function findConfigFile(options: LoadOptions = {}): string | undefined {
+  const cwd = options.cwd ?? process.cwd();
+  const env = options.env ?? process.env;
+  const fromEnv = env.RATE_SYNC_CONFIG;
+  if (fromEnv !== undefined && fromEnv !== "") return resolve(cwd, fromEnv);
+  for (const candidate of CONFIG_SEARCH_PATH) {
+    const path = resolve(cwd, candidate);
+    if (isFile(path)) return path;
+  }
+  return undefined;
+}
+
+/** How a file is named in issues: relative to `cwd` when inside it, else absolute. */
+function displayName(path: string, cwd: string): string {
+  const rel = relative(cwd, path);
+  return rel !== "" && !rel.startsWith("..") && !isAbsolute(rel) ? rel : path;
+}
+
+/**
+ * Finds and loads the config file: the explicit `path`, else the search path of {@link findConfigFile}.
+ *
+ * @returns the snapshot, or `undefined` when no path was asked for and no file was found (limiters may then
+ *   be configured in code).
+ * @throws {ConfigError} when the file is invalid, or when a path that was asked for (`path` or
+ *   `RATE_SYNC_CONFIG`) cannot be read.
+ * @example
+ * const snapshot = await loadConfig();                    // ./rate-sync.toml, if any
+ * const strict = await loadConfig("config/limits.toml");  // must exist
+ */
+export async function loadConfig(
+  path?: string,
+  options: LoadOptions = {},
+): Promise<ConfigSnapshot | undefined> {
+  const cwd = options.cwd ?? process.cwd();
+  const absolute = path === undefined ? findConfigFile(options) : resolve(cwd, path);
+  if (absolute === undefined) return undefined;
+  const file = displayName(absolute, cwd);
+  let text: string;
+  try {
+    text = await readFile(absolute, "utf8");
+  } catch (error) {
+    const reason = existsSync(absolute) ? "cannot be read" : "does not exist";
+    throw new ConfigError([{ file, path: "", message: `the config file ${absolute} ${reason}` }], {
+      cause: error,
+    });
+  }
+  const snapshot = parseConfigText(text, { ...options, file });
+  return Object.freeze({ ...snapshot, file: absolute });
+}
+
+/**
+ * Validates and normalizes ONE limiter definition against an existing snapshot's defaults and stores (for
+ * `DynamicConfig.update`, `rs.configure`, `rs.clone`). No env interpolation.
+ *
+ * @throws {ConfigError} whose issues use paths `limiters.<id>.<key>`.
+ * @example
+ * normalizeLimiterDefinition("api", { rate: "50/s" }, { defaults: snapshot.defaults, stores: snapshot.stores });
+ */
+export function normalizeLimiterDefinition(
+  id: string,
+  definition: unknown,
+  context: { defaults: DefaultsConfig; stores: ReadonlyMap<string, StoreConfig>; file?: string },
+): LimiterConfig {
+  const storeIds = [...context.stores.keys()];
+  const path = ["limiters", id];
+  const result = validateLimiterTable(path, definition, { storeIds, defaultStore: context.defaults.store });
+  if (result.value === undefined) {
+    throw new ConfigError(toConfigIssues(result.issues, context.file ?? CODE_CONFIG_FILE));
+  }
+  return deepFreeze(normalizeLimiter(id, result.value.parsed, { defaults: context.defaults, storeIds }));
+}

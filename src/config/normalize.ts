@@ -1,0 +1,165 @@
+/**
+ * @module
+ * Turns validated tables into the normalized config the rest of rate-sync reads (`types.ts`): every default
+ * applied, durations in milliseconds, rate-sync (Python) keys mapped to their meaning, policy descriptors
+ * computed. Pure: validation (`validate.ts`) has already rejected everything these functions assume away.
+ */
+
+import type { RateParams } from "../algorithms/types.ts";
+import { isTemplateId } from "../core/templates.ts";
+import type { ParsedDefaults, ParsedLimiter, ParsedStore } from "./schema.ts";
+import type { DefaultsConfig, LimiterConfig, OnStoreError, PolicyDescriptor, StoreConfig } from "./types.ts";
+
+/** Default `max_clones`. */
+export const DEFAULT_MAX_CLONES = 100_000;
+/** Default `lease` of concurrency slots, in ms. */
+export const DEFAULT_LEASE_MS = 60_000;
+/** Default `max_keys` of memory stores. */
+export const DEFAULT_MAX_KEYS = 1_000_000;
+/** Default store call budget, in ms. */
+export const DEFAULT_STORE_TIMEOUT_MS = 1000;
+/** Default pool size of remote stores. */
+export const DEFAULT_POOL_MAX_SIZE = 10;
+/** The store a file without stores gets (SPEC §2.3). */
+export const IMPLICIT_STORE: StoreConfig = Object.freeze({
+  id: "memory",
+  engine: "memory",
+  maxKeys: DEFAULT_MAX_KEYS,
+});
+
+/** `[defaults]` with its defaults. */
+export function normalizeDefaults(parsed: ParsedDefaults): DefaultsConfig {
+  return {
+    ...(parsed.store === undefined ? {} : { store: parsed.store }),
+    timeoutMs: parsed.timeout ?? null,
+    onStoreError: parsed.on_store_error ?? "allow",
+    maxClones: parsed.max_clones ?? DEFAULT_MAX_CLONES,
+  };
+}
+
+const secondsToMs = (value: number | undefined): number | undefined =>
+  value === undefined ? undefined : value * 1000;
+
+/** A validated store table with the defaults of SPEC §2.3; Python's `socket_*timeout` are seconds. */
+export function normalizeStore(id: string, parsed: ParsedStore): StoreConfig {
+  if (parsed.engine === "memory") {
+    return { id, engine: "memory", maxKeys: parsed.max_keys ?? DEFAULT_MAX_KEYS };
+  }
+  const socketTimeout = secondsToMs(parsed.socket_timeout);
+  const connectTimeout = secondsToMs(parsed.socket_connect_timeout);
+  const common = {
+    id,
+    poolMaxSize: parsed.pool_max_size ?? DEFAULT_POOL_MAX_SIZE,
+    ...(parsed.pool_min_size === undefined ? {} : { poolMinSize: parsed.pool_min_size }),
+    timeoutMs: parsed.timeout ?? DEFAULT_STORE_TIMEOUT_MS,
+    ...(socketTimeout === undefined ? {} : { socketTimeoutMs: socketTimeout }),
+    ...(connectTimeout === undefined ? {} : { socketConnectTimeoutMs: connectTimeout }),
+  };
+  if (parsed.engine === "redis") {
+    return {
+      ...common,
+      engine: "redis",
+      url: parsed.url,
+      keyPrefix: parsed.key_prefix ?? "rate_sync",
+      cluster: parsed.cluster ?? false,
+      ...(parsed.db === undefined ? {} : { db: parsed.db }),
+      ...(parsed.password === undefined ? {} : { password: parsed.password }),
+    };
+  }
+  return {
+    ...common,
+    engine: "postgres",
+    url: parsed.url,
+    tableName: parsed.table_name ?? "rate_sync_state",
+    schemaName: parsed.schema_name ?? "public",
+    autoCreate: parsed.auto_create ?? true,
+    unlogged: parsed.unlogged ?? false,
+  };
+}
+
+/** What a limiter is normalized against. */
+export interface LimiterContext {
+  readonly defaults: DefaultsConfig;
+  /** Store ids in declaration order; used when neither the limiter nor the defaults name one. */
+  readonly storeIds: readonly string[];
+}
+
+/**
+ * `on_store_error`: the limiter's own, else its `fail_closed` (rate-sync: `true` fails closed; `false` fails
+ * open, so it never inherits a `deny` default), else the defaults.
+ */
+function resolveOnStoreError(parsed: ParsedLimiter, defaults: DefaultsConfig): OnStoreError {
+  if (parsed.on_store_error !== undefined) return parsed.on_store_error;
+  if (parsed.fail_closed === true) return "deny";
+  if (parsed.fail_closed === false && defaults.onStoreError === "deny") return "allow";
+  return defaults.onStoreError;
+}
+
+function rateParams(
+  parsed: ParsedLimiter,
+): { params: RateParams; policy: Omit<PolicyDescriptor, "name"> } | undefined {
+  const algorithm = parsed.algorithm === "gcra" ? "token_bucket" : (parsed.algorithm ?? "token_bucket");
+  if (algorithm === "token_bucket" || algorithm === "leaky_bucket") {
+    let ratePerSecond: number;
+    let periodCount: number;
+    if (parsed.rate !== undefined) {
+      ratePerSecond = (parsed.rate.count * 1000) / parsed.rate.periodMs;
+      periodCount = parsed.rate.count;
+    } else if (parsed.rate_per_second !== undefined) {
+      ratePerSecond = parsed.rate_per_second;
+      periodCount = parsed.rate_per_second;
+    } else {
+      return undefined; // concurrency-only limiter
+    }
+    // Default burst: the count of the rate's period ("100/min" → 100), whole and never below 1.
+    const burst = parsed.burst ?? Math.max(1, Math.ceil(periodCount));
+    return {
+      params: { kind: algorithm, intervalMs: 1000 / ratePerSecond, burst },
+      policy: { quota: burst, windowSeconds: Math.ceil(burst / ratePerSecond) },
+    };
+  }
+  const windowMs =
+    parsed.window ?? (parsed.window_seconds === undefined ? undefined : parsed.window_seconds * 1000);
+  if (parsed.limit === undefined || windowMs === undefined) return undefined;
+  return {
+    params: { kind: algorithm, limit: parsed.limit, windowMs },
+    policy: { quota: parsed.limit, windowSeconds: Math.ceil(windowMs / 1000) },
+  };
+}
+
+/**
+ * A validated limiter table with every default applied.
+ *
+ * @example
+ * normalizeLimiter("api", { rate: { count: 100, periodMs: 60_000 } }, context);
+ * // → rate: { kind: "token_bucket", intervalMs: 600, burst: 100 }, policy: { name: "api", quota: 100, windowSeconds: 60 }
+ */
+export function normalizeLimiter(id: string, parsed: ParsedLimiter, context: LimiterContext): LimiterConfig {
+  const rate = rateParams(parsed);
+  const concurrency =
+    parsed.max_concurrent === undefined
+      ? undefined
+      : {
+          kind: "concurrency" as const,
+          maxConcurrent: parsed.max_concurrent,
+          leaseMs: parsed.lease ?? DEFAULT_LEASE_MS,
+        };
+  // Validation guarantees a rate part or a concurrency part; the fallback only keeps the type honest.
+  const policy: PolicyDescriptor = {
+    name: id,
+    ...(rate?.policy ?? { quota: concurrency?.maxConcurrent ?? 1 }),
+  };
+  const store = parsed.store ?? context.defaults.store ?? context.storeIds[0] ?? "memory";
+  return {
+    id,
+    isTemplate: isTemplateId(id),
+    store,
+    ...(rate === undefined ? {} : { rate: rate.params }),
+    ...(concurrency === undefined ? {} : { concurrency }),
+    timeoutMs: parsed.timeout ?? context.defaults.timeoutMs,
+    onStoreError: resolveOnStoreError(parsed, context.defaults),
+    shadow: parsed.shadow ?? false,
+    hashKeys: parsed.hash_keys ?? false,
+    policy,
+  };
+}

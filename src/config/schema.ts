@@ -1,0 +1,470 @@
+/**
+ * @module
+ * The zod schemas of the config file (SPEC §2): `[defaults]`, `[stores.<id>]` per engine and
+ * `[limiters.<id>]`. Every object is strict (unknown keys are errors).
+ *
+ * Each field validates what remains after environment interpolation: a number field takes a number or a
+ * string that is exactly a number (`"42"`), a boolean field takes `true`/`false` or `"true"`/`"false"`, and
+ * nothing else is guessed. Each field also carries the JSON Schema of how a user writes it in TOML, which
+ * {@link configJsonSchema} emits (numbers as numbers, durations as a string or a number of seconds, …).
+ *
+ * Rules that span several keys (a key of another algorithm, a missing rate, unknown stores) live in
+ * `validate.ts`, which runs these schemas one table at a time.
+ */
+
+import { z } from "zod";
+import { InvalidArgumentError } from "../errors.ts";
+import { quoteList } from "./issues.ts";
+import { didYouMean } from "./suggest.ts";
+import {
+  DURATION_PATTERN,
+  type ParsedRate,
+  parseDuration,
+  parseNumberText,
+  parseRate,
+  RATE_PATTERN,
+} from "./units.ts";
+
+/** Algorithm names accepted in `algorithm` (`gcra` is an alias of `token_bucket`). */
+export const ALGORITHM_NAMES = [
+  "token_bucket",
+  "gcra",
+  "fixed_window",
+  "sliding_window",
+  "sliding_window_counter",
+  "leaky_bucket",
+] as const;
+/** One of {@link ALGORITHM_NAMES}. */
+export type AlgorithmName = (typeof ALGORITHM_NAMES)[number];
+
+/** Store engines accepted in `engine`. */
+export const ENGINE_NAMES = ["memory", "redis", "postgres"] as const;
+/** Values of `on_store_error`. */
+export const ON_STORE_ERROR_VALUES = ["allow", "deny", "local"] as const;
+
+// The JSON Schema of each field as written in TOML, keyed by the field's zod schema (see `configJsonSchema`).
+const jsonForms = new WeakMap<object, Record<string, unknown>>();
+
+/** A value written as `${VAR}` that the loader resolves: editors must accept it wherever a number is expected. */
+const ENV_REFERENCE_JSON = {
+  type: "string",
+  pattern: String.raw`\$\{`,
+  description: "A reference to an environment variable, resolved at load time",
+};
+  type: "string",
+  pattern: String.raw`\$\{`,
+  description: 'An environment reference such as "${REDIS_URL}", resolved at load time',
+};
+
+type Check<T> = (input: unknown) => { ok: true; value: T } | { ok: false; message: string };
+
+/** A field: a transform that checks and converts the input, and the JSON Schema of how it is written. */
+function field<T>(check: Check<T>, json: Record<string, unknown>): z.ZodType<T, unknown> {
+  const schema = z.unknown().transform((input, ctx): T => {
+    const result = check(input);
+    if (result.ok) return result.value;
+    ctx.addIssue({ code: "custom", message: result.message });
+    return z.NEVER;
+  });
+  jsonForms.set(schema, json);
+  return schema;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (Array.isArray(value)) return "an array";
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === "object") return value instanceof Date ? "a date" : "a table";
+  return String(value);
+}
+
+interface NumberOptions {
+  readonly min: "positive" | "nonnegative";
+  readonly integer: boolean;
+  readonly description: string;
+}
+
+function numberField(options: NumberOptions): z.ZodType<number, unknown> {
+  const json = {
+    type: options.integer ? "integer" : "number",
+    ...(options.min === "positive" ? { exclusiveMinimum: 0 } : { minimum: 0 }),
+  };
+  return field<number>(
+    (input) => {
+      const value =
+        typeof input === "string" ? parseNumberText(input) : typeof input === "number" ? input : undefined;
+      if (value === undefined) return { ok: false, message: `expected a number, got $describe(input)` };
+      if (Number.isNaN(value)) return { ok: false, message: "expected a number, got NaN" };
+      if (!Number.isFinite(value))
+        return { ok: false, message: `expected a finite number, got $describe(input)` };
+      if (options.min === "positive" && value <= 0) {
+        return { ok: false, message: `must be positive, got $describe(input)` };
+      }
+      if (value < 0) return { ok: false, message: `must not be negative, got $describe(input)` };
+      if (options.integer && !Number.isInteger(value)) {
+        return { ok: false, message: `must be a whole number, got $describe(input)` };
+      }
+      return { ok: true, value };
+    },
+    { description: options.description, anyOf: [json, ENV_REFERENCE_JSON] },
+  );
+}
+
+function booleanField(description: string): z.ZodType<boolean, unknown> {
+  return field<boolean>(
+    (input) => {
+      if (typeof input === "boolean") return { ok: true, value: input };
+      if (input === "true" || input === "false") return { ok: true, value: input === "true" };
+      return { ok: false, message: `expected true or false, got $describe(input)` };
+    },
+    { description, anyOf: [{ type: "boolean" }, ENV_REFERENCE_JSON] },
+  );
+}
+
+function stringField(description: string, maxLength?: number): z.ZodType<string, unknown> {
+  return field<string>(
+    (input) => {
+      if (typeof input !== "string")
+        return { ok: false, message: `expected a string, got $describe(input)` };
+      if (input === "") return { ok: false, message: "must not be empty" };
+      if (maxLength !== undefined && Buffer.byteLength(input) > maxLength) {
+        return { ok: false, message: `must be at most $maxLengthbytes long` };
+      }
+      return { ok: true, value: input };
+    },
+    { type: "string", minLength: 1, ...(maxLength === undefined ? {} : { maxLength }), description },
+  );
+}
+
+function enumField<const T extends string>(
+  values: readonly T[],
+  label: string,
+  description: string,
+): z.ZodType<T, unknown> {
+  return field<T>(
+    (input) => {
+      const found = values.find((value) => value === input);
+      if (found !== undefined) return { ok: true, value: found };
+      if (typeof input !== "string")
+        return { ok: false, message: `expected a string, got $describe(input)` };
+      return {
+        ok: false,
+        message: `unknown $label$JSON.stringify(input)$didYouMean(input, values)(expected $quoteList(values))`,
+      };
+    },
+    { type: "string", enum: [...values], description },
+  );
+}
+
+/** A duration in milliseconds; `allowZero` for timeouts, where `0` means "decide at once". */
+function durationField(description: string, allowZero: boolean): z.ZodType<number, unknown> {
+  return field<number>(
+    (input) => {
+      if (typeof input !== "string" && typeof input !== "number") {
+        return {
+          ok: false,
+          message: `expected a duration such as "30s" or a number of seconds, got ${describe(input)}`,
+        };
+      }
+      let ms: number;
+      try {
+        ms = parseDuration(input);
+      } catch (error) {
+        if (error instanceof InvalidArgumentError) return { ok: false, message: error.message };
+        throw error;
+      }
+      if (!allowZero && ms === 0) return { ok: false, message: `must be positive, got ${describe(input)}` };
+      return { ok: true, value: ms };
+    },
+    {
+      description: `${description} A duration such as "250ms", "30s", "5m", "1h", "1d", or a number of seconds.`,
+      anyOf: [
+        { type: "string", pattern: DURATION_PATTERN },
+        allowZero ? { type: "number", minimum: 0 } : { type: "number", exclusiveMinimum: 0 },
+        ENV_REFERENCE_JSON,
+      ],
+    },
+  );
+}
+
+function rateField(description: string): z.ZodType<ParsedRate, unknown> {
+  return field<ParsedRate>(
+    (input) => {
+      if (typeof input === "number") {
+        return {
+          ok: false,
+          message: `expected a string such as "100/s", got ${input} (for a number of units per second use "rate_per_second")`,
+        };
+      }
+      if (typeof input !== "string")
+        return { ok: false, message: `expected a string such as "100/s", got ${describe(input)}` };
+      try {
+        return { ok: true, value: parseRate(input) };
+      } catch (error) {
+        if (error instanceof InvalidArgumentError) return { ok: false, message: error.message };
+        throw error;
+      }
+    },
+    {
+      type: "string",
+      pattern: RATE_PATTERN,
+      description,
+      examples: ["100/s", "10/min", "3/5min", "1000/day"],
+    },
+  );
+}
+
+const URL_PROTOCOLS = {
+  redis: ["redis://", "rediss://"],
+  postgres: ["postgres://", "postgresql://"],
+} as const;
+
+function checkUrl(input: unknown, engine: keyof typeof URL_PROTOCOLS): string | undefined {
+  if (typeof input !== "string") return `expected a URL string, got ${describe(input)}`;
+  const protocols: readonly string[] = URL_PROTOCOLS[engine];
+  if (!protocols.some((protocol) => input.toLowerCase().startsWith(protocol))) {
+    // The value itself is not echoed: a mistyped URL may still carry a password.
+    return `expected a URL starting with ${quoteList(protocols)}`;
+  }
+  return undefined;
+}
+
+function redisUrlField(): z.ZodType<string | readonly string[], unknown> {
+  const single = { type: "string", pattern: "^rediss?://" };
+  return field<string | readonly string[]>(
+    (input) => {
+      if (Array.isArray(input)) {
+        if (input.length === 0) return { ok: false, message: "expected at least one URL" };
+        const urls: string[] = [];
+        for (const [index, item] of input.entries()) {
+          const problem = checkUrl(item, "redis");
+          if (problem !== undefined) return { ok: false, message: `item ${index}: ${problem}` };
+          urls.push(String(item));
+        }
+        return { ok: true, value: Object.freeze(urls) };
+      }
+      const problem = checkUrl(input, "redis");
+      return problem === undefined ? { ok: true, value: String(input) } : { ok: false, message: problem };
+    },
+    {
+      description: "redis:// or rediss:// URL; with cluster = true, a list of node URLs.",
+      anyOf: [single, { type: "array", items: single, minItems: 1 }, ENV_REFERENCE_JSON],
+    },
+  );
+}
+
+function postgresUrlField(): z.ZodType<string, unknown> {
+  return field<string>(
+    (input) => {
+      const problem = checkUrl(input, "postgres");
+      return problem === undefined ? { ok: true, value: String(input) } : { ok: false, message: problem };
+    },
+    {
+      description: "postgres:// or postgresql:// URL.",
+      anyOf: [{ type: "string", pattern: "^postgres(ql)?://" }, ENV_REFERENCE_JSON],
+    },
+  );
+}
+
+const TABLE_ERROR = {
+  error: (issue: { code: string }) => (issue.code === "invalid_type" ? "expected a table" : undefined),
+};
+
+/** `[defaults]`. */
+export const defaultsSchema = z.strictObject(
+  {
+    store: stringField("Store of every limiter that does not name one.").optional(),
+    timeout: durationField("How long acquire() waits by default; 0 decides at once.", true).optional(),
+    on_store_error: enumField(
+      ON_STORE_ERROR_VALUES,
+      "on_store_error",
+      "What limiters do when their store fails.",
+    ).optional(),
+    max_clones: numberField({
+      min: "positive",
+      integer: true,
+      description: "Bound of the clone handle cache (default 100000).",
+    }).optional(),
+  },
+  TABLE_ERROR,
+);
+
+const poolMaxSize = () =>
+  numberField({
+    min: "positive",
+    integer: true,
+    description: "Connections of the store's one pool (default 10).",
+  });
+const poolMinSize = () =>
+  numberField({ min: "nonnegative", integer: true, description: "rate-sync (Python): minimum connections." });
+const storeTimeout = () => durationField("Budget of one store call (default 1s).", false);
+const socketTimeout = () =>
+  numberField({
+    min: "positive",
+    integer: false,
+    description: "rate-sync (Python): socket timeout in seconds.",
+  });
+const socketConnectTimeout = () =>
+  numberField({
+    min: "positive",
+    integer: false,
+    description: "rate-sync (Python): connect timeout in seconds.",
+  });
+
+/** `[stores.<id>]` with `engine = "memory"`. */
+export const memoryStoreSchema = z.strictObject(
+  {
+    engine: z.literal("memory"),
+    max_keys: numberField({
+      min: "positive",
+      integer: true,
+      description: "Bound on live keys (default 1000000).",
+    }).optional(),
+  },
+  TABLE_ERROR,
+);
+
+/** `[stores.<id>]` with `engine = "redis"`. */
+export const redisStoreSchema = z.strictObject(
+  {
+    engine: z.literal("redis"),
+    url: redisUrlField(),
+    key_prefix: stringField('Namespace of every key (default "rate_sync").').optional(),
+    cluster: booleanField("Connect with Redis Cluster; url may then be a list of node URLs.").optional(),
+    db: numberField({
+      min: "nonnegative",
+      integer: true,
+      description: "rate-sync (Python): database number.",
+    }).optional(),
+    password: stringField("rate-sync (Python): password, when not in the URL.").optional(),
+    pool_max_size: poolMaxSize().optional(),
+    pool_min_size: poolMinSize().optional(),
+    timeout: storeTimeout().optional(),
+    socket_timeout: socketTimeout().optional(),
+    socket_connect_timeout: socketConnectTimeout().optional(),
+  },
+  TABLE_ERROR,
+);
+
+/** `[stores.<id>]` with `engine = "postgres"`. */
+export const postgresStoreSchema = z.strictObject(
+  {
+    engine: z.literal("postgres"),
+    url: postgresUrlField(),
+    // PostgreSQL truncates identifiers longer than 63 bytes; refusing them avoids two stores silently sharing.
+    table_name: stringField('Table of the state (default "rate_sync_state").', 63).optional(),
+    schema_name: stringField('Schema of the table (default "public").', 63).optional(),
+    auto_create: booleanField("Create the table and indexes if missing (default true).").optional(),
+    unlogged: booleanField("Create the table UNLOGGED: faster, not crash-safe (default false).").optional(),
+    pool_max_size: poolMaxSize().optional(),
+    pool_min_size: poolMinSize().optional(),
+    timeout: storeTimeout().optional(),
+    socket_timeout: socketTimeout().optional(),
+    socket_connect_timeout: socketConnectTimeout().optional(),
+  },
+  TABLE_ERROR,
+);
+
+/** The store schema of each engine. */
+export const storeSchemas = {
+  memory: memoryStoreSchema,
+  redis: redisStoreSchema,
+  postgres: postgresStoreSchema,
+} as const;
+
+/** `[limiters.<id>]`: the keys of every algorithm; which ones apply together is checked in `validate.ts`. */
+export const limiterSchema = z
+  .strictObject(
+    {
+      store: stringField("Store id (default: defaults.store, else the only store).").optional(),
+      algorithm: enumField(ALGORITHM_NAMES, "algorithm", "Algorithm (default token_bucket).").optional(),
+      rate: rateField("token_bucket, leaky_bucket: refill / drain rate."),
+      rate_per_second: numberField({
+        min: "positive",
+        integer: false,
+        description: "rate-sync (Python) form of rate.",
+      }),
+      burst: numberField({
+        min: "positive",
+        integer: true,
+        description: "token_bucket: capacity; leaky_bucket: queue length.",
+      }),
+      limit: numberField({
+        min: "positive",
+        integer: true,
+        description: "Window algorithms: units per window.",
+      }),
+      window: durationField("Window algorithms: window length.", false),
+      window_seconds: numberField({
+        min: "positive",
+        integer: false,
+        description: "rate-sync (Python) form of window.",
+      }),
+      max_concurrent: numberField({
+        min: "positive",
+        integer: true,
+        description: "Concurrency slots held between acquire and release.",
+      }),
+      lease: durationField("How long a slot is held if never released (default 60s).", false),
+      timeout: durationField("How long acquire() waits by default; 0 decides at once.", true),
+      on_store_error: enumField(
+        ON_STORE_ERROR_VALUES,
+        "on_store_error",
+        "What to do when the store fails (default allow).",
+      ),
+      fail_closed: booleanField('rate-sync (Python): true means on_store_error = "deny".'),
+      shadow: booleanField("Evaluate and report, but never deny (default false)."),
+      hash_keys: booleanField("Store sha256(key) instead of the key (default false)."),
+    },
+    TABLE_ERROR,
+  )
+  .partial();
+
+/** A `[limiters.<id>]` table after validation: durations in ms, rates parsed, booleans and numbers typed. */
+export type ParsedLimiter = z.output<typeof limiterSchema>;
+/** `[defaults]` after validation. */
+export type ParsedDefaults = z.output<typeof defaultsSchema>;
+/** A `[stores.<id>]` table after validation. */
+export type ParsedStore =
+  | z.output<typeof memoryStoreSchema>
+  | z.output<typeof redisStoreSchema>
+  | z.output<typeof postgresStoreSchema>;
+
+/** The keys a limiter table may have. */
+export const LIMITER_KEYS: readonly string[] = Object.keys(limiterSchema.shape);
+
+/** The whole file, for the JSON Schema only (validation runs table by table, see `validate.ts`). */
+const configFileSchema = z
+  .strictObject({
+    defaults: defaultsSchema.optional().meta({ description: "Settings every limiter inherits." }),
+    stores: z
+      .record(
+        z.string(),
+        z.discriminatedUnion("engine", [memoryStoreSchema, redisStoreSchema, postgresStoreSchema]),
+      )
+      .optional()
+      .meta({ description: "Where state lives, by store id." }),
+    limiters: z.record(z.string(), limiterSchema).optional().meta({
+      description: "What is limited and how, by limiter id; ids with <name> placeholders are templates.",
+    }),
+  })
+  .meta({ title: "rate-sync configuration", description: "rate-sync.toml: stores and limiters." });
+
+/**
+ * The JSON Schema of `rate-sync.toml`, as a user writes it (for editors, through `#:schema`). Generated from
+ * the same zod schemas that validate the file.
+ */
+export function configJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(configFileSchema, {
+    io: "input",
+    // Fields are transforms (not representable); each one's written form is substituted below.
+    unrepresentable: "any",
+    override: (ctx) => {
+      const json = jsonForms.get(ctx.zodSchema);
+      if (json === undefined) return;
+      const target = ctx.jsonSchema as Record<string, unknown>;
+      for (const key of Object.keys(target)) delete target[key];
+      Object.assign(target, structuredClone(json));
+    },
+  }) as Record<string, unknown>;
+}

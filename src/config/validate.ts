@@ -1,0 +1,358 @@
+/**
+ * @module
+ * Validates a whole (interpolated) document table by table with the zod schemas of `schema.ts`, then checks
+ * the rules that span several keys or tables: which keys go with which algorithm, required keys, keys that
+ * exclude each other, and store references. Every issue is collected; nothing stops at the first.
+ *
+ * Ids are read with `Object.keys` and kept in `Map`s, never used as keys of ordinary objects, so ids such as
+ * `__proto__` or `constructor` are plain ids.
+ */
+
+import type { z } from "zod";
+import { type PathIssue, quoteList } from "./issues.ts";
+import {
+  ALGORITHM_NAMES,
+  type AlgorithmName,
+  defaultsSchema,
+  ENGINE_NAMES,
+  LIMITER_KEYS,
+  limiterSchema,
+  type ParsedDefaults,
+  type ParsedLimiter,
+  type ParsedStore,
+  storeSchemas,
+} from "./schema.ts";
+import { didYouMean } from "./suggest.ts";
+import type { LimiterDefinition } from "./types.ts";
+
+/** A document that passed validation, in file order. */
+export interface ValidatedDocument {
+  readonly defaults: ParsedDefaults;
+  readonly stores: ReadonlyMap<string, ParsedStore>;
+  readonly limiters: ReadonlyMap<string, ValidatedLimiter>;
+}
+
+/** One limiter that passed validation. */
+export interface ValidatedLimiter {
+  readonly parsed: ParsedLimiter;
+  /** The user-facing definition: the table's own keys and values (after interpolation). */
+  readonly definition: LimiterDefinition;
+}
+
+/** What the limiter rules need to know about stores. */
+export interface StoreContext {
+  /** Ids of the stores a limiter may name. */
+  readonly storeIds: readonly string[];
+  /** `defaults.store`, when set. */
+  readonly defaultStore?: string | undefined;
+}
+
+type Table = Record<string, unknown>;
+
+/** True for a TOML table or a plain object given in code. */
+export function isTable(value: unknown): value is Table {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === null || proto === Object.prototype;
+}
+
+/** Own keys whose value is not `undefined` (objects given in code may carry `key: undefined`). */
+function presentKeys(table: Table): string[] {
+  return Object.keys(table).filter((key) => table[key] !== undefined);
+}
+
+function has(table: Table, key: string): boolean {
+  return Object.hasOwn(table, key) && table[key] !== undefined;
+}
+
+/** Converts zod issues into path issues under `base`, giving unknown keys a helpful message. */
+function fromZod(
+  error: z.ZodError,
+  base: readonly string[],
+  unknownKey: (key: string) => string,
+): PathIssue[] {
+  const issues: PathIssue[] = [];
+  for (const issue of error.issues) {
+    const path = [...base, ...issue.path.map(String)];
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) issues.push({ path: [...path, key], message: unknownKey(key) });
+    } else {
+      issues.push({ path, message: issue.message });
+    }
+  }
+  return issues;
+}
+
+function checkId(kind: string, id: string, path: readonly string[]): PathIssue[] {
+  if (id.trim() === "") return [{ path, message: `a ${kind} id must not be empty` }];
+  if (Buffer.byteLength(id) > 1024)
+    return [{ path, message: `a ${kind} id must be at most 1024 bytes long` }];
+  return [];
+}
+
+/** `unknown store "x"; known stores: main, db`. */
+function unknownStoreMessage(name: string, storeIds: readonly string[]): string {
+  return `unknown store ${JSON.stringify(name)}; known stores: ${storeIds.length > 0 ? storeIds.join(", ") : "(none)"}`;
+}
+
+const DOCUMENT_KEYS = ["defaults", "stores", "limiters"];
+
+/**
+ * Validates a whole document (the TOML shape). `value` is present only when there are no issues.
+ *
+ * @param document - The parsed and interpolated TOML, or an object of the same shape given in code.
+ */
+export function validateDocument(document: unknown): { value?: ValidatedDocument; issues: PathIssue[] } {
+  const issues: PathIssue[] = [];
+  if (!isTable(document))
+    return { issues: [{ path: [], message: "expected a table of stores and limiters" }] };
+
+  for (const key of presentKeys(document)) {
+    if (!DOCUMENT_KEYS.includes(key)) {
+      issues.push({
+        path: [key],
+        message: `unknown key ${JSON.stringify(key)}${didYouMean(key, DOCUMENT_KEYS)} (expected ${quoteList(DOCUMENT_KEYS)})`,
+      });
+    }
+  }
+
+  // Stores first: limiters and defaults refer to them.
+  const stores = new Map<string, ParsedStore>();
+  const storeIds: string[] = [];
+  const rawStores = has(document, "stores") ? document.stores : undefined;
+  if (rawStores !== undefined && !isTable(rawStores)) {
+    issues.push({ path: ["stores"], message: "expected a table of stores ([stores.<id>])" });
+  } else if (rawStores !== undefined) {
+    for (const id of presentKeys(rawStores)) {
+      // Declared ids count as known even when their table has problems, so limiters naming them do not
+      // get a second, misleading "unknown store" issue.
+      storeIds.push(id);
+      const result = validateStoreTable(["stores", id], rawStores[id]);
+      issues.push(...result.issues);
+      if (result.value !== undefined) stores.set(id, result.value);
+    }
+  }
+  if (storeIds.length === 0) storeIds.push("memory"); // the implicit store (SPEC §2.3)
+
+  let defaults: ParsedDefaults = {};
+  const rawDefaults = has(document, "defaults") ? document.defaults : {};
+  const defaultsResult = defaultsSchema.safeParse(rawDefaults);
+  if (defaultsResult.success) {
+    defaults = defaultsResult.data;
+    if (defaults.store !== undefined && !storeIds.includes(defaults.store)) {
+      issues.push({ path: ["defaults", "store"], message: unknownStoreMessage(defaults.store, storeIds) });
+    }
+  } else {
+    issues.push(
+      ...fromZod(defaultsResult.error, ["defaults"], (key) =>
+        unknownKeyMessage(key, Object.keys(defaultsSchema.shape), "[defaults]"),
+      ),
+    );
+  }
+  // An invalid defaults.store must not also be blamed on every limiter that inherits it.
+  const defaultStore =
+    isTable(rawDefaults) && typeof rawDefaults.store === "string" ? rawDefaults.store : undefined;
+
+  const limiters = new Map<string, ValidatedLimiter>();
+  const rawLimiters = has(document, "limiters") ? document.limiters : undefined;
+  if (rawLimiters !== undefined && !isTable(rawLimiters)) {
+    issues.push({ path: ["limiters"], message: "expected a table of limiters ([limiters.<id>])" });
+  } else if (rawLimiters !== undefined) {
+    for (const id of presentKeys(rawLimiters)) {
+      const path = ["limiters", id];
+      const result = validateLimiterTable(path, rawLimiters[id], { storeIds, defaultStore });
+      issues.push(...result.issues);
+      if (result.value !== undefined) limiters.set(id, result.value);
+    }
+  }
+
+  return issues.length > 0 ? { issues } : { value: { defaults, stores, limiters }, issues };
+}
+
+function unknownKeyMessage(key: string, known: readonly string[], where: string): string {
+  return `unknown key ${JSON.stringify(key)} in ${where}${didYouMean(key, known)}`;
+}
+
+const ENGINE_KEYS: Readonly<Record<(typeof ENGINE_NAMES)[number], readonly string[]>> = {
+  memory: Object.keys(storeSchemas.memory.shape),
+  redis: Object.keys(storeSchemas.redis.shape),
+  postgres: Object.keys(storeSchemas.postgres.shape),
+};
+
+/** Validates one `[stores.<id>]` table. */
+export function validateStoreTable(
+  path: readonly string[],
+  raw: unknown,
+): { value?: ParsedStore; issues: PathIssue[] } {
+  const idIssues = checkId("store", path.at(-1) ?? "", path);
+  if (idIssues.length > 0) return { issues: idIssues };
+  if (!isTable(raw)) return { issues: [{ path, message: "expected a table" }] };
+  if (!has(raw, "engine")) {
+    return { issues: [{ path, message: `missing "engine" (expected ${quoteList(ENGINE_NAMES)})` }] };
+  }
+  const engine = ENGINE_NAMES.find((name) => name === raw.engine);
+  if (engine === undefined) {
+    const written = raw.engine;
+    const message =
+      typeof written === "string"
+        ? `unknown engine ${JSON.stringify(written)}${didYouMean(written, ENGINE_NAMES)} (expected ${quoteList(ENGINE_NAMES)})`
+        : `expected a string (${quoteList(ENGINE_NAMES)})`;
+    return { issues: [{ path: [...path, "engine"], message }] };
+  }
+
+  const result = storeSchemas[engine].safeParse(raw);
+  if (!result.success) {
+    const unknownKey = (key: string): string => {
+      const owners = ENGINE_NAMES.filter((other) => other !== engine && ENGINE_KEYS[other].includes(key));
+      return owners.length > 0
+        ? `${JSON.stringify(key)} is not a key of a ${engine} store (it applies to ${owners.join(" and ")} stores)`
+        : unknownKeyMessage(key, ENGINE_KEYS[engine], `a ${engine} store`);
+    };
+    return { issues: fromZod(result.error, path, unknownKey) };
+  }
+
+  const store = result.data;
+  const issues: PathIssue[] = [];
+  if (store.engine === "redis" && typeof store.url !== "string" && store.cluster !== true) {
+    issues.push({ path: [...path, "url"], message: "a list of URLs needs cluster = true" });
+  }
+  if (store.engine !== "memory" && store.pool_min_size !== undefined) {
+    const max = store.pool_max_size ?? 10;
+    if (store.pool_min_size > max) {
+      issues.push({
+        path: [...path, "pool_min_size"],
+        message: `must not exceed pool_max_size (${max}), got ${store.pool_min_size}`,
+      });
+    }
+  }
+  return issues.length > 0 ? { issues } : { value: store, issues };
+}
+
+const BUCKET_ALGORITHMS: readonly AlgorithmName[] = ["token_bucket", "gcra", "leaky_bucket"];
+const WINDOW_ALGORITHMS: readonly AlgorithmName[] = [
+  "fixed_window",
+  "sliding_window",
+  "sliding_window_counter",
+];
+const BUCKET_KEYS = ["rate", "rate_per_second", "burst"];
+const WINDOW_KEYS = ["limit", "window", "window_seconds"];
+
+/**
+ * Validates one `[limiters.<id>]` table: its fields, the rules between them, and its store reference.
+ *
+ * @param path - `["limiters", id]`: where issues are reported.
+ */
+export function validateLimiterTable(
+  path: readonly string[],
+  raw: unknown,
+  context: StoreContext,
+): { value?: ValidatedLimiter; issues: PathIssue[] } {
+  const idIssues = checkId("limiter", path.at(-1) ?? "", path);
+  if (idIssues.length > 0) return { issues: idIssues };
+  if (!isTable(raw)) return { issues: [{ path, message: "expected a table of limiter settings" }] };
+  const issues: PathIssue[] = [];
+  const at = (key: string): string[] => [...path, key];
+
+  const result = limiterSchema.safeParse(raw);
+  if (!result.success) {
+    issues.push(...fromZod(result.error, path, (key) => unknownKeyMessage(key, LIMITER_KEYS, "a limiter")));
+  }
+
+  // The rules below read the raw table, so they are reported even when a field above failed.
+  const explicitAlgorithm = has(raw, "algorithm")
+    ? ALGORITHM_NAMES.find((name) => name === raw.algorithm)
+    : undefined;
+  const algorithmIsValid = !has(raw, "algorithm") || explicitAlgorithm !== undefined;
+  const algorithm: AlgorithmName = explicitAlgorithm ?? "token_bucket";
+  const algorithmLabel = explicitAlgorithm === undefined ? `"token_bucket" (the default)` : `"${algorithm}"`;
+
+  if (has(raw, "rate") && has(raw, "rate_per_second")) {
+    issues.push({ path: at("rate_per_second"), message: `set either "rate" or "rate_per_second", not both` });
+  }
+  if (has(raw, "window") && has(raw, "window_seconds")) {
+    issues.push({ path: at("window_seconds"), message: `set either "window" or "window_seconds", not both` });
+  }
+
+  const hasRatePart =
+    explicitAlgorithm !== undefined || [...BUCKET_KEYS, ...WINDOW_KEYS].some((key) => has(raw, key));
+  if (algorithmIsValid) {
+    const isBucket = BUCKET_ALGORITHMS.includes(algorithm);
+    const foreignKeys = isBucket ? WINDOW_KEYS : BUCKET_KEYS;
+    const foreignAlgorithms = isBucket
+      ? WINDOW_ALGORITHMS
+      : BUCKET_ALGORITHMS.filter((name) => name !== "gcra");
+    const misplaced = foreignKeys.filter((key) => has(raw, key));
+    for (const key of misplaced) {
+      const hint = explicitAlgorithm === undefined ? `; set "algorithm" to use it` : "";
+      issues.push({
+        path: at(key),
+        message: `"${key}" does not apply to algorithm ${algorithmLabel}; it belongs to ${foreignAlgorithms.join(", ")}${hint}`,
+      });
+    }
+    if (!hasRatePart && !has(raw, "max_concurrent")) {
+      issues.push({
+        path,
+        message: `a limiter needs "rate" (or "rate_per_second"), "limit" with "window" (and an algorithm), or "max_concurrent"`,
+      });
+    } else if (hasRatePart && isBucket) {
+      // With the default algorithm and only window keys, the misplaced-key issue already says what to do.
+      const meantWindow = explicitAlgorithm === undefined && misplaced.length > 0;
+      if (!has(raw, "rate") && !has(raw, "rate_per_second") && !meantWindow) {
+        issues.push({
+          path,
+          message: `missing "rate" (or "rate_per_second"): a ${algorithm} limiter needs a rate`,
+        });
+      }
+    } else if (hasRatePart) {
+      if (!has(raw, "limit")) {
+        issues.push({ path, message: `missing "limit": a ${algorithm} limiter needs "limit" and "window"` });
+      }
+      if (!has(raw, "window") && !has(raw, "window_seconds")) {
+        issues.push({
+          path,
+          message: `missing "window" (or "window_seconds"): a ${algorithm} limiter needs "limit" and "window"`,
+        });
+      }
+    }
+  }
+
+  if (has(raw, "lease") && !has(raw, "max_concurrent")) {
+    issues.push({ path: at("lease"), message: `"lease" applies only together with "max_concurrent"` });
+  }
+
+  const failClosed = raw.fail_closed === true || raw.fail_closed === "true";
+  const failOpen = raw.fail_closed === false || raw.fail_closed === "false";
+  const onStoreError = raw.on_store_error;
+  if (
+    (failClosed && has(raw, "on_store_error") && onStoreError !== "deny") ||
+    (failOpen && onStoreError === "deny")
+  ) {
+    issues.push({
+      path: at("fail_closed"),
+      message: `fail_closed = ${failClosed} contradicts on_store_error = ${JSON.stringify(onStoreError)}; keep only one of them`,
+    });
+  }
+
+  if (typeof raw.store === "string" && raw.store !== "" && !context.storeIds.includes(raw.store)) {
+    issues.push({ path: at("store"), message: unknownStoreMessage(raw.store, context.storeIds) });
+  } else if (!has(raw, "store") && context.defaultStore === undefined && context.storeIds.length > 1) {
+    issues.push({
+      path,
+      message: `several stores are declared (${context.storeIds.join(", ")}) and neither this limiter nor [defaults] names one; set "store"`,
+    });
+  }
+
+  if (issues.length > 0 || !result.success) return { issues };
+  return { value: { parsed: result.data, definition: definitionOf(raw) }, issues };
+}
+
+/**
+ * The user-facing definition: the table's own keys (all of them known, validation passed) copied into a plain,
+ * frozen object. Only keys from the schema are copied, so nothing can reach `Object.prototype`.
+ */
+function definitionOf(raw: Table): LimiterDefinition {
+  const definition: Record<string, unknown> = {};
+  for (const key of LIMITER_KEYS) if (has(raw, key)) definition[key] = raw[key];
+  // Validated above: every key is a LimiterDefinition key and every value has one of its types.
+  return Object.freeze(definition) as LimiterDefinition;
+}
