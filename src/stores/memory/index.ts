@@ -1,0 +1,5 @@
+/**
+ * @module
+ * The in-process store.
+ */
+export { MemoryStore, type MemoryStoreOptions, type MemoryStoreStats } from "./memory-store.ts";
