@@ -51,10 +51,6 @@ const ENV_REFERENCE_JSON = {
   pattern: String.raw`\$\{`,
   description: "A reference to an environment variable, resolved at load time",
 };
-  type: "string",
-  pattern: String.raw`\$\{`,
-  description: 'An environment reference such as "${REDIS_URL}", resolved at load time',
-};
 
 type Check<T> = (input: unknown) => { ok: true; value: T } | { ok: false; message: string };
 
@@ -93,16 +89,16 @@ function numberField(options: NumberOptions): z.ZodType<number, unknown> {
     (input) => {
       const value =
         typeof input === "string" ? parseNumberText(input) : typeof input === "number" ? input : undefined;
-      if (value === undefined) return { ok: false, message: `expected a number, got $describe(input)` };
+      if (value === undefined) return { ok: false, message: `expected a number, got ${describe(input)}` };
       if (Number.isNaN(value)) return { ok: false, message: "expected a number, got NaN" };
       if (!Number.isFinite(value))
-        return { ok: false, message: `expected a finite number, got $describe(input)` };
+        return { ok: false, message: `expected a finite number, got ${describe(input)}` };
       if (options.min === "positive" && value <= 0) {
-        return { ok: false, message: `must be positive, got $describe(input)` };
+        return { ok: false, message: `must be positive, got ${describe(input)}` };
       }
-      if (value < 0) return { ok: false, message: `must not be negative, got $describe(input)` };
+      if (value < 0) return { ok: false, message: `must not be negative, got ${describe(input)}` };
       if (options.integer && !Number.isInteger(value)) {
-        return { ok: false, message: `must be a whole number, got $describe(input)` };
+        return { ok: false, message: `must be a whole number, got ${describe(input)}` };
       }
       return { ok: true, value };
     },
@@ -115,7 +111,7 @@ function booleanField(description: string): z.ZodType<boolean, unknown> {
     (input) => {
       if (typeof input === "boolean") return { ok: true, value: input };
       if (input === "true" || input === "false") return { ok: true, value: input === "true" };
-      return { ok: false, message: `expected true or false, got $describe(input)` };
+      return { ok: false, message: `expected true or false, got ${describe(input)}` };
     },
     { description, anyOf: [{ type: "boolean" }, ENV_REFERENCE_JSON] },
   );
@@ -125,10 +121,10 @@ function stringField(description: string, maxLength?: number): z.ZodType<string,
   return field<string>(
     (input) => {
       if (typeof input !== "string")
-        return { ok: false, message: `expected a string, got $describe(input)` };
+        return { ok: false, message: `expected a string, got ${describe(input)}` };
       if (input === "") return { ok: false, message: "must not be empty" };
       if (maxLength !== undefined && Buffer.byteLength(input) > maxLength) {
-        return { ok: false, message: `must be at most $maxLengthbytes long` };
+        return { ok: false, message: `must be at most ${maxLength} bytes long` };
       }
       return { ok: true, value: input };
     },
@@ -146,10 +142,10 @@ function enumField<const T extends string>(
       const found = values.find((value) => value === input);
       if (found !== undefined) return { ok: true, value: found };
       if (typeof input !== "string")
-        return { ok: false, message: `expected a string, got $describe(input)` };
+        return { ok: false, message: `expected a string, got ${describe(input)}` };
       return {
         ok: false,
-        message: `unknown $label$JSON.stringify(input)$didYouMean(input, values)(expected $quoteList(values))`,
+        message: `unknown ${label} ${JSON.stringify(input)}${didYouMean(input, values)} (expected ${quoteList(values)})`,
       };
     },
     { type: "string", enum: [...values], description },
