@@ -1,0 +1,140 @@
+/**
+ * @module
+ * Moves decisions between TypeScript and SQL: store ops become the parallel arrays the decide function takes,
+ * result rows become `OpResult`s. Keys and limiter ids only ever travel as bound parameters.
+ */
+
+import type { LimitParams } from "../../algorithms/types.ts";
+import { type OpResult, type StoreOp, stateTag } from "../store.ts";
+
+/** The escape character of {@link encodeText}; it never appears unescaped in an encoded string. */
+const ESCAPE = "\u0001";
+
+/**
+ * Makes any JavaScript string storable in a PostgreSQL `text` column without two strings ever sharing a value.
+ *
+ * PostgreSQL text cannot hold NUL, and a lone UTF-16 surrogate has no UTF-8 form (the driver would turn it into
+ * U+FFFD, so two different keys would share state). Ordinary strings (the overwhelming majority) are returned
+ * unchanged; only strings holding NUL, U+0001 or a lone surrogate are escaped, with U+0001 as the escape
+ * character, which keeps the mapping injective.
+ */
+export function encodeText(value: string): string {
+  if (!needsEscape(value)) return value;
+  let out = "";
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code === 0) out += `${ESCAPE}0`;
+    else if (code === 1) out += `${ESCAPE}${ESCAPE}`;
+    else if (code >= 0xd800 && code <= 0xdbff && isLowSurrogate(value.charCodeAt(i + 1))) {
+      out += value.slice(i, i + 2);
+      i += 1;
+    } else if (code >= 0xd800 && code <= 0xdfff) out += `${ESCAPE}u${code.toString(16)}`;
+    else out += value[i];
+  }
+  return out;
+}
+
+function isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff;
+}
+
+function needsEscape(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code <= 1) return true;
+    if (code >= 0xd800 && code <= 0xdbff) {
+      if (!isLowSurrogate(value.charCodeAt(i + 1))) return true;
+      i += 1;
+    } else if (code >= 0xdc00 && code <= 0xdfff) return true;
+  }
+  return false;
+}
+
+/** The algorithm name the SQL switches on, and its two numeric parameters (see `<table>_step`). */
+export function paramsColumns(params: LimitParams): { kind: string; a: number; b: number } {
+  switch (params.kind) {
+    case "token_bucket":
+    case "leaky_bucket":
+      return { kind: params.kind, a: params.intervalMs, b: params.burst };
+    case "fixed_window":
+    case "sliding_window":
+    case "sliding_window_counter":
+      return { kind: params.kind, a: params.limit, b: params.windowMs };
+    case "concurrency":
+      return { kind: params.kind, a: params.maxConcurrent, b: params.leaseMs };
+  }
+}
+
+/** The parallel arrays of a batch, in the order of the decide/refund functions' parameters. */
+export type BatchArrays = [
+  limiters: string[],
+  keys: string[],
+  tags: string[],
+  kinds: string[],
+  a: number[],
+  b: number[],
+  costs: number[],
+  leases: string[],
+];
+
+/** Splits ops into the parallel arrays the SQL functions take. */
+export function toBatchArrays(ops: readonly StoreOp[]): BatchArrays {
+  const arrays: BatchArrays = [[], [], [], [], [], [], [], []];
+  const [limiters, keys, tags, kinds, a, b, costs, leases] = arrays;
+  for (const op of ops) {
+    const columns = paramsColumns(op.params);
+    limiters.push(encodeText(op.limiterId));
+    keys.push(encodeText(op.key));
+    tags.push(stateTag(op.params));
+    kinds.push(columns.kind);
+    a.push(columns.a);
+    b.push(columns.b);
+    costs.push(op.cost);
+    leases.push(op.leaseId === undefined ? "" : encodeText(op.leaseId));
+  }
+  return arrays;
+}
+
+/** One row of `<table>_decide`. */
+export interface DecideRow {
+  readonly allowed: boolean;
+  readonly lim: number;
+  readonly remaining: number;
+  readonly reset_after_ms: number;
+  readonly retry_after_ms: number;
+  readonly wait_ms: number;
+  readonly now_ms: number;
+}
+
+/** Reads one decide row into an `OpResult`, checking its shape (a driver or schema mismatch is an error). */
+export function toOpResult(row: unknown): OpResult {
+  const r = row as Partial<Record<keyof DecideRow, unknown>> | null;
+  if (
+    r === null ||
+    typeof r !== "object" ||
+    typeof r.allowed !== "boolean" ||
+    typeof r.lim !== "number" ||
+    typeof r.remaining !== "number" ||
+    typeof r.reset_after_ms !== "number" ||
+    typeof r.retry_after_ms !== "number" ||
+    typeof r.wait_ms !== "number"
+  ) {
+    throw new TypeError("unexpected row shape from the decide function");
+  }
+  return {
+    allowed: r.allowed,
+    limit: r.lim,
+    remaining: r.remaining,
+    // Clamp the float dust of `x - now` so a result never says "-0.0001 ms".
+    resetAfterMs: Math.max(0, r.reset_after_ms),
+    retryAfterMs: Math.max(0, r.retry_after_ms),
+    waitMs: Math.max(0, r.wait_ms),
+  };
+}
+
+/** The store time of a decision, from its first row. */
+export function rowNowMs(row: unknown): number {
+  const now = (row as { now_ms?: unknown } | null)?.now_ms;
+  if (typeof now !== "number") throw new TypeError("unexpected row shape from the decide function");
+  return now;
+}

@@ -1,0 +1,424 @@
+/**
+ * @module
+ * The PL/pgSQL functions that decide on the server. They encode exactly the math of `src/algorithms/` (see the
+ * algorithm notes there); the reference-model property test runs both on the same store time and compares.
+ *
+ * Why functions rather than one big `INSERT … ON CONFLICT`: a composite decision must lock several rows, read
+ * one clock after the locks are held, decide every member, and apply all or none. A function does that in one
+ * statement (one round trip, atomic as every statement is) and keeps each step readable.
+ */
+
+import { TIME_EPSILON_MS } from "../../algorithms/types.ts";
+import type { PostgresNames } from "./identifiers.ts";
+
+/** Custom SQLSTATE raised to undo the tentative writes of a composite when a member is denied. */
+const DENIED_SQLSTATE = "RSDNY";
+
+/** Custom SQLSTATE of the (practically impossible) failure to lock a row that cleanup keeps deleting. */
+const LOCK_SQLSTATE = "RSLCK";
+
+/**
+ * `<table>_step`: decides one member at `p_now` on a row the caller has locked, and when `p_write` is true and
+ * the member is allowed, writes the new state. In peek mode (`p_peek`) it reports the state as it is: the
+ * `remaining` and `reset_after_ms` a denied call would report, with `allowed` saying whether the call would pass.
+ *
+ * Argument meaning by `p_kind`: buckets `a = intervalMs, b = burst`; windows `a = limit, b = windowMs`;
+ * concurrency `a = maxConcurrent, b = leaseMs`.
+ */
+export function stepFunctionSql(names: PostgresNames): string {
+  const t = names.table;
+  const eps = TIME_EPSILON_MS;
+  return `CREATE OR REPLACE FUNCTION ${names.stepFunction}(
+  p_limiter text, p_key text, p_tag text, p_kind text, p_a double precision, p_b double precision,
+  p_cost double precision, p_lease text, p_max_wait double precision, p_now_ts timestamptz,
+  p_write boolean, p_peek boolean,
+  OUT allowed boolean, OUT lim double precision, OUT remaining double precision,
+  OUT reset_after_ms double precision, OUT retry_after_ms double precision, OUT wait_ms double precision)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  v_now double precision := (extract(epoch FROM p_now_ts) * 1000)::double precision;
+  v_eps CONSTANT double precision := ${eps};
+  v_ttl double precision := 0;
+  -- the state as it is, before this call (what a denied call and peek report)
+  v_cur_remaining double precision := 0;
+  v_cur_reset double precision := 0;
+  -- stored state
+  v_tat double precision;
+  v_ws_stored double precision;
+  v_used_stored double precision;
+  v_prev_stored double precision;
+  v_log double precision[];
+  -- working values
+  v_base double precision;
+  v_new double precision;
+  v_wait double precision;
+  v_ws double precision;
+  v_count double precision;
+  v_prev double precision;
+  v_weighted double precision;
+  v_len integer;
+  v_i integer;
+  v_acc double precision;
+  v_newest double precision;
+  v_live integer;
+  v_min_exp timestamptz;
+  v_max_exp timestamptz;
+  v_new_exp timestamptz;
+BEGIN
+  allowed := false;
+  retry_after_ms := 0;
+  wait_ms := 0;
+
+  IF p_kind = 'concurrency' THEN
+    lim := p_a;
+    SELECT count(*)::integer, min(s.expires_at), max(s.expires_at) INTO v_live, v_min_exp, v_max_exp
+      FROM ${t} AS s
+     WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id <> ''
+       AND s.expires_at > p_now_ts;
+    v_cur_remaining := p_a - v_live;
+    v_cur_reset := CASE WHEN v_live > 0
+      THEN (extract(epoch FROM v_max_exp) * 1000)::double precision - v_now ELSE 0 END;
+    IF v_live + 1 <= p_a AND (p_lease <> '' OR p_peek) THEN
+      allowed := true;
+      v_new_exp := p_now_ts + p_b * interval '1 millisecond';
+      remaining := p_a - v_live - 1;
+      reset_after_ms := (extract(epoch FROM greatest(v_max_exp, v_new_exp)) * 1000)::double precision - v_now;
+      IF p_write AND NOT p_peek THEN
+        INSERT INTO ${t} AS s (limiter_id, key, tag, lease_id, expires_at)
+        VALUES (p_limiter, p_key, p_tag, p_lease, v_new_exp)
+        ON CONFLICT (limiter_id, key, tag, lease_id) DO UPDATE SET expires_at = excluded.expires_at;
+        -- The lock row lives as long as the longest lease, so it is not swept and re-created under load.
+        UPDATE ${t} AS s SET expires_at = greatest(s.expires_at, v_new_exp)
+         WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = '';
+      END IF;
+    ELSE
+      retry_after_ms := CASE WHEN v_live > 0
+        THEN (extract(epoch FROM v_min_exp) * 1000)::double precision - v_now ELSE 0 END;
+      remaining := 0;
+      reset_after_ms := v_cur_reset;
+    END IF;
+  ELSE
+    SELECT s.tat, s.window_start, s.used, s.previous, s.log
+      INTO v_tat, v_ws_stored, v_used_stored, v_prev_stored, v_log
+      FROM ${t} AS s
+     WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = '';
+
+    IF p_kind = 'token_bucket' THEN
+      -- GCRA: a = intervalMs (T), b = burst (B)
+      lim := p_b;
+      v_base := greatest(coalesce(v_tat, v_now), v_now);
+      v_cur_remaining := (p_b * p_a - (v_base - v_now)) / p_a;
+      v_cur_reset := v_base - v_now;
+      IF p_cost > p_b THEN
+        retry_after_ms := 'Infinity';
+      ELSE
+        v_new := v_base + p_cost * p_a;
+        v_wait := v_new - p_b * p_a - v_now;
+        IF v_wait <= v_eps THEN
+          allowed := true;
+        ELSIF v_wait <= p_max_wait THEN
+          allowed := true;
+          wait_ms := v_wait;
+        ELSE
+          retry_after_ms := v_wait;
+        END IF;
+      END IF;
+      IF allowed THEN
+        remaining := (p_b * p_a - (v_new - v_now)) / p_a;
+        reset_after_ms := v_new - v_now;
+        v_ttl := v_new - v_now;
+        IF p_write AND NOT p_peek THEN
+          UPDATE ${t} AS s SET tat = v_new, expires_at = p_now_ts + v_ttl * interval '1 millisecond'
+           WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = '';
+        END IF;
+      ELSE
+        remaining := v_cur_remaining;
+        reset_after_ms := v_cur_reset;
+      END IF;
+
+    ELSIF p_kind = 'leaky_bucket' THEN
+      -- shaping by reservation: a = intervalMs (T), b = burst (B); tat = next free departure slot
+      lim := p_b;
+      v_base := greatest(coalesce(v_tat, v_now), v_now);
+      v_wait := v_base - v_now;
+      v_cur_remaining := p_b - v_wait / p_a;
+      v_cur_reset := v_wait;
+      IF p_cost > p_b THEN
+        retry_after_ms := 'Infinity';
+      ELSIF v_wait / p_a + p_cost > p_b + v_eps / p_a THEN
+        retry_after_ms := (v_wait / p_a + p_cost - p_b) * p_a;
+      ELSIF v_wait <= v_eps THEN
+        allowed := true;
+      ELSIF v_wait <= p_max_wait THEN
+        allowed := true;
+        wait_ms := v_wait;
+      ELSE
+        retry_after_ms := v_wait;
+      END IF;
+      IF allowed THEN
+        v_new := v_base + p_cost * p_a;
+        remaining := p_b - (v_new - v_now) / p_a;
+        reset_after_ms := v_new - v_now;
+        v_ttl := v_new - v_now;
+        IF p_write AND NOT p_peek THEN
+          UPDATE ${t} AS s SET tat = v_new, expires_at = p_now_ts + v_ttl * interval '1 millisecond'
+           WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = '';
+        END IF;
+      ELSE
+        remaining := v_cur_remaining;
+        reset_after_ms := v_cur_reset;
+      END IF;
+
+    ELSIF p_kind = 'fixed_window' THEN
+      -- a = limit (L), b = windowMs (W); windows aligned to the epoch
+      lim := p_a;
+      v_ws := floor(v_now / p_b) * p_b;
+      v_count := CASE WHEN v_ws_stored = v_ws THEN coalesce(v_used_stored, 0) ELSE 0 END;
+      v_cur_remaining := p_a - v_count;
+      v_cur_reset := CASE WHEN v_count > 0 THEN v_ws + p_b - v_now ELSE 0 END;
+      IF p_cost > p_a THEN
+        retry_after_ms := 'Infinity';
+      ELSIF v_count + p_cost <= p_a THEN
+        allowed := true;
+      ELSE
+        retry_after_ms := v_ws + p_b - v_now;
+      END IF;
+      IF allowed THEN
+        remaining := p_a - v_count - p_cost;
+        reset_after_ms := v_ws + p_b - v_now;
+        v_ttl := v_ws + p_b - v_now;
+        IF p_write AND NOT p_peek THEN
+          UPDATE ${t} AS s SET window_start = v_ws, used = v_count + p_cost,
+                 expires_at = p_now_ts + v_ttl * interval '1 millisecond'
+           WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = '';
+        END IF;
+      ELSE
+        remaining := v_cur_remaining;
+        reset_after_ms := v_cur_reset;
+      END IF;
+
+    ELSIF p_kind = 'sliding_window' THEN
+      -- exact log: a = limit (L), b = windowMs (W); log = [t0, c0, t1, c1, ...] oldest first
+      lim := p_a;
+      v_len := coalesce(array_length(v_log, 1), 0);
+      v_i := 1;
+      WHILE v_i <= v_len AND v_log[v_i] <= v_now - p_b LOOP
+        v_i := v_i + 2;
+      END LOOP;
+      IF v_i > v_len THEN
+        v_log := '{}';
+      ELSIF v_i > 1 THEN
+        v_log := v_log[v_i:v_len];
+      END IF;
+      v_len := coalesce(array_length(v_log, 1), 0);
+      v_acc := 0;
+      v_i := 2;
+      WHILE v_i <= v_len LOOP
+        v_acc := v_acc + v_log[v_i];
+        v_i := v_i + 2;
+      END LOOP;
+      v_newest := CASE WHEN v_len > 0 THEN v_log[v_len - 1] END;
+      v_cur_remaining := p_a - v_acc;
+      v_cur_reset := CASE WHEN v_len > 0 THEN v_newest + p_b - v_now ELSE 0 END;
+      IF p_cost > p_a THEN
+        retry_after_ms := 'Infinity';
+      ELSIF v_acc + p_cost <= p_a THEN
+        allowed := true;
+      ELSE
+        -- the first entry whose expiry frees enough room for this cost
+        v_count := v_acc;
+        v_i := 1;
+        WHILE v_i <= v_len LOOP
+          v_count := v_count - v_log[v_i + 1];
+          IF v_count + p_cost <= p_a THEN
+            retry_after_ms := v_log[v_i] + p_b - v_now;
+            EXIT;
+          END IF;
+          v_i := v_i + 2;
+        END LOOP;
+      END IF;
+      IF allowed THEN
+        -- keep the log sorted even if the server clock stepped back (failover)
+        v_new := CASE WHEN v_len > 0 THEN greatest(v_now, v_newest) ELSE v_now END;
+        remaining := p_a - v_acc - p_cost;
+        reset_after_ms := v_new + p_b - v_now;
+        v_ttl := v_new + p_b - v_now;
+        IF p_write AND NOT p_peek THEN
+          UPDATE ${t} AS s SET log = v_log || ARRAY[v_new, p_cost],
+                 expires_at = p_now_ts + v_ttl * interval '1 millisecond'
+           WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = '';
+        END IF;
+      ELSE
+        remaining := v_cur_remaining;
+        reset_after_ms := v_cur_reset;
+      END IF;
+
+    ELSIF p_kind = 'sliding_window_counter' THEN
+      -- a = limit (L), b = windowMs (W); used = current window's count, previous = the window before
+      lim := p_a;
+      v_ws := floor(v_now / p_b) * p_b;
+      IF v_ws_stored = v_ws THEN
+        v_count := coalesce(v_used_stored, 0);
+        v_prev := coalesce(v_prev_stored, 0);
+      ELSIF v_ws_stored = v_ws - p_b THEN
+        v_count := 0;
+        v_prev := coalesce(v_used_stored, 0);
+      ELSE
+        v_count := 0;
+        v_prev := 0;
+      END IF;
+      v_weighted := v_prev * (1 - (v_now - v_ws) / p_b) + v_count;
+      v_cur_remaining := p_a - v_weighted;
+      v_cur_reset := CASE WHEN v_count > 0 THEN v_ws + 2 * p_b - v_now
+                          WHEN v_prev > 0 THEN v_ws + p_b - v_now ELSE 0 END;
+      IF p_cost > p_a THEN
+        retry_after_ms := 'Infinity';
+      ELSIF v_count + p_cost <= p_a AND v_weighted + p_cost <= p_a + v_eps THEN
+        allowed := true;
+      ELSIF v_count + p_cost > p_a THEN
+        -- the current window is full: wait for the next one, until this window's count (then "previous")
+        -- weighs little enough
+        retry_after_ms := v_ws + p_b + p_b * (1 - (p_a - p_cost) / v_count) - v_now;
+      ELSE
+        retry_after_ms := (v_ws + p_b * (1 - (p_a - v_count - p_cost) / v_prev)) - v_now;
+      END IF;
+      IF allowed THEN
+        remaining := p_a - (v_weighted + p_cost);
+        reset_after_ms := v_ws + 2 * p_b - v_now;
+        v_ttl := v_ws + 2 * p_b - v_now;
+        IF p_write AND NOT p_peek THEN
+          UPDATE ${t} AS s SET window_start = v_ws, used = v_count + p_cost, previous = v_prev,
+                 expires_at = p_now_ts + v_ttl * interval '1 millisecond'
+           WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = '';
+        END IF;
+      ELSE
+        remaining := v_cur_remaining;
+        reset_after_ms := v_cur_reset;
+      END IF;
+
+    ELSE
+      RAISE EXCEPTION 'rate-sync: unknown algorithm %', p_kind USING ERRCODE = '22023';
+    END IF;
+  END IF;
+
+  IF p_peek THEN
+    remaining := v_cur_remaining;
+    reset_after_ms := v_cur_reset;
+    IF p_kind = 'leaky_bucket' THEN
+      -- peek reports both buckets with the token bucket's expression (the same value, rounded alike)
+      remaining := (p_b * p_a - v_cur_reset) / p_a;
+    END IF;
+  END IF;
+  remaining := greatest(0, floor(remaining + v_eps));
+END
+$fn$`;
+}
+
+/**
+ * \`<table>_decide\`: one whole decision in one statement. Locks every member's row in one global order, reads the
+ * clock once after the locks are held, decides every member, and keeps the writes only when all are allowed.
+ * Returns one row per member, in order, each with the store time of the decision (\`now_ms\`).
+ *
+ * Why \`clock_timestamp()\` after the locks rather than \`statement_timestamp()\`: under contention a statement
+ * may wait on a row lock. Its start time can then be older than the time the previous holder decided with, and
+ * deciding "in the past" on newer state breaks the math (a fixed window would see the previous window and count
+ * from zero; the log would go out of order). Reading the clock once the row is ours makes time non-decreasing
+ * along every row's history, and one reading per statement keeps every member of a composite on one instant.
+ */
+export function decideFunctionSql(names: PostgresNames): string {
+  const t = names.table;
+  return `CREATE OR REPLACE FUNCTION ${names.decideFunction}(
+  p_limiter text[], p_key text[], p_tag text[], p_kind text[], p_a double precision[], p_b double precision[],
+  p_cost double precision[], p_lease text[], p_max_wait double precision, p_peek boolean)
+RETURNS TABLE (allowed boolean, lim double precision, remaining double precision,
+  reset_after_ms double precision, retry_after_ms double precision, wait_ms double precision,
+  now_ms double precision)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  v_n integer := coalesce(cardinality(p_key), 0);
+  v_now_ts timestamptz;
+  v_row record;
+  v_step record;
+  v_locked boolean;
+  v_all boolean := true;
+  r_allowed boolean[] := '{}';
+  r_lim double precision[] := '{}';
+  r_remaining double precision[] := '{}';
+  r_reset double precision[] := '{}';
+  r_retry double precision[] := '{}';
+  r_wait double precision[] := '{}';
+BEGIN
+  IF NOT p_peek THEN
+    -- One global (bytewise) order of rows: two decisions sharing rows queue instead of deadlocking.
+    FOR v_row IN
+      SELECT u.l, u.k, u.t FROM unnest(p_limiter, p_key, p_tag) AS u(l, k, t)
+       ORDER BY u.l COLLATE "C", u.k COLLATE "C", u.t COLLATE "C"
+    LOOP
+      v_locked := false;
+      -- Make sure the row exists, then lock it. The loop covers the background sweep deleting an expired row
+      -- between the two statements (it then simply gets inserted again).
+      FOR v_attempt IN 1..8 LOOP
+        INSERT INTO ${t} AS s (limiter_id, key, tag, lease_id, expires_at)
+        VALUES (v_row.l, v_row.k, v_row.t, '', '-infinity')
+        ON CONFLICT (limiter_id, key, tag, lease_id) DO NOTHING;
+        PERFORM FROM ${t} AS s
+         WHERE s.limiter_id = v_row.l AND s.key = v_row.k AND s.tag = v_row.t AND s.lease_id = ''
+           FOR UPDATE;
+        IF FOUND THEN
+          v_locked := true;
+          EXIT;
+        END IF;
+      END LOOP;
+      IF NOT v_locked THEN
+        RAISE EXCEPTION 'rate-sync: could not lock a state row' USING ERRCODE = '${LOCK_SQLSTATE}';
+      END IF;
+    END LOOP;
+  END IF;
+
+  v_now_ts := clock_timestamp();
+
+  IF v_n > 1 AND NOT p_peek THEN
+    -- Members are applied one by one (so two members on one state see each other), and undone together
+    -- when any is denied: the sub-block's writes roll back, the results gathered in variables stay.
+    BEGIN
+      FOR v_i IN 1..v_n LOOP
+        SELECT * INTO v_step FROM ${names.stepFunction}(p_limiter[v_i], p_key[v_i], p_tag[v_i], p_kind[v_i],
+          p_a[v_i], p_b[v_i], p_cost[v_i], p_lease[v_i], p_max_wait, v_now_ts, true, false);
+        r_allowed := r_allowed || v_step.allowed;
+        r_lim := r_lim || v_step.lim;
+        r_remaining := r_remaining || v_step.remaining;
+        r_reset := r_reset || v_step.reset_after_ms;
+        r_retry := r_retry || v_step.retry_after_ms;
+        r_wait := r_wait || v_step.wait_ms;
+        v_all := v_all AND v_step.allowed;
+      END LOOP;
+      IF NOT v_all THEN
+        RAISE SQLSTATE '${DENIED_SQLSTATE}';
+      END IF;
+    EXCEPTION WHEN SQLSTATE '${DENIED_SQLSTATE}' THEN
+      NULL;
+    END;
+  ELSE
+    FOR v_i IN 1..v_n LOOP
+      SELECT * INTO v_step FROM ${names.stepFunction}(p_limiter[v_i], p_key[v_i], p_tag[v_i], p_kind[v_i],
+        p_a[v_i], p_b[v_i], p_cost[v_i], p_lease[v_i], p_max_wait, v_now_ts, NOT p_peek, p_peek);
+      r_allowed := r_allowed || v_step.allowed;
+      r_lim := r_lim || v_step.lim;
+      r_remaining := r_remaining || v_step.remaining;
+      r_reset := r_reset || v_step.reset_after_ms;
+      r_retry := r_retry || v_step.retry_after_ms;
+      r_wait := r_wait || v_step.wait_ms;
+    END LOOP;
+  END IF;
+
+  RETURN QUERY
+    SELECT u.a, u.l, u.r, u.re, u.rt, u.w, (extract(epoch FROM v_now_ts) * 1000)::double precision
+      FROM unnest(r_allowed, r_lim, r_remaining, r_reset, r_retry, r_wait) WITH ORDINALITY AS u(a, l, r, re, rt, w, o)
+     ORDER BY u.o;
+END
+$fn$`;
+}

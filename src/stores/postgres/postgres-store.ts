@@ -1,0 +1,396 @@
+/**
+ * @module
+ * The PostgreSQL store: limiter state in one table, every decision one statement (a call of the
+ * `<table>_decide` function, see `functions-sql.ts`) deciding with the server's clock.
+ *
+ * Round trips: one per `decide`, `peek`, `refund`, `reset`, `release` and `renew`. The first call of a store
+ * also loads the driver, opens a connection and, with `auto_create`, runs the DDL once.
+ */
+
+import type { PostgresStoreConfig } from "../../config/types.ts";
+import { StoreError, StoreUnavailableError } from "../../errors.ts";
+import {
+  type BreakerState,
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  OverLimitCache,
+  toStoreError,
+  withTimeout,
+} from "../resilience.ts";
+import type { BatchResult, OpResult, Store, StoreOp } from "../store.ts";
+import { encodeText, rowNowMs, toBatchArrays, toOpResult } from "./codec.ts";
+import { ddlStatements } from "./ddl.ts";
+import { loadDriver, type PostgresFactory, type Sql } from "./driver.ts";
+import { type PostgresNames, postgresNames } from "./identifiers.ts";
+import { ExpirySweeper } from "./sweeper.ts";
+
+/** Tuning of a {@link PostgresStore} that is not part of the config file. */
+export interface PostgresStoreOptions {
+  /**
+   * How often this process deletes expired rows, in ms. Every process sweeps; `SKIP LOCKED` keeps them from
+   * waiting on each other or on decisions. `0` turns the background sweep off.
+   * @default 10_000
+   */
+  readonly cleanupIntervalMs?: number;
+  /** Rows deleted per sweep statement (a sweep repeats it a few times while full batches come back). @default 1_000 */
+  readonly cleanupBatchSize?: number;
+  /**
+   * `application_name` of the store's connections, to find them in `pg_stat_activity`.
+   * @default "rate-sync"
+   */
+  readonly applicationName?: string;
+  /** Circuit breaker tuning. @default `{ failureThreshold: 5, coolDownMs: 1000 }` */
+  readonly breaker?: CircuitBreakerOptions;
+  /**
+   * Answer repeated denials of one key locally until their retry time, without a round trip.
+   * @default true
+   */
+  readonly overLimitCache?: boolean;
+}
+
+/** Counters of a {@link PostgresStore}, since it was created. */
+export interface PostgresStoreStats {
+  /** Store calls made (decide, peek, refund, reset, release, renew); local cache answers are not calls. */
+  readonly calls: number;
+  /** Calls that failed (error, timeout, breaker open). */
+  readonly errors: number;
+  /** Denials answered by the local over-limit cache without a round trip. */
+  readonly cacheHits: number;
+  /** The circuit breaker's state now. */
+  readonly breaker: BreakerState;
+}
+
+/** A decision together with the store time it was made at (for tests comparing with the reference model). */
+export interface TimedBatchResult {
+  readonly batch: BatchResult;
+  /** The store clock (`clock_timestamp()` in ms since the epoch) the decision was made with. */
+  readonly nowMs: number;
+}
+
+/**
+ * A {@link Store} backed by PostgreSQL through the `postgres` package (an optional peer dependency, loaded on
+ * first use). One connection pool per store, shared by every limiter on it.
+ *
+ * @example
+ * ```ts
+ * const store = new PostgresStore({
+ *   id: "db", engine: "postgres", url: "postgres://app@db/rates", tableName: "rate_sync_state",
+ *   schemaName: "public", autoCreate: true, unlogged: false, poolMaxSize: 10, timeoutMs: 1000,
+ * });
+ * const { allowed } = await store.decide([{ limiterId: "api", key: "k", params, cost: 1 }], 0);
+ * await store.close();
+ * ```
+ */
+export class PostgresStore implements Store {
+  /** The store's id in the config. */
+  readonly id: string;
+  readonly engine = "postgres" as const;
+
+  readonly #config: PostgresStoreConfig;
+  readonly #names: PostgresNames;
+  readonly #applicationName: string;
+  readonly #breaker: CircuitBreaker;
+  /** Recent single-member denials; `undefined` when turned off. */
+  readonly #cache: OverLimitCache | undefined;
+  #calls = 0;
+  #errors = 0;
+  #cacheHits = 0;
+  /** The driver factory; a missing package rejects once and for all with `StoreUnavailableError`. */
+  #driver: Promise<PostgresFactory> | undefined;
+  readonly #sweeper: ExpirySweeper;
+  /** The pool once the driver is loaded (and the schema ensured); reset on a failed start so the next call retries. */
+  #ready: Promise<Sql> | undefined;
+  /** The pool, once created: `close()` must end it even when the schema step failed. */
+  #sql: Sql | undefined;
+  #closed = false;
+
+  readonly #decideSql: string;
+  readonly #refundSql: string;
+  readonly #resetSql: string;
+  readonly #releaseSql: string;
+  readonly #renewSql: string;
+  readonly #sweepSql: string;
+
+  constructor(config: PostgresStoreConfig, options: PostgresStoreOptions = {}) {
+    this.id = config.id;
+    this.#config = config;
+    this.#names = postgresNames(config.schemaName, config.tableName);
+    this.#applicationName = options.applicationName ?? "rate-sync";
+    this.#breaker = new CircuitBreaker(config.id, options.breaker);
+    this.#cache = options.overLimitCache === false ? undefined : new OverLimitCache();
+    const t = this.#names.table;
+    this.#decideSql = `SELECT * FROM ${this.#names.decideFunction}($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::text[], $9::float8, $10::boolean)`;
+    this.#refundSql = `SELECT ${this.#names.refundFunction}($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::text[])`;
+    this.#resetSql = `DELETE FROM ${t} WHERE limiter_id = $1::text AND key = $2::text`;
+    this.#releaseSql = `DELETE FROM ${t} WHERE limiter_id = $1::text AND key = $2::text AND tag = 'cc' AND lease_id = $3::text AND lease_id <> ''`;
+    this.#renewSql = `SELECT ${this.#names.renewFunction}($1::text, $2::text, $3::text, $4::float8) AS renewed`;
+    // The index on expires_at finds the batch; SKIP LOCKED leaves rows that a decision holds (it is about to
+    // rewrite them anyway); the outer recheck keeps a row renewed in between.
+    this.#sweepSql = `DELETE FROM ${t} WHERE ctid = ANY (ARRAY(
+  SELECT ctid FROM ${t} WHERE expires_at < clock_timestamp() ORDER BY expires_at LIMIT $1::int FOR UPDATE SKIP LOCKED
+)) AND expires_at < clock_timestamp()`;
+    this.#sweeper = new ExpirySweeper({
+      intervalMs: options.cleanupIntervalMs ?? 10_000,
+      batchSize: options.cleanupBatchSize ?? 1_000,
+      sweepBatch: (limit) => this.#sweepBatch(limit),
+    });
+  }
+
+  async decide(ops: readonly StoreOp[], maxWaitMs: number): Promise<BatchResult> {
+    return (await this.decideTimed(ops, maxWaitMs)).batch;
+  }
+
+  /**
+   * Like {@link decide}, and also reports the store time the decision was made with. The reference-model tests
+   * use it to replay the same decision in `src/algorithms`; nothing lets a caller set the store's clock.
+   * @internal
+   */
+  async decideTimed(ops: readonly StoreOp[], maxWaitMs: number): Promise<TimedBatchResult> {
+    if (ops.length === 0) return { batch: { allowed: true, results: [] }, nowMs: Number.NaN };
+    const single = ops.length === 1 ? ops[0] : undefined;
+    if (single !== undefined && this.#cache !== undefined) {
+      const cached = this.#cache.check(single, maxWaitMs);
+      if (cached !== undefined) {
+        this.#cacheHits += 1;
+        return { batch: { allowed: false, results: [cached] }, nowMs: Number.NaN };
+      }
+    }
+    const sentAtMs = this.#cache?.now() ?? 0;
+    const rows = await this.#query("decide", this.#decideSql, [...toBatchArrays(ops), maxWaitMs, false]);
+    const timed = this.#toTimed(rows, ops.length);
+    const result = timed.batch.results[0];
+    if (single !== undefined && result !== undefined && !result.allowed) {
+      this.#cache?.remember(single, result, sentAtMs);
+    }
+    return timed;
+  }
+
+  async peek(op: StoreOp): Promise<OpResult> {
+    return (await this.peekTimed(op)).result;
+  }
+
+  /** Like {@link peek}, with the store time. @internal */
+  async peekTimed(op: StoreOp): Promise<{ readonly result: OpResult; readonly nowMs: number }> {
+    const rows = await this.#query("peek", this.#decideSql, [...toBatchArrays([op]), 0, true]);
+    const timed = this.#toTimed(rows, 1);
+    const result = timed.batch.results[0];
+    if (result === undefined) throw new StoreError(this.id, "peek returned no row");
+    return { result, nowMs: timed.nowMs };
+  }
+
+  async refund(ops: readonly StoreOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    for (const op of ops) this.#cache?.forget(op.limiterId, op.key);
+    await this.#query("refund", this.#refundSql, toBatchArrays(ops));
+  }
+
+  async reset(limiterId: string, key: string): Promise<void> {
+    this.#cache?.forget(limiterId, key);
+    await this.#query("reset", this.#resetSql, [encodeParam(limiterId), encodeParam(key)]);
+  }
+
+  async release(limiterId: string, key: string, leaseId: string): Promise<void> {
+    this.#cache?.forget(limiterId, key);
+    await this.#query("release", this.#releaseSql, [
+      encodeParam(limiterId),
+      encodeParam(key),
+      encodeParam(leaseId),
+    ]);
+  }
+
+  async renew(limiterId: string, key: string, leaseId: string, leaseMs: number): Promise<boolean> {
+    const rows = await this.#query("renew", this.#renewSql, [
+      encodeParam(limiterId),
+      encodeParam(key),
+      encodeParam(leaseId),
+      leaseMs,
+    ]);
+    return (rows[0] as { renewed?: unknown } | undefined)?.renewed === true;
+  }
+
+  /**
+   * Deletes expired rows now, in batches of `batchSize` (at most a few batches), and returns how many went.
+   * The background sweep calls this; it is public for operations scripts and tests.
+   */
+  async cleanupExpired(batchSize = 1_000): Promise<number> {
+    return this.#sweeper.sweepNow(batchSize);
+  }
+
+  /** Calls, errors, local over-limit cache hits and the circuit breaker's state. */
+  stats(): PostgresStoreStats {
+    return {
+      calls: this.#calls,
+      errors: this.#errors,
+      cacheHits: this.#cacheHits,
+      breaker: this.#breaker.state,
+    };
+  }
+
+  /**
+   * Connects and, with `auto_create`, creates the table, index and functions now rather than on the first
+   * decision. Rejects with a `StoreError` (or `StoreUnavailableError`) like any call.
+   */
+  async ensureReady(): Promise<void> {
+    await this.#guarded("connect", () => this.#pool());
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#sweeper.stop();
+    const sql = this.#sql;
+    this.#sql = undefined;
+    this.#ready = undefined;
+    // Calls in flight finish (or fail) first; then connections close, forcibly after a grace period.
+    if (sql !== undefined)
+      await sql.end({ timeout: Math.max(1, this.#config.timeoutMs / 1000) }).catch(() => {});
+  }
+
+  #toTimed(rows: readonly unknown[], expected: number): TimedBatchResult {
+    if (rows.length !== expected) {
+      throw new StoreError(
+        this.id,
+        `the decide function returned ${rows.length} rows for ${expected} members`,
+      );
+    }
+    try {
+      const results = rows.map(toOpResult);
+      return { batch: { allowed: results.every((r) => r.allowed), results }, nowMs: rowNowMs(rows[0]) };
+    } catch (error) {
+      throw new StoreError(this.id, error instanceof Error ? error.message : "bad reply", { cause: error });
+    }
+  }
+
+  async #sweepBatch(limit: number): Promise<number> {
+    if (this.#closed) return 0;
+    // The sweep has the same time budget, but stays out of the call counters and the breaker: it is not a
+    // caller's call, and a breaker opened by housekeeping would fail callers for nothing.
+    const sql = await this.#pool();
+    const rows = await withTimeout(
+      this.#execute(sql, this.#sweepSql, [limit], undefined),
+      this.#config.timeoutMs,
+      this.id,
+      "cleanup",
+    );
+    return rows.count;
+  }
+
+  /** Runs one statement: counted, through the breaker, within the store's time budget, errors as StoreError. */
+  async #query(what: string, text: string, params: readonly unknown[]): Promise<RowsWithCount> {
+    return this.#guarded(what, async (signal) => this.#execute(await this.#pool(), text, params, signal));
+  }
+
+  async #guarded<T>(what: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new StoreError(this.id, "the store is closed");
+    this.#calls += 1;
+    try {
+      // A missing driver is not an outage: it must surface as StoreUnavailableError on every call, never
+      // open the breaker.
+      await this.#loadDriver();
+      return await this.#breaker.run(() => {
+        const controller = new AbortController();
+        return withTimeout(work(controller.signal), this.#config.timeoutMs, this.id, what).catch(
+          (error: unknown) => {
+            // Past the budget: drop the query if it still waits for a connection, cancel it if it runs.
+            controller.abort();
+            throw error;
+          },
+        );
+      });
+    } catch (error) {
+      this.#errors += 1;
+      throw toStoreError(this.id, error, what);
+    }
+  }
+
+  /** Sends one prepared statement; an aborted signal cancels it (and one aborted before sending skips it). */
+  async #execute(
+    sql: Sql,
+    text: string,
+    params: readonly unknown[],
+    signal: AbortSignal | undefined,
+  ): Promise<RowsWithCount> {
+    if (signal?.aborted) throw new StoreError(this.id, "cancelled after the time budget");
+    const query = sql.unsafe(text, params as never[], { prepare: true });
+    signal?.addEventListener("abort", () => cancelQuietly(query), { once: true });
+    const rows = await query;
+    return rows as unknown as RowsWithCount;
+  }
+
+  #loadDriver(): Promise<PostgresFactory> {
+    this.#driver ??= loadDriver(this.id);
+    return this.#driver;
+  }
+
+  /** The pool, created (and the schema ensured) on first use. */
+  #pool(): Promise<Sql> {
+    if (this.#ready === undefined) {
+      const ready = this.#start();
+      this.#ready = ready;
+      // A failed start (server down, DDL error) must not stick: the next call tries again. A missing driver
+      // does stick — installing a package needs a restart anyway.
+      ready.catch((error: unknown) => {
+        if (!(error instanceof StoreUnavailableError) && this.#ready === ready) this.#ready = undefined;
+      });
+    }
+    return this.#ready;
+  }
+
+  async #start(): Promise<Sql> {
+    const sql = this.#sql ?? (await this.#createPool());
+    if (this.#config.autoCreate) await this.#createSchema(sql);
+    this.#sweeper.start();
+    return sql;
+  }
+
+  async #createPool(): Promise<Sql> {
+    const postgres = await this.#loadDriver();
+    if (this.#closed) throw new StoreError(this.id, "the store is closed");
+    const config = this.#config;
+    const connectMs = config.socketConnectTimeoutMs ?? config.timeoutMs;
+    const sql = postgres(config.url, {
+      max: config.poolMaxSize,
+      connect_timeout: Math.max(0.001, connectMs / 1000),
+      // Idle connections close after a minute; the pool reopens them on demand.
+      idle_timeout: 60,
+      prepare: true,
+      onnotice: () => {},
+      connection: {
+        application_name: this.#applicationName,
+        // The server gives up on a statement soon after the caller has: a lock queue never holds a
+        // connection much longer than the budget of the call that is waiting.
+        statement_timeout: Math.max(1, Math.ceil(config.socketTimeoutMs ?? config.timeoutMs * 2)),
+      },
+    });
+    this.#sql = sql;
+    return sql;
+  }
+
+  async #createSchema(sql: Sql): Promise<void> {
+    const statements = ddlStatements(this.#config);
+    const lockKey = `rate-sync ddl ${this.#names.display}`;
+    // Several processes may start at once: CREATE … IF NOT EXISTS and CREATE OR REPLACE FUNCTION are not safe
+    // against each other (duplicate catalog rows, "tuple concurrently updated"), so they run one at a time
+    // under a transaction-scoped advisory lock.
+    await sql.begin(async (tx) => {
+      await tx.unsafe("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))", [lockKey]);
+      for (const statement of statements) await tx.unsafe(statement);
+    });
+  }
+}
+
+/** Rows as the driver returns them: an array with the affected row count. */
+type RowsWithCount = readonly unknown[] & { readonly count: number };
+
+function encodeParam(value: string): string {
+  return encodeText(value);
+}
+
+function cancelQuietly(query: { cancel(): unknown }): void {
+  try {
+    // Cancelling drops a query still queued for a connection, and asks the server to stop a running one.
+    Promise.resolve(query.cancel()).catch(() => {});
+  } catch {
+    // Nothing to cancel.
+  }
+}
