@@ -1,0 +1,139 @@
+/**
+ * @module
+ * Loads ioredis on first use (it is an optional peer dependency) and opens the store's one connection — a
+ * single client or a Cluster client — with the scripts defined on it. ioredis runs defined commands with
+ * EVALSHA and falls back to EVAL (which also loads the script) only on `NOSCRIPT`.
+ */
+
+import type { RedisStoreConfig } from "../../config/types.ts";
+import { StoreUnavailableError } from "../../errors.ts";
+import { DECIDE_SCRIPT, PEEK_SCRIPT, REFUND_SCRIPT, RENEW_SCRIPT } from "./lua.ts";
+
+/** The ioredis module, as `import("ioredis")` yields it. */
+export type IoRedisModule = typeof import("ioredis");
+
+/** A script command: `(numberOfKeys, ...keys, ...args)`. */
+type ScriptCommand = (numberOfKeys: number, ...keysAndArgs: string[]) => Promise<unknown>;
+
+/** What the store needs from a client; both `Redis` and `Cluster` provide it. */
+export interface RedisConnection {
+  /** Runs the decide script. */
+  decide(keys: readonly string[], args: readonly string[]): Promise<unknown>;
+  /** Runs the peek script. */
+  peek(keys: readonly string[], args: readonly string[]): Promise<unknown>;
+  /** Runs the refund script. */
+  refund(keys: readonly string[], args: readonly string[]): Promise<unknown>;
+  /** Runs the renew script. */
+  renew(key: string, leaseId: string, leaseMs: number): Promise<unknown>;
+  /** `DEL` of keys that share one slot. */
+  del(keys: readonly string[]): Promise<unknown>;
+  /** `ZREM key member`. */
+  zrem(key: string, member: string): Promise<unknown>;
+  /** Closes after replies in flight; falls back to a hard disconnect. */
+  close(): Promise<void>;
+}
+
+/** Script commands defined on every connection (names are private to this module). */
+const SCRIPTS = {
+  rateSyncDecide: DECIDE_SCRIPT,
+  rateSyncPeek: PEEK_SCRIPT,
+  rateSyncRefund: REFUND_SCRIPT,
+  rateSyncRenew: RENEW_SCRIPT,
+} as const;
+
+/**
+ * Imports ioredis, or rejects with {@link StoreUnavailableError} when it is not installed.
+ *
+ * @param importDriver How to import it (tests replace it to simulate a missing package).
+ */
+export async function loadIoRedis(
+  storeId: string,
+  importDriver: () => Promise<IoRedisModule> = () => import("ioredis"),
+): Promise<IoRedisModule> {
+  try {
+    return await importDriver();
+  } catch (error) {
+    throw new StoreUnavailableError(storeId, "ioredis", { cause: error });
+  }
+}
+
+/** Host and port of each node URL (cluster mode), with defaults of `redis://`. */
+function clusterNodes(urls: readonly string[]): { host: string; port: number }[] {
+  return urls.map((url) => {
+    const parsed = new URL(url);
+    return { host: parsed.hostname || "127.0.0.1", port: parsed.port ? Number(parsed.port) : 6379 };
+  });
+}
+
+/** Credentials given in the first URL, used for every cluster node unless the config names a password. */
+function urlCredentials(url: string): { username?: string; password?: string } {
+  const parsed = new URL(url);
+  const out: { username?: string; password?: string } = {};
+  if (parsed.username) out.username = decodeURIComponent(parsed.username);
+  if (parsed.password) out.password = decodeURIComponent(parsed.password);
+  return out;
+}
+
+/**
+ * Opens the store's connection. Options chosen for a rate limiter:
+ * - no automatic resend and no per-request retries: a decision whose reply was lost must not run twice
+ *   (it would consume twice); the caller sees a `StoreError` and `on_store_error` decides;
+ * - a socket timeout while replies are pending, so a connection that went silent is torn down and reopened
+ *   instead of holding every later call hostage;
+ * - reconnects forever with a short capped back-off: the store recovers by itself.
+ */
+export function openConnection(driver: IoRedisModule, config: RedisStoreConfig): RedisConnection {
+  const urls = typeof config.url === "string" ? [config.url] : [...config.url];
+  const first = urls[0];
+  if (first === undefined) throw new TypeError(`Store "${config.id}" has no url`);
+  const retryStrategy = (times: number): number => Math.min(50 * times, 1_000);
+  const common = {
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    connectTimeout: config.socketConnectTimeoutMs ?? Math.max(config.timeoutMs, 1_000),
+    socketTimeout: config.socketTimeoutMs ?? Math.max(2 * config.timeoutMs, 1_000),
+    ...(config.password === undefined ? {} : { password: config.password }),
+  };
+
+  const client = config.cluster
+    ? new driver.Cluster(clusterNodes(urls), {
+        clusterRetryStrategy: retryStrategy,
+        enableOfflineQueue: true,
+        scaleReads: "master",
+        redisOptions: { ...urlCredentials(first), ...common },
+      })
+    : new driver.Redis(first, {
+        ...common,
+        retryStrategy,
+        enableOfflineQueue: true,
+        ...(config.db === undefined ? {} : { db: config.db }),
+      });
+  // ioredis reports connection trouble as "error" events as well as through the failing commands; the commands
+  // carry it to the caller, so the event must not crash the process or print "Unhandled error event".
+  client.on("error", () => {});
+  for (const [name, lua] of Object.entries(SCRIPTS)) client.defineCommand(name, { lua });
+  const scripts = client as unknown as Record<keyof typeof SCRIPTS, ScriptCommand>;
+
+  const run = (name: keyof typeof SCRIPTS, keys: readonly string[], args: readonly string[]) =>
+    scripts[name](keys.length, ...keys, ...args);
+
+  return {
+    decide: (keys, args) => run("rateSyncDecide", keys, args),
+    peek: (keys, args) => run("rateSyncPeek", keys, args),
+    refund: (keys, args) => run("rateSyncRefund", keys, args),
+    renew: (key, leaseId, leaseMs) => run("rateSyncRenew", [key], [leaseId, String(leaseMs)]),
+    del: (keys) => client.del(...keys),
+    zrem: (key, member) => client.zrem(key, member),
+    async close() {
+      try {
+        await Promise.race([
+          client.quit(),
+          new Promise((resolve) => setTimeout(resolve, Math.max(config.timeoutMs, 100)).unref()),
+        ]);
+      } catch {
+        // Quitting a connection that is already down fails; the disconnect below is what matters.
+      }
+      client.disconnect();
+    },
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * @module
+ * Turns store ops into the KEYS and ARGV of the Lua scripts, and script replies back into results. Numbers go
+ * out with `String(n)` (the shortest text that round-trips a double exactly) and come back as `%.17g` text.
+ */
+
+import type { LimitParams } from "../../algorithms/types.ts";
+import { InvalidArgumentError } from "../../errors.ts";
+import { type OpResult, type StoreOp, stateTag } from "../store.ts";
+import { leaseKey, stateKey } from "./keys.ts";
+import { KIND_CODES } from "./lua.ts";
+
+/** KEYS and ARGV of one script call. */
+export interface ScriptCall {
+  readonly keys: string[];
+  readonly args: string[];
+}
+
+/** A decoded script reply: the store time of the decision, and one result per op. */
+export interface DecodedReply {
+  /** The store's clock (ms since the epoch) when the script ran. */
+  readonly storeNowMs: number;
+  readonly allAllowed: boolean;
+  readonly results: OpResult[];
+}
+
+function paramsArgs(params: LimitParams): [string, string] {
+  switch (params.kind) {
+    case "token_bucket":
+    case "leaky_bucket":
+      return [String(params.intervalMs), String(params.burst)];
+    case "fixed_window":
+    case "sliding_window":
+    case "sliding_window_counter":
+      return [String(params.limit), String(params.windowMs)];
+    case "concurrency":
+      return [String(params.maxConcurrent), String(params.leaseMs)];
+  }
+}
+
+/** The Redis key that holds an op's state (the rate hash or the lease set). */
+export function keyOfOp(prefix: string, op: StoreOp): string {
+  return op.params.kind === "concurrency"
+    ? leaseKey(prefix, op.limiterId, op.key)
+    : stateKey(prefix, op.limiterId, op.key);
+}
+
+/**
+ * Encodes ops for the decide, peek and refund scripts.
+ *
+ * @throws InvalidArgumentError when a concurrency op has no lease id.
+ */
+export function encodeOps(prefix: string, ops: readonly StoreOp[], maxWaitMs: number): ScriptCall {
+  const keys: string[] = [];
+  const args: string[] = [String(maxWaitMs), String(ops.length)];
+  for (const op of ops) {
+    if (op.params.kind === "concurrency" && (op.leaseId === undefined || op.leaseId === "")) {
+      throw new InvalidArgumentError(`A concurrency op on ${JSON.stringify(op.key)} needs a leaseId`);
+    }
+    keys.push(keyOfOp(prefix, op));
+    const [p1, p2] = paramsArgs(op.params);
+    args.push(KIND_CODES[op.params.kind], stateTag(op.params), p1, p2, String(op.cost), op.leaseId ?? "");
+  }
+  return { keys, args };
+}
+
+function toNumber(value: unknown): number {
+  if (value === "inf") return Number.POSITIVE_INFINITY;
+  if (value === "-inf") return Number.NEGATIVE_INFINITY;
+  const n = typeof value === "number" ? value : Number(value);
+  if (Number.isNaN(n)) throw new TypeError(`unexpected number in script reply: ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Decodes `[now, allAllowed, (allowed, limit, remaining, resetAfter, retryAfter, wait) per op]`. */
+export function decodeReply(reply: unknown, opCount: number): DecodedReply {
+  if (!Array.isArray(reply) || reply.length !== 2 + 6 * opCount) {
+    throw new TypeError(
+      `unexpected script reply shape (${Array.isArray(reply) ? reply.length : typeof reply})`,
+    );
+  }
+  const results: OpResult[] = [];
+  for (let i = 0; i < opCount; i++) {
+    const at = 2 + 6 * i;
+    results.push({
+      allowed: toNumber(reply[at]) === 1,
+      limit: toNumber(reply[at + 1]),
+      remaining: toNumber(reply[at + 2]),
+      resetAfterMs: Math.max(0, toNumber(reply[at + 3])),
+      retryAfterMs: Math.max(0, toNumber(reply[at + 4])),
+      waitMs: toNumber(reply[at + 5]),
+    });
+  }
+  return { storeNowMs: toNumber(reply[0]), allAllowed: toNumber(reply[1]) === 1, results };
+}
+
+/** Decodes a reply that is just the store time (refund). */
+export function decodeTime(reply: unknown): number {
+  return toNumber(reply);
+}

@@ -1,0 +1,300 @@
+/**
+ * @module
+ * The Redis store: every decision is one Lua script run (one round trip) that reads the store's clock with
+ * `TIME`, decides, writes and sets the TTL atomically. Calls go through a circuit breaker and a time budget;
+ * floods of denied single-member calls are answered by a local over-limit cache.
+ *
+ * Composite decisions: on a single Redis every member is decided in one script, all-or-nothing. On a Redis
+ * Cluster, members whose keys live in different hash slots cannot share a script, so they are decided one by
+ * one and the members that passed are refunded when a later one denies (the same guarantee the engine gives
+ * across stores: nothing stays consumed, though another caller may briefly see the passed members' usage).
+ */
+
+import type { RedisStoreConfig } from "../../config/types.ts";
+import { InvalidArgumentError, StoreError } from "../../errors.ts";
+import {
+  type BreakerState,
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  OverLimitCache,
+  type OverLimitCacheOptions,
+  toStoreError,
+  withTimeout,
+} from "../resilience.ts";
+import type { BatchResult, OpResult, Store, StoreOp } from "../store.ts";
+import { type IoRedisModule, loadIoRedis, openConnection, type RedisConnection } from "./client.ts";
+import { decodeReply, decodeTime, encodeOps, keyOfOp } from "./codec.ts";
+import { hashSlot, leaseKey, stateKey } from "./keys.ts";
+
+/** Counters of a {@link RedisStore} (see {@link RedisStore.stats}). */
+export interface RedisStoreStats {
+  /** Calls received (decide, peek, refund, reset, release, renew), including those answered locally. */
+  readonly calls: number;
+  /** Calls that failed with a store error (timeouts and fast failures of an open breaker included). */
+  readonly errors: number;
+  /** Decisions answered by the local over-limit cache, without a round trip. */
+  readonly cacheHits: number;
+  /** The circuit breaker's state now. */
+  readonly breaker: BreakerState;
+}
+
+/** Tuning of a {@link RedisStore} beyond its config. */
+export interface RedisStoreOptions {
+  /** Circuit breaker settings. @default { failureThreshold: 5, failureWindowMs: 10_000, coolDownMs: 1_000 } */
+  readonly breaker?: CircuitBreakerOptions;
+  /** Over-limit cache settings, or `false` to turn the cache off. @default { maxEntries: 10_000 } */
+  readonly overLimitCache?: OverLimitCacheOptions | false;
+  /**
+   * How to import ioredis. For tests that simulate a missing package.
+   * @internal
+   */
+  readonly importDriver?: () => Promise<IoRedisModule>;
+}
+
+/** A decision and the store time it was made at (for tests that compare with a reference model). */
+export interface TimedBatchResult {
+  readonly batch: BatchResult;
+  /** The store clock (ms since the epoch) of each script run, in order; empty when answered from the cache. */
+  readonly storeNowMs: readonly number[];
+}
+
+/**
+ * A {@link Store} on Redis or Redis Cluster (ioredis, loaded on first use).
+ *
+ * @example
+ * ```ts
+ * const store = new RedisStore({ id: "main", engine: "redis", url: "redis://127.0.0.1:6379", keyPrefix: "rate_sync",
+ *   cluster: false, poolMaxSize: 10, timeoutMs: 1000 });
+ * const { allowed } = await store.decide([{ limiterId: "api", key: "api", params, cost: 1 }], 0);
+ * ```
+ */
+export class RedisStore implements Store {
+  readonly id: string;
+  readonly engine = "redis" as const;
+  readonly #config: RedisStoreConfig;
+  readonly #options: RedisStoreOptions;
+  readonly #breaker: CircuitBreaker;
+  readonly #cache: OverLimitCache | undefined;
+  /** The one connection, opened on first use; shared by every limiter and clone on this store. */
+  #connection: Promise<RedisConnection> | undefined;
+  #closed = false;
+  #calls = 0;
+  #errors = 0;
+  #cacheHits = 0;
+
+  constructor(config: RedisStoreConfig, options: RedisStoreOptions = {}) {
+    this.id = config.id;
+    this.#config = config;
+    this.#options = options;
+    this.#breaker = new CircuitBreaker(config.id, options.breaker);
+    this.#cache = options.overLimitCache === false ? undefined : new OverLimitCache(options.overLimitCache);
+  }
+
+  /** Counters and the breaker state. */
+  stats(): RedisStoreStats {
+    return {
+      calls: this.#calls,
+      errors: this.#errors,
+      cacheHits: this.#cacheHits,
+      breaker: this.#breaker.state,
+    };
+  }
+
+  async decide(ops: readonly StoreOp[], maxWaitMs: number): Promise<BatchResult> {
+    return (await this.decideTimed(ops, maxWaitMs)).batch;
+  }
+
+  /**
+   * {@link decide}, also reporting the store time of the decision. Used by tests to run the reference model at
+   * the very instant the script ran; the store's clock is only ever read, never set.
+   * @internal
+   */
+  async decideTimed(ops: readonly StoreOp[], maxWaitMs: number): Promise<TimedBatchResult> {
+    if (!(maxWaitMs >= 0)) throw new InvalidArgumentError(`maxWaitMs must be >= 0, got ${maxWaitMs}`);
+    validateOps(ops);
+    if (ops.length === 0) return { batch: { allowed: true, results: [] }, storeNowMs: [] };
+    const single = ops.length === 1 ? ops[0] : undefined;
+    if (single !== undefined && this.#cache !== undefined) {
+      const cached = this.#cache.check(single, maxWaitMs);
+      if (cached !== undefined) {
+        this.#calls += 1;
+        this.#cacheHits += 1;
+        return { batch: { allowed: false, results: [cached] }, storeNowMs: [] };
+      }
+    }
+    const sentAt = this.#cache?.now() ?? 0;
+    const timed = this.#spansSlots(ops)
+      ? await this.#decideMemberByMember(ops, maxWaitMs)
+      : await this.#decideInOneScript(ops, maxWaitMs);
+    const first = timed.batch.results[0];
+    if (single !== undefined && first !== undefined && !first.allowed)
+      this.#cache?.remember(single, first, sentAt);
+    return timed;
+  }
+
+  async peek(op: StoreOp): Promise<OpResult> {
+    validateOps([op]);
+    const { keys, args } = encodeOps(this.#prefix, [op], 0);
+    const reply = await this.#run("peek", (c) => c.peek(keys, args));
+    const result = this.#decode(reply, 1, "peek").results[0];
+    if (result === undefined) throw new StoreError(this.id, "peek returned no result");
+    return result;
+  }
+
+  async refund(ops: readonly StoreOp[]): Promise<void> {
+    validateOps(ops);
+    if (ops.length === 0) return;
+    for (const op of ops) this.#cache?.forget(op.limiterId, op.key);
+    const groups = this.#spansSlots(ops) ? ops.map((op) => [op]) : [ops];
+    await Promise.all(
+      groups.map(async (group) => {
+        const { keys, args } = encodeOps(this.#prefix, group, 0);
+        const reply = await this.#run("refund", (c) => c.refund(keys, args));
+        this.#guard(() => decodeTime(reply), "refund");
+      }),
+    );
+  }
+
+  async reset(limiterId: string, key: string): Promise<void> {
+    this.#cache?.forget(limiterId, key);
+    const keys = [stateKey(this.#prefix, limiterId, key), leaseKey(this.#prefix, limiterId, key)];
+    await this.#run("reset", (c) => c.del(keys));
+  }
+
+  async release(limiterId: string, key: string, leaseId: string): Promise<void> {
+    this.#cache?.forget(limiterId, key);
+    await this.#run("release", (c) => c.zrem(leaseKey(this.#prefix, limiterId, key), leaseId));
+  }
+
+  async renew(limiterId: string, key: string, leaseId: string, leaseMs: number): Promise<boolean> {
+    if (!(leaseMs > 0) || !Number.isFinite(leaseMs)) {
+      throw new InvalidArgumentError(`leaseMs must be a positive finite number, got ${leaseMs}`);
+    }
+    const reply = await this.#run("renew", (c) =>
+      c.renew(leaseKey(this.#prefix, limiterId, key), leaseId, leaseMs),
+    );
+    return Number(reply) === 1;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cache?.clear();
+    const pending = this.#connection;
+    this.#connection = undefined;
+    if (pending === undefined) return;
+    try {
+      await (await pending).close();
+    } catch {
+      // The connection never opened (missing package): nothing to close.
+    }
+  }
+
+  get #prefix(): string {
+    return this.#config.keyPrefix;
+  }
+
+  /** True when the ops cannot share one script: a Cluster with keys in different slots. */
+  #spansSlots(ops: readonly StoreOp[]): boolean {
+    if (!this.#config.cluster || ops.length < 2) return false;
+    const slot = hashSlot(keyOfOp(this.#prefix, ops[0] as StoreOp));
+    return ops.some((op) => hashSlot(keyOfOp(this.#prefix, op)) !== slot);
+  }
+
+  async #decideInOneScript(ops: readonly StoreOp[], maxWaitMs: number): Promise<TimedBatchResult> {
+    const { keys, args } = encodeOps(this.#prefix, ops, maxWaitMs);
+    const reply = await this.#run("decide", (c) => c.decide(keys, args));
+    const decoded = this.#decode(reply, ops.length, "decide");
+    return {
+      batch: { allowed: decoded.allAllowed, results: decoded.results },
+      storeNowMs: [decoded.storeNowMs],
+    };
+  }
+
+  /**
+   * Cluster fallback: decide member by member; when one denies, refund those that passed and report what the
+   * remaining members would have said (peeked, consuming nothing).
+   */
+  async #decideMemberByMember(ops: readonly StoreOp[], maxWaitMs: number): Promise<TimedBatchResult> {
+    const results: OpResult[] = [];
+    const times: number[] = [];
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i] as StoreOp;
+      const timed = await this.#decideInOneScript([op], maxWaitMs);
+      const result = timed.batch.results[0];
+      if (result === undefined) throw new StoreError(this.id, "decide returned no result");
+      results.push(result);
+      times.push(...timed.storeNowMs);
+      if (!result.allowed) {
+        const passed = ops.slice(0, i);
+        const rest = ops.slice(i + 1);
+        await this.refund(passed);
+        for (const other of rest) results.push(await this.peek(other));
+        return { batch: { allowed: false, results }, storeNowMs: times };
+      }
+    }
+    return { batch: { allowed: true, results }, storeNowMs: times };
+  }
+
+  #decode(reply: unknown, count: number, action: string) {
+    return this.#guard(() => decodeReply(reply, count), action);
+  }
+
+  /** Runs a decoder; a malformed reply is a store error, counted like any other. */
+  #guard<T>(decode: () => T, action: string): T {
+    try {
+      return decode();
+    } catch (error) {
+      this.#errors += 1;
+      throw toStoreError(this.id, error, action);
+    }
+  }
+
+  /**
+   * One store call: loads the driver (a missing package rejects with `StoreUnavailableError`, outside the
+   * breaker), then goes through the breaker and the time budget. Whatever fails reaches the caller as a
+   * `StoreError` with secrets masked.
+   */
+  async #run<T>(action: string, call: (connection: RedisConnection) => Promise<T>): Promise<T> {
+    this.#calls += 1;
+    if (this.#closed) {
+      this.#errors += 1;
+      throw new StoreError(this.id, `${action} failed: the store is closed`);
+    }
+    let connection: RedisConnection;
+    try {
+      connection = await this.#connect();
+    } catch (error) {
+      this.#errors += 1;
+      throw toStoreError(this.id, error, action);
+    }
+    try {
+      return await this.#breaker.run(() =>
+        withTimeout(call(connection), this.#config.timeoutMs, this.id, action),
+      );
+    } catch (error) {
+      this.#errors += 1;
+      throw toStoreError(this.id, error, action);
+    }
+  }
+
+  #connect(): Promise<RedisConnection> {
+    if (this.#connection === undefined) {
+      const opening = loadIoRedis(this.id, this.#options.importDriver).then((driver) =>
+        openConnection(driver, this.#config),
+      );
+      this.#connection = opening;
+      // A missing package stays missing: every call rejects the same way, without re-importing each time.
+      opening.catch(() => {});
+    }
+    return this.#connection;
+  }
+}
+
+function validateOps(ops: readonly StoreOp[]): void {
+  for (const op of ops) {
+    if (!(op.cost > 0) || !Number.isFinite(op.cost)) {
+      throw new InvalidArgumentError(`cost must be a positive finite number, got ${op.cost}`);
+    }
+  }
+}
