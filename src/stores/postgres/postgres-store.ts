@@ -120,7 +120,7 @@ export class PostgresStore implements Store {
     this.#cache = options.overLimitCache === false ? undefined : new OverLimitCache();
     const t = this.#names.table;
     this.#decideSql = `SELECT * FROM ${this.#names.decideFunction}($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::text[], $9::float8, $10::boolean)`;
-    this.#refundSql = `SELECT ${this.#names.refundFunction}($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::text[])`;
+    this.#refundSql = `SELECT ${this.#names.refundFunction}($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::text[]) AS now_ms`;
     this.#resetSql = `DELETE FROM ${t} WHERE limiter_id = $1::text AND key = $2::text`;
     this.#releaseSql = `DELETE FROM ${t} WHERE limiter_id = $1::text AND key = $2::text AND tag = 'cc' AND lease_id = $3::text AND lease_id <> ''`;
     this.#renewSql = `SELECT ${this.#names.renewFunction}($1::text, $2::text, $3::text, $4::float8) AS renewed`;
@@ -179,9 +179,16 @@ export class PostgresStore implements Store {
   }
 
   async refund(ops: readonly StoreOp[]): Promise<void> {
-    if (ops.length === 0) return;
+    await this.refundTimed(ops);
+  }
+
+  /** Like {@link refund}, and reports the store time of the refund (NaN for an empty list). @internal */
+  async refundTimed(ops: readonly StoreOp[]): Promise<number> {
+    if (ops.length === 0) return Number.NaN;
     for (const op of ops) this.#cache?.forget(op.limiterId, op.key);
-    await this.#query("refund", this.#refundSql, toBatchArrays(ops));
+    const rows = await this.#query("refund", this.#refundSql, toBatchArrays(ops));
+    const now = (rows[0] as { now_ms?: unknown } | undefined)?.now_ms;
+    return typeof now === "number" ? now : Number.NaN;
   }
 
   async reset(limiterId: string, key: string): Promise<void> {

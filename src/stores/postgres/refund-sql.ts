@@ -9,6 +9,8 @@
  *   ended needs nothing).
  * - The sliding log removes `cost` units from its newest entries.
  * - Concurrency releases the lease.
+ *
+ * Returns the store time it used, in ms.
  */
 
 import type { PostgresNames } from "./identifiers.ts";
@@ -20,7 +22,7 @@ export function refundFunctionSql(names: PostgresNames): string {
   return `CREATE OR REPLACE FUNCTION ${names.refundFunction}(
   p_limiter text[], p_key text[], p_tag text[], p_kind text[], p_a double precision[], p_b double precision[],
   p_cost double precision[], p_lease text[])
-RETURNS void
+RETURNS double precision
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -99,6 +101,8 @@ BEGIN
        WHERE ${row} AND s.lease_id = '';
     END IF;
   END LOOP;
+  -- the store time of the refund, for tests that replay it on the reference model
+  RETURN v_now;
 END
 $fn$`;
 }
