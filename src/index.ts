@@ -1,5 +1,63 @@
 /**
  * @module
- * rate-sync: declarative, config-driven rate limiting for Node.js.
+ * rate-sync: declarative, config-driven rate limiting for Node.js. Limits live in a TOML file, are decided
+ * by name (`await acquire("api:42")`), shared exactly across processes through Redis or PostgreSQL, and
+ * change at runtime without a restart.
  */
+
+export type {
+  Algorithm,
+  ConcurrencyParams,
+  LeakyBucketParams,
+  LimitParams,
+  RateParams,
+  TokenBucketParams,
+  WindowParams,
+} from "./algorithms/types.ts";
+export { findConfigFile, loadConfig, parseConfigObject, parseConfigText } from "./config/load.ts";
+export type {
+  ConfigSnapshot,
+  DefaultsConfig,
+  LimiterConfig,
+  LimiterDefinition,
+  MemoryStoreConfig,
+  OnStoreError,
+  PolicyDescriptor,
+  PostgresStoreConfig,
+  RedisStoreConfig,
+  StoreConfig,
+} from "./config/types.ts";
+export { parseDuration, parseRate } from "./config/units.ts";
+export {
+  acquire,
+  configure,
+  getRateSync,
+  peek,
+  type RateLimitedOptions,
+  rateLimited,
+  reset,
+  run,
+  tryAcquire,
+} from "./core/default-instance.ts";
+export { DynamicConfig } from "./core/dynamic-config.ts";
+export type { LimiterCounters, MetricsSnapshot, WaitStats } from "./core/metrics.ts";
+export { type ConfigureOptions, type KeyInput, type LimiterHandle, RateSync } from "./core/rate-sync.ts";
+export type {
+  AcquireOptions,
+  ConfigProvider,
+  Decision,
+  Degraded,
+  DurationInput,
+  FromFileOptions,
+  Lease,
+  LimiterState,
+  RateSyncEventName,
+  RateSyncEvents,
+  RateSyncOptions,
+  ReloadEvent,
+  StoreErrorEvent,
+  TryAcquireOptions,
+} from "./core/types.ts";
 export * from "./errors.ts";
+export { MemoryStore, type MemoryStoreOptions } from "./stores/memory/memory-store.ts";
+export type { BatchResult, OpResult, Store, StoreEngine, StoreOp } from "./stores/store.ts";

@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+/**
+ * @module
+ * The `rate-sync` command: offline checks and inspection with the very same loader the library uses.
+ *
+ *   rate-sync check [file] [--json]        validate; print stores (secrets masked) and effective limiters
+ *   rate-sync explain <key> [file] [--json] which limiter or template a key resolves to, with its parameters
+ *   rate-sync inspect <key> [file] [--json] the key's current state in its store (consumes nothing)
+ *   rate-sync sql [file]                   PostgreSQL DDL for the configured postgres stores
+ *   rate-sync schema                       the JSON Schema of the config file
+ *
+ * Exit codes: 0 success, 1 invalid config or failed command, 2 wrong usage.
+ */
+
+import { runCli } from "./commands.ts";
+
+runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env }).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`rate-sync: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

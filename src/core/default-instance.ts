@@ -1,0 +1,124 @@
+/**
+ * @module
+ * The module-level API: a default RateSync instance loaded on first use from the config search path
+ * (`RATE_SYNC_CONFIG`, `./rate-sync.toml`, `./config/rate-sync.toml`), so code can simply
+ * `await acquire("api:42")`. With no file found it starts empty; limiters can then be configured in code.
+ */
+
+import { InvalidArgumentError, RateLimitExceededError } from "../errors.ts";
+import { type KeyInput, RateSync } from "./rate-sync.ts";
+import { fillTemplate } from "./templates.ts";
+import type { AcquireOptions, Decision, Lease, LimiterState, TryAcquireOptions } from "./types.ts";
+
+let instance: Promise<RateSync> | undefined;
+
+/** The default instance, loading it from the search path on first use. */
+export function getRateSync(): Promise<RateSync> {
+  instance ??= RateSync.fromFile().catch((error: unknown) => {
+    // A failed load is not cached: fixing the file and calling again works.
+    instance = undefined;
+    throw error;
+  });
+  return instance;
+}
+
+/**
+ * Replaces the default instance's config (the previous instance is closed): a file path, an object of the
+ * TOML shape, or a RateSync built elsewhere.
+ */
+export async function configure(config: string | RateSync | Record<string, unknown>): Promise<RateSync> {
+  const next =
+    config instanceof RateSync
+      ? config
+      : typeof config === "string"
+        ? await RateSync.fromFile(config)
+        : RateSync.fromConfig(config);
+  const previous = instance;
+  instance = Promise.resolve(next);
+  if (previous) await (await previous.catch(() => undefined))?.close();
+  return next;
+}
+
+/** `tryAcquire` on the default instance. */
+export async function tryAcquire(key: KeyInput, options?: TryAcquireOptions): Promise<Decision> {
+  return (await getRateSync()).tryAcquire(key, options);
+}
+
+/** `acquire` on the default instance. */
+export async function acquire(key: KeyInput, options?: AcquireOptions): Promise<Lease> {
+  return (await getRateSync()).acquire(key, options);
+}
+
+/** `run` on the default instance. */
+export async function run<T>(key: KeyInput, fn: () => T | Promise<T>, options?: AcquireOptions): Promise<T> {
+  return (await getRateSync()).run(key, fn, options);
+}
+
+/** `peek` on the default instance. */
+export async function peek(key: string): Promise<LimiterState> {
+  return (await getRateSync()).peek(key);
+}
+
+/** `reset` on the default instance. */
+export async function reset(key: string): Promise<void> {
+  return (await getRateSync()).reset(key);
+}
+
+/** Options of {@link rateLimited}. */
+export interface RateLimitedOptions extends AcquireOptions {
+  /**
+   * `"wait"` waits for the limit (`acquire`); `"try"` rejects at once with `RateLimitExceededError` when denied.
+   * @default "wait"
+   */
+  readonly mode?: "wait" | "try";
+  /** The instance to use. @default the module's default instance */
+  readonly rateSync?: RateSync;
+}
+
+/**
+ * Wraps an async function so every call is rate limited. The key is a fixed key, a template whose `<name>`
+ * placeholders are filled from the first argument's properties, or a function of the arguments.
+ *
+ * @example
+ * ```ts
+ * const fetchUser = rateLimited("api:<userId>", async ({ userId }: { userId: string }) => load(userId));
+ * await fetchUser({ userId: "42" }); // limited by the key "api:42"
+ * ```
+ */
+export function rateLimited<Args extends unknown[], R>(
+  keyOrTemplate: string | ((...args: Args) => KeyInput),
+  fn: (...args: Args) => R | Promise<R>,
+  options: RateLimitedOptions = {},
+): (...args: Args) => Promise<Awaited<R>> {
+  const { mode = "wait", rateSync, ...acquireOptions } = options;
+  if (mode !== "wait" && mode !== "try") {
+    throw new InvalidArgumentError(`rateLimited: mode must be "wait" or "try", got ${JSON.stringify(mode)}`);
+  }
+  const keyOf = (args: Args): KeyInput => {
+    if (typeof keyOrTemplate === "function") return keyOrTemplate(...args);
+    if (!keyOrTemplate.includes("<")) return keyOrTemplate;
+    const key = fillTemplate(keyOrTemplate, args[0]);
+    if (key === undefined) {
+      throw new InvalidArgumentError(
+        `rateLimited("${keyOrTemplate}"): the first argument must have a value for every placeholder`,
+      );
+    }
+    return key;
+  };
+  return async (...args: Args): Promise<Awaited<R>> => {
+    const rs = rateSync ?? (await getRateSync());
+    const key = keyOf(args);
+    if (mode === "wait") return rs.run(key, () => fn(...args), acquireOptions) as Promise<Awaited<R>>;
+    const decision = await rs.tryAcquire(
+      key,
+      acquireOptions.cost === undefined ? {} : { cost: acquireOptions.cost },
+    );
+    if (!decision.allowed)
+      throw new RateLimitExceededError(decision.key, decision.limiter, decision.retryAfterMs);
+    try {
+      return await fn(...args);
+    } finally {
+      await decision.lease?.release();
+    }
+  };
+}

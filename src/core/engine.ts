@@ -1,0 +1,371 @@
+/**
+ * @module
+ * The decision engine: turns the members of a call (one key, or several for a composite) into store
+ * operations, runs them, and applies the failure policy (`on_store_error`), shadow mode and refunds.
+ *
+ * Atomicity: members on one store are decided in one `Store.decide` call (all-or-nothing, one round trip).
+ * Members on different stores are decided in parallel and, when any denies, the ones that passed are
+ * refunded. Shadow members are decided on their own so a dry-run limiter can never block the others.
+ */
+
+import { randomUUID } from "node:crypto";
+import type { LimitParams } from "../algorithms/types.ts";
+import type { LimiterConfig } from "../config/types.ts";
+import { StoreError } from "../errors.ts";
+import type { BatchResult, OpResult, Store, StoreOp } from "../stores/store.ts";
+import type { TypedEmitter } from "./events.ts";
+import type { ResolvedKey } from "./registry.ts";
+import type { Decision, Degraded, RateSyncEvents } from "./types.ts";
+
+/** Retry hint of a call denied because its store failed under `on_store_error = "deny"`. */
+export const STORE_ERROR_RETRY_MS = 1000;
+
+/** One key of a call, bound to the config it is decided with (one whole config per call, even mid-reload). */
+export interface Member {
+  readonly resolved: ResolvedKey;
+  readonly config: LimiterConfig;
+  readonly cost: number;
+}
+
+/** A concurrency slot granted by a decision, to release or renew later. */
+export interface LeasePart {
+  readonly store: Store;
+  readonly limiterId: string;
+  readonly storeKey: string;
+  readonly leaseId: string;
+  readonly leaseMs: number;
+}
+
+/** Operations a store applied, kept so they can be refunded (abort during a reserved wait, composite denial). */
+export interface Grant {
+  readonly store: Store;
+  readonly ops: readonly StoreOp[];
+}
+
+/** What the engine concluded for a call. */
+export interface EngineOutcome {
+  readonly allowed: boolean;
+  /** For an allowed call with a reservation: how long the caller must wait before going ahead. */
+  readonly waitMs: number;
+  /** The decision to hand to the caller (without a lease: the caller attaches one). */
+  readonly decision: Decision;
+  /** What was applied (empty when denied: denied calls consume nothing). */
+  readonly grants: readonly Grant[];
+  /** Concurrency slots taken (empty when denied). */
+  readonly leaseParts: readonly LeasePart[];
+  /** The store failure behind a denial under `on_store_error = "deny"`. */
+  readonly storeError?: StoreError;
+  /**
+   * True when the denial came from a concurrency limit: its `retryAfterMs` is only the latest a slot frees
+   * (a lease expiring), while a release may come any moment.
+   */
+  readonly retryIsHint: boolean;
+}
+
+/** Where the engine gets stores from. */
+export interface StoreProvider {
+  /** The store with this id (created on first use). */
+  store(id: string): Store;
+  /** The in-process stand-in used under `on_store_error = "local"` while store `id` fails. */
+  fallback(id: string): Store;
+}
+
+interface Group {
+  readonly storeId: string;
+  readonly members: number[];
+  readonly ops: StoreOp[];
+  /** For each op, the index of its member. */
+  readonly opMember: number[];
+}
+
+interface GroupOutcome {
+  readonly allowed: boolean;
+  /** Set when the store failed and `on_store_error = "deny"` denied the group. */
+  readonly storeError?: StoreError;
+  readonly results: readonly OpResult[];
+  /** The store that applied the ops, when it did. */
+  readonly appliedOn: Store | undefined;
+  readonly degraded: Degraded | undefined;
+}
+
+/** Capacity of a limit: what `Decision.limit` reports. */
+function capacityOf(params: LimitParams): number {
+  switch (params.kind) {
+    case "token_bucket":
+    case "leaky_bucket":
+      return params.burst;
+    case "concurrency":
+      return params.maxConcurrent;
+    default:
+      return params.limit;
+  }
+}
+
+function storeErrorResult(params: LimitParams, allowed: boolean): OpResult {
+  const limit = capacityOf(params);
+  return {
+    allowed,
+    limit,
+    remaining: allowed ? limit : 0,
+    resetAfterMs: 0,
+    retryAfterMs: allowed ? 0 : STORE_ERROR_RETRY_MS,
+    waitMs: 0,
+  };
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** Decides calls for one RateSync instance. */
+export class Engine {
+  constructor(
+    readonly stores: StoreProvider,
+    readonly events: TypedEmitter<RateSyncEvents>,
+  ) {}
+
+  /**
+   * Decides a call. `maxWaitMs` is the reservation budget of token and leaky buckets (0 decides now).
+   */
+  async decide(members: readonly Member[], maxWaitMs: number): Promise<EngineOutcome> {
+    const groups = this.#plan(members);
+    const outcomes = await Promise.all(groups.map((group) => this.#runGroup(group, members, maxWaitMs)));
+
+    // Per-member results (and the kind of limit each came from), in op order.
+    const memberResults: OpResult[][] = members.map(() => []);
+    const memberKinds: LimitParams["kind"][][] = members.map(() => []);
+    const memberDegraded: (Degraded | undefined)[] = members.map(() => undefined);
+    let allowed = true;
+    let waitMs = 0;
+    let storeError: StoreError | undefined;
+    for (let g = 0; g < groups.length; g++) {
+      const group = groups[g]!;
+      const outcome = outcomes[g]!;
+      for (let i = 0; i < group.ops.length; i++) {
+        memberResults[group.opMember[i]!]!.push(outcome.results[i]!);
+        memberKinds[group.opMember[i]!]!.push(group.ops[i]!.params.kind);
+      }
+      for (const m of group.members) memberDegraded[m] = outcome.degraded;
+      const shadow = members[group.members[0]!]!.config.shadow;
+      if (!outcome.allowed && !shadow) allowed = false;
+      storeError ??= outcome.storeError;
+      if (outcome.allowed) for (const r of outcome.results) if (r.waitMs > waitMs) waitMs = r.waitMs;
+    }
+
+    const grants: Grant[] = [];
+    const leaseParts: LeasePart[] = [];
+    for (let g = 0; g < groups.length; g++) {
+      const outcome = outcomes[g]!;
+      if (outcome.appliedOn === undefined) continue;
+      grants.push({ store: outcome.appliedOn, ops: groups[g]!.ops });
+    }
+    if (!allowed && grants.length > 0) {
+      // Denied calls consume nothing: give back what the members that passed took.
+      await Promise.all(grants.map((grant) => this.refund(grant)));
+      grants.length = 0;
+    }
+    if (allowed) {
+      for (const grant of grants) {
+        for (const op of grant.ops) {
+          if (op.params.kind !== "concurrency" || op.leaseId === undefined) continue;
+          leaseParts.push({
+            store: grant.store,
+            limiterId: op.limiterId,
+            storeKey: op.key,
+            leaseId: op.leaseId,
+            leaseMs: op.params.leaseMs,
+          });
+        }
+      }
+    }
+
+    const decisions = members.map((member, m) =>
+      this.#memberDecision(member, memberResults[m]!, memberDegraded[m], allowed),
+    );
+    const decision = decisions.length === 1 ? decisions[0]! : this.#composite(decisions, allowed);
+    // Which limit the caller's retry hint came from: the deciding member's constraining op.
+    let retryIsHint = false;
+    if (!allowed) {
+      const m = decisions.findIndex((d) => d.key === decision.key && d.limiter === decision.limiter);
+      const results = memberResults[m] ?? [];
+      const denied = results.findIndex((r) => !r.allowed);
+      retryIsHint = memberKinds[m]?.[denied] === "concurrency";
+    }
+    return {
+      allowed,
+      waitMs: allowed ? waitMs : 0,
+      decision,
+      grants,
+      leaseParts,
+      retryIsHint,
+      ...(storeError === undefined || allowed ? {} : { storeError }),
+    };
+  }
+
+  /** Gives back what a grant consumed. Never rejects: a failed refund only errs on the safe side (less admitted). */
+  async refund(grant: Grant): Promise<void> {
+    try {
+      await grant.store.refund(grant.ops);
+    } catch (error) {
+      this.events.emit("storeError", {
+        store: grant.store.id,
+        limiter: grant.ops[0]?.limiterId ?? "",
+        error: toError(error),
+      });
+    }
+  }
+
+  /** Builds the store operations of a call, grouped by store (shadow members on their own). */
+  #plan(members: readonly Member[]): Group[] {
+    const groups = new Map<string, Group>();
+    for (let m = 0; m < members.length; m++) {
+      const { resolved, config, cost } = members[m]!;
+      const groupKey = config.shadow ? `shadow\0${m}` : config.store;
+      let group = groups.get(groupKey);
+      if (!group) {
+        group = { storeId: config.store, members: [], ops: [], opMember: [] };
+        groups.set(groupKey, group);
+      }
+      group.members.push(m);
+      const limiterId = resolved.entry.id;
+      const key = resolved.storeKey;
+      if (config.rate) {
+        group.ops.push({ limiterId, key, params: config.rate, cost });
+        group.opMember.push(m);
+      }
+      if (config.concurrency) {
+        group.ops.push({ limiterId, key, params: config.concurrency, cost: 1, leaseId: randomUUID() });
+        group.opMember.push(m);
+      }
+    }
+    return [...groups.values()];
+  }
+
+  async #runGroup(group: Group, members: readonly Member[], maxWaitMs: number): Promise<GroupOutcome> {
+    const store = this.stores.store(group.storeId);
+    let batch: BatchResult;
+    try {
+      batch = await store.decide(group.ops, maxWaitMs);
+    } catch (error) {
+      return this.#onStoreError(group, members, maxWaitMs, toError(error));
+    }
+    for (let i = 0; i < batch.results.length; i++) {
+      if (batch.results[i]!.fromCache) members[group.opMember[i]!]!.resolved.entry.counters.localCacheHits++;
+    }
+    return {
+      allowed: batch.allowed,
+      results: batch.results,
+      appliedOn: batch.allowed ? store : undefined,
+      degraded: undefined,
+    };
+  }
+
+  /** Applies `on_store_error` after a failed store call: deny wins over local, local over allow. */
+  async #onStoreError(
+    group: Group,
+    members: readonly Member[],
+    maxWaitMs: number,
+    error: Error,
+  ): Promise<GroupOutcome> {
+    let policy: "allow" | "deny" | "local" = "allow";
+    for (const m of group.members) {
+      const { config, resolved } = members[m]!;
+      resolved.entry.counters.storeErrors++;
+      this.events.emit("storeError", { store: group.storeId, limiter: resolved.entry.id, error });
+      if (config.onStoreError === "deny") policy = "deny";
+      else if (config.onStoreError === "local" && policy === "allow") policy = "local";
+    }
+    if (policy === "local") {
+      const fallback = this.stores.fallback(group.storeId);
+      const batch = await fallback.decide(group.ops, maxWaitMs);
+      return {
+        allowed: batch.allowed,
+        results: batch.results,
+        appliedOn: batch.allowed ? fallback : undefined,
+        degraded: "local",
+      };
+    }
+    const allowed = policy === "allow";
+    return {
+      allowed,
+      results: group.ops.map((op) => storeErrorResult(op.params, allowed)),
+      appliedOn: undefined,
+      degraded: "store-error",
+      ...(allowed
+        ? {}
+        : {
+            storeError:
+              error instanceof StoreError
+                ? error
+                : new StoreError(group.storeId, error.message, { cause: error }),
+          }),
+    };
+  }
+
+  #memberDecision(
+    member: Member,
+    results: readonly OpResult[],
+    degraded: Degraded | undefined,
+    callAllowed: boolean,
+  ): Decision {
+    // The constraining op: the first that denied, else the rate op (listed first), else the concurrency op.
+    let chosen = results[0]!;
+    for (const result of results) {
+      if (!result.allowed) {
+        chosen = result;
+        break;
+      }
+    }
+    const { entry } = member.resolved;
+    const counters = entry.counters;
+    let allowed = chosen.allowed;
+    let finalDegraded = degraded;
+    if (!allowed && member.config.shadow) {
+      // Dry run: count and report what would have happened, never deny.
+      allowed = true;
+      finalDegraded ??= "shadow";
+      counters.shadowDenied++;
+    }
+    if (allowed && callAllowed) counters.allowed++;
+    else if (!allowed) counters.denied++;
+    if (finalDegraded !== undefined && finalDegraded !== "shadow") counters.degraded++;
+    const decision: Decision = {
+      allowed,
+      key: member.resolved.key,
+      limiter: entry.id,
+      limit: chosen.limit,
+      remaining: chosen.remaining,
+      resetAfterMs: chosen.resetAfterMs,
+      retryAfterMs: allowed ? 0 : chosen.retryAfterMs,
+      policy: member.config.policy,
+      ...(finalDegraded === undefined ? {} : { degraded: finalDegraded }),
+    };
+    if (this.events.hasListeners("decision")) this.events.emit("decision", decision);
+    return decision;
+  }
+
+  /** A composite's decision: all-of, with the fields of its most constraining member. */
+  #composite(decisions: readonly Decision[], allowed: boolean): Decision {
+    let chosen = decisions[0]!;
+    for (const d of decisions) {
+      if (allowed) {
+        if (d.remaining / d.limit < chosen.remaining / chosen.limit) chosen = d;
+      } else if (!d.allowed && (chosen.allowed || d.retryAfterMs > chosen.retryAfterMs)) {
+        chosen = d;
+      }
+    }
+    let degraded: Degraded | undefined;
+    for (const d of decisions) {
+      if (d.degraded === "store-error") degraded = "store-error";
+      else if (d.degraded === "local" && degraded !== "store-error") degraded = "local";
+      else if (d.degraded === "shadow" && degraded === undefined) degraded = "shadow";
+    }
+    return {
+      ...chosen,
+      allowed,
+      retryAfterMs: allowed ? 0 : chosen.retryAfterMs,
+      ...(degraded === undefined ? {} : { degraded }),
+      results: decisions,
+    };
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * @module
+ * The limiters of one RateSync instance and how a key finds its limiter (SPEC §3):
+ * 1. a limiter whose id equals the key;
+ * 2. the template whose literal parts match, most literal characters first;
+ * 3. rate-sync compatibility: `base:rest` where `base` is a plain limiter id;
+ * 4. otherwise `UnknownLimiterError` — a key never runs unlimited by accident.
+ * Resolutions are cached per key in a bounded cache (`max_clones`). A cached handle holds no state (state
+ * lives in the store), so evicting one never resets a limit.
+ */
+
+import type { LimiterConfig } from "../config/types.ts";
+import { UnknownLimiterError } from "../errors.ts";
+import { BoundedCache } from "./bounded-cache.ts";
+import type { DynamicConfig } from "./dynamic-config.ts";
+import { hashKey } from "./keys.ts";
+import { createCounters, type LimiterCounters } from "./metrics.ts";
+import { type CompiledTemplate, compileTemplate, isTemplateId, matchTemplate } from "./templates.ts";
+
+/** Where a limiter came from: reloads replace `file` limiters and leave `code` ones alone. */
+export type LimiterOrigin = "file" | "code";
+
+/** One limiter or template: its live config, its DynamicConfig and its counters. */
+export class LimiterEntry {
+  /** The current validated config; replaced whole (never mutated) when the definition changes. */
+  config: LimiterConfig;
+  /** Set when a reload or `remove` took the limiter away: cached handles then answer UnknownLimiterError. */
+  removed = false;
+  /** Counters of every key of this limiter. */
+  readonly counters: LimiterCounters = createCounters();
+  /** The compiled matcher when the id is a template. */
+  readonly template: CompiledTemplate | undefined;
+
+  constructor(
+    readonly id: string,
+    config: LimiterConfig,
+    readonly dynamic: DynamicConfig,
+    readonly origin: LimiterOrigin,
+    /** Stops listening to the limiter's DynamicConfig or provider. */
+    readonly unsubscribe: () => void,
+  ) {
+    this.config = config;
+    this.template = isTemplateId(id) ? compileTemplate(id) : undefined;
+  }
+}
+
+/** A key bound to the limiter it resolved to. */
+export class ResolvedKey {
+  #hashed: string | undefined;
+
+  constructor(
+    readonly key: string,
+    readonly entry: LimiterEntry,
+  ) {}
+
+  /** The name the key's state is stored under: the key itself, or its SHA-256 under `hash_keys`. */
+  get storeKey(): string {
+    if (!this.entry.config.hashKeys) return this.key;
+    this.#hashed ??= hashKey(this.key);
+    return this.#hashed;
+  }
+}
+
+/** The limiters of one instance and the key → limiter resolution. */
+export class Registry {
+  readonly #entries = new Map<string, LimiterEntry>();
+  /** Templates in declaration order (ties between equally literal templates go to the first). */
+  #templates: CompiledTemplate[] = [];
+  #cache: BoundedCache<string, ResolvedKey>;
+
+  constructor(maxClones: number) {
+    this.#cache = new BoundedCache(maxClones);
+  }
+
+  /** The entry with exactly this id. */
+  get(id: string): LimiterEntry | undefined {
+    return this.#entries.get(id);
+  }
+
+  /** Every entry, in declaration order. */
+  entries(): IterableIterator<LimiterEntry> {
+    return this.#entries.values();
+  }
+
+  /** Adds or replaces an entry; cached resolutions are dropped since they may now resolve differently. */
+  set(entry: LimiterEntry): void {
+    const previous = this.#entries.get(entry.id);
+    if (previous && previous !== entry) {
+      previous.removed = true;
+      previous.unsubscribe();
+    }
+    this.#entries.set(entry.id, entry);
+    this.#rebuild();
+  }
+
+  /** Removes an entry: its keys answer UnknownLimiterError from now on. */
+  delete(id: string): void {
+    const entry = this.#entries.get(id);
+    if (!entry) return;
+    entry.removed = true;
+    entry.unsubscribe();
+    this.#entries.delete(id);
+    this.#rebuild();
+  }
+
+  /** Changes the bound of the resolution cache (drops what is cached). */
+  setMaxClones(maxClones: number): void {
+    this.#cache = new BoundedCache(maxClones);
+  }
+
+  /** Resolved handles cached now. */
+  get cachedKeys(): number {
+    return this.#cache.size;
+  }
+
+  /** Resolves a (valid) key to its limiter, or throws UnknownLimiterError. */
+  resolve(key: string): ResolvedKey {
+    const cached = this.#cache.get(key);
+    if (cached !== undefined && !cached.entry.removed) return cached;
+    const entry = this.#find(key);
+    if (!entry) throw new UnknownLimiterError(key);
+    const resolved = new ResolvedKey(key, entry);
+    this.#cache.set(key, resolved);
+    return resolved;
+  }
+
+  /** Which limiter a key resolves to, without caching (for `explain`). */
+  explain(key: string): LimiterEntry | undefined {
+    return this.#find(key);
+  }
+
+  #find(key: string): LimiterEntry | undefined {
+    const exact = this.#entries.get(key);
+    if (exact) return exact;
+    const template = matchTemplate(this.#templates, key);
+    if (template) return this.#entries.get(template.id);
+    // rate-sync (Python) compatibility: `base:rest` clones the plain limiter `base`. The longest base wins,
+    // so `a:b:c` prefers limiter `a:b` over `a`.
+    for (let colon = key.lastIndexOf(":"); colon > 0; colon = key.lastIndexOf(":", colon - 1)) {
+      const base = this.#entries.get(key.slice(0, colon));
+      if (base && !base.template) return base;
+    }
+    return undefined;
+  }
+
+  #rebuild(): void {
+    this.#templates = [];
+    for (const entry of this.#entries.values()) if (entry.template) this.#templates.push(entry.template);
+    this.#cache.clear();
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * @module
+ * Public types of the core API: decisions, leases, options and events.
+ */
+
+import type { LimiterDefinition, PolicyDescriptor } from "../config/types.ts";
+import type { ConfigError } from "../errors.ts";
+import type { Store } from "../stores/store.ts";
+
+/** A duration: a string with a unit (`"250ms"`, `"2s"`, `"5m"`) or a number of seconds (as in the TOML file). */
+export type DurationInput = string | number;
+
+/** Why a decision did not come from a healthy store. */
+export type Degraded = "store-error" | "shadow" | "local";
+
+/** The answer to one `tryAcquire` (or the decision behind an `acquire`). */
+export interface Decision {
+  /** Whether the call may go ahead. */
+  readonly allowed: boolean;
+  /** The key that was asked for (for a composite: the most constraining member's key). */
+  readonly key: string;
+  /** The id of the limiter or template that decided. */
+  readonly limiter: string;
+  /** Capacity of the limit that applied (`burst`, `limit` or `max_concurrent`). */
+  readonly limit: number;
+  /** Units left after this decision. */
+  readonly remaining: number;
+  /** Milliseconds until the full capacity is back. */
+  readonly resetAfterMs: number;
+  /** When denied, milliseconds until a retry could succeed (`Infinity`: never, the cost is above capacity); else 0. */
+  readonly retryAfterMs: number;
+  /** The draft-10 policy descriptor (`RateLimit-Policy`). */
+  readonly policy: PolicyDescriptor;
+  /** Set when the answer did not come from a healthy store. */
+  readonly degraded?: Degraded;
+  /** For a composite: one decision per member, in the order asked. */
+  readonly results?: readonly Decision[];
+  /**
+   * Set when the decision took a concurrency slot (`max_concurrent`): release it when the work is done. A slot
+   * never released is freed after the limiter's `lease` time.
+   */
+  readonly lease?: Lease;
+}
+
+/** What `acquire()` returns: proof the call may proceed, and the slot to give back. */
+export interface Lease {
+  /** The decision that admitted the call. */
+  readonly decision: Decision;
+  /** How long `acquire()` waited, in milliseconds. */
+  readonly waitedMs: number;
+  /** Gives back the concurrency slot (if the limiter has one). Idempotent; never rejects for an already released lease. */
+  release(): Promise<void>;
+  /**
+   * Extends the concurrency slot by the limiter's `lease` time. Rejects with `LeaseExpiredError` when the slot is
+   * already gone. A no-op for limiters without `max_concurrent`.
+   */
+  renew(): Promise<void>;
+  /** Releases the lease at the end of an `await using` scope. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** The state of a key, as reported by `peek` (consumes nothing). */
+export interface LimiterState {
+  readonly key: string;
+  readonly limiter: string;
+  readonly limit: number;
+  readonly remaining: number;
+  readonly resetAfterMs: number;
+  readonly policy: PolicyDescriptor;
+  /** For limiters with `max_concurrent`: slots held now and the maximum. */
+  readonly concurrency?: { readonly held: number; readonly max: number };
+}
+
+/** Options of `tryAcquire`. */
+export interface TryAcquireOptions {
+  /**
+   * Units to consume: a positive integer, or for token buckets any positive number.
+   * @default 1
+   */
+  readonly cost?: number;
+}
+
+/** Options of `acquire` and `run`. */
+export interface AcquireOptions extends TryAcquireOptions {
+  /**
+   * How long to wait at most: a duration (`"2s"`, `"250ms"`) or seconds as a number; `0` decides at once.
+   * @default the limiter's `timeout`, else wait until allowed
+   */
+  readonly timeout?: DurationInput | null;
+  /** Aborts the wait; the call rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
+}
+
+/** A `{ get, subscribe }` source of a limiter's parameters, such as a feature-flag service. */
+export interface ConfigProvider {
+  /** The current definition (the `[limiters.<id>]` shape). */
+  get(): LimiterDefinition;
+  /** Calls `listener` after every change; returns a function that unsubscribes. */
+  subscribe(listener: (definition: LimiterDefinition) => void): () => void;
+}
+
+/** What changed in a reload, by limiter id. */
+export interface ReloadEvent {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly changed: readonly string[];
+}
+
+/** A store call failed; the limiter's `on_store_error` decided instead. */
+export interface StoreErrorEvent {
+  readonly store: string;
+  readonly limiter: string;
+  readonly error: Error;
+}
+
+/** Events of a RateSync instance and their payloads. */
+export interface RateSyncEvents {
+  /** A reload (file change, `reload()`) applied a new config. */
+  reload: ReloadEvent;
+  /** A reload found the new config invalid; the running one stays. */
+  reloadError: ConfigError;
+  /** A store call failed. */
+  storeError: StoreErrorEvent;
+  /** Every decision, when somebody listens (opt-in: nothing is computed otherwise). */
+  decision: Decision;
+}
+
+/** Names of {@link RateSyncEvents}. */
+export type RateSyncEventName = keyof RateSyncEvents;
+
+/** Options of `RateSync` constructors. */
+export interface RateSyncOptions {
+  /**
+   * Store instances to use instead of (or beside) the configured ones, by id: how a custom `Store`
+   * implementation gets in, and how tests inject a store with a fake clock.
+   */
+  readonly stores?: Readonly<Record<string, Store>>;
+  /** Environment for `${VAR}` interpolation. @default process.env */
+  readonly env?: Record<string, string | undefined>;
+}
+
+/** Options of `RateSync.fromFile`. */
+export interface FromFileOptions extends RateSyncOptions {
+  /** Watch the file and its directory and hot-reload on change. @default false */
+  readonly watch?: boolean;
+  /** Debounce of file events before a reload, in milliseconds. @default 50 */
+  readonly debounceMs?: number;
+}
