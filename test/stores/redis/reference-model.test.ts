@@ -1,0 +1,192 @@
+/**
+ * Reference-model property test: random sequences of calls run against the Lua scripts on a real Redis and, at
+ * the store time each script reports, against the pure functions of `src/algorithms/`. Every field must agree.
+ */
+
+import fc from "fast-check";
+import { afterAll, describe, expect, it } from "vitest";
+import { acquireLease, decide, releaseLease } from "../../../src/algorithms/index.ts";
+import type { ConcurrencyParams, ConcurrencyState, RateParams } from "../../../src/algorithms/types.ts";
+import type { OpResult, StoreOp } from "../../../src/stores/store.ts";
+import { requireRedis } from "../../helpers/stores.ts";
+import { redisFixture } from "./setup.ts";
+
+const redis = await requireRedis();
+
+/** Durations agree to well under a microsecond: both sides compute in doubles from the same inputs. */
+function expectSame(actual: OpResult, expected: Omit<OpResult, "fromCache">): void {
+  expect(actual.allowed).toBe(expected.allowed);
+  expect(actual.limit).toBe(expected.limit);
+  expect(actual.remaining).toBe(expected.remaining);
+  for (const field of ["resetAfterMs", "retryAfterMs", "waitMs"] as const) {
+    if (Number.isFinite(expected[field])) expect(actual[field]).toBeCloseTo(expected[field], 6);
+    else expect(actual[field]).toBe(expected[field]);
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const rateParams: fc.Arbitrary<RateParams> = fc.oneof(
+  fc.record({
+    kind: fc.constantFrom("token_bucket" as const, "leaky_bucket" as const),
+    intervalMs: fc.integer({ min: 2, max: 40 }),
+    burst: fc.integer({ min: 1, max: 5 }),
+  }),
+  fc.record({
+    kind: fc.constantFrom(
+      "fixed_window" as const,
+      "sliding_window" as const,
+      "sliding_window_counter" as const,
+    ),
+    limit: fc.integer({ min: 1, max: 6 }),
+    windowMs: fc.integer({ min: 20, max: 120 }),
+  }),
+);
+
+const step = fc.record({
+  cost: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 7 })),
+  maxWaitMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 100 })),
+  sleepMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30 })),
+});
+
+describe.skipIf(!redis.available)("redis scripts vs the reference model", () => {
+  // The over-limit cache would answer some denials locally (without a store time); this test is about scripts.
+  const fixture = redisFixture(redis.url, {}, { overLimitCache: false });
+  afterAll(() => fixture.close());
+  let run = 0;
+
+  it("rate algorithms agree on random call sequences", async () => {
+    await fc.assert(
+      fc.asyncProperty(rateParams, fc.array(step, { minLength: 1, maxLength: 14 }), async (params, steps) => {
+        run += 1;
+        const key = `model-${run}`;
+        let state: unknown;
+        for (const { cost, maxWaitMs, sleepMs } of steps) {
+          // Token buckets accept fractional costs; the others count whole units.
+          const op: StoreOp = { limiterId: "model", key, params, cost };
+          const { batch, storeNowMs } = await fixture.store.decideTimed([op], maxWaitMs);
+          const nowMs = storeNowMs[0];
+          const actual = batch.results[0];
+          if (nowMs === undefined || actual === undefined) throw new Error("no store time or result");
+          const expected = decide(params, { state, nowMs, cost, maxWaitMs });
+          expectSame(actual, expected);
+          expect(batch.allowed).toBe(expected.allowed);
+          state = expected.state;
+          if (sleepMs > 0) await sleep(sleepMs);
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it("fractional token bucket costs agree", async () => {
+    const params: RateParams = { kind: "token_bucket", intervalMs: 7, burst: 3 };
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.double({ min: 0.01, max: 3.5, noNaN: true }), { maxLength: 12 }),
+        async (costs) => {
+          run += 1;
+          const key = `fraction-${run}`;
+          let state: unknown;
+          for (const cost of costs) {
+            const { batch, storeNowMs } = await fixture.store.decideTimed(
+              [{ limiterId: "model", key, params, cost }],
+              0,
+            );
+            const nowMs = storeNowMs[0];
+            const actual = batch.results[0];
+            if (nowMs === undefined || actual === undefined) throw new Error("no store time or result");
+            const expected = decide(params, { state, nowMs, cost, maxWaitMs: 0 });
+            expectSame(actual, expected);
+            state = expected.state;
+          }
+        },
+      ),
+      { numRuns: 20 },
+    );
+  });
+
+  it("concurrency leases agree (acquire and release)", async () => {
+    const action = fc.record({
+      release: fc.boolean(),
+      lease: fc.integer({ min: 0, max: 5 }),
+      sleepMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 25 })),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 20, max: 80 }),
+        fc.array(action, { minLength: 1, maxLength: 14 }),
+        async (maxConcurrent, leaseMs, actions) => {
+          run += 1;
+          const key = `lease-${run}`;
+          const params: ConcurrencyParams = { kind: "concurrency", maxConcurrent, leaseMs };
+          let state: ConcurrencyState | undefined;
+          let lastNowMs = 0;
+          for (const { release, lease, sleepMs } of actions) {
+            const leaseId = `lease-${lease}`;
+            if (release) {
+              await fixture.store.release("model", key, leaseId);
+              // Release only deletes; which expired leases the model drops does not change later decisions.
+              state = releaseLease(state, lastNowMs, leaseId).state;
+            } else {
+              const op: StoreOp = { limiterId: "model", key, params, cost: 1, leaseId };
+              const { batch, storeNowMs } = await fixture.store.decideTimed([op], 0);
+              const nowMs = storeNowMs[0];
+              const actual = batch.results[0];
+              if (nowMs === undefined || actual === undefined) throw new Error("no store time or result");
+              const expected = acquireLease(params, state, nowMs, leaseId);
+              expectSame(actual, expected);
+              state = expected.state;
+              lastNowMs = nowMs;
+            }
+            if (sleepMs > 0) await sleep(sleepMs);
+          }
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it("composites agree: all members applied or none", async () => {
+    const params: RateParams[] = [
+      { kind: "fixed_window", limit: 3, windowMs: 60_000 },
+      { kind: "token_bucket", intervalMs: 1_000, burst: 2 },
+    ];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 })), { maxLength: 8 }),
+        async (costs) => {
+          run += 1;
+          const keys = [`c-fw-${run}`, `c-tb-${run}`];
+          const states: unknown[] = [undefined, undefined];
+          for (const pair of costs) {
+            const ops: StoreOp[] = params.map((p, i) => ({
+              limiterId: "model",
+              key: keys[i] ?? "",
+              params: p,
+              cost: pair[i] ?? 1,
+            }));
+            const { batch, storeNowMs } = await fixture.store.decideTimed(ops, 0);
+            const nowMs = storeNowMs[0] ?? 0;
+            const expected = params.map((p, i) =>
+              decide(p, { state: states[i], nowMs, cost: pair[i] ?? 1, maxWaitMs: 0 }),
+            );
+            expected.forEach((e, i) => {
+              const actual = batch.results[i];
+              if (actual === undefined) throw new Error("missing member result");
+              expectSame(actual, e);
+            });
+            const all = expected.every((e) => e.allowed);
+            expect(batch.allowed).toBe(all);
+            if (all)
+              expected.forEach((e, i) => {
+                states[i] = e.state;
+              });
+          }
+        },
+      ),
+      { numRuns: 20 },
+    );
+  });
+});
