@@ -1,0 +1,246 @@
+/**
+ * Reference-model property test: random sequences of decisions, peeks and refunds on the PostgreSQL store,
+ * replayed on the pure algorithms of `src/algorithms` at the store time each statement reports. Every field of
+ * every result must agree (times to a microsecond: the SQL and the model do the same double arithmetic, except
+ * that lease expiries pass through `timestamptz`).
+ */
+
+import fc from "fast-check";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  acquireLease,
+  decide,
+  peek,
+  peekConcurrency,
+  refund,
+  releaseLease,
+} from "../../src/algorithms/index.ts";
+import type { ConcurrencyParams, ConcurrencyState, RateParams } from "../../src/algorithms/types.ts";
+import { PostgresStore } from "../../src/stores/postgres/postgres-store.ts";
+import type { OpResult, StoreOp } from "../../src/stores/store.ts";
+import { requirePostgres } from "../helpers/stores.ts";
+import { dropStoreObjects, testConfig } from "./postgres/setup.ts";
+
+const postgres = await requirePostgres();
+const config = testConfig("pg_model", { url: postgres.url, poolMaxSize: 2 });
+
+/** Float tolerance for durations, in ms (lease expiries are rounded to microseconds by `timestamptz`). */
+const MS_TOLERANCE = 1e-3;
+const RUNS = Number(process.env.PG_MODEL_RUNS ?? 12);
+
+type Step =
+  | { readonly type: "decide"; readonly cost: number; readonly maxWaitMs: number; readonly sleepMs: number }
+  | { readonly type: "peek"; readonly cost: number; readonly sleepMs: number }
+  | { readonly type: "refund"; readonly cost: number; readonly sleepMs: number };
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function expectSameMs(actual: number, expected: number, what: string): void {
+  if (!Number.isFinite(expected)) {
+    expect(actual, what).toBe(expected);
+    return;
+  }
+  expect(Math.abs(actual - Math.max(0, expected)), `${what}: ${actual} vs ${expected}`).toBeLessThanOrEqual(
+    MS_TOLERANCE,
+  );
+}
+
+function expectSameResult(actual: OpResult, expected: OpResult, step: string): void {
+  expect(actual.allowed, `${step} allowed`).toBe(expected.allowed);
+  expect(actual.limit, `${step} limit`).toBe(expected.limit);
+  expect(actual.remaining, `${step} remaining`).toBe(expected.remaining);
+  expectSameMs(actual.resetAfterMs, expected.resetAfterMs, `${step} resetAfterMs`);
+  expectSameMs(actual.retryAfterMs, expected.retryAfterMs, `${step} retryAfterMs`);
+  expectSameMs(actual.waitMs, expected.waitMs, `${step} waitMs`);
+}
+
+const sleepArb = fc.integer({ min: 0, max: 25 });
+const intCost = fc.integer({ min: 1, max: 6 });
+
+function stepsArb(cost: fc.Arbitrary<number>, reservations: boolean): fc.Arbitrary<Step[]> {
+  const maxWait = reservations ? fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 60 })) : fc.constant(0);
+  return fc.array(
+    fc.oneof(
+      {
+        weight: 6,
+        arbitrary: fc.record({
+          type: fc.constant("decide" as const),
+          cost,
+          maxWaitMs: maxWait,
+          sleepMs: sleepArb,
+        }),
+      },
+      { weight: 1, arbitrary: fc.record({ type: fc.constant("peek" as const), cost, sleepMs: sleepArb }) },
+      { weight: 1, arbitrary: fc.record({ type: fc.constant("refund" as const), cost, sleepMs: sleepArb }) },
+    ),
+    { minLength: 1, maxLength: 25 },
+  );
+}
+
+const bucketParams = (kind: "token_bucket" | "leaky_bucket") =>
+  fc.record({
+    kind: fc.constant(kind),
+    intervalMs: fc.integer({ min: 1, max: 20 }),
+    burst: fc.integer({ min: 1, max: 5 }),
+  });
+
+const windowParams = (kind: "fixed_window" | "sliding_window" | "sliding_window_counter") =>
+  fc.record({
+    kind: fc.constant(kind),
+    limit: fc.integer({ min: 1, max: 5 }),
+    windowMs: fc.integer({ min: 20, max: 120 }),
+  });
+
+let runs = 0;
+
+/** Replays one random sequence on the store and on the model. */
+async function checkRate(store: PostgresStore, params: RateParams, steps: readonly Step[]): Promise<void> {
+  runs += 1;
+  const base = { limiterId: `model-${runs}-${params.kind}`, key: `k:{${runs}} ü`, params };
+  let state: unknown;
+  for (const [index, step] of steps.entries()) {
+    await sleep(step.sleepMs);
+    const op: StoreOp = { ...base, cost: step.cost };
+    const label = `#${index} ${step.type} cost ${step.cost}`;
+    if (step.type === "decide") {
+      const { batch, nowMs } = await store.decideTimed([op], step.maxWaitMs);
+      const outcome = decide(params, { state, nowMs, cost: step.cost, maxWaitMs: step.maxWaitMs });
+      expectSameResult(batch.results[0] as OpResult, outcome, label);
+      if (outcome.allowed) state = outcome.state;
+    } else if (step.type === "peek") {
+      const { result, nowMs } = await store.peekTimed(op);
+      const view = peek(params, state, nowMs);
+      const dryRun = decide(params, { state, nowMs, cost: step.cost, maxWaitMs: 0 });
+      expectSameResult(
+        result,
+        { ...view, allowed: dryRun.allowed, retryAfterMs: dryRun.retryAfterMs, waitMs: 0 },
+        label,
+      );
+    } else {
+      const nowMs = await store.refundTimed([op]);
+      state = refund(params, state, nowMs, step.cost).state;
+    }
+  }
+}
+
+describe.skipIf(!postgres.available)("PostgreSQL store against the reference model", () => {
+  const store = new PostgresStore(config, { cleanupIntervalMs: 0, overLimitCache: false });
+
+  afterAll(async () => {
+    await store.close();
+    await dropStoreObjects(config);
+  });
+
+  const cases: [string, fc.Arbitrary<RateParams>, fc.Arbitrary<number>, boolean][] = [
+    [
+      "token_bucket",
+      bucketParams("token_bucket"),
+      fc.oneof(intCost, fc.double({ min: 0.25, max: 4, noNaN: true })),
+      true,
+    ],
+    ["leaky_bucket", bucketParams("leaky_bucket"), intCost, true],
+    ["fixed_window", windowParams("fixed_window"), intCost, false],
+    ["sliding_window", windowParams("sliding_window"), intCost, false],
+    ["sliding_window_counter", windowParams("sliding_window_counter"), intCost, false],
+  ];
+
+  for (const [name, paramsArb, costArb, reservations] of cases) {
+    it(`${name}: decide, peek and refund agree with src/algorithms`, { timeout: 120_000 }, async () => {
+      await fc.assert(
+        fc.asyncProperty(paramsArb, stepsArb(costArb, reservations), (params, steps) =>
+          checkRate(store, params, steps),
+        ),
+        { numRuns: RUNS },
+      );
+    });
+  }
+
+  it("concurrency: grants and releases agree with src/algorithms", { timeout: 120_000 }, async () => {
+    const paramsArb = fc.record({
+      kind: fc.constant("concurrency" as const),
+      maxConcurrent: fc.integer({ min: 1, max: 3 }),
+      leaseMs: fc.integer({ min: 10, max: 60 }),
+    });
+    const stepArb = fc.record({
+      release: fc.boolean(),
+      pick: fc.nat(),
+      peek: fc.boolean(),
+      sleepMs: sleepArb,
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        paramsArb,
+        fc.array(stepArb, { minLength: 1, maxLength: 25 }),
+        async (params, steps) => {
+          runs += 1;
+          const limiterId = `model-${runs}-cc`;
+          const key = "k";
+          const p: ConcurrencyParams = params;
+          let state: ConcurrencyState | undefined;
+          const granted: string[] = [];
+          for (const [index, step] of steps.entries()) {
+            await sleep(step.sleepMs);
+            if (step.release && granted.length > 0) {
+              const leaseId = granted[step.pick % granted.length] as string;
+              await store.release(limiterId, key, leaseId);
+              // Releasing removes the id whatever the time; expiry is applied by the next decision's clock.
+              state = releaseLease(state, Number.NEGATIVE_INFINITY, leaseId).state;
+              continue;
+            }
+            const leaseId = `lease-${index}`;
+            const op: StoreOp = { limiterId, key, params: p, cost: 1, leaseId };
+            if (step.peek) {
+              const { result, nowMs } = await store.peekTimed(op);
+              const view = peekConcurrency(p, state, nowMs);
+              const dryRun = acquireLease(p, state, nowMs, "");
+              expectSameResult(
+                result,
+                { ...view, allowed: dryRun.allowed, retryAfterMs: dryRun.retryAfterMs, waitMs: 0 },
+                `#${index} peek`,
+              );
+              continue;
+            }
+            const { batch, nowMs } = await store.decideTimed([op], 0);
+            const outcome = acquireLease(p, state, nowMs, leaseId);
+            expectSameResult(batch.results[0] as OpResult, outcome, `#${index} acquire`);
+            if (outcome.allowed) {
+              state = outcome.state;
+              granted.push(leaseId);
+            }
+          }
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it("composites: all or nothing, members on one state chained, same as deciding them in order", async () => {
+    const fw: RateParams = { kind: "fixed_window", limit: 3, windowMs: 86_400_000 };
+    const tb: RateParams = { kind: "token_bucket", intervalMs: 60_000, burst: 2 };
+    const a: StoreOp = { limiterId: "composite", key: "a", params: fw, cost: 2 };
+    const b: StoreOp = { limiterId: "composite", key: "b", params: tb, cost: 1 };
+    let stateA: unknown;
+    let stateB: unknown;
+    for (let i = 0; i < 4; i++) {
+      // `a` twice: the second member sees the first one's consumption.
+      const { batch, nowMs } = await store.decideTimed([a, b, { ...a, cost: 1 }], 0);
+      const first = decide(fw, { state: stateA, nowMs, cost: 2, maxWaitMs: 0 });
+      const second = decide(tb, { state: stateB, nowMs, cost: 1, maxWaitMs: 0 });
+      const third = decide(fw, { state: first.allowed ? first.state : stateA, nowMs, cost: 1, maxWaitMs: 0 });
+      expectSameResult(batch.results[0] as OpResult, first, `round ${i} a`);
+      expectSameResult(batch.results[1] as OpResult, second, `round ${i} b`);
+      expectSameResult(batch.results[2] as OpResult, third, `round ${i} a again`);
+      const all = first.allowed && second.allowed && third.allowed;
+      expect(batch.allowed).toBe(all);
+      if (all) {
+        stateA = third.state;
+        stateB = second.state;
+      }
+    }
+    // 3 units of `a` per composite, limit 3: only the first composite passes, later ones change nothing.
+    const peekA = await store.peek({ ...a, cost: 1 });
+    expect(peekA.remaining).toBe(0);
+    const peekB = await store.peek(b);
+    expect(peekB.remaining).toBe(1);
+  });
+});
