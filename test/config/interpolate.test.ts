@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: these strings are ${VAR} references on purpose
 import { describe, expect, it } from "vitest";
 import { interpolateDocument, interpolateString } from "../../src/config/interpolate.ts";
 
@@ -100,8 +101,8 @@ describe("interpolateDocument", () => {
   });
 
   it("builds tables without a prototype, so __proto__ is a plain key", () => {
-    const input: Record<string, unknown> = Object.create(null);
-    input.__proto__ = { polluted: "${SET}" };
+    // JSON.parse makes `__proto__` an own property, as smol-toml does for `[limiters.__proto__]`.
+    const input: unknown = JSON.parse('{"__proto__": {"polluted": "${SET}"}}');
     const result = interpolateDocument({ limiters: input }, env);
     const limiters = (result.value as { limiters: Record<string, unknown> }).limiters;
     expect(Object.getPrototypeOf(limiters)).toBeNull();
