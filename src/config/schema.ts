@@ -202,9 +202,8 @@ function rateField(description: string): z.ZodType<ParsedRate, unknown> {
       }
     },
     {
-      type: "string",
-      pattern: RATE_PATTERN,
       description,
+      anyOf: [{ type: "string", pattern: RATE_PATTERN }, ENV_REFERENCE_JSON],
       examples: ["100/s", "10/min", "3/5min", "1000/day"],
     },
   );

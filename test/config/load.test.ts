@@ -341,6 +341,19 @@ timeout = 300.0
   });
 });
 
+describe("document shape", () => {
+  it("rejects unknown top-level tables and tables of the wrong type", () => {
+    const error = configErrorOf(() => load('limiter = 1\nstores = "memory"\n[limiters]\napi = 5'));
+    expect(
+      error.issues.map((issue) => `${issue.line}:${issue.column} ${issue.path}: ${issue.message}`),
+    ).toEqual([
+      '1:1 limiter: unknown key "limiter"; did you mean "limiters"? (expected "defaults", "stores" or "limiters")',
+      "2:1 stores: expected a table of stores ([stores.<id>])",
+      "4:1 limiters.api: expected a table of limiter settings",
+    ]);
+  });
+});
+
 describe("ids", () => {
   it("loads __proto__, constructor and toString as plain store and limiter ids", async () => {
     const file = fileURLToPath(new URL("../fixtures/prototype-ids.toml", import.meta.url));

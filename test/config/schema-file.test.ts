@@ -21,7 +21,7 @@ describe("schemas/rate-sync.schema.json", () => {
     };
     const limiter = schema.properties.limiters.additionalProperties;
     expect(limiter.additionalProperties).toBe(false);
-    expect(limiter.properties.rate?.type).toBe("string");
+    expect(limiter.properties.rate?.anyOf).toContainEqual(expect.objectContaining({ type: "string" }));
     expect(limiter.properties.limit?.anyOf).toContainEqual({ type: "integer", exclusiveMinimum: 0 });
     expect(limiter.properties.window?.anyOf).toContainEqual({ type: "number", exclusiveMinimum: 0 });
     expect(limiter.properties.timeout?.anyOf).toContainEqual({ type: "number", minimum: 0 });
