@@ -5,7 +5,8 @@
 
 import { configSchemaJson, describeConfig } from "../config/describe.ts";
 import { loadConfig } from "../config/load.ts";
-import type { ConfigSnapshot, LimiterConfig } from "../config/types.ts";
+import { MASK, maskUrl } from "../config/mask.ts";
+import type { ConfigSnapshot, LimiterConfig, StoreConfig } from "../config/types.ts";
 import { RateSync } from "../core/rate-sync.ts";
 import { formatConfigIssue, isConfigError, isRateSyncError } from "../errors.ts";
 
@@ -154,16 +155,11 @@ function describeJson(snapshot: ConfigSnapshot): Record<string, unknown> {
   };
 }
 
-function maskStore(
-  store: ConfigSnapshot["stores"] extends ReadonlyMap<string, infer S> ? S : never,
-): unknown {
+function maskStore(store: StoreConfig): unknown {
   const copy: Record<string, unknown> = { ...store };
-  if (typeof copy.password === "string") copy.password = "****";
-  if (typeof copy.url === "string") copy.url = maskUrlSafe(copy.url);
-  if (Array.isArray(copy.url)) copy.url = copy.url.map((u: unknown) => maskUrlSafe(String(u)));
+  if (typeof copy.password === "string") copy.password = MASK;
+  if (typeof store.engine === "string" && "url" in store) {
+    copy.url = typeof store.url === "string" ? maskUrl(store.url) : store.url.map(maskUrl);
+  }
   return copy;
-}
-
-function maskUrlSafe(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, "$1****@");
 }

@@ -221,7 +221,7 @@ export class RateSync {
     let retryAfterMs: number | undefined;
     if (!this.#waiters.has(queueKey)) {
       // Nobody is waiting on this key here: ask at once (the common case costs no queueing).
-      const first = await this.#attempt(members, queueKey, deadline, started, signal);
+      const first = await this.#attempt(members, queueKey, deadline, started, signal, false);
       if (first instanceof LeaseHandle) return first;
       retryAfterMs = first;
     }
@@ -234,7 +234,8 @@ export class RateSync {
             signal,
           );
         }
-        const attempt = await this.#attempt(members, queueKey, deadline, started, signal);
+        // Reaching here means this call waited: behind other waiters, or for its retry hint.
+        const attempt = await this.#attempt(members, queueKey, deadline, started, signal, true);
         if (attempt instanceof LeaseHandle) return attempt;
         retryAfterMs = attempt;
       }
@@ -509,11 +510,12 @@ export class RateSync {
     deadline: number,
     started: number,
     signal: AbortSignal | undefined,
+    waitedBefore: boolean,
   ): Promise<LeaseHandle | number> {
     const budget = deadline - performance.now();
     const maxWait = budget <= 0 ? 0 : Math.min(budget, UNBOUNDED_WAIT_MS);
     const outcome = await this.#engine.decide(members, maxWait);
-    if (outcome.allowed) return this.#grant(outcome, members, queueKey, started, signal);
+    if (outcome.allowed) return this.#grant(outcome, members, queueKey, started, signal, waitedBefore);
     if (outcome.storeError) throw outcome.storeError;
     const { decision } = outcome;
     const remainingMs = deadline - performance.now();
@@ -538,6 +540,7 @@ export class RateSync {
     queueKey: string,
     started: number,
     signal: AbortSignal | undefined,
+    waitedBefore: boolean,
   ): Promise<LeaseHandle> {
     if (outcome.waitMs > 0) {
       try {
@@ -549,7 +552,10 @@ export class RateSync {
       }
     }
     const waitedMs = performance.now() - started;
-    if (waitedMs >= 1) recordWait(this.#entryOf(members, outcome.decision.limiter).counters, waitedMs);
+    // Only calls that actually waited count as waits (a store round trip is not a wait).
+    if (waitedBefore || outcome.waitMs > 0) {
+      recordWait(this.#entryOf(members, outcome.decision.limiter).counters, waitedMs);
+    }
     return new LeaseHandle(outcome.decision, waitedMs, outcome.leaseParts, () =>
       this.#waiters.wake(queueKey),
     );
