@@ -103,6 +103,8 @@ export class PostgresStore implements Store {
   /** The pool, once created: `close()` must end it even when the schema step failed. */
   #sql: Sql | undefined;
   #closed = false;
+  /** True once auto-create has run: a pool rebuilt after an outage does not run the DDL again. */
+  #schemaReady = false;
 
   readonly #decideSql: string;
   readonly #refundSql: string;
@@ -290,11 +292,14 @@ export class PostgresStore implements Store {
   async #guarded<T>(what: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (this.#closed) throw new StoreError(this.id, "the store is closed");
     this.#calls += 1;
+    let ran = false;
     try {
       // A missing driver is not an outage: it must surface as StoreUnavailableError on every call, never
       // open the breaker.
       await this.#loadDriver();
+      ran = false;
       return await this.#breaker.run(() => {
+        ran = true;
         const controller = new AbortController();
         return withTimeout(work(controller.signal), this.#config.timeoutMs, this.id, what).catch(
           (error: unknown) => {
@@ -306,6 +311,9 @@ export class PostgresStore implements Store {
       });
     } catch (error) {
       this.#errors += 1;
+      // The breaker just opened (or a probe failed): start over with fresh connections. A black-holed link
+      // leaves sockets that look open but never answer, and nothing else would ever replace them.
+      if (ran && this.#breaker.state !== "closed") this.#dropPool();
       throw toStoreError(this.id, error, what);
     }
   }
@@ -322,6 +330,14 @@ export class PostgresStore implements Store {
     signal?.addEventListener("abort", () => cancelQuietly(query), { once: true });
     const rows = await query;
     return rows as unknown as RowsWithCount;
+  }
+
+  /** Forgets the pool (ending its connections in the background); the next call builds a new one. */
+  #dropPool(): void {
+    const sql = this.#sql;
+    this.#sql = undefined;
+    this.#ready = undefined;
+    if (sql !== undefined) sql.end({ timeout: 0 }).catch(() => {});
   }
 
   #loadDriver(): Promise<PostgresFactory> {
@@ -345,7 +361,10 @@ export class PostgresStore implements Store {
 
   async #start(): Promise<Sql> {
     const sql = this.#sql ?? (await this.#createPool());
-    if (this.#config.autoCreate) await this.#createSchema(sql);
+    if (this.#config.autoCreate && !this.#schemaReady) {
+      await this.#createSchema(sql);
+      this.#schemaReady = true;
+    }
     this.#sweeper.start();
     return sql;
   }
