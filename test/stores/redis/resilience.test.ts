@@ -1,0 +1,151 @@
+/**
+ * Unit tests of the resilience layer (timeout, circuit breaker, over-limit cache), on a manual clock.
+ */
+
+import { describe, expect, it } from "vitest";
+import type { RateParams } from "../../../src/algorithms/types.ts";
+import { isStoreError } from "../../../src/errors.ts";
+import { CircuitBreaker, maskSecrets, OverLimitCache, withTimeout } from "../../../src/stores/resilience.ts";
+import type { OpResult } from "../../../src/stores/store.ts";
+
+function manualClock(start = 1_000) {
+  let now = start;
+  return { now: () => now, advance: (ms: number) => (now += ms) };
+}
+
+describe("withTimeout", () => {
+  it("rejects with a StoreError past the budget and swallows the late rejection", async () => {
+    const unhandled: unknown[] = [];
+    const spy = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", spy);
+    let rejectLate!: (e: Error) => void;
+    const slow = new Promise<never>((_, reject) => {
+      rejectLate = reject;
+    });
+    const error = await withTimeout(slow, 20, "s").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isStoreError(error)).toBe(true);
+    rejectLate(new Error("late"));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    process.off("unhandledRejection", spy);
+    expect(unhandled).toEqual([]);
+  });
+
+  it("passes values and errors through when in time", async () => {
+    expect(await withTimeout(Promise.resolve(7), 50, "s")).toBe(7);
+    await expect(withTimeout(Promise.reject(new Error("x")), 50, "s")).rejects.toThrow("x");
+  });
+});
+
+describe("CircuitBreaker", () => {
+  it("opens after N consecutive failures, fails fast, half-opens one probe, closes on success", async () => {
+    const clock = manualClock();
+    const breaker = new CircuitBreaker("s", { failureThreshold: 3, coolDownMs: 100, now: clock.now });
+    const fail = () => Promise.reject(new Error("down"));
+    for (let i = 0; i < 3; i++) await expect(breaker.run(fail)).rejects.toThrow("down");
+    expect(breaker.state).toBe("open");
+    let called = false;
+    const error = await breaker
+      .run(async () => {
+        called = true;
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(called).toBe(false);
+    expect(isStoreError(error)).toBe(true);
+    clock.advance(100);
+    expect(breaker.state).toBe("half-open");
+    // Only one probe at a time.
+    let release!: () => void;
+    const probe = breaker.run(
+      () =>
+        new Promise<void>((resolve) => {
+          release = resolve;
+        }),
+    );
+    await expect(breaker.run(async () => 1)).rejects.toThrow(/open/);
+    release();
+    await probe;
+    expect(breaker.state).toBe("closed");
+  });
+
+  it("a failed probe re-opens; failures spread over more than the window do not add up", async () => {
+    const clock = manualClock();
+    const breaker = new CircuitBreaker("s", {
+      failureThreshold: 2,
+      failureWindowMs: 50,
+      coolDownMs: 10,
+      now: clock.now,
+    });
+    const fail = () => Promise.reject(new Error("down"));
+    await expect(breaker.run(fail)).rejects.toThrow();
+    clock.advance(60);
+    await expect(breaker.run(fail)).rejects.toThrow();
+    expect(breaker.state).toBe("closed");
+    await expect(breaker.run(fail)).rejects.toThrow();
+    expect(breaker.state).toBe("open");
+    clock.advance(10);
+    await expect(breaker.run(fail)).rejects.toThrow("down");
+    expect(breaker.state).toBe("open");
+  });
+});
+
+describe("OverLimitCache", () => {
+  const params: RateParams = { kind: "fixed_window", limit: 5, windowMs: 1000 };
+  const op = { limiterId: "l", key: "k", params, cost: 2 };
+  const denied: OpResult = {
+    allowed: false,
+    limit: 5,
+    remaining: 1,
+    resetAfterMs: 300,
+    retryAfterMs: 300,
+    waitMs: 0,
+  };
+
+  it("denies cost >= c until T, only then, and never for other params", () => {
+    const clock = manualClock();
+    const cache = new OverLimitCache({ now: clock.now });
+    cache.remember(op, denied, clock.now());
+    expect(cache.check({ ...op, cost: 1 }, 0)).toBeUndefined();
+    const hit = cache.check({ ...op, cost: 3 }, 0);
+    expect(hit?.fromCache).toBe(true);
+    expect(hit?.retryAfterMs).toBe(300);
+    clock.advance(100);
+    expect(cache.check(op, 0)?.retryAfterMs).toBe(200);
+    expect(cache.check(op, 250)).toBeUndefined(); // a caller willing to wait goes to the store
+    expect(cache.check({ ...op, params: { ...params, limit: 10 } }, 0)).toBeUndefined();
+    clock.advance(200);
+    expect(cache.check(op, 0)).toBeUndefined();
+  });
+
+  it("forgets on reset/refund/release, skips concurrency and infinite retries, stays bounded", () => {
+    const clock = manualClock();
+    const cache = new OverLimitCache({ now: clock.now, maxEntries: 3 });
+    cache.remember(op, denied, clock.now());
+    cache.forget("l", "k");
+    expect(cache.check(op, 0)).toBeUndefined();
+    cache.remember(op, { ...denied, retryAfterMs: Number.POSITIVE_INFINITY }, clock.now());
+    cache.remember(
+      { ...op, params: { kind: "concurrency", maxConcurrent: 1, leaseMs: 1000 } },
+      denied,
+      clock.now(),
+    );
+    expect(cache.size).toBe(0);
+    for (let i = 0; i < 10; i++) cache.remember({ ...op, key: `k${i}` }, denied, clock.now());
+    expect(cache.size).toBe(3);
+    expect(cache.check({ ...op, key: "k9" }, 0)).toBeDefined();
+    expect(cache.check({ ...op, key: "k0" }, 0)).toBeUndefined();
+  });
+});
+
+describe("maskSecrets", () => {
+  it("masks URL passwords", () => {
+    expect(maskSecrets("redis://u:p%40ss@h:1/0 and postgres://x:y@z/db")).toBe(
+      "redis://u:***@h:1/0 and postgres://x:***@z/db",
+    );
+  });
+});
