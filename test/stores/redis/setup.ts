@@ -9,7 +9,10 @@ import { RedisStore, type RedisStoreOptions } from "../../../src/stores/redis/in
 import { uniqueName } from "../../helpers/stores.ts";
 
 /** A normalized Redis store config for tests; `keyPrefix` is unique per call. */
-export function redisConfig(url: string, overrides: Partial<RedisStoreConfig> = {}): RedisStoreConfig {
+export function redisConfig(
+  url: string | readonly string[],
+  overrides: Partial<RedisStoreConfig> = {},
+): RedisStoreConfig {
   return {
     id: "redis-test",
     engine: "redis",

@@ -1,0 +1,170 @@
+/**
+ * The Redis store on a real Redis Cluster: three masters started here on loopback, joined with
+ * `redis-cli --cluster create`, and torn down after.
+ */
+
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RateParams } from "../../src/algorithms/types.ts";
+import { RedisStore } from "../../src/stores/redis/index.ts";
+import { hashSlot, stateKey } from "../../src/stores/redis/keys.ts";
+import type { StoreOp } from "../../src/stores/store.ts";
+import { requireRedis } from "../helpers/stores.ts";
+import { redisConfig } from "./redis/setup.ts";
+
+const run = promisify(execFile);
+const redis = await requireRedis();
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Three free ports whose cluster bus ports (+10000) are free too. */
+async function freePorts(count: number): Promise<number[]> {
+  const isFree = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once("error", () => resolve(false));
+      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    });
+  const ports: number[] = [];
+  for (let attempt = 0; attempt < 200 && ports.length < count; attempt++) {
+    const port = 7000 + Math.floor(Math.random() * 2000);
+    if (!ports.includes(port) && (await isFree(port)) && (await isFree(port + 10000))) ports.push(port);
+  }
+  if (ports.length < count) throw new Error("no free ports for the cluster");
+  return ports;
+}
+
+describe.skipIf(!redis.available)("redis store on a Redis Cluster", () => {
+  const servers: ChildProcess[] = [];
+  let dir = "";
+  let ports: number[] = [];
+  let store: RedisStore;
+  let prefix = "";
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "rate-sync-cluster-"));
+    ports = await freePorts(3);
+    for (const port of ports) {
+      const child = spawn(
+        "redis-server",
+        [
+          "--port",
+          String(port),
+          "--bind",
+          "127.0.0.1",
+          "--cluster-enabled",
+          "yes",
+          "--cluster-config-file",
+          `nodes-${port}.conf`,
+          "--save",
+          "",
+          "--appendonly",
+          "no",
+          "--dir",
+          dir,
+        ],
+        { stdio: "ignore" },
+      );
+      servers.push(child);
+    }
+    for (const port of ports) {
+      for (let i = 0; i < 50; i++) {
+        const ok = await run("redis-cli", ["-p", String(port), "ping"]).then(
+          (r) => r.stdout.includes("PONG"),
+          () => false,
+        );
+        if (ok) break;
+        await sleep(100);
+      }
+    }
+    await run("redis-cli", ["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-yes"]);
+    for (let i = 0; i < 100; i++) {
+      const states = await Promise.all(
+        ports.map((p) =>
+          run("redis-cli", ["-p", String(p), "cluster", "info"]).then(
+            (r) => r.stdout,
+            () => "",
+          ),
+        ),
+      );
+      if (states.every((s) => s.includes("cluster_state:ok"))) break;
+      await sleep(100);
+    }
+    const config = redisConfig(
+      ports.map((p) => `redis://127.0.0.1:${p}`),
+      { cluster: true, timeoutMs: 3_000 },
+    );
+    prefix = config.keyPrefix;
+    store = new RedisStore(config);
+  }, 60_000);
+
+  afterAll(async () => {
+    await store?.close();
+    for (const child of servers) child.kill("SIGKILL");
+    await sleep(100);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const params: RateParams = { kind: "fixed_window", limit: 2, windowMs: 3_600_000 };
+
+  it("decides single members on every slot", async () => {
+    for (const key of ["a", "b", "c", "d", "e"]) {
+      const op: StoreOp = { limiterId: "cl", key, params, cost: 1 };
+      expect((await store.decide([op], 0)).results[0]?.remaining).toBe(1);
+      expect((await store.decide([op], 0)).allowed).toBe(true);
+      expect((await store.decide([op], 0)).allowed).toBe(false);
+    }
+  });
+
+  it("composites across slots are all-or-nothing (passed members are refunded)", async () => {
+    // Two keys that certainly live in different slots.
+    let other = "y0";
+    for (
+      let i = 0;
+      hashSlot(stateKey(prefix, "comp", other)) === hashSlot(stateKey(prefix, "comp", "x"));
+      i++
+    )
+      other = `y${i}`;
+    const a: StoreOp = { limiterId: "comp", key: "x", params, cost: 1 };
+    const b: StoreOp = { limiterId: "comp", key: other, params: { ...params, limit: 1 }, cost: 1 };
+    const first = await store.decide([a, b], 0);
+    expect(first.allowed).toBe(true);
+    const second = await store.decide([a, b], 0);
+    expect(second.allowed).toBe(false);
+    expect(second.results.map((r) => r.allowed)).toEqual([true, false]);
+    // `a` was refunded: it still has one unit left of its limit of 2.
+    expect((await store.peek(a)).remaining).toBe(1);
+    // Same-slot members (two tags of one key) still go in one script.
+    const c: StoreOp = { limiterId: "comp", key: "z", params, cost: 1 };
+    const d: StoreOp = {
+      limiterId: "comp",
+      key: "z",
+      params: { kind: "token_bucket", intervalMs: 1000, burst: 1 },
+      cost: 1,
+    };
+    expect((await store.decide([c, d], 0)).allowed).toBe(true);
+    expect((await store.decide([c, d], 0)).allowed).toBe(false);
+    expect((await store.peek(c)).remaining).toBe(1);
+  });
+
+  it("leases, renew, release and reset work on the cluster", async () => {
+    const lease: StoreOp = {
+      limiterId: "cl",
+      key: "lease",
+      params: { kind: "concurrency", maxConcurrent: 1, leaseMs: 5000 },
+      cost: 1,
+      leaseId: "L1",
+    };
+    expect((await store.decide([lease], 0)).allowed).toBe(true);
+    expect(await store.renew("cl", "lease", "L1", 5000)).toBe(true);
+    expect((await store.decide([{ ...lease, leaseId: "L2" }], 0)).allowed).toBe(false);
+    await store.release("cl", "lease", "L1");
+    expect((await store.decide([{ ...lease, leaseId: "L2" }], 0)).allowed).toBe(true);
+    await store.reset("cl", "lease");
+    expect(await store.renew("cl", "lease", "L2", 5000)).toBe(false);
+  });
+});
