@@ -27,6 +27,8 @@ export interface WorkerTask {
   readonly composite?: { readonly reverse: boolean };
   /** Keep the process alive after the calls (for crash tests: the parent kills it). */
   readonly hold?: boolean;
+  /** Skews this process's wall clock (`Date.now`) by this many ms: decisions must not care. */
+  readonly skewMs?: number;
 }
 
 /** What a worker reports. */
@@ -39,6 +41,11 @@ export interface WorkerReport {
 }
 
 const task = JSON.parse(process.argv[2] ?? "{}") as WorkerTask;
+if (task.skewMs !== undefined) {
+  const realNow = Date.now.bind(Date);
+  const skew = task.skewMs;
+  Date.now = () => realNow() + skew;
+}
 const store = new PostgresStore(task.config, { cleanupIntervalMs: 0, overLimitCache: false });
 
 function opFor(i: number): StoreOp[] {
