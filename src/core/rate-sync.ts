@@ -4,6 +4,7 @@
  * waits, hands out leases, reloads and reports. Most applications need one per process.
  */
 
+import { stat } from "node:fs/promises";
 import {
   loadConfig,
   normalizeLimiterDefinition,
@@ -47,7 +48,7 @@ import type {
   TryAcquireOptions,
 } from "./types.ts";
 import { WaitQueues } from "./wait-queues.ts";
-import { ConfigWatcher } from "./watcher.ts";
+import { ConfigWatcher, DEFAULT_DEBOUNCE_MS } from "./watcher.ts";
 
 /** A reservation budget that stands for "no timeout" (about 31 years): finite, so every store can take it. */
 const UNBOUNDED_WAIT_MS = 1e12;
@@ -89,6 +90,33 @@ function sameStore(a: StoreConfig, b: StoreConfig): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
+function sameEntries<V>(a: ReadonlyMap<string, V>, b: ReadonlyMap<string, V>): boolean {
+  return JSON.stringify([...a]) === JSON.stringify([...b]);
+}
+
+/** True when two snapshots configure the same things (order included): reloading one over the other is a no-op. */
+function sameSnapshot(a: ConfigSnapshot, b: ConfigSnapshot): boolean {
+  return (
+    JSON.stringify(a.defaults) === JSON.stringify(b.defaults) &&
+    sameEntries(a.stores, b.stores) &&
+    sameEntries(a.limiters, b.limiters) &&
+    sameEntries(a.definitions, b.definitions)
+  );
+}
+
+/**
+ * Whether a file exists and is not empty. A watcher-triggered reload that finds no content is looking at a save
+ * in progress (deleted before being re-created, truncated before being written, a dangling ConfigMap link):
+ * loading it would report a bogus error, or worse apply an empty config that removes every limiter.
+ */
+async function hasContent(file: string): Promise<boolean> {
+  try {
+    return (await stat(file)).size > 0;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Declarative rate limiting: limits from a TOML file (or an object), decided by name.
  *
@@ -116,6 +144,13 @@ export class RateSync {
   /** Stores replaced by a reload, closing after their calls in flight. */
   readonly #retiring = new Set<Promise<void>>();
   #watcher: ConfigWatcher | undefined;
+  /**
+   * The tail of the reload queue (always settled without rejecting). Reloads run one at a time, each reading
+   * the file when its turn comes, so when two changes race the last file written is the one that stays.
+   */
+  #reloadQueue: Promise<unknown> = Promise.resolve();
+  /** True while a watcher-triggered reload waits in the queue without having read the file yet. */
+  #fileReloadQueued = false;
   #reloads = 0;
   #reloadErrors = 0;
   #closed: Promise<void> | undefined;
@@ -147,7 +182,8 @@ export class RateSync {
         throw new ConfigError([
           { file: path ?? "<search path>", path: "", message: "no config file found to watch" },
         ]);
-      rs.watch(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs });
+      // Awaited: a change written right after `fromFile` resolves must not slip by before the watch is set up.
+      await rs.watch(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs });
     }
     return rs;
   }
@@ -367,40 +403,98 @@ export class RateSync {
     this.#assertOpen();
     const file = this.#snapshot.file;
     if (!file) throw new InvalidArgumentError("reload() needs an instance loaded from a file");
+    const event = await this.#enqueueReload(() => this.#reloadNow(file, false));
+    // An explicit reload always applies (and reports) what it read, so `undefined` cannot come back here.
+    return event ?? { added: [], removed: [], changed: [] };
+  }
+
+  /**
+   * Watches the config file and its directory, reloading on change (debounced). Idempotent.
+   * Resolves once the watch is in place: changes written before that may go unseen.
+   *
+   * A burst of events gives one reload. A file that is missing or empty when the burst ends is taken to be
+   * mid-save (delete-and-recreate, a truncating write, a ConfigMap symlink being swapped) and waited for
+   * rather than reported; a change that leaves the config the same in effect emits nothing.
+   * Use `reload()` to force a re-read (it also re-reads `${ENV}` values).
+   *
+   * @param options.debounceMs - Quiet time that ends a burst of file events. @default 50
+   */
+  watch(options: { debounceMs?: number } = {}): Promise<void> {
+    this.#assertOpen();
+    if (this.#watcher) return this.#watcher.ready;
+    const file = this.#snapshot.file;
+    if (!file) throw new InvalidArgumentError("watch() needs an instance loaded from a file");
+    const debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
+    if (!Number.isFinite(debounceMs) || debounceMs < 0) {
+      throw new InvalidArgumentError(`debounceMs must be a non-negative number, got ${String(debounceMs)}`);
+    }
+    this.#watcher = new ConfigWatcher(file, debounceMs, () => this.#onFileChange(file));
+    return this.#watcher.ready;
+  }
+
+  /** A burst of file events ended: queue one reload unless one is already queued and has not read yet. */
+  #onFileChange(file: string): void {
+    if (this.#fileReloadQueued || this.#closed) return;
+    this.#fileReloadQueued = true;
+    this.#enqueueReload(() => {
+      // From here on, a new change must queue another reload: this one may read the file before it lands.
+      this.#fileReloadQueued = false;
+      return this.#reloadNow(file, true);
+    }).catch(() => {
+      // Reported through `reloadError` (or the instance closed meanwhile); the watcher has nobody to throw to.
+    });
+  }
+
+  /** Runs `task` after every reload queued before it (one reload at a time). */
+  #enqueueReload<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#reloadQueue.then(task);
+    this.#reloadQueue = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * One reload: the whole pipeline of SPEC §2.1, then one swap. `fromWatcher` makes it quiet about a file that
+   * is not there yet and about a change that changes nothing; an explicit reload reports both.
+   * @returns what changed, or undefined when a watcher-triggered reload found nothing to do.
+   */
+  async #reloadNow(file: string, fromWatcher: boolean): Promise<ReloadEvent | undefined> {
+    if (this.#closed) throw new ClosedError();
+    if (fromWatcher && !(await hasContent(file))) return undefined;
     let snapshot: ConfigSnapshot;
+    let codeConfigs: Map<string, LimiterConfig>;
     try {
+      // `${ENV}` is re-read now: the env given at construction, else `process.env` as it is at this moment.
       const loaded = await loadConfig(
         file,
         this.#options.env === undefined ? {} : { env: this.#options.env },
       );
-      snapshot = loaded!;
+      if (loaded === undefined) {
+        throw new ConfigError([{ file, path: "", message: `the config file ${file} does not exist` }]);
+      }
+      snapshot = loaded;
+      // Limiters configured in code live on in the new file's context (its stores and defaults): one that no
+      // longer validates there (its store was removed) makes the whole reload invalid, not half-applied.
+      codeConfigs = this.#revalidateCodeLimiters(snapshot);
     } catch (error) {
+      if (this.#closed) throw new ClosedError();
       this.#reloadErrors++;
       const configError = isConfigError(error)
         ? error
-        : new ConfigError([{ file, path: "", message: String((error as Error)?.message ?? error) }], {
-            cause: error,
-          });
+        : new ConfigError(
+            [{ file, path: "", message: error instanceof Error ? error.message : String(error) }],
+            {
+              cause: error,
+            },
+          );
       this.#events.emit("reloadError", configError);
       throw configError;
     }
     if (this.#closed) throw new ClosedError();
-    const event = this.#apply(snapshot);
+    if (fromWatcher && sameSnapshot(this.#snapshot, snapshot)) return undefined;
+    const event = this.#apply(snapshot, codeConfigs);
     this.#reloads++;
     this.#events.emit("reload", event);
     return event;
-  }
-
-  /** Watches the config file and its directory, reloading on change (debounced). Idempotent. */
-  watch(options: { debounceMs?: number } = {}): void {
-    this.#assertOpen();
-    if (this.#watcher) return;
-    const file = this.#snapshot.file;
-    if (!file) throw new InvalidArgumentError("watch() needs an instance loaded from a file");
-    this.#watcher = new ConfigWatcher(file, options.debounceMs ?? 50, () => {
-      // Errors are reported through `reloadError`; the watcher has nobody to throw to.
-      this.reload().catch(() => {});
-    });
   }
 
   // ------------------------------------------------------------------------------------- events and metrics
@@ -447,6 +541,9 @@ export class RateSync {
   async #close(): Promise<void> {
     await this.#watcher?.close();
     this.#watcher = undefined;
+    // A reload reading the file now gives up before applying (it sees the instance closed); waiting for it
+    // means no file handle or timer of ours outlives `close()`.
+    await this.#reloadQueue;
     for (const entry of this.#registry.entries()) entry.unsubscribe();
     const closing = [...this.#stores.values(), ...this.#fallbacks.values()].map((store) => store.close());
     await Promise.allSettled([...closing, ...this.#retiring]);
@@ -593,15 +690,15 @@ export class RateSync {
   }
 
   /** Validates one definition in this instance's context (its stores and defaults). */
-  #validate(id: string, definition: LimiterDefinition): LimiterConfig {
-    const stores = new Map(this.#snapshot.stores);
+  #validate(id: string, definition: LimiterDefinition, snapshot = this.#snapshot): LimiterConfig {
+    const stores = new Map(snapshot.stores);
     for (const injected of Object.keys(this.#options.stores ?? {})) {
       if (!stores.has(injected)) stores.set(injected, { id: injected, engine: "memory", maxKeys: 1 });
     }
     return normalizeLimiterDefinition(id, definition, {
-      defaults: this.#snapshot.defaults,
+      defaults: snapshot.defaults,
       stores,
-      ...(this.#snapshot.file === undefined ? {} : { file: this.#snapshot.file }),
+      ...(snapshot.file === undefined ? {} : { file: snapshot.file }),
     });
   }
 
@@ -641,45 +738,110 @@ export class RateSync {
     return entry;
   }
 
-  /** Applies a validated snapshot in one step and says what changed. */
-  #apply(snapshot: ConfigSnapshot): ReloadEvent {
+  /**
+   * The configs of the limiters configured in code, re-derived in `snapshot`'s context (its stores and
+   * defaults). @throws ConfigError when one of them is invalid there.
+   */
+  #revalidateCodeLimiters(snapshot: ConfigSnapshot): Map<string, LimiterConfig> {
+    const configs = new Map<string, LimiterConfig>();
+    for (const entry of this.#registry.entries()) {
+      if (entry.origin === "code")
+        configs.set(entry.id, this.#validate(entry.id, entry.dynamic.get(), snapshot));
+    }
+    return configs;
+  }
+
+  /**
+   * Applies a validated snapshot in one step and says what changed. Everything is decided first and then
+   * swapped with plain assignments (nothing here awaits or can fail halfway), so a call starting at any moment
+   * resolves against either the whole old config or the whole new one. Listeners of DynamicConfigs hear about
+   * the change only after the swap.
+   */
+  #apply(snapshot: ConfigSnapshot, codeConfigs: ReadonlyMap<string, LimiterConfig>): ReloadEvent {
     const previous = this.#snapshot;
+    const added: string[] = [];
+    const removed: string[] = [];
+    const changed: string[] = [];
+    const notify: [LimiterEntry, LimiterDefinition][] = [];
+    const reconfigure: [LimiterEntry, LimiterConfig][] = [];
+    const create: LimiterEntry[] = [];
+
+    for (const entry of this.#registry.entries()) {
+      if (entry.origin === "file" && !snapshot.limiters.has(entry.id)) removed.push(entry.id);
+      const codeConfig = codeConfigs.get(entry.id);
+      if (entry.origin === "code" && codeConfig && !sameConfig(entry.config, codeConfig)) {
+        // Its definition is unchanged, but the file's defaults or stores it inherits did change.
+        reconfigure.push([entry, codeConfig]);
+        changed.push(entry.id);
+      }
+    }
+    for (const [id, config] of snapshot.limiters) {
+      const definition = snapshot.definitions.get(id);
+      if (definition === undefined) continue; // the loader pairs every limiter with its definition
+      const entry = this.#registry.get(id);
+      if (!entry) {
+        create.push(this.#createEntry(id, definition, config, "file"));
+        added.push(id);
+        continue;
+      }
+      // A limiter configured in code under the same id wins over the file (it survives reloads).
+      if (entry.origin !== "file") continue;
+      const configChanged = !sameConfig(entry.config, config);
+      if (configChanged) {
+        reconfigure.push([entry, config]);
+        changed.push(id);
+      }
+      // A definition written differently to the same effect (`rate_per_second = 10` for `rate = "10/s"`) is
+      // taken too, so `dynamic(id).get()` shows the file, but it is not listed as changed: nothing runs differently.
+      if (configChanged) notify.push([entry, definition]);
+      else if (JSON.stringify(entry.dynamic.get()) !== JSON.stringify(definition)) {
+        notify.push([entry, definition]);
+      }
+    }
+
+    // ---- the swap: from here to the end of the loops, only assignments.
     this.#snapshot = snapshot;
     this.#registry.setMaxClones(snapshot.defaults.maxClones);
+    for (const id of removed) this.#registry.delete(id);
+    for (const entry of create) this.#registry.set(entry);
+    // In place: clones keep their handles and read the new parameters on their next call; the usage so far
+    // stays in the store under the same state tag unless the algorithm or window changed (`stateTag`).
+    for (const [entry, config] of reconfigure) entry.config = config;
+    this.#retireChangedStores(previous, snapshot);
 
-    // Stores whose config changed get a new connection; the old one closes after its calls in flight.
+    // ---- after the swap: tell DynamicConfig listeners (a throwing listener can no longer leave a mix behind).
+    for (const [entry, definition] of notify) {
+      try {
+        entry.dynamic[replaceDefinition](definition);
+      } catch (error) {
+        process.emitWarning(error instanceof Error ? error : new Error(String(error)), {
+          code: "RATE_SYNC_LISTENER_ERROR",
+          detail: `A DynamicConfig listener of "${entry.id}" threw during a reload`,
+        });
+      }
+      // The snapshot's config is the one the file validated; whatever a listener did, it is what runs.
+      const config = snapshot.limiters.get(entry.id);
+      if (config) entry.config = config;
+    }
+    return { added, removed, changed };
+  }
+
+  /**
+   * Stores whose config changed get a new instance (a new connection, created on first use); the old one
+   * closes after its calls in flight. A memory store is kept as long as it stays a memory store: it has no
+   * connection to renew, and replacing it would silently forget the usage of every limiter on it.
+   */
+  #retireChangedStores(previous: ConfigSnapshot, snapshot: ConfigSnapshot): void {
     for (const [id, store] of this.#stores) {
       if (this.#options.stores?.[id]) continue;
       const before = previous.stores.get(id);
       const after = snapshot.stores.get(id);
       if (after && before && sameStore(before, after)) continue;
+      if (after?.engine === "memory" && before?.engine === "memory") continue;
       this.#stores.delete(id);
       const closing = store.close().catch(() => {});
       this.#retiring.add(closing);
       void closing.then(() => this.#retiring.delete(closing));
     }
-
-    const added: string[] = [];
-    const removed: string[] = [];
-    const changed: string[] = [];
-    for (const entry of [...this.#registry.entries()]) {
-      if (entry.origin === "file" && !snapshot.limiters.has(entry.id)) {
-        this.#registry.delete(entry.id);
-        removed.push(entry.id);
-      }
-    }
-    for (const [id, config] of snapshot.limiters) {
-      const definition = snapshot.definitions.get(id)!;
-      const entry = this.#registry.get(id);
-      if (!entry) {
-        this.#registry.set(this.#createEntry(id, definition, config, "file"));
-        added.push(id);
-      } else if (entry.origin === "file" && !sameConfig(entry.config, config)) {
-        // In place: clones keep their handles and read the new parameters on their next call.
-        entry.dynamic[replaceDefinition](definition);
-        changed.push(id);
-      }
-    }
-    return { added, removed, changed };
   }
 }

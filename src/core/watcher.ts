@@ -6,15 +6,39 @@
  */
 
 import { realpathSync } from "node:fs";
-import { basename, dirname } from "node:path";
+import { basename, dirname, sep } from "node:path";
 import { type FSWatcher, watch } from "chokidar";
 
-/** Watches one config file and calls `onChange` once per burst of changes. */
+/**
+ * How long the directory is left quiet before a burst of events counts as finished.
+ * @default 50
+ */
+export const DEFAULT_DEBOUNCE_MS = 50;
+
+/**
+ * Watches one config file and calls `onChange` once per burst of changes.
+ *
+ * @example
+ * ```ts
+ * const watcher = new ConfigWatcher("/etc/app/rate-sync.toml", 50, () => void reload());
+ * await watcher.ready;
+ * // …
+ * await watcher.close();
+ * ```
+ */
 export class ConfigWatcher {
+  /** Resolves once the directory is watched: changes made before then may go unseen. */
+  readonly ready: Promise<void>;
   readonly #watcher: FSWatcher;
+  /** Pending end of the current burst; undefined when the directory is quiet. */
   #timer: NodeJS.Timeout | undefined;
-  /** The file's resolved target last seen: a symlink swap changes it without touching the link itself. */
+  /**
+   * The file's resolved target when last checked: a ConfigMap swap changes it without any event naming the
+   * file itself (only `..data` and the timestamped directories move).
+   */
   #target: string | undefined;
+  /** Set by `close()`: an event chokidar delivers while closing must not arm a new timer. */
+  #closed = false;
 
   constructor(
     readonly file: string,
@@ -25,28 +49,41 @@ export class ConfigWatcher {
     const name = basename(file);
     this.#target = this.#resolve();
     const trigger = () => {
+      if (this.#closed) return;
+      // Every event restarts the quiet period, so a burst (temp file, rename, chmod…) gives one reload.
       clearTimeout(this.#timer);
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
+        if (this.#closed) return;
         this.#target = this.#resolve();
         onChange();
       }, debounceMs);
     };
     this.#watcher = watch(directory, {
       ignoreInitial: true,
+      // The directory itself and one level below: enough for the ConfigMap layout (`..data/<file>`), while a
+      // config living beside a large tree does not make chokidar walk it.
       depth: 1,
       // Symlinks are followed so a ConfigMap's `..data` swap shows up as a change below the directory.
       followSymlinks: true,
     });
     this.#watcher.on("all", (_event, path) => {
-      // Only the file itself, or the hidden directories a ConfigMap swaps (`..data`, `..2024_…`).
-      const relative = path.slice(directory.length + 1);
+      const relative = path.startsWith(directory + sep) ? path.slice(directory.length + 1) : path;
+      // The file itself; the hidden entries a ConfigMap swaps (`..data`, `..2024_…`); or anything after which
+      // the file resolves elsewhere (a symlink repointed by some other tool). Other files are not ours.
       if (relative === name || relative.startsWith("..") || this.#resolve() !== this.#target) trigger();
     });
+    this.ready = new Promise<void>((resolve) => {
+      this.#watcher.once("ready", () => resolve());
+    });
+    // chokidar reports watch failures (EMFILE, EACCES…) as "error" events; unheard they would crash the
+    // process. The file keeps its last good config either way, and `reload()` still works on demand.
+    this.#watcher.on("error", () => {});
   }
 
-  /** Stops watching and cancels a pending reload. */
+  /** Stops watching and cancels a pending reload. Idempotent. */
   async close(): Promise<void> {
+    this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.#watcher.close();
