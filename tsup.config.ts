@@ -8,6 +8,9 @@ export default defineConfig({
   entry: {
     index: "src/index.ts",
     "cli/main": "src/cli/main.ts",
+    "http/express": "src/http/express.ts",
+    "http/fastify": "src/http/fastify.ts",
+    "http/hono": "src/http/hono.ts",
   },
   format: ["esm", "cjs"],
   dts: true,

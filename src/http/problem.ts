@@ -1,0 +1,64 @@
+/**
+ * @module
+ * The body of a refused request: RFC 9457 problem details (`application/problem+json`), with the
+ * `violated-policies` member of draft-ietf-httpapi-ratelimit-headers-10 naming the policies that denied.
+ */
+
+import type { Decision } from "../core/types.ts";
+import { retryAfterSeconds } from "./headers.ts";
+
+/** Media type of {@link ProblemDetails} bodies. */
+export const PROBLEM_CONTENT_TYPE = "application/problem+json";
+
+/** An RFC 9457 problem details object, as sent with a 429 or a 503. */
+export interface ProblemDetails {
+  /** A URI naming the kind of problem. */
+  readonly type: string;
+  /** Short, human-readable summary of the kind of problem. */
+  readonly title: string;
+  /** The HTTP status code. */
+  readonly status: 429 | 503;
+  /** What happened to this request, and when to retry. */
+  readonly detail: string;
+  /** Names of the policies (limiter ids) that refused the request, as in `RateLimit-Policy`. */
+  readonly "violated-policies": readonly string[];
+}
+
+/** Names of the members that denied, each once, in the order asked. */
+export function violatedPolicies(decision: Decision): string[] {
+  const members = decision.results ?? [decision];
+  const names = members.filter((d) => !d.allowed).map((d) => d.policy.name);
+  if (names.length === 0) names.push(decision.policy.name);
+  return [...new Set(names)];
+}
+
+/** The HTTP status of a refusal: 503 when the store failed under `on_store_error = "deny"`, else 429. */
+export function refusalStatus(decision: Decision): 429 | 503 {
+  return decision.degraded === "store-error" ? 503 : 429;
+}
+
+/** The problem details body of a refused decision. */
+export function problemDetails(decision: Decision): ProblemDetails {
+  const status = refusalStatus(decision);
+  const policies = violatedPolicies(decision);
+  const seconds = retryAfterSeconds(decision.retryAfterMs);
+  if (status === 503) {
+    return {
+      type: "https://www.rfc-editor.org/rfc/rfc9110#name-503-service-unavailable",
+      title: "Service Unavailable",
+      status,
+      detail: `The rate limit store is unavailable and policy ${policies.join(", ")} does not admit requests without it; retry in ${seconds ?? 1} s.`,
+      "violated-policies": policies,
+    };
+  }
+  return {
+    type: "https://www.rfc-editor.org/rfc/rfc6585#section-4",
+    title: "Too Many Requests",
+    status,
+    detail:
+      seconds === undefined
+        ? `The request costs more than policy ${policies.join(", ")} can ever admit.`
+        : `Rate limit exceeded for policy ${policies.join(", ")}; retry in ${seconds} s.`,
+    "violated-policies": policies,
+  };
+}

@@ -1,0 +1,255 @@
+/**
+ * @module
+ * The framework-neutral heart of the HTTP adapters: from a request (seen through {@link RequestView}) to a
+ * verdict — skip, allow with headers and a slot to release, or refuse with status, headers and a problem
+ * body. Adapters only translate requests in and verdicts out.
+ */
+
+import { parseDuration } from "../config/units.ts";
+import { getRateSync } from "../core/default-instance.ts";
+import type { KeyInput, RateSync } from "../core/rate-sync.ts";
+import type { Decision, Lease } from "../core/types.ts";
+import { InvalidArgumentError, isRateLimitExceededError, isStoreError, type StoreError } from "../errors.ts";
+import { clientIp, compileTrustProxy, parseRanges } from "./client-ip.ts";
+import { type HeaderList, type HeadersMode, rateLimitHeaders, retryAfterSeconds } from "./headers.ts";
+import { groupIp, type IpRange, inRange, type ParsedIp } from "./ip.ts";
+import { fillKeys, KeyTemplate, type RequestValues } from "./key-template.ts";
+import type { RateLimitOptions } from "./options.ts";
+import { type ProblemDetails, problemDetails, refusalStatus } from "./problem.ts";
+
+/** What `<ip>` stands for when the socket address is unknown: such requests share one bucket. */
+export const UNKNOWN_IP = "unknown";
+
+/** Retry hint of a 503 answered for a failing store when no decision says better. */
+const STORE_ERROR_RETRY_MS = 1000;
+
+/** How an adapter shows a request to the core. */
+export interface RequestView {
+  /** HTTP method, any case. */
+  readonly method: string;
+  /** URL path without the query string. */
+  readonly path: string;
+  /** The TCP peer's address, if known. */
+  readonly socketAddress: string | undefined;
+  /** A request header by lowercase name; several values joined with `, `. */
+  header(name: string): string | undefined;
+}
+
+/** The request goes ahead. */
+export interface AllowVerdict {
+  readonly action: "allow";
+  readonly decision: Decision;
+  /** Rate limit headers to set on the response. */
+  readonly headers: HeaderList;
+  /** Gives back the concurrency slot, if one was taken; idempotent. Call when the response is done. */
+  release(): Promise<void>;
+}
+
+/** The request is refused (429, or 503 when the store failed under `on_store_error = "deny"`). */
+export interface RefuseVerdict {
+  readonly action: "refuse";
+  readonly decision: Decision;
+  readonly status: 429 | 503;
+  /** Rate limit headers and `Retry-After`. */
+  readonly headers: HeaderList;
+  readonly body: ProblemDetails;
+}
+
+/** What to do with a request. `skip`: not limited at all (skip option, exempt address). */
+export type Verdict = { readonly action: "skip" } | AllowVerdict | RefuseVerdict;
+
+function toText(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  const text = String(value);
+  return text === "" ? undefined : text;
+}
+
+/** The headers of a refusal: the rate limit headers, then `Retry-After` when a retry can succeed. */
+function refusalHeaders(decision: Decision, mode: HeadersMode): HeaderList {
+  const headers = rateLimitHeaders(decision, mode);
+  const seconds = retryAfterSeconds(decision.retryAfterMs);
+  if (seconds !== undefined) headers.push(["Retry-After", String(seconds)]);
+  return headers;
+}
+
+/** Checks requests against one set of options. Options are validated when it is created. */
+export class RequestLimiter<Req> {
+  readonly #options: RateLimitOptions<Req>;
+  readonly #templates: readonly KeyTemplate[] | undefined;
+  readonly #trust: ReturnType<typeof compileTrustProxy>;
+  readonly #exempt: readonly IpRange[];
+  readonly #headers: HeadersMode;
+  readonly #ipv6Subnet: number | false;
+  readonly #waitMs: number | undefined;
+
+  /** @throws InvalidArgumentError for an invalid option (the message names it). */
+  constructor(options: RateLimitOptions<Req>) {
+    const { key, headers = "draft-10", ipv6Subnet = 64, wait = false } = options;
+    if (typeof key === "function") this.#templates = undefined;
+    else {
+      const list: readonly unknown[] = typeof key === "string" ? [key] : Array.isArray(key) ? key : [];
+      if (list.length === 0 || !list.every((k) => typeof k === "string" && k !== "")) {
+        throw new InvalidArgumentError(
+          "key: expected a non-empty key or template, a non-empty list of them, or a function of the request",
+        );
+      }
+      this.#templates = (list as string[]).map((k) => new KeyTemplate(k));
+    }
+    if (headers !== false && headers !== "draft-10" && headers !== "legacy" && headers !== "both") {
+      throw new InvalidArgumentError(
+        `headers: expected "draft-10", "legacy", "both" or false, got ${JSON.stringify(headers)}`,
+      );
+    }
+    if (ipv6Subnet !== false && (!Number.isInteger(ipv6Subnet) || ipv6Subnet < 1 || ipv6Subnet > 128)) {
+      throw new InvalidArgumentError(
+        `ipv6Subnet: expected a prefix length from 1 to 128 or false, got ${String(ipv6Subnet)}`,
+      );
+    }
+    const cost = options.cost;
+    if (cost !== undefined && typeof cost !== "function" && !(Number.isFinite(cost) && cost > 0)) {
+      throw new InvalidArgumentError(`cost: expected a positive number or a function, got ${String(cost)}`);
+    }
+    if (wait !== false) {
+      try {
+        this.#waitMs = parseDuration(wait);
+      } catch (error) {
+        throw new InvalidArgumentError(`wait: ${(error as Error).message}`);
+      }
+    }
+    this.#options = options;
+    this.#trust = compileTrustProxy(options.trustProxy);
+    this.#exempt = parseRanges(options.exempt ?? [], "exempt");
+    this.#headers = headers;
+    this.#ipv6Subnet = ipv6Subnet;
+  }
+
+  /** The headers mode in effect. */
+  get headersMode(): HeadersMode {
+    return this.#headers;
+  }
+
+  /** The client address of a request, as `trustProxy` determines it. */
+  clientIp(view: RequestView): ParsedIp | undefined {
+    return clientIp(view.socketAddress, view.header("x-forwarded-for"), this.#trust);
+  }
+
+  /**
+   * Decides one request. `signal` aborts a wait (the client went away). Errors other than a store failure
+   * or a refused wait (an unknown limiter, an invalid key or cost) are thrown for the framework to report.
+   */
+  async check(req: Req, view: RequestView, signal?: AbortSignal): Promise<Verdict> {
+    const options = this.#options;
+    if (options.skip && (await options.skip(req))) return { action: "skip" };
+    const ip = this.clientIp(view);
+    if (ip && this.#exempt.some((range) => inRange(ip, range))) return { action: "skip" };
+
+    const keys = await this.#keys(req, view, ip);
+    const cost = typeof options.cost === "function" ? await options.cost(req) : (options.cost ?? 1);
+    const rs = await (options.rs ?? getRateSync());
+
+    if (this.#waitMs === undefined) {
+      const decision = await rs.tryAcquire(keys, { cost });
+      return this.#verdict(decision, () => decision.lease?.release() ?? Promise.resolve());
+    }
+    let lease: Lease;
+    try {
+      lease = await rs.acquire(keys, { cost, timeout: this.#waitMs, ...(signal ? { signal } : {}) });
+    } catch (error) {
+      if (isRateLimitExceededError(error)) {
+        return this.#verdict(await deniedDecision(rs, error.key, error.limiter, error.retryAfterMs), noop);
+      }
+      if (isStoreError(error)) return this.#verdict(storeErrorDecision(rs, keys, error), noop);
+      throw error;
+    }
+    return this.#verdict(lease.decision, () => lease.release());
+  }
+
+  #verdict(decision: Decision, release: () => Promise<void>): Verdict {
+    if (decision.allowed) {
+      return { action: "allow", decision, headers: rateLimitHeaders(decision, this.#headers), release };
+    }
+    return {
+      action: "refuse",
+      decision,
+      status: refusalStatus(decision),
+      headers: refusalHeaders(decision, this.#headers),
+      body: problemDetails(decision),
+    };
+  }
+
+  async #keys(req: Req, view: RequestView, ip: ParsedIp | undefined): Promise<KeyInput> {
+    const { key, user } = this.#options;
+    if (typeof key === "function") return key(req);
+    const templates = this.#templates!;
+    const needsUser = user !== undefined && templates.some((t) => t.usesUser);
+    const values: RequestValues = {
+      ip: ip ? groupIp(ip, this.#ipv6Subnet) : UNKNOWN_IP,
+      method: view.method.toUpperCase(),
+      path: view.path,
+      header: (name) => view.header(name),
+      user: needsUser ? toText(await user(req)) : undefined,
+    };
+    const keys = fillKeys(templates, values);
+    return keys.length === 1 ? keys[0]! : keys;
+  }
+}
+
+const noop = (): Promise<void> => Promise.resolve();
+
+/**
+ * The decision behind a refused wait (`acquire` rejects with the limiter and retry time only): the key's
+ * state is read back so the headers carry real numbers; if that read fails, the limiter's policy alone.
+ */
+async function deniedDecision(
+  rs: RateSync,
+  key: string,
+  limiter: string,
+  retryAfterMs: number,
+): Promise<Decision> {
+  try {
+    const state = await rs.peek(key);
+    return {
+      allowed: false,
+      key,
+      limiter,
+      limit: state.limit,
+      remaining: state.remaining,
+      resetAfterMs: state.resetAfterMs,
+      retryAfterMs,
+      policy: state.policy,
+    };
+  } catch {
+    const policy = rs.explain(key)?.policy ?? { name: limiter, quota: 0 };
+    return {
+      allowed: false,
+      key,
+      limiter,
+      limit: policy.quota,
+      remaining: 0,
+      resetAfterMs: Number.isFinite(retryAfterMs) ? retryAfterMs : 0,
+      retryAfterMs,
+      policy,
+    };
+  }
+}
+
+/** The decision behind a wait refused because the store failed (`on_store_error = "deny"`). */
+function storeErrorDecision(rs: RateSync, keys: KeyInput, error: StoreError): Decision {
+  const list = typeof keys === "string" ? [keys] : keys;
+  // The member on the failing store names the policy; any member will do if none can be told apart.
+  const configs = list.map((key) => ({ key, config: rs.explain(key) }));
+  const failing = configs.find((c) => c.config?.store === error.store) ?? configs[0];
+  const key = failing?.key ?? "";
+  const policy = failing?.config?.policy ?? { name: key, quota: 0 };
+  return {
+    allowed: false,
+    key,
+    limiter: failing?.config?.id ?? key,
+    limit: policy.quota,
+    remaining: 0,
+    resetAfterMs: 0,
+    retryAfterMs: STORE_ERROR_RETRY_MS,
+    policy,
+    degraded: "store-error",
+  };
+}
