@@ -148,7 +148,9 @@ BEGIN
       IF p_cost > p_b THEN
         retry_after_ms := 'Infinity';
       ELSIF v_wait / p_a + p_cost > p_b + v_eps / p_a THEN
-        retry_after_ms := (v_wait / p_a + p_cost - p_b) * p_a;
+        -- full: reserve once enough drained if the budget covers the wait, else only once it is empty
+        retry_after_ms := CASE WHEN v_wait > p_max_wait THEN v_wait
+                               ELSE (v_wait / p_a + p_cost - p_b) * p_a END;
       ELSIF v_wait <= v_eps THEN
         allowed := true;
       ELSIF v_wait <= p_max_wait THEN

@@ -8,7 +8,7 @@
  */
 
 import type { PostgresStoreConfig } from "../../config/types.ts";
-import { StoreError, StoreUnavailableError } from "../../errors.ts";
+import { InvalidArgumentError, StoreError, StoreUnavailableError } from "../../errors.ts";
 import {
   type BreakerState,
   CircuitBreaker,
@@ -50,7 +50,7 @@ export interface PostgresStoreOptions {
 
 /** Counters of a {@link PostgresStore}, since it was created. */
 export interface PostgresStoreStats {
-  /** Store calls made (decide, peek, refund, reset, release, renew); local cache answers are not calls. */
+  /** Calls received (decide, peek, refund, reset, release, renew), including those answered locally. */
   readonly calls: number;
   /** Calls that failed (error, timeout, breaker open). */
   readonly errors: number;
@@ -145,14 +145,21 @@ export class PostgresStore implements Store {
   /**
    * Like {@link decide}, and also reports the store time the decision was made with. The reference-model tests
    * use it to replay the same decision in `src/algorithms`; nothing lets a caller set the store's clock.
+   * `nowMs` is NaN when no statement ran (an empty batch, or a denial answered by the local over-limit cache).
    * @internal
    */
   async decideTimed(ops: readonly StoreOp[], maxWaitMs: number): Promise<TimedBatchResult> {
     if (ops.length === 0) return { batch: { allowed: true, results: [] }, nowMs: Number.NaN };
+    for (const op of ops) {
+      if (op.params.kind === "concurrency" && (op.leaseId === undefined || op.leaseId === "")) {
+        throw new InvalidArgumentError(`A concurrency decision needs a leaseId (limiter "${op.limiterId}")`);
+      }
+    }
     const single = ops.length === 1 ? ops[0] : undefined;
     if (single !== undefined && this.#cache !== undefined) {
       const cached = this.#cache.check(single, maxWaitMs);
       if (cached !== undefined) {
+        this.#calls += 1;
         this.#cacheHits += 1;
         return { batch: { allowed: false, results: [cached] }, nowMs: Number.NaN };
       }
