@@ -611,9 +611,14 @@ export class RateSync {
   ): Promise<LeaseHandle | number> {
     const budget = deadline - performance.now();
     const maxWait = budget <= 0 ? 0 : Math.min(budget, UNBOUNDED_WAIT_MS);
-    const outcome = await this.#engine.decide(members, maxWait);
+    // Provisional: a denied try is not a denied call, since the call may wait and try again. It is counted
+    // below only when the call gives up.
+    const outcome = await this.#engine.decide(members, maxWait, { provisional: true });
     if (outcome.allowed) return this.#grant(outcome, members, queueKey, started, signal, waitedBefore);
-    if (outcome.storeError) throw outcome.storeError;
+    if (outcome.storeError) {
+      this.#engine.countDenied(members, outcome.decision);
+      throw outcome.storeError;
+    }
     const { decision } = outcome;
     const remainingMs = deadline - performance.now();
     // A concurrency slot's hint is its latest expiry, but a release usually comes sooner: such waits go on
@@ -623,6 +628,7 @@ export class RateSync {
       : decision.retryAfterMs > remainingMs || !Number.isFinite(decision.retryAfterMs);
     if (hopeless) {
       this.#entryOf(members, decision.limiter).counters.timeouts++;
+      this.#engine.countDenied(members, decision);
       throw new RateLimitExceededError(decision.key, decision.limiter, decision.retryAfterMs);
     }
     return outcome.retryIsHint
@@ -798,6 +804,10 @@ export class RateSync {
         notify.push([entry, definition]);
       }
     }
+
+    // Changes are named in declaration order, whichever loop found them.
+    const order = new Map([...this.#registry.entries()].map((entry, index) => [entry.id, index]));
+    changed.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0));
 
     // ---- the swap: from here to the end of the loops, only assignments.
     this.#snapshot = snapshot;
