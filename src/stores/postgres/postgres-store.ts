@@ -126,11 +126,14 @@ export class PostgresStore implements Store {
     this.#resetSql = `DELETE FROM ${t} WHERE limiter_id = $1::text AND key = $2::text`;
     this.#releaseSql = `DELETE FROM ${t} WHERE limiter_id = $1::text AND key = $2::text AND tag = 'cc' AND lease_id = $3::text AND lease_id <> ''`;
     this.#renewSql = `SELECT ${this.#names.renewFunction}($1::text, $2::text, $3::text, $4::float8) AS renewed`;
-    // The index on expires_at finds the batch; SKIP LOCKED leaves rows that a decision holds (it is about to
-    // rewrite them anyway); the outer recheck keeps a row renewed in between.
+    // The index on expires_at finds the batch: `now()` (not `clock_timestamp()`, which is volatile) can be an
+    // index condition, so a sweep with nothing to do reads one index page, not the whole index. SKIP LOCKED
+    // leaves rows a decision holds (it is rewriting them anyway). The rows picked stay locked until the delete,
+    // and FOR UPDATE rechecks a row updated meanwhile (a renewed lease is no longer picked), so the delete
+    // itself is a plain TID scan of at most one batch.
     this.#sweepSql = `DELETE FROM ${t} WHERE ctid = ANY (ARRAY(
-  SELECT ctid FROM ${t} WHERE expires_at < clock_timestamp() ORDER BY expires_at LIMIT $1::int FOR UPDATE SKIP LOCKED
-)) AND expires_at < clock_timestamp()`;
+  SELECT ctid FROM ${t} WHERE expires_at < now() ORDER BY expires_at LIMIT $1::int FOR UPDATE SKIP LOCKED
+))`;
     this.#sweeper = new ExpirySweeper({
       intervalMs: options.cleanupIntervalMs ?? 10_000,
       batchSize: options.cleanupBatchSize ?? 1_000,
