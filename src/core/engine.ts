@@ -62,6 +62,16 @@ export interface EngineOutcome {
   readonly retryIsHint: boolean;
 }
 
+/** How {@link Engine.decide} decides a call. */
+export interface DecideOptions {
+  /**
+   * The call is one try of a waiting `acquire()`: a denial here may be followed by another try, so it is not
+   * counted as a denied call (the caller counts it with {@link Engine.countDenied} once it gives up).
+   * @default false
+   */
+  readonly provisional?: boolean;
+}
+
 /** Where the engine gets stores from. */
 export interface StoreProvider {
   /** The store with this id (created on first use). */
@@ -127,7 +137,12 @@ export class Engine {
   /**
    * Decides a call. `maxWaitMs` is the reservation budget of token and leaky buckets (0 decides now).
    */
-  async decide(members: readonly Member[], maxWaitMs: number): Promise<EngineOutcome> {
+  async decide(
+    members: readonly Member[],
+    maxWaitMs: number,
+    options: DecideOptions = {},
+  ): Promise<EngineOutcome> {
+    const provisional = options.provisional === true;
     const groups = this.#plan(members);
     const outcomes = await Promise.all(groups.map((group) => this.#runGroup(group, members, maxWaitMs)));
 
@@ -180,7 +195,7 @@ export class Engine {
     }
 
     const decisions = members.map((member, m) =>
-      this.#memberDecision(member, memberResults[m]!, memberDegraded[m], allowed),
+      this.#memberDecision(member, memberResults[m]!, memberDegraded[m], allowed, provisional),
     );
     const decision = decisions.length === 1 ? decisions[0]! : this.#composite(decisions, allowed);
     // Which limit the caller's retry hint came from: the deciding member's constraining op.
@@ -200,6 +215,17 @@ export class Engine {
       retryIsHint,
       ...(storeError === undefined || allowed ? {} : { storeError }),
     };
+  }
+
+  /**
+   * Counts a call denied after provisional tries (an `acquire()` that timed out or hit a store error): once per
+   * member whose own decision denied, as a non-provisional decision would have.
+   */
+  countDenied(members: readonly Member[], decision: Decision): void {
+    const decisions = decision.results ?? [decision];
+    for (let m = 0; m < members.length; m++) {
+      if (decisions[m]?.allowed === false) members[m]!.resolved.entry.counters.denied++;
+    }
   }
 
   /** Gives back what a grant consumed. Never rejects: a failed refund only errs on the safe side (less admitted). */
@@ -243,11 +269,14 @@ export class Engine {
 
   async #runGroup(group: Group, members: readonly Member[], maxWaitMs: number): Promise<GroupOutcome> {
     const store = this.stores.store(group.storeId);
+    // A shadow limiter never makes a call wait: it never reserves, and what would have waited counts as a
+    // shadow denial instead (SPEC §6: shadow limiters never block).
+    const budgetMs = members[group.members[0]!]!.config.shadow ? 0 : maxWaitMs;
     let batch: BatchResult;
     try {
-      batch = await store.decide(group.ops, maxWaitMs);
+      batch = await store.decide(group.ops, budgetMs);
     } catch (error) {
-      return this.#onStoreError(group, members, maxWaitMs, toError(error));
+      return this.#onStoreError(group, members, budgetMs, toError(error));
     }
     for (let i = 0; i < batch.results.length; i++) {
       if (batch.results[i]!.fromCache) members[group.opMember[i]!]!.resolved.entry.counters.localCacheHits++;
@@ -307,6 +336,7 @@ export class Engine {
     results: readonly OpResult[],
     degraded: Degraded | undefined,
     callAllowed: boolean,
+    provisional: boolean,
   ): Decision {
     // The constraining op: the first that denied, else the rate op (listed first), else the concurrency op.
     let chosen = results[0]!;
@@ -326,8 +356,10 @@ export class Engine {
       finalDegraded ??= "shadow";
       counters.shadowDenied++;
     }
+    // Each call counts once: a member passed in a denied composite consumed nothing, and a provisional try that
+    // denies may still end allowed (the caller counts the denial when it gives up).
     if (allowed && callAllowed) counters.allowed++;
-    else if (!allowed) counters.denied++;
+    else if (!allowed && !provisional) counters.denied++;
     if (finalDegraded !== undefined && finalDegraded !== "shadow") counters.degraded++;
     const decision: Decision = {
       allowed,

@@ -15,7 +15,10 @@ export interface WaitStats {
 export interface LimiterCounters {
   /** Calls allowed (including shadow-mode calls that would have been denied). */
   allowed: number;
-  /** Calls denied. */
+  /**
+   * Calls denied: `tryAcquire()` denials, and `acquire()` calls that gave up (timeout or store error). Each call
+   * counts once: the tries of an `acquire()` that waits and then goes ahead count as one allowed call.
+   */
   denied: number;
   /** Calls a shadow limiter would have denied but let through. */
   shadowDenied: number;
