@@ -38,8 +38,10 @@ export function decideLeakyBucket(
   if (cost > burst) return denied(params, state, wait, Number.POSITIVE_INFINITY);
   const queued = wait / intervalMs;
   if (queued + cost > burst + TIME_EPSILON_MS / intervalMs) {
-    // Full: the same call fits once `queued + cost - B` units have left the queue.
-    return denied(params, state, wait, (queued + cost - burst) * intervalMs);
+    // Full. A caller whose budget covers the wait can reserve once `queued + cost - B` units have left the
+    // queue; any other caller (tryAcquire, a short timeout) only once the queue is empty, so it is told that.
+    const drainMs = (queued + cost - burst) * intervalMs;
+    return denied(params, state, wait, wait > maxWaitMs ? wait : drainMs);
   }
   if (wait > TIME_EPSILON_MS && wait > maxWaitMs) return denied(params, state, wait, wait);
 

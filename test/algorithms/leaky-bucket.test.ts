@@ -40,6 +40,10 @@ describe("leaky bucket (shaping)", () => {
     expect(at(100, state, 1, 1000)).toMatchObject({ allowed: true, waitMs: 200, state: { tat: 400 } });
     // Room, but the slot is later than the budget: retry when it is free.
     expect(at(0, { tat: 200 }, 1, 150)).toMatchObject({ allowed: false, retryAfterMs: 200 });
+    // Full, and the caller cannot wait (tryAcquire): it could pass at once only when the queue is empty, so
+    // that is its hint — not the 100 ms after which a waiting caller could reserve.
+    expect(at(0, state, 1, 0)).toMatchObject({ allowed: false, retryAfterMs: 300 });
+    expect(at(300, state, 1, 0)).toMatchObject({ allowed: true, waitMs: 0 });
   });
 
   it("cost > 1 occupies cost intervals; a cost above B is denied with Infinity", () => {

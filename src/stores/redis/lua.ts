@@ -122,7 +122,9 @@ local function leakyBucket(state, o, maxWait)
     return result(false, B, deniedRemaining, wait, INF, 0, nil, wait)
   end
   if queued + cost > B + EPS / T then
-    return result(false, B, deniedRemaining, wait, (queued + cost - B) * T, 0, nil, wait)
+    local retry = (queued + cost - B) * T
+    if wait > maxWait then retry = wait end
+    return result(false, B, deniedRemaining, wait, retry, 0, nil, wait)
   end
   local waitMs = 0
   if wait <= EPS then
