@@ -24,6 +24,7 @@ const BAD_EDITS: readonly { name: string; text: string; message: RegExp }[] = [
   },
   {
     name: "an unset env var",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a ${VAR} reference in TOML on purpose
     text: GOOD(9).replace("limit = 9", 'limit = "${RATE_SYNC_TEST_UNSET_LIMIT}"'),
     message: /RATE_SYNC_TEST_UNSET_LIMIT/,
   },

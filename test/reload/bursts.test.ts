@@ -124,6 +124,7 @@ describe("serialized reloads", () => {
 });
 
 describe("environment on reload", () => {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a ${VAR} reference in TOML on purpose
   const text = '[limiters.api]\nalgorithm = "fixed_window"\nlimit = "${RELOAD_TEST_LIMIT}"\nwindow = "1h"\n';
 
   it("re-reads process.env at reload time when no env was given", async () => {
