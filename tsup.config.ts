@@ -11,6 +11,7 @@ export default defineConfig({
     "http/express": "src/http/express.ts",
     "http/fastify": "src/http/fastify.ts",
     "http/hono": "src/http/hono.ts",
+    "prometheus/index": "src/prometheus/index.ts",
   },
   format: ["esm", "cjs"],
   dts: true,
