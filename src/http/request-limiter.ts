@@ -8,7 +8,7 @@
 import { parseDuration } from "../config/units.ts";
 import { getRateSync } from "../core/default-instance.ts";
 import type { KeyInput, RateSync } from "../core/rate-sync.ts";
-import type { Decision, Lease } from "../core/types.ts";
+import type { Decision, DurationInput, Lease } from "../core/types.ts";
 import { InvalidArgumentError, isRateLimitExceededError, isStoreError, type StoreError } from "../errors.ts";
 import { clientIp, compileTrustProxy, parseRanges } from "./client-ip.ts";
 import { type HeaderList, type HeadersMode, rateLimitHeaders, retryAfterSeconds } from "./headers.ts";
@@ -80,7 +80,8 @@ export class RequestLimiter<Req> {
   readonly #exempt: readonly IpRange[];
   readonly #headers: HeadersMode;
   readonly #ipv6Subnet: number | false;
-  readonly #waitMs: number | undefined;
+  /** The `wait` option as given (a duration); undefined: decide with `tryAcquire`. */
+  readonly #wait: DurationInput | undefined;
 
   /** @throws InvalidArgumentError for an invalid option (the message names it). */
   constructor(options: RateLimitOptions<Req>) {
@@ -111,7 +112,9 @@ export class RequestLimiter<Req> {
     }
     if (wait !== false) {
       try {
-        this.#waitMs = parseDuration(wait);
+        // Validated now so a typo fails at startup; passed on as given (a bare number means seconds).
+        parseDuration(wait);
+        this.#wait = wait;
       } catch (error) {
         throw new InvalidArgumentError(`wait: ${(error as Error).message}`);
       }
@@ -147,13 +150,13 @@ export class RequestLimiter<Req> {
     const cost = typeof options.cost === "function" ? await options.cost(req) : (options.cost ?? 1);
     const rs = await (options.rs ?? getRateSync());
 
-    if (this.#waitMs === undefined) {
+    if (this.#wait === undefined) {
       const decision = await rs.tryAcquire(keys, { cost });
       return this.#verdict(decision, () => decision.lease?.release() ?? Promise.resolve());
     }
     let lease: Lease;
     try {
-      lease = await rs.acquire(keys, { cost, timeout: this.#waitMs, ...(signal ? { signal } : {}) });
+      lease = await rs.acquire(keys, { cost, timeout: this.#wait, ...(signal ? { signal } : {}) });
     } catch (error) {
       if (isRateLimitExceededError(error)) {
         return this.#verdict(await deniedDecision(rs, error.key, error.limiter, error.retryAfterMs), noop);
