@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import type { LimitParams } from "../../src/algorithms/types.ts";
 import { isStoreError } from "../../src/errors.ts";
-import { postgresDdl } from "../../src/stores/postgres/ddl.ts";
+import { postgresDdl, schemaMarker } from "../../src/stores/postgres/ddl.ts";
 import { derivedName, postgresNames } from "../../src/stores/postgres/identifiers.ts";
 import { PostgresStore } from "../../src/stores/postgres/postgres-store.ts";
 import type { StoreOp } from "../../src/stores/store.ts";
@@ -93,6 +93,28 @@ describe.skipIf(!postgres.available)("PostgreSQL schema on a real server", () =>
       expect(results.filter((r) => r.allowed)).toHaveLength(2);
     } finally {
       await Promise.all(stores.map((store) => store.close()));
+    }
+  });
+
+  it("marks an up-to-date schema, and re-applies the DDL when the mark is from another version", async () => {
+    const config = track(testConfig("pg_schema_marker", { url: postgres.url }));
+    const marker = schemaMarker(config);
+    const admin = await adminSql(postgres.url);
+    const comment = async () =>
+      (await admin`SELECT obj_description(to_regprocedure(${marker.procedure}), 'pg_proc') AS c`)[0]?.c;
+    try {
+      const first = new PostgresStore(config, { cleanupIntervalMs: 0 });
+      await first.ensureReady();
+      await first.close();
+      expect(await comment()).toBe(marker.comment);
+      // An older (or newer) version's schema: the next start brings it to this version.
+      await admin.unsafe(`COMMENT ON FUNCTION ${marker.procedure} IS 'rate-sync schema 0000'`);
+      const second = new PostgresStore(config, { cleanupIntervalMs: 0 });
+      await second.ensureReady();
+      await second.close();
+      expect(await comment()).toBe(marker.comment);
+    } finally {
+      await admin.end({ timeout: 1 });
     }
   });
 

@@ -21,6 +21,7 @@
  *   expired rows without scanning the table.
  */
 
+import { createHash } from "node:crypto";
 import type { PostgresStoreConfig } from "../../config/types.ts";
 import { decideFunctionSql, stepFunctionSql } from "./functions-sql.ts";
 import { type PostgresNames, postgresNames } from "./identifiers.ts";
@@ -30,8 +31,42 @@ import { renewFunctionSql } from "./renew-sql.ts";
 /** The parts of a PostgreSQL store config that shape its DDL. */
 export type PostgresDdlOptions = Pick<PostgresStoreConfig, "schemaName" | "tableName" | "unlogged">;
 
+/** Argument types of `<table>_decide`, to name the function unambiguously. */
+const DECIDE_ARGUMENTS =
+  "(text[], text[], text[], text[], double precision[], double precision[], double precision[], text[], double precision, boolean)";
+
+/**
+ * How a store recognises a schema that is already up to date: the decide function's comment holds a hash of the
+ * DDL. Processes that find it skip auto-create entirely (no lock, no catalog writes); a new version of the DDL
+ * (an upgrade) has another hash and is applied once.
+ */
+export interface SchemaMarker {
+  /** `regprocedure` text of the decide function. */
+  readonly procedure: string;
+  /** The table, as `regclass` text. */
+  readonly table: string;
+  /** The comment an up-to-date schema carries. */
+  readonly comment: string;
+}
+
+/** The {@link SchemaMarker} of a config's DDL. */
+export function schemaMarker(config: PostgresDdlOptions): SchemaMarker {
+  const names = postgresNames(config.schemaName, config.tableName);
+  const hash = createHash("sha256").update(baseStatements(config).join(";\n")).digest("hex").slice(0, 16);
+  return {
+    procedure: `${names.decideFunction}${DECIDE_ARGUMENTS}`,
+    table: names.table,
+    comment: `rate-sync schema ${hash}`,
+  };
+}
+
 /** The DDL as separate statements, in the order they must run. Every statement is idempotent. */
 export function ddlStatements(config: PostgresDdlOptions): string[] {
+  const marker = schemaMarker(config);
+  return [...baseStatements(config), `COMMENT ON FUNCTION ${marker.procedure} IS '${marker.comment}'`];
+}
+
+function baseStatements(config: PostgresDdlOptions): string[] {
   const names: PostgresNames = postgresNames(config.schemaName, config.tableName);
   const statements: string[] = [];
   // "public" always exists, and CREATE SCHEMA checks the CREATE privilege even when the schema exists.

@@ -19,7 +19,7 @@ import {
 } from "../resilience.ts";
 import type { BatchResult, OpResult, Store, StoreOp } from "../store.ts";
 import { encodeText, rowNowMs, toBatchArrays, toOpResult } from "./codec.ts";
-import { ddlStatements } from "./ddl.ts";
+import { ddlStatements, schemaMarker } from "./ddl.ts";
 import { loadDriver, type PostgresFactory, type Sql } from "./driver.ts";
 import { type PostgresNames, postgresNames } from "./identifiers.ts";
 import { ExpirySweeper } from "./sweeper.ts";
@@ -403,13 +403,23 @@ export class PostgresStore implements Store {
   }
 
   async #createSchema(sql: Sql): Promise<void> {
+    const marker = schemaMarker(this.#config);
+    const check = `SELECT obj_description(to_regprocedure($1::text), 'pg_proc') AS comment,
+      to_regclass($2::text) IS NOT NULL AS has_table`;
+    const upToDate = async (runner: Pick<Sql, "unsafe">) => {
+      const [row] = await runner.unsafe(check, [marker.procedure, marker.table]);
+      return row?.comment === marker.comment && row?.has_table === true;
+    };
+    // The common case (every start but the first after an install or upgrade): nothing to do, no lock taken.
+    if (await upToDate(sql)) return;
     const statements = ddlStatements(this.#config);
     const lockKey = `rate-sync ddl ${this.#names.display}`;
     // Several processes may start at once: CREATE … IF NOT EXISTS and CREATE OR REPLACE FUNCTION are not safe
     // against each other (duplicate catalog rows, "tuple concurrently updated"), so they run one at a time
-    // under a transaction-scoped advisory lock.
+    // under a transaction-scoped advisory lock, and whoever comes second finds the work done.
     await sql.begin(async (tx) => {
       await tx.unsafe("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))", [lockKey]);
+      if (await upToDate(tx)) return;
       for (const statement of statements) await tx.unsafe(statement);
     });
   }
