@@ -16,13 +16,16 @@ import {
   releaseLease,
 } from "../../src/algorithms/index.ts";
 import type { ConcurrencyParams, ConcurrencyState, RateParams } from "../../src/algorithms/types.ts";
+import { postgresNames } from "../../src/stores/postgres/identifiers.ts";
 import { PostgresStore } from "../../src/stores/postgres/postgres-store.ts";
-import type { OpResult, StoreOp } from "../../src/stores/store.ts";
+import { type OpResult, type StoreOp, stateTag } from "../../src/stores/store.ts";
 import { requirePostgres } from "../helpers/stores.ts";
-import { dropStoreObjects, testConfig } from "./postgres/setup.ts";
+import { adminSql, dropStoreObjects, testConfig } from "./postgres/setup.ts";
 
 const postgres = await requirePostgres();
 const config = testConfig("pg_model", { url: postgres.url, poolMaxSize: 2 });
+const table = postgresNames(config.schemaName, config.tableName).table;
+const admin = await adminSql(postgres.url);
 
 /** Float tolerance for durations, in ms (lease expiries are rounded to microseconds by `timestamptz`). */
 const MS_TOLERANCE = 1e-3;
@@ -93,11 +96,24 @@ const windowParams = (kind: "fixed_window" | "sliding_window" | "sliding_window_
 
 let runs = 0;
 
+/** The stored expiry of a rate state, in epoch ms (undefined while there is no row or only a placeholder). */
+async function storedExpiryMs(op: StoreOp): Promise<number | undefined> {
+  const [row] = await admin.unsafe(
+    `SELECT (extract(epoch FROM expires_at) * 1000)::float8 AS ms FROM ${table}
+      WHERE limiter_id = $1 AND key = $2 AND tag = $3 AND lease_id = ''`,
+    [op.limiterId, op.key, stateTag(op.params)],
+  );
+  const ms = row?.ms as number | undefined;
+  return ms === undefined || !Number.isFinite(ms) ? undefined : ms;
+}
+
 /** Replays one random sequence on the store and on the model. */
 async function checkRate(store: PostgresStore, params: RateParams, steps: readonly Step[]): Promise<void> {
   runs += 1;
   const base = { limiterId: `model-${runs}-${params.kind}`, key: `k:{${runs}} ü`, params };
   let state: unknown;
+  /** When the row must expire: `now + ttlMs` of the last allowed decision (refunds keep it, conservatively). */
+  let expiresAtMs: number | undefined;
   for (const [index, step] of steps.entries()) {
     await sleep(step.sleepMs);
     const op: StoreOp = { ...base, cost: step.cost };
@@ -106,7 +122,15 @@ async function checkRate(store: PostgresStore, params: RateParams, steps: readon
       const { batch, nowMs } = await store.decideTimed([op], step.maxWaitMs);
       const outcome = decide(params, { state, nowMs, cost: step.cost, maxWaitMs: step.maxWaitMs });
       expectSameResult(batch.results[0] as OpResult, outcome, label);
-      if (outcome.allowed) state = outcome.state;
+      if (outcome.allowed) {
+        state = outcome.state;
+        expiresAtMs = nowMs + outcome.ttlMs;
+      }
+      // The row lives exactly as long as the state constrains anything (timestamptz keeps microseconds).
+      const stored = await storedExpiryMs(op);
+      if (expiresAtMs === undefined) expect(stored, `${label} expiry`).toBeUndefined();
+      else
+        expect(Math.abs((stored ?? Number.NaN) - expiresAtMs), `${label} expiry`).toBeLessThanOrEqual(0.01);
     } else if (step.type === "peek") {
       const { result, nowMs } = await store.peekTimed(op);
       const view = peek(params, state, nowMs);
@@ -127,6 +151,7 @@ describe.skipIf(!postgres.available)("PostgreSQL store against the reference mod
   const store = new PostgresStore(config, { cleanupIntervalMs: 0, overLimitCache: false });
 
   afterAll(async () => {
+    await admin.end({ timeout: 1 });
     await store.close();
     await dropStoreObjects(config);
   });
