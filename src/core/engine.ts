@@ -11,7 +11,7 @@
 import { randomUUID } from "node:crypto";
 import type { LimitParams } from "../algorithms/types.ts";
 import type { LimiterConfig } from "../config/types.ts";
-import { StoreError } from "../errors.ts";
+import { StoreError, StoreUnavailableError } from "../errors.ts";
 import type { BatchResult, OpResult, Store, StoreOp } from "../stores/store.ts";
 import type { TypedEmitter } from "./events.ts";
 import type { ResolvedKey } from "./registry.ts";
@@ -56,7 +56,7 @@ export interface EngineOutcome {
   /** The store failure behind a denial under `on_store_error = "deny"`. */
   readonly storeError?: StoreError;
   /**
-   * True when the denial came from a concurrency limit: its `retryAfterMs` is only the latest a slot frees
+   * True when the denial came from a concurrency limit: its `retryAfterMs` is only the latest a slot frees by expiry
    * (a lease expiring), while a release may come any moment.
    */
   readonly retryIsHint: boolean;
@@ -144,7 +144,7 @@ export class Engine {
   ): Promise<EngineOutcome> {
     const provisional = options.provisional === true;
     const groups = this.#plan(members);
-    const outcomes = await Promise.all(groups.map((group) => this.#runGroup(group, members, maxWaitMs)));
+    const outcomes = await this.#runGroups(groups, members, maxWaitMs);
 
     // Per-member results (and the kind of limit each came from), in op order.
     const memberResults: OpResult[][] = members.map(() => []);
@@ -267,6 +267,30 @@ export class Engine {
     return [...groups.values()];
   }
 
+  /**
+   * Runs every group. A store that cannot work at all (its driver package is missing) is a setup error, not an
+   * outage: `on_store_error` does not hide it; the call rejects with it after giving back what other groups took.
+   */
+  async #runGroups(
+    groups: readonly Group[],
+    members: readonly Member[],
+    maxWaitMs: number,
+  ): Promise<GroupOutcome[]> {
+    const settled = await Promise.allSettled(
+      groups.map((group) => this.#runGroup(group, members, maxWaitMs)),
+    );
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (failed === undefined) return settled.map((s) => (s as PromiseFulfilledResult<GroupOutcome>).value);
+    await Promise.all(
+      settled.map((s, g) =>
+        s.status === "fulfilled" && s.value.appliedOn !== undefined
+          ? this.refund({ store: s.value.appliedOn, ops: groups[g]!.ops })
+          : undefined,
+      ),
+    );
+    throw failed.reason;
+  }
+
   async #runGroup(group: Group, members: readonly Member[], maxWaitMs: number): Promise<GroupOutcome> {
     const store = this.stores.store(group.storeId);
     // A shadow limiter never makes a call wait: it never reserves, and what would have waited counts as a
@@ -276,6 +300,7 @@ export class Engine {
     try {
       batch = await store.decide(group.ops, budgetMs);
     } catch (error) {
+      if (error instanceof StoreUnavailableError) throw error;
       return this.#onStoreError(group, members, budgetMs, toError(error));
     }
     for (let i = 0; i < batch.results.length; i++) {

@@ -621,7 +621,7 @@ export class RateSync {
     }
     const { decision } = outcome;
     const remainingMs = deadline - performance.now();
-    // A concurrency slot's hint is its latest expiry, but a release usually comes sooner: such waits go on
+    // A concurrency slot's hint is the earliest lease expiry, but a release usually comes sooner: such waits go on
     // until the deadline itself. Every other hint is exact, so a wait past the deadline is refused at once.
     const hopeless = outcome.retryIsHint
       ? remainingMs <= 0 || !Number.isFinite(decision.retryAfterMs)
