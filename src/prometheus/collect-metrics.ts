@@ -5,7 +5,14 @@
  * when Prometheus asks.
  */
 
-import { Counter, Gauge, register as globalRegistry, type Metric, type Registry } from "prom-client";
+import {
+  Counter,
+  Gauge,
+  register as globalRegistry,
+  type Metric,
+  type Registry,
+  type RegistryContentType,
+} from "prom-client";
 import type { MetricsSnapshot } from "../core/metrics.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import { SnapshotSummary, type SummarySample } from "./snapshot-summary.ts";
@@ -21,7 +28,7 @@ export interface CollectMetricsOptions {
    * The prom-client registry to register the collectors in.
    * @default prom-client's global `register`
    */
-  readonly registry?: Registry;
+  readonly registry?: Registry<RegistryContentType>;
   /**
    * Prepended to every metric name. Use a different one (or a different registry) for each instance when one
    * process exports several.
@@ -56,6 +63,8 @@ type LimiterLabel = "limiter";
  * - `ratesync_reloads_total{result}` — `ok` or `error`.
  * - `ratesync_store_keys{store}`, `ratesync_store_evictions_total{store}` — for stores that report them
  *   (memory stores).
+ * - `ratesync_store_breaker_open{store}` — 1 while a remote store's circuit breaker is open (calls fail at
+ *   once), 0 when closed or half-open (probing); for stores that have a breaker (Redis, PostgreSQL).
  *
  * @returns a function that unregisters every collector registered here.
  * @throws InvalidArgumentError when the prefix is not a valid metric name prefix, or when a metric of the same
@@ -94,6 +103,7 @@ export function collectMetrics(rs: MetricsSource, options: CollectMetricsOptions
     "reloads_total",
     "store_keys",
     "store_evictions_total",
+    "store_breaker_open",
   ].map(name);
   for (const taken of names) {
     if (registry.getSingleMetric(taken) !== undefined) {
@@ -105,7 +115,7 @@ export function collectMetrics(rs: MetricsSource, options: CollectMetricsOptions
 
   const read = snapshotPerScrape(rs);
   // `registers: []` keeps prom-client from registering in its global registry; we register explicitly below.
-  const registers: Registry[] = [];
+  const registers: Registry<RegistryContentType>[] = [];
 
   const decisions = new Counter<"limiter" | "outcome">({
     name: name("decisions_total"),
@@ -225,6 +235,20 @@ export function collectMetrics(rs: MetricsSource, options: CollectMetricsOptions
     },
   });
 
+  const breakerOpen = new Gauge<"store">({
+    name: name("store_breaker_open"),
+    help: "1 while the store's circuit breaker is open (calls fail at once without reaching the store), else 0.",
+    labelNames: ["store"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [store, stats] of Object.entries(read().stores)) {
+        const state = stats.breaker;
+        if (typeof state === "string") this.set({ store }, state === "open" ? 1 : 0);
+      }
+    },
+  });
+
   const metrics: Metric[] = [
     decisions,
     waitSeconds,
@@ -236,6 +260,7 @@ export function collectMetrics(rs: MetricsSource, options: CollectMetricsOptions
     reloads,
     storeKeys,
     storeEvictions,
+    breakerOpen,
   ];
   for (const metric of metrics) registry.registerMetric(metric);
 

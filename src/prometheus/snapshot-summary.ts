@@ -38,10 +38,13 @@ export class SnapshotSummary<Label extends string> extends Summary<Label> {
 
   /** The summary as prom-client's registry reads it on a scrape: `_sum` and `_count` per label set. */
   override async get(): Promise<Awaited<ReturnType<Summary<Label>["get"]>>> {
+    // Read before the first await: prom-client calls every collector of a scrape in one synchronous pass, and
+    // reading there lets all of them share one snapshot.
+    const samples = [...this.#read()];
     // The base gives the metric's name, help, type and aggregator; no value is ever observed into it.
     const base = await super.get();
     const values: (typeof base)["values"] = [];
-    for (const sample of this.#read()) {
+    for (const sample of samples) {
       values.push({ metricName: `${base.name}_sum`, labels: { ...sample.labels }, value: sample.sum });
       values.push({ metricName: `${base.name}_count`, labels: { ...sample.labels }, value: sample.count });
     }
