@@ -1,0 +1,175 @@
+/**
+ * @module
+ * Redis: rate-sync's RedisStore against rate-limiter-flexible's RateLimiterRedis (same ioredis package, same
+ * fixed window), and against a raw `EVALSHA` of our own decide script with pre-encoded arguments — the floor
+ * of what our store can cost, since the script itself is the part the store cannot skip.
+ */
+
+import type { Redis } from "ioredis";
+import { RateLimiterRedis } from "rate-limiter-flexible";
+import { parseConfigObject } from "../../src/config/load.ts";
+import type { RedisStoreConfig } from "../../src/config/types.ts";
+import { RateSync } from "../../src/core/rate-sync.ts";
+import { encodeOps } from "../../src/stores/redis/codec.ts";
+import { DECIDE_SCRIPT } from "../../src/stores/redis/lua.ts";
+import { RedisStore } from "../../src/stores/redis/redis-store.ts";
+import type { StoreOp } from "../../src/stores/store.ts";
+import { rawRedis } from "../lib/clients.ts";
+import { type BenchContext, interleave, interleaveLatency, type Row } from "../lib/compare.ts";
+import { latency, throughput } from "../lib/measure.ts";
+import { configFor, ignore, OPEN_POINTS, spreadKeys, WINDOW_S } from "../lib/setups.ts";
+import { IN_FLIGHT } from "./physical.ts";
+
+/** Keys of the spread scenarios on remote stores. */
+export const REMOTE_KEYS = 10_000;
+
+/** A RateSync on Redis, with the over-limit cache on or off. */
+function redisRateSync(ctx: BenchContext, prefix: string, overLimitCache: boolean): RateSync {
+  const snapshot = parseConfigObject(
+    configFor({ engine: "redis", url: ctx.redisUrl, key_prefix: prefix, timeout: "5s" }),
+  );
+  const config = snapshot.stores.get("s") as RedisStoreConfig;
+  const store = new RedisStore(config, overLimitCache ? {} : { overLimitCache: false });
+  return RateSync.fromSnapshot(snapshot, { stores: { s: store } });
+}
+
+/** Deletes every key under `prefix` (the bench's own keys only). */
+async function dropPrefix(client: Redis, prefix: string): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+    cursor = next;
+    if (keys.length > 0) await client.del(...keys);
+  } while (cursor !== "0");
+}
+
+export async function redisScenarios(ctx: BenchContext): Promise<Row[]> {
+  const timing = { durationMs: ctx.durationMs, warmupMs: ctx.warmupMs };
+  const ourPrefix = `bench_rs_${ctx.runId}`;
+  const theirPrefix = `bench_rlf_${ctx.runId}`;
+  const rs = redisRateSync(ctx, ourPrefix, true);
+  const storeBound = redisRateSync(ctx, `${ourPrefix}_nc`, false);
+  const client = rawRedis(ctx.redisUrl);
+  const rlfClient = rawRedis(ctx.redisUrl);
+  const open = new RateLimiterRedis({
+    storeClient: rlfClient,
+    keyPrefix: theirPrefix,
+    points: OPEN_POINTS,
+    duration: WINDOW_S,
+  });
+  const closed = new RateLimiterRedis({
+    storeClient: rlfClient,
+    keyPrefix: `${theirPrefix}_d`,
+    points: 1,
+    duration: WINDOW_S,
+  });
+  // rate-limiter-flexible's own local cache of blocked keys: its counterpart of our over-limit cache.
+  const closedCached = new RateLimiterRedis({
+    storeClient: rlfClient,
+    keyPrefix: `${theirPrefix}_dc`,
+    points: 1,
+    duration: WINDOW_S,
+    inMemoryBlockOnConsumed: 1,
+    inMemoryBlockDuration: WINDOW_S,
+  });
+  const keys = spreadKeys(REMOTE_KEYS);
+  const note = `fixed window, ${WINDOW_S}s; RateLimiterRedis points/duration equal`;
+  try {
+    // What our store sends for each key, encoded once: the raw script call pays no encoding.
+    const sha = String(await client.script("LOAD", DECIDE_SCRIPT));
+    const encode = (limiterId: string, key: string) => {
+      const op: StoreOp = {
+        limiterId,
+        key,
+        params: { kind: "fixed_window", limit: OPEN_POINTS, windowMs: WINDOW_S * 1000 },
+        cost: 1,
+      };
+      const { keys: k, args } = encodeOps(`${ourPrefix}_raw`, [op], 0);
+      return [sha, k.length, ...k, ...args] as const;
+    };
+    const rawHot = encode("hot", "hot");
+    const rawSpread = keys.map((key) => encode("spread:<id>", key));
+    const evalHot = () => client.evalsha(...rawHot);
+    const evalSpread = (i: number) => client.evalsha(...rawSpread[i % REMOTE_KEYS]!);
+    // Connect everything before measuring.
+    await Promise.all([rs.tryAcquire("hot"), storeBound.tryAcquire("hot"), open.consume("hot"), evalHot()]);
+
+    ctx.log("redis: sequential latency, hot key");
+    const seq = await interleaveLatency(ctx.runs, {
+      "rate-sync": () => latency(() => rs.tryAcquire("hot"), timing),
+      "rate-limiter-flexible": () => latency(() => open.consume("hot"), timing),
+      "raw EVALSHA (our script)": () => latency(evalHot, timing),
+    });
+    ctx.log(`redis: ${IN_FLIGHT} in flight, hot key`);
+    const parHot = await interleave(ctx.runs, {
+      "rate-sync": () => throughput(() => rs.tryAcquire("hot"), IN_FLIGHT, timing),
+      "rate-limiter-flexible": () => throughput(() => open.consume("hot"), IN_FLIGHT, timing),
+      "raw EVALSHA (our script)": () => throughput(evalHot, IN_FLIGHT, timing),
+    });
+    ctx.log(`redis: ${IN_FLIGHT} in flight, ${REMOTE_KEYS} keys`);
+    const parSpread = await interleave(ctx.runs, {
+      "rate-sync": () => throughput((i) => rs.tryAcquire(keys[i % REMOTE_KEYS]!), IN_FLIGHT, timing),
+      "rate-limiter-flexible": () =>
+        throughput((i) => open.consume(keys[i % REMOTE_KEYS]!), IN_FLIGHT, timing),
+      "raw EVALSHA (our script)": () => throughput(evalSpread, IN_FLIGHT, timing),
+    });
+    ctx.log("redis: denied flood");
+    await Promise.all([
+      rs.tryAcquire("denied"),
+      storeBound.tryAcquire("denied"),
+      closed.consume("denied").catch(ignore),
+      closedCached.consume("denied").catch(ignore),
+    ]);
+    const flood = await interleave(ctx.runs, {
+      "rate-sync": () => throughput(() => rs.tryAcquire("denied"), IN_FLIGHT, timing, 64),
+      "rate-sync, cache off (store-bound)": () =>
+        throughput(() => storeBound.tryAcquire("denied"), IN_FLIGHT, timing),
+      "rate-limiter-flexible, inMemoryBlock": () =>
+        throughput(() => closedCached.consume("denied").catch(ignore), IN_FLIGHT, timing, 64),
+      "rate-limiter-flexible": () =>
+        throughput(() => closed.consume("denied").catch(ignore), IN_FLIGHT, timing),
+    });
+    return [
+      {
+        section: "redis",
+        scenario: "tryAcquire, hot key, sequential",
+        metric: "p50 ms",
+        values: seq.p50,
+        note,
+      },
+      {
+        section: "redis",
+        scenario: "tryAcquire, hot key, sequential",
+        metric: "p99 ms",
+        values: seq.p99,
+        note,
+      },
+      {
+        section: "redis",
+        scenario: `tryAcquire, hot key, ${IN_FLIGHT} in flight`,
+        metric: "ops/s",
+        values: parHot,
+        note,
+      },
+      {
+        section: "redis",
+        scenario: `tryAcquire, ${REMOTE_KEYS / 1000}k keys, ${IN_FLIGHT} in flight`,
+        metric: "ops/s",
+        values: parSpread,
+        note,
+      },
+      {
+        section: "redis",
+        scenario: `denied flood, ${IN_FLIGHT} in flight`,
+        metric: "ops/s",
+        values: flood,
+        note: "limit 1 per window, already used; local over-limit cache on unless said",
+      },
+    ];
+  } finally {
+    await Promise.all([rs.close(), storeBound.close()]);
+    for (const prefix of [ourPrefix, theirPrefix]) await dropPrefix(client, prefix).catch(() => {});
+    client.disconnect();
+    rlfClient.disconnect();
+  }
+}
