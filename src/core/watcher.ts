@@ -67,11 +67,19 @@ export class ConfigWatcher {
       // Symlinks are followed so a ConfigMap's `..data` swap shows up as a change below the directory.
       followSymlinks: true,
     });
+    // The file itself; the hidden entries a ConfigMap swaps (`..data`, `..2024_…`); or anything after which
+    // the file resolves elsewhere (a symlink repointed by some other tool). Other files are not ours.
+    const concerns = (entry: string) =>
+      entry === name || entry.startsWith("..") || this.#resolve() !== this.#target;
     this.#watcher.on("all", (_event, path) => {
-      const relative = path.startsWith(directory + sep) ? path.slice(directory.length + 1) : path;
-      // The file itself; the hidden entries a ConfigMap swaps (`..data`, `..2024_…`); or anything after which
-      // the file resolves elsewhere (a symlink repointed by some other tool). Other files are not ours.
-      if (relative === name || relative.startsWith("..") || this.#resolve() !== this.#target) trigger();
+      if (concerns(path.startsWith(directory + sep) ? path.slice(directory.length + 1) : path)) trigger();
+    });
+    // chokidar drops a `change` that follows another on the same path within 50 ms (and emits nothing
+    // later for it), so the last of two quick saves would be lost. The raw events of the underlying
+    // fs.watch are never throttled: they name the entry that moved (`rate-sync.toml`, `..data`), and the
+    // debounce above turns however many of them into one reload.
+    this.#watcher.on("raw", (_event, entry) => {
+      if (typeof entry === "string" && entry !== "" && concerns(basename(entry))) trigger();
     });
     this.ready = new Promise<void>((resolve) => {
       this.#watcher.once("ready", () => resolve());

@@ -104,13 +104,32 @@ describe("serialized reloads", () => {
     }
   });
 
-  it("a save during a slow reload is not lost", async () => {
+  it.each<SavePattern>(["in-place", "atomic-rename"])(
+    "%s: the second of two saves 15 ms apart is never lost",
+    async (pattern) => {
+      // chokidar throttles `change` events per path (50 ms) without a trailing event: the watcher must not
+      // depend on them alone.
+      const dir = tempDir();
+      cleanups.push(() => removeDir(dir));
+      const file = new ConfigFile(dir, pattern, limiterToml(1));
+      const rs = await RateSync.fromFile(file.path, { watch: true, debounceMs: 10 });
+      cleanups.push(() => rs.close());
+      for (let round = 1; round <= 8; round++) {
+        file.save(limiterToml(round * 10));
+        await sleep(15);
+        file.save(limiterToml(round * 10 + 1));
+        await waitFor(`limit ${round * 10 + 1}`, () => rs.explain("api")?.policy.quota === round * 10 + 1);
+      }
+    },
+  );
+
+  it("a save while a reload is being applied is not lost", async () => {
     const dir = tempDir();
     cleanups.push(() => removeDir(dir));
     const file = new ConfigFile(dir, "atomic-rename", limiterToml(1));
     const rs = await RateSync.fromFile(file.path, { watch: true, debounceMs: 10 });
     cleanups.push(() => rs.close());
-    // A reload listener that blocks the event loop briefly makes each reload slow; saves keep coming.
+    // A slow `reload` listener keeps each reload busy while saves keep coming.
     rs.on("reload", () => {
       const until = Date.now() + 30;
       while (Date.now() < until) {}
