@@ -123,7 +123,11 @@ export class PostgresStore implements Store {
     const t = this.#names.table;
     this.#decideSql = `SELECT * FROM ${this.#names.decideFunction}($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::text[], $9::float8, $10::boolean)`;
     this.#refundSql = `SELECT ${this.#names.refundFunction}($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::text[]) AS now_ms`;
-    this.#resetSql = `DELETE FROM ${t} WHERE limiter_id = $1::text AND key = $2::text`;
+    // Rows are locked in the decisions' order (tag, then lease) before they go, so a reset never deadlocks with
+    // a composite holding two states of the same key, whatever plan the DELETE would otherwise use.
+    this.#resetSql = `DELETE FROM ${t} WHERE ctid = ANY (ARRAY(
+  SELECT ctid FROM ${t} WHERE limiter_id = $1::text AND key = $2::text ORDER BY tag, lease_id FOR UPDATE
+))`;
     this.#releaseSql = `DELETE FROM ${t} WHERE limiter_id = $1::text AND key = $2::text AND tag = 'cc' AND lease_id = $3::text AND lease_id <> ''`;
     this.#renewSql = `SELECT ${this.#names.renewFunction}($1::text, $2::text, $3::text, $4::float8) AS renewed`;
     // The index on expires_at finds the batch: `now()` (not `clock_timestamp()`, which is volatile) can be an
