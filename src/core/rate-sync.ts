@@ -397,7 +397,14 @@ export class RateSync {
   /**
    * Re-reads the config file now, with the same rules as the watcher: an invalid file changes nothing and is
    * reported (`reloadError`, and the returned promise rejects with the ConfigError); a valid one is applied in
-   * one step (`reload` event).
+   * one step (`reload` event, also when nothing changed). Reloads run one at a time, each reading the file
+   * when its turn comes. `${ENV}` values are read again (the `env` given at construction, else `process.env`).
+   * Limiters from the file return to the file's definition, even after `DynamicConfig.update`.
+   *
+   * @example
+   * ```ts
+   * process.on("SIGHUP", () => void rs.reload().catch(() => {})); // errors arrive as "reloadError"
+   * ```
    */
   async reload(): Promise<ReloadEvent> {
     this.#assertOpen();
