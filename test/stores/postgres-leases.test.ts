@@ -3,6 +3,8 @@
  * once the lease time passes; the background sweep deletes expired rows (states and leases) and keeps live ones.
  */
 
+import { fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import type { LimitParams } from "../../src/algorithms/types.ts";
 import { postgresNames } from "../../src/stores/postgres/identifiers.ts";
@@ -93,6 +95,24 @@ describe.skipIf(!postgres.available)("PostgreSQL store leases and cleanup", () =
     } finally {
       await admin.end({ timeout: 1 });
     }
+  });
+
+  it("a process exits by itself once its store is closed (no sweep timer or connection left)", {
+    timeout: 20_000,
+  }, async () => {
+    const worker = fileURLToPath(new URL("./postgres/exit-worker.ts", import.meta.url));
+    const child = fork(worker, [JSON.stringify(config)], { execArgv: ["--import", "tsx"], stdio: "inherit" });
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        reject(new Error("the process did not exit after close()"));
+      }, 15_000);
+      child.once("exit", (exitCode) => {
+        clearTimeout(timer);
+        resolve(exitCode);
+      });
+    });
+    expect(code).toBe(0);
   });
 
   it("the background sweep runs on its own and stops with close()", { timeout: 20_000 }, async () => {
