@@ -254,7 +254,7 @@ export class Engine {
       }
       group.members.push(m);
       const limiterId = resolved.entry.id;
-      const key = resolved.storeKey;
+      const key = resolved.storeKey(config.hashKeys);
       if (config.rate) {
         group.ops.push({ limiterId, key, params: config.rate, cost });
         group.opMember.push(m);

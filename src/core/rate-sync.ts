@@ -297,7 +297,7 @@ export class RateSync {
     const { resolved, config } = member!;
     const store = this.#store(config.store);
     const limiterId = resolved.entry.id;
-    const storeKey = resolved.storeKey;
+    const storeKey = resolved.storeKey(config.hashKeys);
     const [rate, concurrency] = await Promise.all([
       config.rate ? store.peek({ limiterId, key: storeKey, params: config.rate, cost: 1 }) : undefined,
       config.concurrency
@@ -322,7 +322,8 @@ export class RateSync {
   async reset(key: string): Promise<void> {
     this.#assertOpen();
     const [member] = this.#members(key, 1);
-    await this.#store(member!.config.store).reset(member!.resolved.entry.id, member!.resolved.storeKey);
+    const { resolved, config } = member!;
+    await this.#store(config.store).reset(resolved.entry.id, resolved.storeKey(config.hashKeys));
   }
 
   /** A handle bound to one key. Resolution is checked now (`UnknownLimiterError`). */

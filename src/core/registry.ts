@@ -53,9 +53,12 @@ export class ResolvedKey {
     readonly entry: LimiterEntry,
   ) {}
 
-  /** The name the key's state is stored under: the key itself, or its SHA-256 under `hash_keys`. */
-  get storeKey(): string {
-    if (!this.entry.config.hashKeys) return this.key;
+  /**
+   * The name the key's state is stored under: the key itself, or its SHA-256 under `hash_keys`. Takes the
+   * call's own `hashKeys` (not the live config) so a call that spans a reload keeps one name throughout.
+   */
+  storeKey(hashKeys: boolean): string {
+    if (!hashKeys) return this.key;
     this.#hashed ??= hashKey(this.key);
     return this.#hashed;
   }

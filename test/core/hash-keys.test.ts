@@ -35,8 +35,15 @@ window = "1m"
   });
 
   async function storedKeys(): Promise<string> {
-    const [, keys] = await raw.scan("0", "MATCH", `${prefix}:*`, "COUNT", 1000);
-    return keys.join("\n");
+    // SCAN until the cursor comes back: one page may miss keys on a busy server.
+    const found: string[] = [];
+    let cursor = "0";
+    do {
+      const [next, keys] = await raw.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+      found.push(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+    return found.join("\n");
   }
 
   it("stores sha256(key), never the key, and still limits it", async () => {
