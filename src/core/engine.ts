@@ -386,12 +386,17 @@ export class Engine {
     if (allowed && callAllowed) counters.allowed++;
     else if (!allowed && !provisional) counters.denied++;
     if (finalDegraded !== undefined && finalDegraded !== "shadow") counters.degraded++;
+    // A member that passed in a refused call was not applied: it reports what it still has, not what it would
+    // have had. Every algorithm's `remaining` drops by exactly the units taken (the cost, or one slot); only a
+    // reservation can have clamped it at 0, and then 0 stays the honest answer.
+    const unapplied = !callAllowed && chosen.allowed && chosen.waitMs === 0;
+    const taken = member.config.rate ? member.cost : 1;
     const decision: Decision = {
       allowed,
       key: member.resolved.key,
       limiter: entry.id,
       limit: chosen.limit,
-      remaining: chosen.remaining,
+      remaining: unapplied ? Math.min(chosen.limit, Math.floor(chosen.remaining + taken)) : chosen.remaining,
       resetAfterMs: chosen.resetAfterMs,
       retryAfterMs: allowed ? 0 : chosen.retryAfterMs,
       policy: member.config.policy,

@@ -23,7 +23,8 @@ describe("composite decisions (SPEC §7)", () => {
     expect(third.allowed).toBe(false);
     expect(third.limiter).toBe("login:user:<user>");
     expect(third.retryAfterMs).toBeGreaterThan(0);
-    // The IP member passed but was not applied: 1 of 3 still left for this IP.
+    // The IP member passed but was not applied: 1 of 3 still left for this IP, and its own result says so.
+    expect(third.results?.[0]).toMatchObject({ allowed: true, remaining: 1 });
     expect((await rs.peek("login:ip:1.2.3.4")).remaining).toBe(1);
     await rs.close();
   });

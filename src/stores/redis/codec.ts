@@ -48,13 +48,19 @@ export function keyOfOp(prefix: string, op: StoreOp): string {
 /**
  * Encodes ops for the decide, peek and refund scripts.
  *
- * @throws InvalidArgumentError when a concurrency op has no lease id.
+ * @param needLeaseIds False for peeks: looking at a lease set takes no lease, so it needs no id.
+ * @throws InvalidArgumentError when a concurrency op that takes a lease has no lease id.
  */
-export function encodeOps(prefix: string, ops: readonly StoreOp[], maxWaitMs: number): ScriptCall {
+export function encodeOps(
+  prefix: string,
+  ops: readonly StoreOp[],
+  maxWaitMs: number,
+  needLeaseIds = true,
+): ScriptCall {
   const keys: string[] = [];
   const args: string[] = [String(maxWaitMs), String(ops.length)];
   for (const op of ops) {
-    if (op.params.kind === "concurrency" && (op.leaseId === undefined || op.leaseId === "")) {
+    if (needLeaseIds && op.params.kind === "concurrency" && (op.leaseId === undefined || op.leaseId === "")) {
       throw new InvalidArgumentError(`A concurrency op on ${JSON.stringify(op.key)} needs a leaseId`);
     }
     keys.push(keyOfOp(prefix, op));

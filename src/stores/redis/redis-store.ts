@@ -134,7 +134,7 @@ export class RedisStore implements Store {
 
   async peek(op: StoreOp): Promise<OpResult> {
     validateOps([op]);
-    const { keys, args } = encodeOps(this.#prefix, [op], 0);
+    const { keys, args } = encodeOps(this.#prefix, [op], 0, false);
     const reply = await this.#run("peek", (c) => c.peek(keys, args));
     const result = this.#decode(reply, 1, "peek").results[0];
     if (result === undefined) throw new StoreError(this.id, "peek returned no result");
