@@ -6,8 +6,7 @@
 import type { AddressInfo } from "node:net";
 import express from "express";
 import { RateSync } from "rate-sync";
-// In an application: `import { rateLimit } from "rate-sync/express";`
-import { rateLimit } from "../src/http/express.ts";
+import { rateLimit } from "rate-sync/express";
 
 // Usually `await RateSync.fromFile("rate-sync.toml")`, or nothing at all: the default instance is used.
 const rs = RateSync.fromConfig({

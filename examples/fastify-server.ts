@@ -5,8 +5,7 @@
  */
 import Fastify from "fastify";
 import { RateSync } from "rate-sync";
-// In an application: `import { rateLimit } from "rate-sync/fastify";`
-import { rateLimit } from "../src/http/fastify.ts";
+import { rateLimit } from "rate-sync/fastify";
 
 const rs = RateSync.fromConfig({
   limiters: {

@@ -7,8 +7,7 @@ import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { RateSync } from "rate-sync";
-// In an application: `import { rateLimit } from "rate-sync/hono";`
-import { rateLimit } from "../src/http/hono.ts";
+import { rateLimit } from "rate-sync/hono";
 
 const rs = RateSync.fromConfig({
   limiters: { "tenant:<header:x-tenant>": { rate: "2/min", burst: 2 } },
