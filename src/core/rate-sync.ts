@@ -4,36 +4,30 @@
  * waits, hands out leases, reloads and reports. Most applications need one per process.
  */
 
-import { stat } from "node:fs/promises";
 import {
   loadConfig,
   normalizeLimiterDefinition,
   parseConfigObject,
   parseConfigText,
 } from "../config/load.ts";
-import type { ConfigSnapshot, LimiterConfig, LimiterDefinition, StoreConfig } from "../config/types.ts";
-import { parseDuration } from "../config/units.ts";
+import type { ConfigSnapshot, LimiterConfig, LimiterDefinition } from "../config/types.ts";
 import {
   ClosedError,
   ConfigError,
   InvalidArgumentError,
   InvalidKeyError,
   isConfigError,
-  RateLimitExceededError,
-  StoreError,
   UnknownLimiterError,
 } from "../errors.ts";
-import { createStore } from "../stores/create-store.ts";
-import { MemoryStore } from "../stores/memory/memory-store.ts";
-import type { Store } from "../stores/store.ts";
+import { Acquirer } from "./acquirer.ts";
 import { bindValidator, DynamicConfig, replaceDefinition } from "./dynamic-config.ts";
-import { Engine, type EngineOutcome, type Member } from "./engine.ts";
+import { Engine, type Member } from "./engine.ts";
 import { type Listener, TypedEmitter } from "./events.ts";
 import { assertValidKey } from "./keys.ts";
-import { LeaseHandle } from "./lease.ts";
-import { copyCounters, type LimiterCounters, type MetricsSnapshot, recordWait } from "./metrics.ts";
+import { copyCounters, type LimiterCounters, type MetricsSnapshot } from "./metrics.ts";
 import { LimiterEntry, type LimiterOrigin, Registry } from "./registry.ts";
-import { abortReason, sleep } from "./sleep.ts";
+import { hasContent, planReload, sameSnapshot } from "./reload-plan.ts";
+import { StorePool } from "./store-pool.ts";
 import type {
   AcquireOptions,
   ConfigProvider,
@@ -47,16 +41,7 @@ import type {
   ReloadEvent,
   TryAcquireOptions,
 } from "./types.ts";
-import { WaitQueues } from "./wait-queues.ts";
 import { ConfigWatcher, DEFAULT_DEBOUNCE_MS } from "./watcher.ts";
-
-/** A reservation budget that stands for "no timeout" (about 31 years): finite, so every store can take it. */
-const UNBOUNDED_WAIT_MS = 1e12;
-/**
- * Concurrency slots freed by another process are not announced, so waiters on a concurrency limit retry at
- * least this often (a release in this process wakes them at once).
- */
-const CONCURRENCY_RETRY_MS = 100;
 
 /** One key or several (a composite: all or nothing). */
 export type KeyInput = string | readonly string[];
@@ -75,46 +60,6 @@ export interface LimiterHandle {
 export interface ConfigureOptions {
   /** A live source of the definition (feature flags, a control plane); its changes apply like a reload. */
   readonly provider?: ConfigProvider;
-}
-
-function jitter(ms: number): number {
-  // Up to 10% (at most 50 ms) later, so waiters released by one window edge do not retry in lockstep.
-  return ms + Math.random() * Math.min(50, ms * 0.1) + 1;
-}
-
-function sameConfig(a: LimiterConfig, b: LimiterConfig): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
-function sameStore(a: StoreConfig, b: StoreConfig): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
-function sameEntries<V>(a: ReadonlyMap<string, V>, b: ReadonlyMap<string, V>): boolean {
-  return JSON.stringify([...a]) === JSON.stringify([...b]);
-}
-
-/** True when two snapshots configure the same things (order included): reloading one over the other is a no-op. */
-function sameSnapshot(a: ConfigSnapshot, b: ConfigSnapshot): boolean {
-  return (
-    JSON.stringify(a.defaults) === JSON.stringify(b.defaults) &&
-    sameEntries(a.stores, b.stores) &&
-    sameEntries(a.limiters, b.limiters) &&
-    sameEntries(a.definitions, b.definitions)
-  );
-}
-
-/**
- * Whether a file exists and is not empty. A watcher-triggered reload that finds no content is looking at a save
- * in progress (deleted before being re-created, truncated before being written, a dangling ConfigMap link):
- * loading it would report a bogus error, or worse apply an empty config that removes every limiter.
- */
-async function hasContent(file: string): Promise<boolean> {
-  try {
-    return (await stat(file)).size > 0;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -136,13 +81,8 @@ export class RateSync {
   readonly #registry: Registry;
   readonly #events = new TypedEmitter<RateSyncEvents>();
   readonly #engine: Engine;
-  readonly #waiters = new WaitQueues();
-  /** Live store instances by id (created on first use); injected ones come from `options.stores`. */
-  readonly #stores = new Map<string, Store>();
-  /** In-process stand-ins for `on_store_error = "local"`, by the id of the store they stand in for. */
-  readonly #fallbacks = new Map<string, MemoryStore>();
-  /** Stores replaced by a reload, closing after their calls in flight. */
-  readonly #retiring = new Set<Promise<void>>();
+  readonly #acquirer: Acquirer;
+  readonly #stores: StorePool;
   #watcher: ConfigWatcher | undefined;
   /**
    * The tail of the reload queue (always settled without rejecting). Reloads run one at a time, each reading
@@ -159,10 +99,9 @@ export class RateSync {
     this.#snapshot = snapshot;
     this.#options = options;
     this.#registry = new Registry(snapshot.defaults.maxClones);
-    this.#engine = new Engine(
-      { store: (id) => this.#store(id), fallback: (id) => this.#fallback(id) },
-      this.#events,
-    );
+    this.#stores = new StorePool(options.stores ?? {}, (id) => this.#snapshot.stores.get(id));
+    this.#engine = new Engine(this.#stores, this.#events);
+    this.#acquirer = new Acquirer(this.#engine);
     for (const [id, config] of snapshot.limiters) {
       this.#registry.set(this.#createEntry(id, snapshot.definitions.get(id)!, config, "file"));
     }
@@ -230,11 +169,7 @@ export class RateSync {
     const members = this.#members(key, options.cost);
     const outcome = await this.#engine.decide(members, 0);
     if (!outcome.allowed || outcome.leaseParts.length === 0) return outcome.decision;
-    const queueKey = this.#queueKey(members);
-    const lease = new LeaseHandle(outcome.decision, 0, outcome.leaseParts, () =>
-      this.#waiters.wake(queueKey),
-    );
-    return { ...outcome.decision, lease };
+    return { ...outcome.decision, lease: this.#acquirer.leaseFor(outcome, members) };
   }
 
   /**
@@ -247,37 +182,7 @@ export class RateSync {
   async acquire(key: KeyInput, options: AcquireOptions = {}): Promise<Lease> {
     this.#assertOpen();
     const started = performance.now();
-    const members = this.#members(key, options.cost);
-    const timeoutMs = this.#timeoutOf(members, options.timeout);
-    const deadline = timeoutMs === null ? Number.POSITIVE_INFINITY : started + timeoutMs;
-    const { signal } = options;
-    if (signal?.aborted) throw abortReason(signal);
-    const queueKey = this.#queueKey(members);
-
-    let retryAfterMs: number | undefined;
-    if (!this.#waiters.has(queueKey)) {
-      // Nobody is waiting on this key here: ask at once (the common case costs no queueing).
-      const first = await this.#attempt(members, queueKey, deadline, started, signal, false);
-      if (first instanceof LeaseHandle) return first;
-      retryAfterMs = first;
-    }
-    const waiter = await this.#waiters.enter(queueKey, signal);
-    try {
-      for (;;) {
-        if (retryAfterMs !== undefined) {
-          await waiter.sleeper.sleep(
-            Math.min(jitter(retryAfterMs), Math.max(0, deadline - performance.now())),
-            signal,
-          );
-        }
-        // Reaching here means this call waited: behind other waiters, or for its retry hint.
-        const attempt = await this.#attempt(members, queueKey, deadline, started, signal, true);
-        if (attempt instanceof LeaseHandle) return attempt;
-        retryAfterMs = attempt;
-      }
-    } finally {
-      this.#waiters.leave(queueKey, waiter);
-    }
+    return this.#acquirer.acquire(this.#members(key, options.cost), options, started);
   }
 
   /** Acquires, runs `fn`, and releases whatever `fn` does (`acquire` + `release`). */
@@ -295,7 +200,7 @@ export class RateSync {
     this.#assertOpen();
     const [member] = this.#members(key, 1);
     const { resolved, config } = member!;
-    const store = this.#store(config.store);
+    const store = this.#stores.store(config.store);
     const limiterId = resolved.entry.id;
     const storeKey = resolved.storeKey(config.hashKeys);
     const [rate, concurrency] = await Promise.all([
@@ -323,7 +228,7 @@ export class RateSync {
     this.#assertOpen();
     const [member] = this.#members(key, 1);
     const { resolved, config } = member!;
-    await this.#store(config.store).reset(resolved.entry.id, resolved.storeKey(config.hashKeys));
+    await this.#stores.store(config.store).reset(resolved.entry.id, resolved.storeKey(config.hashKeys));
   }
 
   /** A handle bound to one key. Resolution is checked now (`UnknownLimiterError`). */
@@ -526,12 +431,12 @@ export class RateSync {
   metrics(): MetricsSnapshot {
     const limiters: Record<string, LimiterCounters> = Object.create(null);
     for (const entry of this.#registry.entries()) limiters[entry.id] = copyCounters(entry.counters);
-    const stores: Record<string, Record<string, unknown>> = Object.create(null);
-    for (const [id, store] of this.#stores) {
-      const stats = (store as { stats?: () => Record<string, unknown> }).stats;
-      stores[id] = { engine: store.engine, ...(typeof stats === "function" ? stats.call(store) : {}) };
-    }
-    return { limiters, reloads: this.#reloads, reloadErrors: this.#reloadErrors, stores };
+    return {
+      limiters,
+      reloads: this.#reloads,
+      reloadErrors: this.#reloadErrors,
+      stores: this.#stores.stats(),
+    };
   }
 
   // ------------------------------------------------------------------------------------------------ closing
@@ -553,8 +458,7 @@ export class RateSync {
     // means no file handle or timer of ours outlives `close()`.
     await this.#reloadQueue;
     for (const entry of this.#registry.entries()) entry.unsubscribe();
-    const closing = [...this.#stores.values(), ...this.#fallbacks.values()].map((store) => store.close());
-    await Promise.allSettled([...closing, ...this.#retiring]);
+    await this.#stores.close();
     this.#events.clear();
   }
 
@@ -587,126 +491,10 @@ export class RateSync {
     return members;
   }
 
-  /** The timeout of a call in ms (`null`: none): the option, else the tightest limiter timeout. */
-  #timeoutOf(members: readonly Member[], option: AcquireOptions["timeout"]): number | null {
-    if (option === null) return null;
-    if (option !== undefined) {
-      try {
-        return parseDuration(option);
-      } catch (error) {
-        throw new InvalidArgumentError(`timeout: ${(error as Error).message}`);
-      }
-    }
-    let timeout: number | null = null;
-    for (const { config } of members) {
-      if (config.timeoutMs !== null && (timeout === null || config.timeoutMs < timeout))
-        timeout = config.timeoutMs;
-    }
-    return timeout;
-  }
-
-  /**
-   * One try of `acquire`: a lease when allowed (after sleeping through a reservation), else the retry hint.
-   * Rejects at once when the hint passes the deadline.
-   */
-  async #attempt(
-    members: readonly Member[],
-    queueKey: string,
-    deadline: number,
-    started: number,
-    signal: AbortSignal | undefined,
-    waitedBefore: boolean,
-  ): Promise<LeaseHandle | number> {
-    const budget = deadline - performance.now();
-    const maxWait = budget <= 0 ? 0 : Math.min(budget, UNBOUNDED_WAIT_MS);
-    // Provisional: a denied try is not a denied call, since the call may wait and try again. It is counted
-    // below only when the call gives up.
-    const outcome = await this.#engine.decide(members, maxWait, { provisional: true });
-    if (outcome.allowed) return this.#grant(outcome, members, queueKey, started, signal, waitedBefore);
-    if (outcome.storeError) {
-      this.#engine.countDenied(members, outcome.decision);
-      throw outcome.storeError;
-    }
-    const { decision } = outcome;
-    const remainingMs = deadline - performance.now();
-    // A concurrency slot's hint is the earliest lease expiry, but a release usually comes sooner: such waits go on
-    // until the deadline itself. Every other hint is exact, so a wait past the deadline is refused at once.
-    const hopeless = outcome.retryIsHint
-      ? remainingMs <= 0 || !Number.isFinite(decision.retryAfterMs)
-      : decision.retryAfterMs > remainingMs || !Number.isFinite(decision.retryAfterMs);
-    if (hopeless) {
-      this.#entryOf(members, decision.limiter).counters.timeouts++;
-      this.#engine.countDenied(members, decision);
-      throw new RateLimitExceededError(decision.key, decision.limiter, decision.retryAfterMs);
-    }
-    return outcome.retryIsHint
-      ? Math.min(decision.retryAfterMs, CONCURRENCY_RETRY_MS)
-      : decision.retryAfterMs;
-  }
-
-  /** Turns an allowed outcome into a lease, sleeping through a reservation first. */
-  async #grant(
-    outcome: EngineOutcome,
-    members: readonly Member[],
-    queueKey: string,
-    started: number,
-    signal: AbortSignal | undefined,
-    waitedBefore: boolean,
-  ): Promise<LeaseHandle> {
-    if (outcome.waitMs > 0) {
-      try {
-        await sleep(outcome.waitMs, signal);
-      } catch (error) {
-        // Aborted while holding a reservation: give the slot back so nobody else waits for it.
-        await Promise.all(outcome.grants.map((grant) => this.#engine.refund(grant)));
-        throw error;
-      }
-    }
-    const waitedMs = performance.now() - started;
-    // Only calls that actually waited count as waits (a store round trip is not a wait).
-    if (waitedBefore || outcome.waitMs > 0) {
-      recordWait(this.#entryOf(members, outcome.decision.limiter).counters, waitedMs);
-    }
-    return new LeaseHandle(outcome.decision, waitedMs, outcome.leaseParts, () =>
-      this.#waiters.wake(queueKey),
-    );
-  }
-
-  #entryOf(members: readonly Member[], limiterId: string): LimiterEntry {
-    return (members.find((m) => m.resolved.entry.id === limiterId) ?? members[0]!).resolved.entry;
-  }
-
-  /** Waiters queue per key (per key set for a composite); a release wakes that queue's head. */
-  #queueKey(members: readonly Member[]): string {
-    return members.length === 1 ? members[0]!.resolved.key : members.map((m) => m.resolved.key).join("\0");
-  }
-
-  #store(id: string): Store {
-    let store = this.#stores.get(id);
-    if (store) return store;
-    store = this.#options.stores?.[id];
-    if (!store) {
-      const config = this.#snapshot.stores.get(id);
-      if (!config) throw new StoreError(id, "no store with this id is configured");
-      store = createStore(config);
-    }
-    this.#stores.set(id, store);
-    return store;
-  }
-
-  #fallback(id: string): MemoryStore {
-    let fallback = this.#fallbacks.get(id);
-    if (!fallback) {
-      fallback = new MemoryStore({ id: `${id}:local` });
-      this.#fallbacks.set(id, fallback);
-    }
-    return fallback;
-  }
-
   /** Validates one definition in this instance's context (its stores and defaults). */
   #validate(id: string, definition: LimiterDefinition, snapshot = this.#snapshot): LimiterConfig {
     const stores = new Map(snapshot.stores);
-    for (const injected of Object.keys(this.#options.stores ?? {})) {
+    for (const injected of this.#stores.injectedIds()) {
       if (!stores.has(injected)) stores.set(injected, { id: injected, engine: "memory", maxKeys: 1 });
     }
     return normalizeLimiterDefinition(id, definition, {
@@ -773,59 +561,22 @@ export class RateSync {
    */
   #apply(snapshot: ConfigSnapshot, codeConfigs: ReadonlyMap<string, LimiterConfig>): ReloadEvent {
     const previous = this.#snapshot;
-    const added: string[] = [];
-    const removed: string[] = [];
-    const changed: string[] = [];
-    const notify: [LimiterEntry, LimiterDefinition][] = [];
-    const reconfigure: [LimiterEntry, LimiterConfig][] = [];
-    const create: LimiterEntry[] = [];
-
-    for (const entry of this.#registry.entries()) {
-      if (entry.origin === "file" && !snapshot.limiters.has(entry.id)) removed.push(entry.id);
-      const codeConfig = codeConfigs.get(entry.id);
-      if (entry.origin === "code" && codeConfig && !sameConfig(entry.config, codeConfig)) {
-        // Its definition is unchanged, but the file's defaults or stores it inherits did change.
-        reconfigure.push([entry, codeConfig]);
-        changed.push(entry.id);
-      }
-    }
-    for (const [id, config] of snapshot.limiters) {
-      const definition = snapshot.definitions.get(id);
-      if (definition === undefined) continue; // the loader pairs every limiter with its definition
-      const entry = this.#registry.get(id);
-      if (!entry) {
-        create.push(this.#createEntry(id, definition, config, "file"));
-        added.push(id);
-        continue;
-      }
-      // A limiter configured in code under the same id wins over the file (it survives reloads).
-      if (entry.origin !== "file") continue;
-      const configChanged = !sameConfig(entry.config, config);
-      if (configChanged) {
-        reconfigure.push([entry, config]);
-        changed.push(id);
-      }
-      // A definition written differently to the same effect (`rate_per_second = 10` for `rate = "10/s"`) is
-      // taken too, so `dynamic(id).get()` shows the file, but it is not listed as changed: nothing runs differently.
-      if (configChanged) notify.push([entry, definition]);
-      else if (JSON.stringify(entry.dynamic.get()) !== JSON.stringify(definition)) {
-        notify.push([entry, definition]);
-      }
-    }
-
-    // Changes are named in declaration order, whichever loop found them.
-    const order = new Map([...this.#registry.entries()].map((entry, index) => [entry.id, index]));
-    changed.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0));
+    const { event, create, reconfigure, notify } = planReload(
+      this.#registry,
+      snapshot,
+      codeConfigs,
+      (id, definition, config) => this.#createEntry(id, definition, config, "file"),
+    );
 
     // ---- the swap: from here to the end of the loops, only assignments.
     this.#snapshot = snapshot;
     this.#registry.setMaxClones(snapshot.defaults.maxClones);
-    for (const id of removed) this.#registry.delete(id);
+    for (const id of event.removed) this.#registry.delete(id);
     for (const entry of create) this.#registry.set(entry);
     // In place: clones keep their handles and read the new parameters on their next call; the usage so far
     // stays in the store under the same state tag unless the algorithm or window changed (`stateTag`).
     for (const [entry, config] of reconfigure) entry.config = config;
-    this.#retireChangedStores(previous, snapshot);
+    this.#stores.retireChanged(previous, snapshot);
 
     // ---- after the swap: tell DynamicConfig listeners (a throwing listener can no longer leave a mix behind).
     for (const [entry, definition] of notify) {
@@ -841,25 +592,6 @@ export class RateSync {
       const config = snapshot.limiters.get(entry.id);
       if (config) entry.config = config;
     }
-    return { added, removed, changed };
-  }
-
-  /**
-   * Stores whose config changed get a new instance (a new connection, created on first use); the old one
-   * closes after its calls in flight. A memory store is kept as long as it stays a memory store: it has no
-   * connection to renew, and replacing it would silently forget the usage of every limiter on it.
-   */
-  #retireChangedStores(previous: ConfigSnapshot, snapshot: ConfigSnapshot): void {
-    for (const [id, store] of this.#stores) {
-      if (this.#options.stores?.[id]) continue;
-      const before = previous.stores.get(id);
-      const after = snapshot.stores.get(id);
-      if (after && before && sameStore(before, after)) continue;
-      if (after?.engine === "memory" && before?.engine === "memory") continue;
-      this.#stores.delete(id);
-      const closing = store.close().catch(() => {});
-      this.#retiring.add(closing);
-      void closing.then(() => this.#retiring.delete(closing));
-    }
+    return event;
   }
 }

@@ -1,0 +1,170 @@
+/**
+ * @module
+ * How `acquire()` waits: token and leaky buckets reserve their slot in the store and sleep until it; other
+ * limits retry at their exact hint (plus jitter); a wait that cannot fit in the timeout is refused at once.
+ * Waiters on one key in one process queue first-in, first-out, and a release here wakes the head at once.
+ */
+
+import { parseDuration } from "../config/units.ts";
+import { InvalidArgumentError, RateLimitExceededError } from "../errors.ts";
+import type { Engine, EngineOutcome, Member } from "./engine.ts";
+import { LeaseHandle } from "./lease.ts";
+import { recordWait } from "./metrics.ts";
+import type { LimiterEntry } from "./registry.ts";
+import { abortReason, sleep } from "./sleep.ts";
+import type { AcquireOptions } from "./types.ts";
+import { WaitQueues } from "./wait-queues.ts";
+
+/** A reservation budget that stands for "no timeout" (about 31 years): finite, so every store can take it. */
+const UNBOUNDED_WAIT_MS = 1e12;
+/**
+ * Concurrency slots freed by another process are not announced, so waiters on a concurrency limit retry at
+ * least this often (a release in this process wakes them at once).
+ */
+const CONCURRENCY_RETRY_MS = 100;
+
+function jitter(ms: number): number {
+  // Up to 10% (at most 50 ms) later, so waiters released by one window edge do not retry in lockstep.
+  return ms + Math.random() * Math.min(50, ms * 0.1) + 1;
+}
+
+/** The timeout of a call in ms (`null`: none): the option, else the tightest limiter timeout. */
+function timeoutOf(members: readonly Member[], option: AcquireOptions["timeout"]): number | null {
+  if (option === null) return null;
+  if (option !== undefined) {
+    try {
+      return parseDuration(option);
+    } catch (error) {
+      throw new InvalidArgumentError(`timeout: ${(error as Error).message}`);
+    }
+  }
+  let timeout: number | null = null;
+  for (const { config } of members) {
+    if (config.timeoutMs !== null && (timeout === null || config.timeoutMs < timeout))
+      timeout = config.timeoutMs;
+  }
+  return timeout;
+}
+
+function entryOf(members: readonly Member[], limiterId: string): LimiterEntry {
+  return (members.find((m) => m.resolved.entry.id === limiterId) ?? members[0]!).resolved.entry;
+}
+
+/** Waits for and hands out leases, for one RateSync instance. */
+export class Acquirer {
+  readonly #engine: Engine;
+  readonly #waiters = new WaitQueues();
+
+  constructor(engine: Engine) {
+    this.#engine = engine;
+  }
+
+  /** A lease for an outcome `tryAcquire` allowed (no wait); its release wakes waiters on the same keys. */
+  leaseFor(outcome: EngineOutcome, members: readonly Member[]): LeaseHandle {
+    const queueKey = this.#queueKey(members);
+    return new LeaseHandle(outcome.decision, 0, outcome.leaseParts, () => this.#waiters.wake(queueKey));
+  }
+
+  /** Waits until `members` are allowed, within the timeout; see `RateSync.acquire`. */
+  async acquire(members: readonly Member[], options: AcquireOptions, started: number): Promise<LeaseHandle> {
+    const timeoutMs = timeoutOf(members, options.timeout);
+    const deadline = timeoutMs === null ? Number.POSITIVE_INFINITY : started + timeoutMs;
+    const { signal } = options;
+    if (signal?.aborted) throw abortReason(signal);
+    const queueKey = this.#queueKey(members);
+
+    let retryAfterMs: number | undefined;
+    if (!this.#waiters.has(queueKey)) {
+      // Nobody is waiting on this key here: ask at once (the common case costs no queueing).
+      const first = await this.#attempt(members, queueKey, deadline, started, signal, false);
+      if (first instanceof LeaseHandle) return first;
+      retryAfterMs = first;
+    }
+    const waiter = await this.#waiters.enter(queueKey, signal);
+    try {
+      for (;;) {
+        if (retryAfterMs !== undefined) {
+          const untilDeadline = Math.max(0, deadline - performance.now());
+          await waiter.sleeper.sleep(Math.min(jitter(retryAfterMs), untilDeadline), signal);
+        }
+        // Reaching here means this call waited: behind other waiters, or for its retry hint.
+        const attempt = await this.#attempt(members, queueKey, deadline, started, signal, true);
+        if (attempt instanceof LeaseHandle) return attempt;
+        retryAfterMs = attempt;
+      }
+    } finally {
+      this.#waiters.leave(queueKey, waiter);
+    }
+  }
+
+  /** Waiters queue per key (per key set for a composite); a release wakes that queue's head. */
+  #queueKey(members: readonly Member[]): string {
+    return members.length === 1 ? members[0]!.resolved.key : members.map((m) => m.resolved.key).join("\0");
+  }
+
+  /**
+   * One try: a lease when allowed (after sleeping through a reservation), else the retry hint. Rejects at once
+   * when the hint passes the deadline.
+   */
+  async #attempt(
+    members: readonly Member[],
+    queueKey: string,
+    deadline: number,
+    started: number,
+    signal: AbortSignal | undefined,
+    waitedBefore: boolean,
+  ): Promise<LeaseHandle | number> {
+    const budget = deadline - performance.now();
+    const maxWait = budget <= 0 ? 0 : Math.min(budget, UNBOUNDED_WAIT_MS);
+    // Provisional: a denied try is not a denied call, since the call may wait and try again. It is counted
+    // below only when the call gives up.
+    const outcome = await this.#engine.decide(members, maxWait, { provisional: true });
+    if (outcome.allowed) return this.#grant(outcome, members, queueKey, started, signal, waitedBefore);
+    if (outcome.storeError) {
+      this.#engine.countDenied(members, outcome.decision);
+      throw outcome.storeError;
+    }
+    const { decision } = outcome;
+    const remainingMs = deadline - performance.now();
+    // A concurrency slot's hint is the earliest lease expiry, but a release usually comes sooner: such waits go
+    // on until the deadline itself. Every other hint is exact, so a wait past the deadline is refused at once.
+    const hopeless = outcome.retryIsHint
+      ? remainingMs <= 0 || !Number.isFinite(decision.retryAfterMs)
+      : decision.retryAfterMs > remainingMs || !Number.isFinite(decision.retryAfterMs);
+    if (hopeless) {
+      entryOf(members, decision.limiter).counters.timeouts++;
+      this.#engine.countDenied(members, decision);
+      throw new RateLimitExceededError(decision.key, decision.limiter, decision.retryAfterMs);
+    }
+    return outcome.retryIsHint
+      ? Math.min(decision.retryAfterMs, CONCURRENCY_RETRY_MS)
+      : decision.retryAfterMs;
+  }
+
+  /** Turns an allowed outcome into a lease, sleeping through a reservation first. */
+  async #grant(
+    outcome: EngineOutcome,
+    members: readonly Member[],
+    queueKey: string,
+    started: number,
+    signal: AbortSignal | undefined,
+    waitedBefore: boolean,
+  ): Promise<LeaseHandle> {
+    if (outcome.waitMs > 0) {
+      try {
+        await sleep(outcome.waitMs, signal);
+      } catch (error) {
+        // Aborted while holding a reservation: give the slot back so nobody else waits for it.
+        await Promise.all(outcome.grants.map((grant) => this.#engine.refund(grant)));
+        throw error;
+      }
+    }
+    const waitedMs = performance.now() - started;
+    // Only calls that actually waited count as waits (a store round trip is not a wait).
+    if (waitedBefore || outcome.waitMs > 0)
+      recordWait(entryOf(members, outcome.decision.limiter).counters, waitedMs);
+    return new LeaseHandle(outcome.decision, waitedMs, outcome.leaseParts, () =>
+      this.#waiters.wake(queueKey),
+    );
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * @module
+ * The stores of one RateSync instance: created on first use from the config (or injected by the caller),
+ * one per store id and shared by every limiter and clone on it; the in-process stand-ins that
+ * `on_store_error = "local"` decides with; and stores a reload replaced, closing after their calls in flight.
+ */
+
+import type { ConfigSnapshot, StoreConfig } from "../config/types.ts";
+import { StoreError } from "../errors.ts";
+import { createStore } from "../stores/create-store.ts";
+import { MemoryStore } from "../stores/memory/memory-store.ts";
+import type { Store } from "../stores/store.ts";
+import type { StoreProvider } from "./engine.ts";
+
+function sameStore(a: StoreConfig, b: StoreConfig): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** The live stores of one instance. */
+export class StorePool implements StoreProvider {
+  /** Stores the caller built (`RateSyncOptions.stores`): never replaced or closed by a reload. */
+  readonly #injected: Readonly<Record<string, Store>>;
+  /** The config of a store id in the snapshot that runs now. */
+  readonly #configOf: (id: string) => StoreConfig | undefined;
+  readonly #stores = new Map<string, Store>();
+  readonly #fallbacks = new Map<string, MemoryStore>();
+  readonly #retiring = new Set<Promise<void>>();
+
+  constructor(injected: Readonly<Record<string, Store>>, configOf: (id: string) => StoreConfig | undefined) {
+    this.#injected = injected;
+    this.#configOf = configOf;
+  }
+
+  /** Ids of the stores the caller injected. */
+  injectedIds(): string[] {
+    return Object.keys(this.#injected);
+  }
+
+  /** The store with this id, created on first use. */
+  store(id: string): Store {
+    let store = this.#stores.get(id);
+    if (store) return store;
+    store = this.#injected[id];
+    if (!store) {
+      const config = this.#configOf(id);
+      if (!config) throw new StoreError(id, "no store with this id is configured");
+      store = createStore(config);
+    }
+    this.#stores.set(id, store);
+    return store;
+  }
+
+  /** The in-process stand-in for store `id`, used while it fails under `on_store_error = "local"`. */
+  fallback(id: string): MemoryStore {
+    let fallback = this.#fallbacks.get(id);
+    if (!fallback) {
+      fallback = new MemoryStore({ id: `${id}:local` });
+      this.#fallbacks.set(id, fallback);
+    }
+    return fallback;
+  }
+
+  /**
+   * After a reload: stores whose config changed get a new instance (a new connection, created on first use);
+   * the old one closes after its calls in flight. A memory store is kept as long as it stays a memory store:
+   * it has no connection to renew, and replacing it would silently forget the usage of every limiter on it.
+   */
+  retireChanged(previous: ConfigSnapshot, next: ConfigSnapshot): void {
+    for (const [id, store] of this.#stores) {
+      if (this.#injected[id]) continue;
+      const before = previous.stores.get(id);
+      const after = next.stores.get(id);
+      if (after && before && sameStore(before, after)) continue;
+      if (after?.engine === "memory" && before?.engine === "memory") continue;
+      this.#stores.delete(id);
+      const closing = store.close().catch(() => {});
+      this.#retiring.add(closing);
+      void closing.then(() => this.#retiring.delete(closing));
+    }
+  }
+
+  /** Per store in use: its engine and whatever its `stats()` reports. */
+  stats(): Record<string, Record<string, unknown>> {
+    const stats: Record<string, Record<string, unknown>> = Object.create(null);
+    for (const [id, store] of this.#stores) {
+      const storeStats = (store as { stats?: () => Record<string, unknown> }).stats;
+      stats[id] = {
+        engine: store.engine,
+        ...(typeof storeStats === "function" ? storeStats.call(store) : {}),
+      };
+    }
+    return stats;
+  }
+
+  /** Closes every store, stand-in and retiring store. */
+  async close(): Promise<void> {
+    const closing = [...this.#stores.values(), ...this.#fallbacks.values()].map((store) => store.close());
+    await Promise.allSettled([...closing, ...this.#retiring]);
+  }
+}
