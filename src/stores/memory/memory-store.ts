@@ -3,11 +3,17 @@
  * The in-process store: state in one `Map`, decisions computed synchronously by the pure algorithms (so a
  * composite decision is atomic within the process), no per-key timers.
  *
- * Layout: rate state under `limiterId \0 stateTag \0 key`, lease sets under `limiterId \0 cc \0 key` (the tag of
- * concurrency is `cc`). Each entry carries its expiry (now + the TTL the algorithm reports). Expired entries are
- * ignored on read and swept lazily: every write advances a cursor over the map by a couple of entries, deleting
- * expired ones, so cleanup is amortized O(1) per call and never a full scan. The map's insertion order doubles as
- * the LRU order (an entry is re-inserted on every write); past `maxKeys` the least recently written entry goes.
+ * Layout: the map is keyed by the caller's key itself (no per-key string is built, so a key costs only what its
+ * state costs); each entry says which state it is by a shared prefix `limiterId \0 stateTag` (leases use the tag
+ * `cc`). The rare key held under several limiters or tags maps to an array of entries. Each entry carries its
+ * expiry (now + the TTL the algorithm reports) as whole milliseconds since the store started, rounded up: a small
+ * integer, stored inline, where an epoch time would need a boxed number per key. Keeping a state up to 1 ms longer
+ * is harmless: the algorithms ignore state that no longer constrains.
+ *
+ * Expired entries are ignored on read and swept lazily: every write advances a cursor over the map by a couple of
+ * keys, deleting expired entries, so cleanup is amortized O(1) per call and never a full scan. The map's insertion
+ * order doubles as the LRU order (a key is re-inserted on every write); past `maxKeys` entries the least recently
+ * written key goes (entries sharing one key move together, oldest entry of the key first).
  */
 
 import { acquireLease, peekConcurrency, releaseLease, renewLease } from "../../algorithms/concurrency.ts";
@@ -46,15 +52,37 @@ export interface MemoryStoreStats {
 
 /** One stored value. Mutated in place on write so the hot path allocates no new entry for a known key. */
 interface Entry {
-  /** The map key, kept so the sweep (which walks values) can delete the entry. */
-  readonly key: string;
+  /** Which state of the key this is: `limiterId \0 stateTag`, one shared string per (limiter, tag). */
+  readonly prefix: string;
   value: unknown;
-  /** Epoch ms after which `value` no longer constrains anything. */
+  /** Whole ms since the store's origin (rounded up) after which `value` no longer constrains anything. */
   expiresAt: number;
+}
+
+/** What the map holds per key: one entry (the common case), or several when limiters share a key. */
+type Slot = Entry | Entry[];
+
+/** The canonical prefix of a limiter's params, cached on the params object (configs reuse it call after call). */
+interface PrefixMemo {
+  readonly limiterId: string;
+  readonly prefix: string;
 }
 
 /** Entries examined per write by the lazy sweep: enough to outpace the writes that create entries. */
 const SWEEP_STEP = 2;
+
+/**
+ * Keys (re)inserted most recently, remembered so writing one of them again skips the re-insertion: re-inserting
+ * one key over and over (a hot key) makes V8's Map slow in proportion to its size, since each delete leaves a
+ * hole in that key's hash chain until the next rehash. A key among the last {@link RECENT_KEYS} inserted is within
+ * that many places of the newest, so skipping its move changes the LRU order only among the newest entries; and
+ * only in maps above {@link EXACT_LRU_BELOW} entries, where that is far from the entries eviction reaches (small
+ * maps keep the exact order, and do not suffer from the slowdown anyway).
+ */
+const RECENT_KEYS = 16;
+
+/** Below this many keys, every write re-inserts its key (exact LRU order). */
+const EXACT_LRU_BELOW = 4096;
 
 /** Default bound on entries. */
 const DEFAULT_MAX_KEYS = 1_000_000;
@@ -77,17 +105,27 @@ export class MemoryStore implements Store {
   readonly id: string;
   readonly engine = "memory" as const;
 
-  /** Every entry, least recently written first (the LRU order `maxKeys` evicts by). */
-  readonly #entries = new Map<string, Entry>();
+  /** Every key's entries, least recently written first (the LRU order `maxKeys` evicts by). */
+  readonly #entries = new Map<string, Slot>();
+  /** Entries held (a key with several entries counts each). */
+  #count = 0;
   /**
-   * Tags ever used per limiter id, so `reset` can find every state of a key without scanning the map. Tiny: one
-   * or two tags per limiter (a new one only when a reload changes the algorithm or the window).
+   * Tags ever used per limiter id, with their canonical prefix, so `reset` can find every state of a key without
+   * scanning the map. Tiny: one or two tags per limiter (a new one only when a reload changes the algorithm or
+   * the window).
    */
-  readonly #tags = new Map<string, Set<string>>();
+  readonly #prefixes = new Map<string, Map<string, string>>();
+  /** The last prefix computed for a params object, so the hot path builds no tag string. */
+  readonly #memo = new WeakMap<object, PrefixMemo>();
   readonly #maxKeys: number;
   readonly #now: () => number;
+  /** The clock reading expiries count from (keeps them small integers). */
+  readonly #origin: number;
   /** Where the lazy sweep resumes; `undefined` starts a new pass. A live Map iterator survives deletes. */
-  #cursor: MapIterator<Entry> | undefined;
+  #cursor: MapIterator<[string, Slot]> | undefined;
+  /** The last {@link RECENT_KEYS} keys (re)inserted, a ring; `#recentAt` is the next slot to overwrite. */
+  readonly #recent: (string | undefined)[] = new Array(RECENT_KEYS).fill(undefined);
+  #recentAt = 0;
   #evictions = 0;
   #closed = false;
 
@@ -99,11 +137,12 @@ export class MemoryStore implements Store {
     this.id = options.id ?? "memory";
     this.#maxKeys = maxKeys;
     this.#now = options.now ?? monotonicNow;
+    this.#origin = Math.floor(this.#now());
   }
 
   /** Entry count and evictions, for metrics. */
   stats(): MemoryStoreStats {
-    return { keys: this.#entries.size, evictions: this.#evictions };
+    return { keys: this.#count, evictions: this.#evictions };
   }
 
   decide(ops: readonly StoreOp[], maxWaitMs: number): Promise<BatchResult> {
@@ -118,7 +157,7 @@ export class MemoryStore implements Store {
     try {
       this.#checkOpen();
       const now = this.#now();
-      const state = this.#read(keyOf(op), now);
+      const state = this.#read(op.key, this.#prefixOf(op), now);
       let view: PeekOutcome;
       let dryRun: Outcome<unknown>;
       if (op.params.kind === "concurrency") {
@@ -148,15 +187,15 @@ export class MemoryStore implements Store {
       this.#checkOpen();
       const now = this.#now();
       for (const op of ops) {
-        const key = keyOf(op);
-        const state = this.#read(key, now);
+        const prefix = this.#prefixOf(op);
+        const state = this.#read(op.key, prefix, now);
         if (op.params.kind === "concurrency") {
           if (op.leaseId === undefined) continue;
           const after = releaseLease(state as ConcurrencyState | undefined, now, op.leaseId);
-          this.#write(key, op.limiterId, "cc", after.state, after.ttlMs, now);
+          this.#write(op.key, prefix, after.state, after.ttlMs, now);
         } else {
           const after = refund(op.params, state, now, op.cost);
-          this.#write(key, op.limiterId, stateTag(op.params), after.state, after.ttlMs, now);
+          this.#write(op.key, prefix, after.state, after.ttlMs, now);
         }
       }
       return Promise.resolve();
@@ -168,8 +207,8 @@ export class MemoryStore implements Store {
   reset(limiterId: string, key: string): Promise<void> {
     try {
       this.#checkOpen();
-      const tags = this.#tags.get(limiterId);
-      if (tags !== undefined) for (const tag of tags) this.#entries.delete(`${limiterId}\0${tag}\0${key}`);
+      const prefixes = this.#prefixes.get(limiterId);
+      if (prefixes !== undefined) for (const prefix of prefixes.values()) this.#remove(key, prefix);
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(error);
@@ -180,12 +219,12 @@ export class MemoryStore implements Store {
     try {
       this.#checkOpen();
       const now = this.#now();
-      const storeKey = leaseKeyOf(limiterId, key);
-      const entry = this.#entries.get(storeKey);
+      const prefix = this.#prefixFor(limiterId, "cc");
+      const leases = this.#read(key, prefix, now) as ConcurrencyState | undefined;
       // Idempotent: nothing stored (or only expired leases) means nothing to release.
-      if (entry !== undefined && entry.expiresAt > now) {
-        const after = releaseLease(entry.value as ConcurrencyState, now, leaseId);
-        this.#write(storeKey, limiterId, "cc", after.state, after.ttlMs, now);
+      if (leases !== undefined) {
+        const after = releaseLease(leases, now, leaseId);
+        this.#write(key, prefix, after.state, after.ttlMs, now);
       }
       return Promise.resolve();
     } catch (error) {
@@ -197,14 +236,14 @@ export class MemoryStore implements Store {
     try {
       this.#checkOpen();
       const now = this.#now();
-      const storeKey = leaseKeyOf(limiterId, key);
+      const prefix = this.#prefixFor(limiterId, "cc");
       const after = renewLease(
-        this.#read(storeKey, now) as ConcurrencyState | undefined,
+        this.#read(key, prefix, now) as ConcurrencyState | undefined,
         now,
         leaseId,
         leaseMs,
       );
-      if (after.renewed) this.#write(storeKey, limiterId, "cc", after.state, after.ttlMs, now);
+      if (after.renewed) this.#write(key, prefix, after.state, after.ttlMs, now);
       return Promise.resolve(after.renewed);
     } catch (error) {
       return Promise.reject(error);
@@ -215,7 +254,8 @@ export class MemoryStore implements Store {
   close(): Promise<void> {
     this.#closed = true;
     this.#entries.clear();
-    this.#tags.clear();
+    this.#count = 0;
+    this.#prefixes.clear();
     this.#cursor = undefined;
     return Promise.resolve();
   }
@@ -228,40 +268,42 @@ export class MemoryStore implements Store {
     if (count === 1) {
       // The common case, without the bookkeeping a composite needs.
       const op = ops[0] as StoreOp;
-      const key = keyOf(op);
-      const outcome = this.#outcome(op, this.#read(key, now), now, maxWaitMs);
-      if (outcome.allowed) this.#apply(op, key, outcome, now);
+      const prefix = this.#prefixOf(op);
+      const outcome = this.#outcome(op, this.#read(op.key, prefix, now), now, maxWaitMs);
+      if (outcome.allowed) this.#write(op.key, prefix, outcome.state, outcome.ttlMs, now);
       return { allowed: outcome.allowed, results: [toResult(outcome)] };
     }
 
     // Composite: decide every member first, apply only if all are allowed. A member on the same state as an
     // earlier member sees the state that member would leave, as if they ran one after the other.
-    const keys: string[] = new Array(count);
+    const prefixes: string[] = new Array(count);
     const outcomes: Outcome<unknown>[] = new Array(count);
     const results: OpResult[] = new Array(count);
     let allowed = true;
     for (let i = 0; i < count; i++) {
       const op = ops[i] as StoreOp;
-      const key = keyOf(op);
+      const prefix = this.#prefixOf(op);
       let state: unknown;
       let chained = false;
       for (let j = i - 1; j >= 0; j--) {
-        if (keys[j] === key) {
+        // Prefixes are canonical strings: the same state has the same prefix and the same key.
+        if (prefixes[j] === prefix && (ops[j] as StoreOp).key === op.key) {
           state = (outcomes[j] as Outcome<unknown>).state;
           chained = true;
           break;
         }
       }
-      if (!chained) state = this.#read(key, now);
+      if (!chained) state = this.#read(op.key, prefix, now);
       const outcome = this.#outcome(op, state, now, maxWaitMs);
-      keys[i] = key;
+      prefixes[i] = prefix;
       outcomes[i] = outcome;
       results[i] = toResult(outcome);
       if (!outcome.allowed) allowed = false;
     }
     if (allowed) {
       for (let i = 0; i < count; i++) {
-        this.#apply(ops[i] as StoreOp, keys[i] as string, outcomes[i] as Outcome<unknown>, now);
+        const outcome = outcomes[i] as Outcome<unknown>;
+        this.#write((ops[i] as StoreOp).key, prefixes[i] as string, outcome.state, outcome.ttlMs, now);
       }
     }
     return { allowed, results };
@@ -277,83 +319,168 @@ export class MemoryStore implements Store {
     return decide(op.params, { state, nowMs: now, cost: op.cost, maxWaitMs });
   }
 
-  #apply(op: StoreOp, key: string, outcome: Outcome<unknown>, now: number): void {
-    this.#write(key, op.limiterId, stateTag(op.params), outcome.state, outcome.ttlMs, now);
-  }
-
   #checkOpen(): void {
     if (this.#closed) throw new StoreError(this.id, "the store is closed");
   }
 
-  /** The live value under `key`, or `undefined` when absent or expired (an expired entry is deleted). */
-  #read(key: string, now: number): unknown {
-    const entry = this.#entries.get(key);
+  /** The canonical prefix of an op's state (leases: tag `cc`), memoized on its params object. */
+  #prefixOf(op: StoreOp): string {
+    const memo = this.#memo.get(op.params);
+    if (memo !== undefined && memo.limiterId === op.limiterId) return memo.prefix;
+    const prefix = this.#prefixFor(op.limiterId, stateTag(op.params));
+    this.#memo.set(op.params, { limiterId: op.limiterId, prefix });
+    return prefix;
+  }
+
+  /** The one prefix string of `(limiterId, tag)`, remembered so `reset` finds every state of a key. */
+  #prefixFor(limiterId: string, tag: string): string {
+    let tags = this.#prefixes.get(limiterId);
+    if (tags === undefined) {
+      tags = new Map();
+      this.#prefixes.set(limiterId, tags);
+    }
+    let prefix = tags.get(tag);
+    if (prefix === undefined) {
+      prefix = `${limiterId}\0${tag}`;
+      tags.set(tag, prefix);
+    }
+    return prefix;
+  }
+
+  /** Expiry of a TTL from `now`, in whole ms since the origin, rounded up (never earlier than exact). */
+  #expiryOf(now: number, ttlMs: number): number {
+    return Math.ceil(now + ttlMs - this.#origin);
+  }
+
+  /** True when an entry no longer constrains anything at `now`. */
+  #expired(entry: Entry, now: number): boolean {
+    return entry.expiresAt <= now - this.#origin;
+  }
+
+  /** The live value of `(key, prefix)`, or `undefined` when absent or expired (an expired entry is deleted). */
+  #read(key: string, prefix: string, now: number): unknown {
+    const slot = this.#entries.get(key);
+    if (slot === undefined) return undefined;
+    const entry = findEntry(slot, prefix);
     if (entry === undefined) return undefined;
-    if (entry.expiresAt <= now) {
-      this.#entries.delete(key);
+    if (this.#expired(entry, now)) {
+      this.#remove(key, prefix);
       return undefined;
     }
     return entry.value;
   }
 
   /** Stores `value` for `ttlMs` (or deletes the entry when nothing is left), then sweeps a slice. */
-  #write(key: string, limiterId: string, tag: string, value: unknown, ttlMs: number, now: number): void {
-    const entries = this.#entries;
-    const entry = entries.get(key);
+  #write(key: string, prefix: string, value: unknown, ttlMs: number, now: number): void {
     if (value === undefined || !(ttlMs > 0)) {
-      if (entry !== undefined) entries.delete(key);
-    } else if (entry !== undefined) {
+      this.#remove(key, prefix);
+      this.#sweep(now);
+      return;
+    }
+    const entries = this.#entries;
+    const expiresAt = this.#expiryOf(now, ttlMs);
+    const slot = entries.get(key);
+    const entry = slot === undefined ? undefined : findEntry(slot, prefix);
+    if (slot !== undefined && entry !== undefined) {
       entry.value = value;
-      entry.expiresAt = now + ttlMs;
-      // Re-insert: the map's order is the LRU order.
-      entries.delete(key);
-      entries.set(key, entry);
+      entry.expiresAt = expiresAt;
+      // Within a shared key, the oldest entry goes first on eviction: keep the written one last.
+      if (Array.isArray(slot) && slot[slot.length - 1] !== entry) {
+        slot.splice(slot.indexOf(entry), 1);
+        slot.push(entry);
+      }
+      // Re-insert: the map's order is the LRU order (a key inserted very recently is already near the end).
+      if (entries.size < EXACT_LRU_BELOW || !this.#recent.includes(key)) {
+        entries.delete(key);
+        entries.set(key, slot);
+        this.#noteRecent(key);
+      }
     } else {
-      entries.set(key, { key, value, expiresAt: now + ttlMs });
-      this.#remember(limiterId, tag);
-      if (entries.size > this.#maxKeys) this.#evict();
+      const created: Entry = { prefix, value, expiresAt };
+      if (slot === undefined) {
+        entries.set(key, created);
+      } else {
+        entries.delete(key);
+        entries.set(key, Array.isArray(slot) ? (slot.push(created), slot) : [slot, created]);
+      }
+      this.#noteRecent(key);
+      this.#count++;
+      if (this.#count > this.#maxKeys) this.#evict();
     }
     this.#sweep(now);
   }
 
-  #remember(limiterId: string, tag: string): void {
-    const tags = this.#tags.get(limiterId);
-    if (tags === undefined) this.#tags.set(limiterId, new Set([tag]));
-    else if (!tags.has(tag)) tags.add(tag);
+  #noteRecent(key: string): void {
+    this.#recent[this.#recentAt] = key;
+    this.#recentAt = (this.#recentAt + 1) % RECENT_KEYS;
+  }
+
+  /** Deletes the entry `(key, prefix)` if present. */
+  #remove(key: string, prefix: string): void {
+    const entries = this.#entries;
+    const slot = entries.get(key);
+    if (slot === undefined) return;
+    if (!Array.isArray(slot)) {
+      if (slot.prefix === prefix) {
+        entries.delete(key);
+        this.#count--;
+      }
+      return;
+    }
+    const at = slot.findIndex((e) => e.prefix === prefix);
+    if (at < 0) return;
+    slot.splice(at, 1);
+    this.#count--;
+    if (slot.length === 1) entries.set(key, slot[0] as Entry);
   }
 
   /** Drops least recently written entries until the bound holds. */
   #evict(): void {
     const entries = this.#entries;
-    while (entries.size > this.#maxKeys) {
-      const oldest = entries.keys().next();
+    while (this.#count > this.#maxKeys) {
+      const oldest = entries.entries().next();
       if (oldest.done) return;
-      entries.delete(oldest.value);
+      const [key, slot] = oldest.value;
+      if (Array.isArray(slot)) {
+        // A shared key: its oldest entry first (the key itself may hold the entry just written).
+        slot.shift();
+        if (slot.length === 1) entries.set(key, slot[0] as Entry);
+      } else {
+        entries.delete(key);
+      }
+      this.#count--;
       this.#evictions++;
     }
   }
 
-  /** Advances the sweep cursor by {@link SWEEP_STEP} entries, deleting expired ones. */
+  /** Advances the sweep cursor by {@link SWEEP_STEP} keys, deleting expired entries. */
   #sweep(now: number): void {
     for (let i = 0; i < SWEEP_STEP; i++) {
-      if (this.#cursor === undefined) this.#cursor = this.#entries.values();
+      if (this.#cursor === undefined) this.#cursor = this.#entries.entries();
       const next = this.#cursor.next();
       if (next.done) {
         // End of a pass: the next write starts another one.
         this.#cursor = undefined;
         return;
       }
-      if (next.value.expiresAt <= now) this.#entries.delete(next.value.key);
+      const [key, slot] = next.value;
+      if (!Array.isArray(slot)) {
+        if (this.#expired(slot, now)) {
+          this.#entries.delete(key);
+          this.#count--;
+        }
+      } else {
+        for (const entry of [...slot]) if (this.#expired(entry, now)) this.#remove(key, entry.prefix);
+      }
     }
   }
 }
 
-function keyOf(op: StoreOp): string {
-  return `${op.limiterId}\0${stateTag(op.params)}\0${op.key}`;
-}
-
-function leaseKeyOf(limiterId: string, key: string): string {
-  return `${limiterId}\0cc\0${key}`;
+/** The entry of a slot with this (canonical) prefix. */
+function findEntry(slot: Slot, prefix: string): Entry | undefined {
+  if (!Array.isArray(slot)) return slot.prefix === prefix ? slot : undefined;
+  for (const entry of slot) if (entry.prefix === prefix) return entry;
+  return undefined;
 }
 
 function toResult(outcome: Outcome<unknown>): OpResult {
