@@ -73,24 +73,28 @@ export class Acquirer {
     if (signal?.aborted) throw abortReason(signal);
     const queueKey = this.#queueKey(members);
 
-    let retryAfterMs: number | undefined;
+    // When the last hint says to try again (a `performance.now()` time); undefined: try at once.
+    let retryAt: number | undefined;
     if (!this.#waiters.has(queueKey)) {
       // Nobody is waiting on this key here: ask at once (the common case costs no queueing).
       const first = await this.#attempt(members, queueKey, deadline, started, signal, false);
       if (first instanceof LeaseHandle) return first;
-      retryAfterMs = first;
+      retryAt = performance.now() + first;
     }
     const waiter = await this.#waiters.enter(queueKey, signal);
     try {
       for (;;) {
-        if (retryAfterMs !== undefined) {
+        // The hint counts from when it was given: time spent queued behind other waiters is already waited,
+        // so a waiter that reaches the head after its hint has passed tries at once.
+        const untilRetry = retryAt === undefined ? 0 : retryAt - performance.now();
+        if (untilRetry > 0) {
           const untilDeadline = Math.max(0, deadline - performance.now());
-          await waiter.sleeper.sleep(Math.min(jitter(retryAfterMs), untilDeadline), signal);
+          await waiter.sleeper.sleep(Math.min(jitter(untilRetry), untilDeadline), signal);
         }
         // Reaching here means this call waited: behind other waiters, or for its retry hint.
         const attempt = await this.#attempt(members, queueKey, deadline, started, signal, true);
         if (attempt instanceof LeaseHandle) return attempt;
-        retryAfterMs = attempt;
+        retryAt = performance.now() + attempt;
       }
     } finally {
       this.#waiters.leave(queueKey, waiter);
