@@ -65,7 +65,9 @@ export class ConfigError extends RateSyncError {
     const lines = issues.map(formatConfigIssue);
     super(
       "CONFIG_INVALID",
-      issues.length === 1 ? `Invalid rate-sync config: ${lines[0]}` : `Invalid rate-sync config:\n  ${lines.join("\n  ")}`,
+      issues.length === 1
+        ? `Invalid rate-sync config: ${lines[0]}`
+        : `Invalid rate-sync config:\n  ${lines.join("\n  ")}`,
       options,
     );
     this.issues = Object.freeze([...issues]);
@@ -110,7 +112,10 @@ export class RateLimitExceededError extends RateSyncError {
     const hint = Number.isFinite(retryAfterMs)
       ? `retry after ${Math.ceil(retryAfterMs)} ms`
       : "the cost exceeds the limit's capacity and can never be allowed";
-    super("RATE_LIMIT_EXCEEDED", `Rate limit exceeded for ${JSON.stringify(key)} (limiter "${limiter}"): ${hint}`);
+    super(
+      "RATE_LIMIT_EXCEEDED",
+      `Rate limit exceeded for ${JSON.stringify(key)} (limiter "${limiter}"): ${hint}`,
+    );
     this.key = key;
     this.limiter = limiter;
     this.retryAfterMs = retryAfterMs;
@@ -152,7 +157,10 @@ export class LeaseExpiredError extends RateSyncError {
   readonly key: string;
 
   constructor(key: string) {
-    super("LEASE_EXPIRED", `The lease on ${JSON.stringify(key)} has expired or was released; it cannot be renewed`);
+    super(
+      "LEASE_EXPIRED",
+      `The lease on ${JSON.stringify(key)} has expired or was released; it cannot be renewed`,
+    );
     this.key = key;
   }
 }
@@ -184,3 +192,6 @@ export const isRateLimitExceededError = (value: unknown): value is RateLimitExce
   hasCode(value, "RATE_LIMIT_EXCEEDED");
 /** True for a {@link StoreError}. */
 export const isStoreError = (value: unknown): value is StoreError => hasCode(value, "STORE_ERROR");
+/** True for a {@link StoreUnavailableError}. */
+export const isStoreUnavailableError = (value: unknown): value is StoreUnavailableError =>
+  hasCode(value, "STORE_UNAVAILABLE");

@@ -60,5 +60,5 @@ export type {
 } from "./core/types.ts";
 export * from "./errors.ts";
 export { MemoryStore, type MemoryStoreOptions } from "./stores/memory/memory-store.ts";
-export { postgresDdl } from "./stores/postgres/ddl.ts";
+export { type PostgresDdlOptions, postgresDdl } from "./stores/postgres/ddl.ts";
 export type { BatchResult, OpResult, Store, StoreEngine, StoreOp } from "./stores/store.ts";

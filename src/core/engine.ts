@@ -406,21 +406,33 @@ export class Engine {
     return decision;
   }
 
-  /** A composite's decision: all-of, with the fields of its most constraining member. */
+  /**
+   * A composite's decision: all-of, with the fields of its most constraining member. When refused, a real limit
+   * speaks before a store failure (so an HTTP layer answers 429, not 503, when a healthy limit said no), then
+   * the longest wait; the composite is `degraded` only as its deciding member is.
+   */
   #composite(decisions: readonly Decision[], allowed: boolean): Decision {
+    const genuine = (d: Decision) => (d.degraded === "store-error" ? 0 : 1);
     let chosen = decisions[0]!;
     for (const d of decisions) {
       if (allowed) {
         if (d.remaining / d.limit < chosen.remaining / chosen.limit) chosen = d;
-      } else if (!d.allowed && (chosen.allowed || d.retryAfterMs > chosen.retryAfterMs)) {
+      } else if (
+        !d.allowed &&
+        (chosen.allowed ||
+          genuine(d) > genuine(chosen) ||
+          (genuine(d) === genuine(chosen) && d.retryAfterMs > chosen.retryAfterMs))
+      ) {
         chosen = d;
       }
     }
-    let degraded: Degraded | undefined;
-    for (const d of decisions) {
-      if (d.degraded === "store-error") degraded = "store-error";
-      else if (d.degraded === "local" && degraded !== "store-error") degraded = "local";
-      else if (d.degraded === "shadow" && degraded === undefined) degraded = "shadow";
+    let degraded: Degraded | undefined = allowed ? undefined : chosen.degraded;
+    if (allowed) {
+      for (const d of decisions) {
+        if (d.degraded === "store-error") degraded = "store-error";
+        else if (d.degraded === "local" && degraded !== "store-error") degraded = "local";
+        else if (d.degraded === "shadow" && degraded === undefined) degraded = "shadow";
+      }
     }
     return {
       ...chosen,

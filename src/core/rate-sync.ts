@@ -4,6 +4,7 @@
  * waits, hands out leases, reloads and reports. Most applications need one per process.
  */
 
+import { existsSync } from "node:fs";
 import {
   loadConfig,
   normalizeLimiterDefinition,
@@ -376,6 +377,11 @@ export class RateSync {
     let snapshot: ConfigSnapshot;
     let codeConfigs: Map<string, LimiterConfig>;
     try {
+      // An empty file is valid TOML with no limiters, but as a reload it is almost surely a save caught half
+      // way (a truncating write): applying it would remove every limiter. Nothing is lost instead.
+      if (!(await hasContent(file)) && existsSync(file)) {
+        throw new ConfigError([{ file, path: "", message: "the file is empty; the running config is kept" }]);
+      }
       // `${ENV}` is re-read now: the env given at construction, else `process.env` as it is at this moment.
       const loaded = await loadConfig(
         file,

@@ -68,3 +68,30 @@ describe("composite decisions (SPEC §7)", () => {
     await rs.close();
   });
 });
+
+describe("a refused composite names its real cause", () => {
+  it("reports a healthy limit's denial, not a failed store's, so HTTP answers 429 rather than 503", async () => {
+    const rs = RateSync.fromConfig({
+      stores: {
+        local: { engine: "memory" },
+        // Nothing listens on port 1: every call fails fast with a connection error.
+        down: { engine: "redis", url: "redis://127.0.0.1:1", timeout: "200ms" },
+      },
+      limiters: {
+        strict: { store: "local", algorithm: "fixed_window", limit: 1, window: "1h" },
+        lenient: { store: "down", rate: "100/s", on_store_error: "allow" },
+        closed: { store: "down", rate: "100/s", on_store_error: "deny" },
+      },
+    });
+    await rs.tryAcquire("strict");
+    const refused = await rs.tryAcquire(["lenient", "strict"]);
+    expect(refused.allowed).toBe(false);
+    expect(refused.limiter).toBe("strict");
+    expect(refused.degraded).toBeUndefined();
+    expect(refused.results?.[0]?.degraded).toBe("store-error");
+    // Refused only because a store failed under "deny": the composite says so.
+    const storeDown = await rs.tryAcquire(["closed", "lenient"]);
+    expect(storeDown).toMatchObject({ allowed: false, limiter: "closed", degraded: "store-error" });
+    await rs.close();
+  });
+});

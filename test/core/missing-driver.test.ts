@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { RedisStoreConfig } from "../../src/config/types.ts";
-import { RateSync, StoreUnavailableError } from "../../src/index.ts";
+import { isStoreUnavailableError, RateSync, StoreUnavailableError } from "../../src/index.ts";
 import { RedisStore } from "../../src/stores/redis/redis-store.ts";
 
 describe("a store whose driver package is missing (SPEC §1)", () => {
@@ -32,6 +32,7 @@ describe("a store whose driver package is missing (SPEC §1)", () => {
     );
     const error = await rs.tryAcquire("open").catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreUnavailableError);
+    expect(isStoreUnavailableError(error)).toBe(true);
     expect((error as Error).message).toMatch(
       /Store "shared" needs the package "ioredis".*npm install ioredis/,
     );

@@ -3,6 +3,9 @@
  * carries the `ConfigError`, and the next valid save applies normally — through the watcher and `reload()`.
  */
 
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConfigError, RateSync } from "../../src/index.ts";
 import { ConfigFile, removeDir, tempDir, waitFor } from "./files.ts";
@@ -110,5 +113,21 @@ describe("bad edits", () => {
     await expect(rs.reload()).rejects.toThrow(/unknown store "cache"/);
     expect(rs.explain("api")?.policy.quota).toBe(1);
     expect((await rs.tryAcquire("sessions")).allowed).toBe(true);
+  });
+});
+
+describe("reload() of an empty file", () => {
+  it("keeps the running limits instead of removing them all", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rate-sync-empty-"));
+    const file = join(dir, "rate-sync.toml");
+    writeFileSync(file, '[limiters.api]\nrate = "1/h"\nburst = 1\n');
+    const rs = await RateSync.fromFile(file);
+    const errors: unknown[] = [];
+    rs.on("reloadError", (error) => errors.push(error));
+    writeFileSync(file, "");
+    await expect(rs.reload()).rejects.toThrow(/the file is empty; the running config is kept/);
+    expect(errors).toHaveLength(1);
+    expect((await rs.tryAcquire("api")).allowed).toBe(true);
+    await rs.close();
   });
 });
