@@ -207,7 +207,19 @@ interface Denial {
  * A fingerprint of everything that changes what a denial means: the state tag plus the capacity and rate. A
  * reload that raises a limit therefore never hits a denial cached under the old limit.
  */
+/** Fingerprints already computed, per params object (a limiter's params object is reused call after call). */
+const fingerprints = new WeakMap<LimitParams, string>();
+
 function paramsFingerprint(params: LimitParams): string {
+  let fingerprint = fingerprints.get(params);
+  if (fingerprint === undefined) {
+    fingerprint = computeFingerprint(params);
+    fingerprints.set(params, fingerprint);
+  }
+  return fingerprint;
+}
+
+function computeFingerprint(params: LimitParams): string {
   switch (params.kind) {
     case "token_bucket":
     case "leaky_bucket":
@@ -286,7 +298,17 @@ export class OverLimitCache {
       return undefined;
     }
     if (op.cost < denial.cost || remainingMs <= maxWaitMs) return undefined;
-    return { ...denial.result, allowed: false, retryAfterMs: remainingMs, waitMs: 0, fromCache: true };
+    // A literal rather than a spread: this is the whole cost of a cached denial, paid on every call of a flood.
+    const { limit, remaining, resetAfterMs } = denial.result;
+    return {
+      allowed: false,
+      limit,
+      remaining,
+      resetAfterMs,
+      retryAfterMs: remainingMs,
+      waitMs: 0,
+      fromCache: true,
+    };
   }
 
   /**
@@ -359,6 +381,10 @@ export class OverLimitCache {
   }
 }
 
+/**
+ * The cache's name of `(limiterId, key)`: the length of the limiter id says where it ends, so two different
+ * pairs never share a name whatever characters they hold (and no escaping is needed, unlike JSON).
+ */
 function keyOf(limiterId: string, key: string): string {
-  return JSON.stringify([limiterId, key]);
+  return `${limiterId.length}:${limiterId}:${key}`;
 }
