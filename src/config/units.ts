@@ -51,8 +51,31 @@ export function parseNumberText(text: string): number | undefined {
   return NUMBER_TEXT.test(trimmed) ? Number(trimmed) : undefined;
 }
 
-function describeValue(value: unknown): string {
-  return typeof value === "string" ? JSON.stringify(value) : String(value);
+/**
+ * How an argument is shown in an error message: strings quoted (so `"1"` is not mistaken for the number 1),
+ * numbers and booleans as written, bigints with their `n`, and anything else by its kind only. `String()` is
+ * never called on an object: a hostile one (`Object.create(null)`, a throwing `toString`) would turn a clear
+ * `InvalidArgumentError` into a `TypeError`, and a well-behaved one could print a secret.
+ *
+ * @example describeValue("1") // '"1"'; describeValue(2n) // "2n"; describeValue([5]) // "an array"
+ */
+export function describeValue(value: unknown): string {
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value);
+    case "number":
+    case "boolean":
+    case "undefined":
+      return String(value);
+    case "bigint":
+      return `${value}n (a bigint)`;
+    case "symbol":
+      return "a symbol";
+    case "function":
+      return "a function";
+    default:
+      return value === null ? "null" : Array.isArray(value) ? "an array" : "an object";
+  }
 }
 
 /**

@@ -72,7 +72,10 @@ export class DynamicConfig {
     const merged: Record<string, unknown> = { ...this.#definition };
     for (const [name, value] of Object.entries(patch)) {
       if (value === undefined) delete merged[name];
-      else merged[name] = value;
+      // Defined, not assigned: a patch parsed from JSON may carry an own "__proto__" key, which assignment
+      // would turn into the merged object's prototype; defined, it is an unknown key the validator names.
+      else
+        Object.defineProperty(merged, name, { value, enumerable: true, writable: true, configurable: true });
     }
     const next = merged as LimiterDefinition;
     this.#validate(next);

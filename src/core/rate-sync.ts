@@ -12,6 +12,7 @@ import {
   parseConfigText,
 } from "../config/load.ts";
 import type { ConfigSnapshot, LimiterConfig, LimiterDefinition } from "../config/types.ts";
+import { describeValue } from "../config/units.ts";
 import {
   ClosedError,
   ConfigError,
@@ -199,6 +200,8 @@ export class RateSync {
   /** The state of a key as of now; consumes nothing. */
   async peek(key: string): Promise<LimiterState> {
     this.#assertOpen();
+    // One key only: a composite (an array) would otherwise be read as its first member without a word.
+    assertValidKey(key);
     const [member] = this.#members(key, 1);
     const { resolved, config } = member!;
     const store = this.#stores.store(config.store);
@@ -227,6 +230,8 @@ export class RateSync {
   /** Forgets a key's usage (and its leases): it starts fresh. */
   async reset(key: string): Promise<void> {
     this.#assertOpen();
+    // One key only: a composite (an array) would otherwise be read as its first member without a word.
+    assertValidKey(key);
     const [member] = this.#members(key, 1);
     const { resolved, config } = member!;
     await this.#stores.store(config.store).reset(resolved.entry.id, resolved.storeKey(config.hashKeys));
@@ -480,7 +485,7 @@ export class RateSync {
     if (keys.length === 0) throw new InvalidKeyError("A composite key must list at least one key");
     const units = cost ?? 1;
     if (typeof units !== "number" || !Number.isFinite(units) || units <= 0) {
-      throw new InvalidArgumentError(`cost must be a positive finite number, got ${String(cost)}`);
+      throw new InvalidArgumentError(`cost must be a positive finite number, got ${describeValue(cost)}`);
     }
     const members: Member[] = [];
     for (const k of keys) {
