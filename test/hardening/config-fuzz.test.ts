@@ -367,7 +367,7 @@ window = "1h"
         fc.oneof(
           fc
             .tuple(fc.constant(GOOD), fc.array(mutation, { minLength: 1, maxLength: 4 }))
-            .map(([seed, edits]) => edits.reduce((text, edit) => edit(text), seed)),
+            .map(([seed, edits]) => edits.reduce<string>((text, edit) => edit(text), seed)),
           documentArbitrary.map((document) => toToml(document) ?? "[[["),
         ),
         { numRuns: 120, seed: 42 },
