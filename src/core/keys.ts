@@ -26,7 +26,25 @@ export function assertValidKey(key: unknown): asserts key is string {
   }
 }
 
-/** The name a key's state is stored under when its limiter says `hash_keys = true`: hex SHA-256 of the key. */
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * The name a key's state is stored under when its limiter says `hash_keys = true`: hex SHA-256 of the key's
+ * UTF-8 bytes.
+ *
+ * A key holding a lone surrogate has no UTF-8 form: encoding it would turn the surrogate into U+FFFD, so
+ * `"\uD800"` and `"\uFFFD"` would hash alike and share state. Such keys hash a byte 0xFF (which never occurs in
+ * UTF-8, so no well-formed key's input can match) followed by their UTF-16 code units, which keep every
+ * surrogate as it is. Well-formed keys hash exactly as before.
+ *
+ * @example hashKey("user:42") // sha256 of the 7 bytes "user:42", in hex
+ */
 export function hashKey(key: string): string {
-  return createHash("sha256").update(key, "utf8").digest("hex");
+  const hash = createHash("sha256");
+  if (!LONE_SURROGATE.test(key)) return hash.update(key, "utf8").digest("hex");
+  return hash
+    .update(Buffer.from([0xff]))
+    .update(key, "utf16le")
+    .digest("hex");
 }
