@@ -76,12 +76,12 @@ const SWEEP_STEP = 2;
  * one key over and over (a hot key) makes V8's Map slow in proportion to its size, since each delete leaves a
  * hole in that key's hash chain until the next rehash. A key among the last {@link RECENT_KEYS} inserted is within
  * that many places of the newest, so skipping its move changes the LRU order only among the newest entries; and
- * only in maps above {@link EXACT_LRU_BELOW} entries, where that is far from the entries eviction reaches (small
- * maps keep the exact order, and do not suffer from the slowdown anyway).
+ * only in stores bounded at {@link EXACT_LRU_BELOW} entries or more, where an entry can be evicted at most that
+ * many places early out of thousands (stores with a small bound keep the exact order).
  */
 const RECENT_KEYS = 16;
 
-/** Below this many keys, every write re-inserts its key (exact LRU order). */
+/** In a store whose `maxKeys` is below this, every write re-inserts its key (exact LRU order). */
 const EXACT_LRU_BELOW = 4096;
 
 /** Default bound on entries. */
@@ -390,7 +390,7 @@ export class MemoryStore implements Store {
         slot.push(entry);
       }
       // Re-insert: the map's order is the LRU order (a key inserted very recently is already near the end).
-      if (entries.size < EXACT_LRU_BELOW || !this.#recent.includes(key)) {
+      if (this.#maxKeys < EXACT_LRU_BELOW || !this.#recent.includes(key)) {
         entries.delete(key);
         entries.set(key, slot);
         this.#noteRecent(key);
