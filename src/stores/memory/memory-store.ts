@@ -123,6 +123,13 @@ export class MemoryStore implements Store {
   readonly #origin: number;
   /** Where the lazy sweep resumes; `undefined` starts a new pass. A live Map iterator survives deletes. */
   #cursor: MapIterator<[string, Slot]> | undefined;
+  /**
+   * Where eviction resumes: the oldest key not evicted yet. Kept across calls because a fresh iterator starts
+   * at the map's first slot and steps over every hole that deletes left there (V8 compacts only on rehash):
+   * at the bound, each eviction would scan up to `maxKeys` holes, making every new key cost tens of
+   * microseconds — a flood of distinct keys would slow every caller. A live iterator steps over each hole once.
+   */
+  #evictCursor: MapIterator<[string, Slot]> | undefined;
   /** The last {@link RECENT_KEYS} keys (re)inserted, a ring; `#recentAt` is the next slot to overwrite. */
   readonly #recent: (string | undefined)[] = new Array(RECENT_KEYS).fill(undefined);
   #recentAt = 0;
@@ -257,6 +264,7 @@ export class MemoryStore implements Store {
     this.#count = 0;
     this.#prefixes.clear();
     this.#cursor = undefined;
+    this.#evictCursor = undefined;
     return Promise.resolve();
   }
 
@@ -438,10 +446,21 @@ export class MemoryStore implements Store {
   #evict(): void {
     const entries = this.#entries;
     while (this.#count > this.#maxKeys) {
-      const oldest = entries.entries().next();
-      if (oldest.done) return;
-      const [key, slot] = oldest.value;
+      this.#evictCursor ??= entries.entries();
+      let oldest = this.#evictCursor.next();
+      if (oldest.done) {
+        // The cursor passed the newest key (every key before it went, or moved to the end): start over.
+        this.#evictCursor = entries.entries();
+        oldest = this.#evictCursor.next();
+        if (oldest.done) return;
+      }
+      const [key] = oldest.value;
+      // The iterator yields the slot as it was when reached; a shared key may have changed its array since.
+      const slot = entries.get(key);
+      if (slot === undefined) continue;
       if (Array.isArray(slot)) {
+        // The cursor has moved past this key: its remaining entries go on the next pass, after newer keys. Rare
+        // (several limiters on one key), and dropping state late only ever forgets usage later.
         // A shared key: its oldest entry first (the key itself may hold the entry just written).
         slot.shift();
         if (slot.length === 1) entries.set(key, slot[0] as Entry);
