@@ -257,7 +257,8 @@ async function redisServerPid(url: string): Promise<number | undefined> {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
-  const pinnable = options.pin && (await canPin());
+  // The re-run child sees only its own core, so it takes the parent's word that pinning is possible.
+  const pinnable = options.pin && (process.env[PINNED_ENV] === "1" || (await canPin()));
   if (pinnable && process.env[PINNED_ENV] === undefined) {
     process.exitCode = await rerunPinned();
     return;

@@ -6,7 +6,7 @@
  */
 
 import { execFile } from "node:child_process";
-import { availableParallelism } from "node:os";
+import { cpus } from "node:os";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
@@ -18,7 +18,7 @@ export const SERVER_CPU = 1;
 
 /** True when the machine has the two cores and the `taskset` tool pinning needs. */
 export async function canPin(): Promise<boolean> {
-  if (process.platform !== "linux" || availableParallelism() < 2) return false;
+  if (process.platform !== "linux" || cpus().length < 2) return false;
   try {
     await run("taskset", ["-p", String(process.pid)]);
     return true;
