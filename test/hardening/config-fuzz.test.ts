@@ -334,6 +334,47 @@ describe("parseConfigText under fuzzing", () => {
   });
 });
 
+describe("secrets never appear in a ConfigError", () => {
+  it("URL passwords and password values stay out of every message, whatever else is wrong", () => {
+    const secret = fc.stringMatching(/^[A-Za-z0-9]{10,20}$/).map((s) => `S3cr3t${s}`);
+    const urlWith = (scheme: string, password: string) => `${scheme}://user:${password}@db.internal:5432/0`;
+    fc.assert(
+      fc.property(
+        secret,
+        fc.constantFrom("redis", "rediss", "postgres", "postgresql", "mysql", "http", "redis+x", ""),
+        fc.constantFrom("redis", "postgres", "memory", "rdis", 5),
+        fc.constantFrom("url", "url-list", "password", "env"),
+        tableOfSettings,
+        fc.boolean(),
+        (password, scheme, engine, where, extra, broken) => {
+          const store: Record<string, unknown> = { ...extra, engine };
+          delete store.password;
+          delete store.url;
+          const env: Record<string, string> = {};
+          if (where === "url") store.url = urlWith(scheme, password);
+          else if (where === "url-list") store.url = [urlWith(scheme, password), 5];
+          else if (where === "password") store.password = password;
+          else {
+            env.SECRET_URL = urlWith(scheme, password);
+            store.url = "${SECRET_URL}";
+          }
+          const text = toToml({
+            stores: { main: store },
+            limiters: { api: { rate: broken ? "fast" : "1/s" } },
+          });
+          if (text === undefined) return;
+          const result = parseChecked(text, env);
+          if (result.kind === "config-error") {
+            expect(result.error.message).not.toContain(password);
+            for (const issue of result.error.issues) expect(issue.message).not.toContain(password);
+          }
+        },
+      ),
+      { numRuns: 1_000 },
+    );
+  });
+});
+
 describe("a bad reload is never half-applied", () => {
   const dir = mkdtempSync(join(tmpdir(), "rs-hardening-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
