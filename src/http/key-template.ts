@@ -5,6 +5,7 @@
  * error then, not a surprise on the first request), filled per request.
  */
 
+import { hashKey, MAX_KEY_BYTES } from "../core/keys.ts";
 import { InvalidArgumentError } from "../errors.ts";
 
 /** The values a request offers to a template. Missing ones are `undefined`. */
@@ -51,10 +52,12 @@ export class KeyTemplate {
 
   /**
    * The key for a request; undefined when a placeholder has no value (no user, an absent header). With
-   * `fallbackToIp`, a missing value is replaced by the client IP instead, so the key always exists.
+   * `fallbackToIp`, a missing value is replaced by the client IP instead, so the key always exists. A key that
+   * would pass 1 KiB has each request value replaced by `"\0sha256:" + digest` (see below).
    */
   fill(values: RequestValues, fallbackToIp = false): string | undefined {
     let key = "";
+    const requestParts: string[] = [];
     for (const part of this.#parts) {
       let value: string | undefined;
       switch (part.kind) {
@@ -82,6 +85,18 @@ export class KeyTemplate {
         value = values.ip;
       }
       key += value;
+      if (part.kind !== "literal") requestParts.push(value);
+    }
+    // A request value can make the key longer than a key may be (a 5 KB header, a long path): rather than fail
+    // the request with InvalidKeyError (a 500 any client could trigger), each request value is replaced by a
+    // digest, so distinct values still get distinct limits. The marker starts with NUL, which an HTTP header
+    // value or request path cannot hold, so a client cannot type a digest to share someone else's bucket.
+    if (key.length > MAX_KEY_BYTES / 3 && Buffer.byteLength(key, "utf8") > MAX_KEY_BYTES) {
+      let at = 0;
+      key = "";
+      for (const part of this.#parts) {
+        key += part.kind === "literal" ? part.text : `\u0000sha256:${hashKey(requestParts[at++] ?? "")}`;
+      }
     }
     return key;
   }
