@@ -8,7 +8,6 @@
  * refunded. Shadow members are decided on their own so a dry-run limiter can never block the others.
  */
 
-import { randomUUID } from "node:crypto";
 import type { LimitParams } from "../algorithms/types.ts";
 import type { LimiterConfig } from "../config/types.ts";
 import { StoreError, StoreUnavailableError } from "../errors.ts";
@@ -16,6 +15,9 @@ import type { BatchResult, OpResult, Store, StoreOp } from "../stores/store.ts";
 import type { TypedEmitter } from "./events.ts";
 import type { ResolvedKey } from "./registry.ts";
 import type { Decision, Degraded, RateSyncEvents } from "./types.ts";
+
+/** A shared empty list, for outcomes with no grants or leases (nothing may push to it: it is frozen). */
+const NONE: readonly never[] = Object.freeze([]);
 
 /** Retry hint of a call denied because its store failed under `on_store_error = "deny"`. */
 export const STORE_ERROR_RETRY_MS = 1000;
@@ -142,6 +144,8 @@ export class Engine {
     maxWaitMs: number,
     options: DecideOptions = {},
   ): Promise<EngineOutcome> {
+    const now = this.decideNow(members, maxWaitMs, options);
+    if (now !== undefined) return now;
     const provisional = options.provisional === true;
     const groups = this.#plan(members);
     const outcomes = await this.#runGroups(groups, members, maxWaitMs);
@@ -218,6 +222,76 @@ export class Engine {
   }
 
   /**
+   * The hot path: one key on a store that decides synchronously (memory), with no promise, no grouping and
+   * no per-member arrays. Undefined when it does not apply (several keys, a remote store, or a store that
+   * threw: the general path then handles the failure with `on_store_error`).
+   */
+  decideNow(
+    members: readonly Member[],
+    maxWaitMs: number,
+    options: DecideOptions = {},
+  ): EngineOutcome | undefined {
+    if (members.length !== 1) return undefined;
+    const member = members[0]!;
+    const store = this.stores.store(member.config.store);
+    if (store.decideNow === undefined) return undefined;
+    const ops = member.resolved.opsFor(member.config, member.cost);
+    let batch: BatchResult;
+    try {
+      batch = store.decideNow(ops, member.config.shadow ? 0 : maxWaitMs);
+    } catch {
+      return undefined;
+    }
+    const shadow = member.config.shadow;
+    const allowed = batch.allowed || shadow;
+    const decision = this.#memberDecision(
+      member,
+      batch.results,
+      undefined,
+      allowed,
+      options.provisional === true,
+    );
+    if (!allowed) {
+      const denied = batch.results.findIndex((r) => !r.allowed);
+      return {
+        allowed,
+        waitMs: 0,
+        decision,
+        grants: NONE,
+        leaseParts: NONE,
+        retryIsHint: ops[denied]?.params.kind === "concurrency",
+      };
+    }
+    let waitMs = 0;
+    let leaseParts: LeasePart[] | undefined;
+    if (batch.allowed) {
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i]!;
+        const result = batch.results[i]!;
+        if (result.waitMs > waitMs) waitMs = result.waitMs;
+        if (op.params.kind === "concurrency" && op.leaseId !== undefined) {
+          leaseParts ??= [];
+          leaseParts.push({
+            store,
+            limiterId: op.limiterId,
+            storeKey: op.key,
+            leaseId: op.leaseId,
+            leaseMs: op.params.leaseMs,
+          });
+        }
+      }
+    }
+    return {
+      allowed,
+      waitMs,
+      decision,
+      grants: batch.allowed ? [{ store, ops }] : NONE,
+      leaseParts: leaseParts ?? NONE,
+      retryIsHint: false,
+    };
+  }
+
+  /**
    * Counts a call denied after provisional tries (an `acquire()` that timed out or hit a store error): once per
    * member whose own decision denied, as a non-provisional decision would have.
    */
@@ -266,15 +340,8 @@ export class Engine {
 
   /** Appends a member's store operations (its rate limit, then its concurrency limit) to a group. */
   #addOps(group: Group, member: Member, m: number): void {
-    const { resolved, config, cost } = member;
-    const limiterId = resolved.entry.id;
-    const key = resolved.storeKey(config.hashKeys);
-    if (config.rate) {
-      group.ops.push({ limiterId, key, params: config.rate, cost });
-      group.opMember.push(m);
-    }
-    if (config.concurrency) {
-      group.ops.push({ limiterId, key, params: config.concurrency, cost: 1, leaseId: randomUUID() });
+    for (const op of member.resolved.opsFor(member.config, member.cost)) {
+      group.ops.push(op);
       group.opMember.push(m);
     }
   }
@@ -380,9 +447,9 @@ export class Engine {
   ): Decision {
     // The constraining op: the first that denied, else the rate op (listed first), else the concurrency op.
     let chosen = results[0]!;
-    for (const result of results) {
-      if (!result.allowed) {
-        chosen = result;
+    for (let i = 0; i < results.length; i++) {
+      if (!results[i]!.allowed) {
+        chosen = results[i]!;
         break;
       }
     }
@@ -406,17 +473,35 @@ export class Engine {
     // reservation can have clamped it at 0, and then 0 stays the honest answer.
     const unapplied = !callAllowed && chosen.allowed && chosen.waitMs === 0;
     const taken = member.config.rate ? member.cost : 1;
-    const decision: Decision = {
-      allowed,
-      key: member.resolved.key,
-      limiter: entry.id,
-      limit: chosen.limit,
-      remaining: unapplied ? Math.min(chosen.limit, Math.floor(chosen.remaining + taken)) : chosen.remaining,
-      resetAfterMs: chosen.resetAfterMs,
-      retryAfterMs: allowed ? 0 : chosen.retryAfterMs,
-      policy: member.config.policy,
-      ...(finalDegraded === undefined ? {} : { degraded: finalDegraded }),
-    };
+    const remaining = unapplied
+      ? Math.min(chosen.limit, Math.floor(chosen.remaining + taken))
+      : chosen.remaining;
+    const retryAfterMs = allowed ? 0 : chosen.retryAfterMs;
+    const { policy } = member.config;
+    // Two literals rather than a spread: the common, healthy decision allocates one object of one shape.
+    const decision: Decision =
+      finalDegraded === undefined
+        ? {
+            allowed,
+            key: member.resolved.key,
+            limiter: entry.id,
+            limit: chosen.limit,
+            remaining,
+            resetAfterMs: chosen.resetAfterMs,
+            retryAfterMs,
+            policy,
+          }
+        : {
+            allowed,
+            key: member.resolved.key,
+            limiter: entry.id,
+            limit: chosen.limit,
+            remaining,
+            resetAfterMs: chosen.resetAfterMs,
+            retryAfterMs,
+            policy,
+            degraded: finalDegraded,
+          };
     if (this.events.hasListeners("decision")) this.events.emit("decision", decision);
     return decision;
   }

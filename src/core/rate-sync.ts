@@ -23,7 +23,7 @@ import {
 } from "../errors.ts";
 import { Acquirer } from "./acquirer.ts";
 import { bindValidator, DynamicConfig, replaceDefinition } from "./dynamic-config.ts";
-import { Engine, type Member } from "./engine.ts";
+import { Engine, type EngineOutcome, type Member } from "./engine.ts";
 import { type Listener, TypedEmitter } from "./events.ts";
 import { assertValidKey } from "./keys.ts";
 import { copyCounters, type LimiterCounters, type MetricsSnapshot } from "./metrics.ts";
@@ -166,10 +166,22 @@ export class RateSync {
    * Decides now, never waits. For a composite (`[k1, k2]`) every key must pass, or none is consumed.
    * When the limiter has `max_concurrent`, an allowed decision holds a slot: release `decision.lease`.
    */
-  async tryAcquire(key: KeyInput, options: TryAcquireOptions = {}): Promise<Decision> {
-    this.#assertOpen();
-    const members = this.#members(key, options.cost);
-    const outcome = await this.#engine.decide(members, 0);
+  tryAcquire(key: KeyInput, options: TryAcquireOptions = {}): Promise<Decision> {
+    // Not `async`: on an in-process store the whole decision is synchronous, and the one promise made here is
+    // the only one the call costs. Every error still arrives as a rejection, never a throw.
+    try {
+      this.#assertOpen();
+      const members = this.#members(key, options.cost);
+      const now = this.#engine.decideNow(members, 0);
+      if (now !== undefined) return Promise.resolve(this.#tryDecision(now, members));
+      return this.#engine.decide(members, 0).then((outcome) => this.#tryDecision(outcome, members));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** The decision `tryAcquire` hands out: with the lease to release when it took a concurrency slot. */
+  #tryDecision(outcome: EngineOutcome, members: readonly Member[]): Decision {
     if (!outcome.allowed || outcome.leaseParts.length === 0) return outcome.decision;
     return { ...outcome.decision, lease: this.#acquirer.leaseFor(outcome, members) };
   }

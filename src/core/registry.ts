@@ -9,8 +9,10 @@
  * lives in the store), so evicting one never resets a limit.
  */
 
+import { randomUUID } from "node:crypto";
 import type { LimiterConfig } from "../config/types.ts";
 import { UnknownLimiterError } from "../errors.ts";
+import type { StoreOp } from "../stores/store.ts";
 import { BoundedCache } from "./bounded-cache.ts";
 import type { DynamicConfig } from "./dynamic-config.ts";
 import { hashKey } from "./keys.ts";
@@ -47,6 +49,13 @@ export class LimiterEntry {
 /** A key bound to the limiter it resolved to. */
 export class ResolvedKey {
   #hashed: string | undefined;
+  /**
+   * The store operations of the last call, reused while the config and cost stay the same (operations are
+   * immutable). Never for a concurrency limit: every call takes a lease of its own id.
+   */
+  #ops:
+    | { readonly config: LimiterConfig; readonly cost: number; readonly ops: readonly StoreOp[] }
+    | undefined;
 
   constructor(
     readonly key: string,
@@ -61,6 +70,22 @@ export class ResolvedKey {
     if (!hashKeys) return this.key;
     this.#hashed ??= hashKey(this.key);
     return this.#hashed;
+  }
+
+  /** The store operations of one call of this key under `config`: its rate part, then its concurrency part. */
+  opsFor(config: LimiterConfig, cost: number): readonly StoreOp[] {
+    const cached = this.#ops;
+    if (cached !== undefined && cached.config === config && cached.cost === cost) return cached.ops;
+    const limiterId = this.entry.id;
+    const key = this.storeKey(config.hashKeys);
+    const ops: StoreOp[] = [];
+    if (config.rate) ops.push({ limiterId, key, params: config.rate, cost });
+    if (config.concurrency) {
+      ops.push({ limiterId, key, params: config.concurrency, cost: 1, leaseId: randomUUID() });
+    } else {
+      this.#ops = { config, cost, ops };
+    }
+    return ops;
   }
 }
 

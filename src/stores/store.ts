@@ -58,6 +58,11 @@ export interface Store {
    * the largest member `waitMs`.
    */
   decide(ops: readonly StoreOp[], maxWaitMs: number): Promise<BatchResult>;
+  /**
+   * Optional: the same as {@link decide}, answered synchronously. Only stores that decide without I/O (the
+   * memory store) have it; it lets a single-key call skip every promise hop between caller and state.
+   */
+  decideNow?(ops: readonly StoreOp[], maxWaitMs: number): BatchResult;
   /** Reports a member's state as of now, consuming nothing. */
   peek(op: StoreOp): Promise<OpResult>;
   /**
