@@ -49,13 +49,6 @@ export class LimiterEntry {
 /** A key bound to the limiter it resolved to. */
 export class ResolvedKey {
   #hashed: string | undefined;
-  /**
-   * The store operations of the last call, reused while the config and cost stay the same (operations are
-   * immutable). Never for a concurrency limit: every call takes a lease of its own id.
-   */
-  #ops:
-    | { readonly config: LimiterConfig; readonly cost: number; readonly ops: readonly StoreOp[] }
-    | undefined;
 
   constructor(
     readonly key: string,
@@ -73,18 +66,14 @@ export class ResolvedKey {
   }
 
   /** The store operations of one call of this key under `config`: its rate part, then its concurrency part. */
-  opsFor(config: LimiterConfig, cost: number): readonly StoreOp[] {
-    const cached = this.#ops;
-    if (cached !== undefined && cached.config === config && cached.cost === cost) return cached.ops;
+  opsFor(config: LimiterConfig, cost: number): StoreOp[] {
+    // Built per call, not cached on the key: measured, a cache saved nothing visible and cost memory per key.
     const limiterId = this.entry.id;
     const key = this.storeKey(config.hashKeys);
     const ops: StoreOp[] = [];
     if (config.rate) ops.push({ limiterId, key, params: config.rate, cost });
-    if (config.concurrency) {
+    if (config.concurrency)
       ops.push({ limiterId, key, params: config.concurrency, cost: 1, leaseId: randomUUID() });
-    } else {
-      this.#ops = { config, cost, ops };
-    }
     return ops;
   }
 }
