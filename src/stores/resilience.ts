@@ -12,7 +12,7 @@
 import type { LimitParams } from "../algorithms/types.ts";
 import { TIME_EPSILON_MS } from "../algorithms/types.ts";
 import { StoreError, StoreUnavailableError } from "../errors.ts";
-import type { OpResult } from "./store.ts";
+import type { OpResult, StoreOp } from "./store.ts";
 
 /** A monotonic clock in milliseconds (not wall time: breaker and cache spans must not jump with NTP). */
 export type MonotonicClock = () => number;
@@ -309,6 +309,20 @@ export class OverLimitCache {
       waitMs: 0,
       fromCache: true,
     };
+  }
+
+  /**
+   * The local answer to a whole decision, if the cache has one: only single-member decisions are cached (a
+   * composite's all-or-nothing outcome depends on every member, so it always goes to the store).
+   */
+  answer(ops: readonly StoreOp[], maxWaitMs: number): OpResult | undefined {
+    return ops.length === 1 ? this.check(ops[0]!, maxWaitMs) : undefined;
+  }
+
+  /** Records what the store said to a single-member decision sent at `sentAtMs` (only a denial is kept). */
+  learn(ops: readonly StoreOp[], results: readonly OpResult[], sentAtMs: number): void {
+    const result = results[0];
+    if (ops.length === 1 && result !== undefined) this.remember(ops[0]!, result, sentAtMs);
   }
 
   /**

@@ -162,22 +162,16 @@ export class PostgresStore implements Store {
         throw new InvalidArgumentError(`A concurrency decision needs a leaseId (limiter "${op.limiterId}")`);
       }
     }
-    const single = ops.length === 1 ? ops[0] : undefined;
-    if (single !== undefined && this.#cache !== undefined) {
-      const cached = this.#cache.check(single, maxWaitMs);
-      if (cached !== undefined) {
-        this.#calls += 1;
-        this.#cacheHits += 1;
-        return { batch: { allowed: false, results: [cached] }, nowMs: Number.NaN };
-      }
+    const cached = this.#cache?.answer(ops, maxWaitMs);
+    if (cached !== undefined) {
+      this.#calls += 1;
+      this.#cacheHits += 1;
+      return { batch: { allowed: false, results: [cached] }, nowMs: Number.NaN };
     }
     const sentAtMs = this.#cache?.now() ?? 0;
     const rows = await this.#query("decide", this.#decideSql, [...toBatchArrays(ops), maxWaitMs, false]);
     const timed = this.#toTimed(rows, ops.length);
-    const result = timed.batch.results[0];
-    if (single !== undefined && result !== undefined && !result.allowed) {
-      this.#cache?.remember(single, result, sentAtMs);
-    }
+    this.#cache?.learn(ops, timed.batch.results, sentAtMs);
     return timed;
   }
 

@@ -113,22 +113,17 @@ export class RedisStore implements Store {
     if (!(maxWaitMs >= 0)) throw new InvalidArgumentError(`maxWaitMs must be >= 0, got ${maxWaitMs}`);
     validateOps(ops);
     if (ops.length === 0) return { batch: { allowed: true, results: [] }, storeNowMs: [] };
-    const single = ops.length === 1 ? ops[0] : undefined;
-    if (single !== undefined && this.#cache !== undefined) {
-      const cached = this.#cache.check(single, maxWaitMs);
-      if (cached !== undefined) {
-        this.#calls += 1;
-        this.#cacheHits += 1;
-        return { batch: { allowed: false, results: [cached] }, storeNowMs: [] };
-      }
+    const cached = this.#cache?.answer(ops, maxWaitMs);
+    if (cached !== undefined) {
+      this.#calls += 1;
+      this.#cacheHits += 1;
+      return { batch: { allowed: false, results: [cached] }, storeNowMs: [] };
     }
     const sentAt = this.#cache?.now() ?? 0;
     const timed = this.#spansSlots(ops)
       ? await this.#decideMemberByMember(ops, maxWaitMs)
       : await this.#decideInOneScript(ops, maxWaitMs);
-    const first = timed.batch.results[0];
-    if (single !== undefined && first !== undefined && !first.allowed)
-      this.#cache?.remember(single, first, sentAt);
+    this.#cache?.learn(ops, timed.batch.results, sentAt);
     return timed;
   }
 
