@@ -192,6 +192,9 @@ export const isRateLimitExceededError = (value: unknown): value is RateLimitExce
   hasCode(value, "RATE_LIMIT_EXCEEDED");
 /** True for a {@link StoreError}. */
 export const isStoreError = (value: unknown): value is StoreError => hasCode(value, "STORE_ERROR");
+/** True for a {@link LeaseExpiredError}. */
+export const isLeaseExpiredError = (value: unknown): value is LeaseExpiredError =>
+  hasCode(value, "LEASE_EXPIRED");
 /** True for a {@link StoreUnavailableError}. */
 export const isStoreUnavailableError = (value: unknown): value is StoreUnavailableError =>
   hasCode(value, "STORE_UNAVAILABLE");
