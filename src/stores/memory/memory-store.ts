@@ -488,6 +488,10 @@ export class MemoryStore implements Store {
   /** On one write in {@link SWEEP_EVERY}, advances the sweep cursor by {@link SWEEP_STEP} keys, deleting expired entries. */
   #sweep(now: number): void {
     if ((++this.#writes & (SWEEP_EVERY - 1)) !== 0) return;
+    // An idle Map iterator pins the table it was made on, and that table every table the Map rehashed into
+    // since: a store below its bound (evicting nothing) would hold ever more dead tables. It is made anew on
+    // the next eviction.
+    if (this.#count < this.#maxKeys) this.#evictCursor = undefined;
     for (let i = 0; i < SWEEP_STEP; i++) {
       if (this.#cursor === undefined) this.#cursor = this.#entries.entries();
       const next = this.#cursor.next();
