@@ -8,6 +8,7 @@
  * refunded. Shadow members are decided on their own so a dry-run limiter can never block the others.
  */
 
+import { capacityOf } from "../algorithms/shared.ts";
 import type { LimitParams } from "../algorithms/types.ts";
 import type { LimiterConfig } from "../config/types.ts";
 import { StoreError, StoreUnavailableError } from "../errors.ts";
@@ -100,21 +101,8 @@ interface GroupOutcome {
   readonly degraded: Degraded | undefined;
 }
 
-/** Capacity of a limit: what `Decision.limit` reports. */
-function capacityOf(params: LimitParams): number {
-  switch (params.kind) {
-    case "token_bucket":
-    case "leaky_bucket":
-      return params.burst;
-    case "concurrency":
-      return params.maxConcurrent;
-    default:
-      return params.limit;
-  }
-}
-
 function storeErrorResult(params: LimitParams, allowed: boolean): OpResult {
-  const limit = capacityOf(params);
+  const limit = params.kind === "concurrency" ? params.maxConcurrent : capacityOf(params);
   return {
     allowed,
     limit,
