@@ -491,7 +491,14 @@ async function dropPostgres(): Promise<void> {
   const sql = await adminSql();
   try {
     await sql.unsafe(`DROP TABLE IF EXISTS ${names.table}`);
-    for (const fn of [names.decideFunction, names.stepFunction, names.refundFunction, names.renewFunction]) {
+    for (const fn of [
+      names.decideFunction,
+      names.decideOneFunction,
+      names.stepFunction,
+      names.rateFunction,
+      names.refundFunction,
+      names.renewFunction,
+    ]) {
       await sql.unsafe(`DROP FUNCTION IF EXISTS ${fn}`);
     }
   } finally {

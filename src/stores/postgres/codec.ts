@@ -95,7 +95,32 @@ export function toBatchArrays(ops: readonly StoreOp[]): BatchArrays {
   return arrays;
 }
 
-/** One row of `<table>_decide`. */
+/** The leading parameters of `<table>_decide_one`, in order (a single rate op: no lease). */
+export type OneOpParams = [
+  limiter: string,
+  key: string,
+  tag: string,
+  kind: string,
+  a: number,
+  b: number,
+  cost: number,
+];
+
+/** The scalar parameters of the lean single-op function, encoded like {@link toBatchArrays} encodes each op. */
+export function toOneOpParams(op: StoreOp): OneOpParams {
+  const columns = paramsColumns(op.params);
+  return [
+    encodeText(op.limiterId),
+    encodeText(op.key),
+    stateTag(op.params),
+    columns.kind,
+    columns.a,
+    columns.b,
+    op.cost,
+  ];
+}
+
+/** One row of `<table>_decide` or `<table>_decide_one`. */
 export interface DecideRow {
   readonly allowed: boolean;
   readonly lim: number;

@@ -23,7 +23,12 @@
 
 import { createHash } from "node:crypto";
 import type { PostgresStoreConfig } from "../../config/types.ts";
-import { decideFunctionSql, stepFunctionSql } from "./functions-sql.ts";
+import {
+  decideFunctionSql,
+  decideOneFunctionSql,
+  rateFunctionSql,
+  stepFunctionSql,
+} from "./functions-sql.ts";
 import { type PostgresNames, postgresNames } from "./identifiers.ts";
 import { refundFunctionSql } from "./refund-sql.ts";
 import { renewFunctionSql } from "./renew-sql.ts";
@@ -86,7 +91,9 @@ function baseStatements(config: PostgresDdlOptions): string[] {
   PRIMARY KEY (limiter_id, key, tag, lease_id)
 )`,
     `CREATE INDEX IF NOT EXISTS ${names.expiryIndex} ON ${names.table} (expires_at)`,
+    rateFunctionSql(names),
     stepFunctionSql(names),
+    decideOneFunctionSql(names),
     decideFunctionSql(names),
     refundFunctionSql(names),
     renewFunctionSql(names),

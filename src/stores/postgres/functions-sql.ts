@@ -18,9 +18,276 @@ const DENIED_SQLSTATE = "RSDNY";
 const LOCK_SQLSTATE = "RSLCK";
 
 /**
- * `<table>_step`: decides one member at `p_now` on a row the caller has locked, and when `p_write` is true and
- * the member is allowed, writes the new state. In peek mode (`p_peek`) it reports the state as it is: the
- * `remaining` and `reset_after_ms` a denied call would report, with `allowed` saying whether the call would pass.
+ * `<table>_rate`: the math of every rate algorithm, once. A pure function: from the parameters, the stored state
+ * (the row's columns, NULL when there is no state) and the store time `p_now` (ms), it computes the decision and
+ * the state to write when the call is allowed. Both deciding paths call it (`<table>_step` for composites, the
+ * lean `<table>_decide_one` for a single op), so they cannot drift apart; the reference-model test compares it
+ * with `src/algorithms/`.
+ *
+ * The `new_*` columns are the whole state after an allowed call (columns an algorithm does not use pass through
+ * unchanged), so callers write them with one UPDATE whatever the algorithm; `ttl_ms` is how long the row keeps
+ * constraining anything from `p_now`. In peek mode the result reports the state as it is (the `remaining` and
+ * `reset_after_ms` a denied call would report, with `allowed` saying whether the call would pass).
+ *
+ * Argument meaning by `p_kind`: buckets `a = intervalMs, b = burst`; windows `a = limit, b = windowMs`.
+ *
+ * No `SET search_path`: the function reads no table, and a SET clause would cost a configuration change on
+ * every call; its callers set the path.
+ */
+export function rateFunctionSql(names: PostgresNames): string {
+  const eps = TIME_EPSILON_MS;
+  return `CREATE OR REPLACE FUNCTION ${names.rateFunction}(
+  p_kind text, p_a double precision, p_b double precision, p_cost double precision,
+  p_max_wait double precision, p_now double precision, p_peek boolean,
+  p_tat double precision, p_window_start double precision, p_used double precision,
+  p_previous double precision, p_log double precision[],
+  OUT allowed boolean, OUT lim double precision, OUT remaining double precision,
+  OUT reset_after_ms double precision, OUT retry_after_ms double precision, OUT wait_ms double precision,
+  OUT new_tat double precision, OUT new_window_start double precision, OUT new_used double precision,
+  OUT new_previous double precision, OUT new_log double precision[], OUT ttl_ms double precision)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $fn$
+DECLARE
+  v_eps CONSTANT double precision := ${eps};
+  -- the state as it is, before this call (what a denied call and peek report)
+  v_cur_remaining double precision := 0;
+  v_cur_reset double precision := 0;
+  v_base double precision;
+  v_new double precision;
+  v_wait double precision;
+  v_ws double precision;
+  v_count double precision;
+  v_prev double precision;
+  v_weighted double precision;
+  v_len integer;
+  v_i integer;
+  v_acc double precision;
+  v_newest double precision;
+BEGIN
+  allowed := false;
+  retry_after_ms := 0;
+  wait_ms := 0;
+  ttl_ms := 0;
+  new_tat := p_tat;
+  new_window_start := p_window_start;
+  new_used := p_used;
+  new_previous := p_previous;
+  new_log := p_log;
+
+  IF p_kind = 'token_bucket' THEN
+    -- GCRA: a = intervalMs (T), b = burst (B)
+    lim := p_b;
+    v_base := greatest(coalesce(p_tat, p_now), p_now);
+    v_cur_remaining := (p_b * p_a - (v_base - p_now)) / p_a;
+    v_cur_reset := v_base - p_now;
+    IF p_cost > p_b THEN
+      retry_after_ms := 'Infinity';
+    ELSE
+      v_new := v_base + p_cost * p_a;
+      v_wait := v_new - p_b * p_a - p_now;
+      IF v_wait <= v_eps THEN
+        allowed := true;
+      ELSIF v_wait <= p_max_wait THEN
+        allowed := true;
+        wait_ms := v_wait;
+      ELSE
+        retry_after_ms := v_wait;
+      END IF;
+    END IF;
+    IF allowed THEN
+      remaining := (p_b * p_a - (v_new - p_now)) / p_a;
+      reset_after_ms := v_new - p_now;
+      ttl_ms := v_new - p_now;
+      new_tat := v_new;
+    ELSE
+      remaining := v_cur_remaining;
+      reset_after_ms := v_cur_reset;
+    END IF;
+
+  ELSIF p_kind = 'leaky_bucket' THEN
+    -- shaping by reservation: a = intervalMs (T), b = burst (B); tat = next free departure slot
+    lim := p_b;
+    v_base := greatest(coalesce(p_tat, p_now), p_now);
+    v_wait := v_base - p_now;
+    v_cur_remaining := p_b - v_wait / p_a;
+    v_cur_reset := v_wait;
+    IF p_cost > p_b THEN
+      retry_after_ms := 'Infinity';
+    ELSIF v_wait / p_a + p_cost > p_b + v_eps / p_a THEN
+      -- full: reserve once enough drained if the budget covers the wait, else only once it is empty
+      retry_after_ms := CASE WHEN v_wait > p_max_wait THEN v_wait
+                             ELSE (v_wait / p_a + p_cost - p_b) * p_a END;
+    ELSIF v_wait <= v_eps THEN
+      allowed := true;
+    ELSIF v_wait <= p_max_wait THEN
+      allowed := true;
+      wait_ms := v_wait;
+    ELSE
+      retry_after_ms := v_wait;
+    END IF;
+    IF allowed THEN
+      v_new := v_base + p_cost * p_a;
+      remaining := p_b - (v_new - p_now) / p_a;
+      reset_after_ms := v_new - p_now;
+      ttl_ms := v_new - p_now;
+      new_tat := v_new;
+    ELSE
+      remaining := v_cur_remaining;
+      reset_after_ms := v_cur_reset;
+    END IF;
+
+  ELSIF p_kind = 'fixed_window' THEN
+    -- a = limit (L), b = windowMs (W); windows aligned to the epoch
+    lim := p_a;
+    v_ws := floor(p_now / p_b) * p_b;
+    v_count := CASE WHEN p_window_start = v_ws THEN coalesce(p_used, 0) ELSE 0 END;
+    v_cur_remaining := p_a - v_count;
+    v_cur_reset := CASE WHEN v_count > 0 THEN v_ws + p_b - p_now ELSE 0 END;
+    IF p_cost > p_a THEN
+      retry_after_ms := 'Infinity';
+    ELSIF v_count + p_cost <= p_a THEN
+      allowed := true;
+    ELSE
+      retry_after_ms := v_ws + p_b - p_now;
+    END IF;
+    IF allowed THEN
+      remaining := p_a - v_count - p_cost;
+      reset_after_ms := v_ws + p_b - p_now;
+      ttl_ms := v_ws + p_b - p_now;
+      new_window_start := v_ws;
+      new_used := v_count + p_cost;
+    ELSE
+      remaining := v_cur_remaining;
+      reset_after_ms := v_cur_reset;
+    END IF;
+
+  ELSIF p_kind = 'sliding_window' THEN
+    -- exact log: a = limit (L), b = windowMs (W); log = [t0, c0, t1, c1, ...] oldest first
+    lim := p_a;
+    v_len := coalesce(array_length(p_log, 1), 0);
+    v_i := 1;
+    WHILE v_i <= v_len AND p_log[v_i] <= p_now - p_b LOOP
+      v_i := v_i + 2;
+    END LOOP;
+    IF v_i > v_len THEN
+      p_log := '{}';
+    ELSIF v_i > 1 THEN
+      p_log := p_log[v_i:v_len];
+    END IF;
+    v_len := coalesce(array_length(p_log, 1), 0);
+    v_acc := 0;
+    v_i := 2;
+    WHILE v_i <= v_len LOOP
+      v_acc := v_acc + p_log[v_i];
+      v_i := v_i + 2;
+    END LOOP;
+    v_newest := CASE WHEN v_len > 0 THEN p_log[v_len - 1] END;
+    v_cur_remaining := p_a - v_acc;
+    v_cur_reset := CASE WHEN v_len > 0 THEN v_newest + p_b - p_now ELSE 0 END;
+    IF p_cost > p_a THEN
+      retry_after_ms := 'Infinity';
+    ELSIF v_acc + p_cost <= p_a THEN
+      allowed := true;
+    ELSE
+      -- the first entry whose expiry frees enough room for this cost
+      v_count := v_acc;
+      v_i := 1;
+      WHILE v_i <= v_len LOOP
+        v_count := v_count - p_log[v_i + 1];
+        IF v_count + p_cost <= p_a THEN
+          retry_after_ms := p_log[v_i] + p_b - p_now;
+          EXIT;
+        END IF;
+        v_i := v_i + 2;
+      END LOOP;
+    END IF;
+    IF allowed THEN
+      -- keep the log sorted even if the server clock stepped back (failover)
+      v_new := CASE WHEN v_len > 0 THEN greatest(p_now, v_newest) ELSE p_now END;
+      remaining := p_a - v_acc - p_cost;
+      reset_after_ms := v_new + p_b - p_now;
+      ttl_ms := v_new + p_b - p_now;
+      new_log := p_log || ARRAY[v_new, p_cost];
+    ELSE
+      remaining := v_cur_remaining;
+      reset_after_ms := v_cur_reset;
+    END IF;
+
+  ELSIF p_kind = 'sliding_window_counter' THEN
+    -- a = limit (L), b = windowMs (W); used = current window's count, previous = the window before
+    lim := p_a;
+    v_ws := floor(p_now / p_b) * p_b;
+    IF p_window_start = v_ws THEN
+      v_count := coalesce(p_used, 0);
+      v_prev := coalesce(p_previous, 0);
+    ELSIF p_window_start = v_ws - p_b THEN
+      v_count := 0;
+      v_prev := coalesce(p_used, 0);
+    ELSE
+      v_count := 0;
+      v_prev := 0;
+    END IF;
+    v_weighted := v_prev * (1 - (p_now - v_ws) / p_b) + v_count;
+    v_cur_remaining := p_a - v_weighted;
+    v_cur_reset := CASE WHEN v_count > 0 THEN v_ws + 2 * p_b - p_now
+                        WHEN v_prev > 0 THEN v_ws + p_b - p_now ELSE 0 END;
+    IF p_cost > p_a THEN
+      retry_after_ms := 'Infinity';
+    ELSIF v_count + p_cost <= p_a AND v_weighted + p_cost <= p_a + v_eps THEN
+      allowed := true;
+    ELSIF v_count + p_cost > p_a THEN
+      -- the current window is full: wait for the next one, until this window's count (then "previous")
+      -- weighs little enough
+      retry_after_ms := v_ws + p_b + p_b * (1 - (p_a - p_cost) / v_count) - p_now;
+    ELSE
+      retry_after_ms := (v_ws + p_b * (1 - (p_a - v_count - p_cost) / v_prev)) - p_now;
+    END IF;
+    IF allowed THEN
+      remaining := p_a - (v_weighted + p_cost);
+      reset_after_ms := v_ws + 2 * p_b - p_now;
+      ttl_ms := v_ws + 2 * p_b - p_now;
+      new_window_start := v_ws;
+      new_used := v_count + p_cost;
+      new_previous := v_prev;
+    ELSE
+      remaining := v_cur_remaining;
+      reset_after_ms := v_cur_reset;
+    END IF;
+
+  ELSE
+    RAISE EXCEPTION 'rate-sync: unknown algorithm %', p_kind USING ERRCODE = '22023';
+  END IF;
+
+  IF p_peek THEN
+    remaining := v_cur_remaining;
+    reset_after_ms := v_cur_reset;
+    IF p_kind = 'leaky_bucket' THEN
+      -- peek reports both buckets with the token bucket's expression (the same value, rounded alike)
+      remaining := (p_b * p_a - v_cur_reset) / p_a;
+    END IF;
+  END IF;
+  remaining := greatest(0, floor(remaining + v_eps));
+END
+$fn$`;
+}
+
+/**
+ * The UPDATE that writes an allowed call's new state (a `<table>_rate` result in `v_r`) on the locked row
+ * `p_limiter, p_key, p_tag`, expiring `ttl_ms` after the decision time `v_now_ts`. Shared by both paths so the
+ * row they write is the same.
+ */
+function writeRateStateSql(t: string): string {
+  return `UPDATE ${t} AS s SET tat = v_r.new_tat, window_start = v_r.new_window_start, used = v_r.new_used,
+           previous = v_r.new_previous, log = v_r.new_log,
+           expires_at = v_now_ts + v_r.ttl_ms * interval '1 millisecond'
+     WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = ''`;
+}
+
+/**
+ * `<table>_step`: decides one member of a composite at `p_now_ts` on a row the caller has locked, and when
+ * `p_write` is true and the member is allowed, writes the new state. In peek mode (`p_peek`) it reports the state
+ * as it is. Rate algorithms use the math of `<table>_rate`; concurrency (a count of lease rows) lives here, as
+ * only the general path handles it.
  *
  * Argument meaning by `p_kind`: buckets `a = intervalMs, b = burst`; windows `a = limit, b = windowMs`;
  * concurrency `a = maxConcurrent, b = leaseMs`.
@@ -38,282 +305,150 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
+  v_now_ts timestamptz := p_now_ts;
   v_now double precision := (extract(epoch FROM p_now_ts) * 1000)::double precision;
   v_eps CONSTANT double precision := ${eps};
-  v_ttl double precision := 0;
-  -- the state as it is, before this call (what a denied call and peek report)
   v_cur_remaining double precision := 0;
   v_cur_reset double precision := 0;
-  -- stored state
   v_tat double precision;
-  v_ws_stored double precision;
-  v_used_stored double precision;
-  v_prev_stored double precision;
-  v_log double precision[];
-  -- working values
-  v_base double precision;
-  v_new double precision;
-  v_wait double precision;
   v_ws double precision;
-  v_count double precision;
+  v_used double precision;
   v_prev double precision;
-  v_weighted double precision;
-  v_len integer;
-  v_i integer;
-  v_acc double precision;
-  v_newest double precision;
+  v_log double precision[];
+  v_r record;
   v_live integer;
   v_min_exp timestamptz;
   v_max_exp timestamptz;
   v_new_exp timestamptz;
 BEGIN
+  IF p_kind <> 'concurrency' THEN
+    SELECT s.tat, s.window_start, s.used, s.previous, s.log INTO v_tat, v_ws, v_used, v_prev, v_log
+      FROM ${t} AS s
+     WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = '';
+    v_r := ${names.rateFunction}(p_kind, p_a, p_b, p_cost, p_max_wait, v_now, p_peek,
+      v_tat, v_ws, v_used, v_prev, v_log);
+    IF v_r.allowed AND p_write AND NOT p_peek THEN
+      ${writeRateStateSql(t)};
+    END IF;
+    allowed := v_r.allowed;
+    lim := v_r.lim;
+    remaining := v_r.remaining;
+    reset_after_ms := v_r.reset_after_ms;
+    retry_after_ms := v_r.retry_after_ms;
+    wait_ms := v_r.wait_ms;
+    RETURN;
+  END IF;
+
   allowed := false;
   retry_after_ms := 0;
   wait_ms := 0;
-
-  IF p_kind = 'concurrency' THEN
-    lim := p_a;
-    SELECT count(*)::integer, min(s.expires_at), max(s.expires_at) INTO v_live, v_min_exp, v_max_exp
-      FROM ${t} AS s
-     WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id <> ''
-       AND s.expires_at > p_now_ts;
-    v_cur_remaining := p_a - v_live;
-    v_cur_reset := CASE WHEN v_live > 0
-      THEN (extract(epoch FROM v_max_exp) * 1000)::double precision - v_now ELSE 0 END;
-    IF v_live + 1 <= p_a AND (p_lease <> '' OR p_peek) THEN
-      allowed := true;
-      v_new_exp := p_now_ts + p_b * interval '1 millisecond';
-      remaining := p_a - v_live - 1;
-      reset_after_ms := (extract(epoch FROM greatest(v_max_exp, v_new_exp)) * 1000)::double precision - v_now;
-      IF p_write AND NOT p_peek THEN
-        INSERT INTO ${t} AS s (limiter_id, key, tag, lease_id, expires_at)
-        VALUES (p_limiter, p_key, p_tag, p_lease, v_new_exp)
-        ON CONFLICT (limiter_id, key, tag, lease_id) DO UPDATE SET expires_at = excluded.expires_at;
-        -- The lock row lives as long as the longest lease, so it is not swept and re-created under load.
-        UPDATE ${t} AS s SET expires_at = greatest(s.expires_at, v_new_exp)
-         WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = '';
-      END IF;
-    ELSE
-      retry_after_ms := CASE WHEN v_live > 0
-        THEN (extract(epoch FROM v_min_exp) * 1000)::double precision - v_now ELSE 0 END;
-      remaining := 0;
-      reset_after_ms := v_cur_reset;
+  lim := p_a;
+  SELECT count(*)::integer, min(s.expires_at), max(s.expires_at) INTO v_live, v_min_exp, v_max_exp
+    FROM ${t} AS s
+   WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id <> ''
+     AND s.expires_at > p_now_ts;
+  v_cur_remaining := p_a - v_live;
+  v_cur_reset := CASE WHEN v_live > 0
+    THEN (extract(epoch FROM v_max_exp) * 1000)::double precision - v_now ELSE 0 END;
+  IF v_live + 1 <= p_a AND (p_lease <> '' OR p_peek) THEN
+    allowed := true;
+    v_new_exp := p_now_ts + p_b * interval '1 millisecond';
+    remaining := p_a - v_live - 1;
+    reset_after_ms := (extract(epoch FROM greatest(v_max_exp, v_new_exp)) * 1000)::double precision - v_now;
+    IF p_write AND NOT p_peek THEN
+      INSERT INTO ${t} AS s (limiter_id, key, tag, lease_id, expires_at)
+      VALUES (p_limiter, p_key, p_tag, p_lease, v_new_exp)
+      ON CONFLICT (limiter_id, key, tag, lease_id) DO UPDATE SET expires_at = excluded.expires_at;
+      -- The lock row lives as long as the longest lease, so it is not swept and re-created under load.
+      UPDATE ${t} AS s SET expires_at = greatest(s.expires_at, v_new_exp)
+       WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = '';
     END IF;
   ELSE
-    SELECT s.tat, s.window_start, s.used, s.previous, s.log
-      INTO v_tat, v_ws_stored, v_used_stored, v_prev_stored, v_log
-      FROM ${t} AS s
-     WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = '';
-
-    IF p_kind = 'token_bucket' THEN
-      -- GCRA: a = intervalMs (T), b = burst (B)
-      lim := p_b;
-      v_base := greatest(coalesce(v_tat, v_now), v_now);
-      v_cur_remaining := (p_b * p_a - (v_base - v_now)) / p_a;
-      v_cur_reset := v_base - v_now;
-      IF p_cost > p_b THEN
-        retry_after_ms := 'Infinity';
-      ELSE
-        v_new := v_base + p_cost * p_a;
-        v_wait := v_new - p_b * p_a - v_now;
-        IF v_wait <= v_eps THEN
-          allowed := true;
-        ELSIF v_wait <= p_max_wait THEN
-          allowed := true;
-          wait_ms := v_wait;
-        ELSE
-          retry_after_ms := v_wait;
-        END IF;
-      END IF;
-      IF allowed THEN
-        remaining := (p_b * p_a - (v_new - v_now)) / p_a;
-        reset_after_ms := v_new - v_now;
-        v_ttl := v_new - v_now;
-        IF p_write AND NOT p_peek THEN
-          UPDATE ${t} AS s SET tat = v_new, expires_at = p_now_ts + v_ttl * interval '1 millisecond'
-           WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = '';
-        END IF;
-      ELSE
-        remaining := v_cur_remaining;
-        reset_after_ms := v_cur_reset;
-      END IF;
-
-    ELSIF p_kind = 'leaky_bucket' THEN
-      -- shaping by reservation: a = intervalMs (T), b = burst (B); tat = next free departure slot
-      lim := p_b;
-      v_base := greatest(coalesce(v_tat, v_now), v_now);
-      v_wait := v_base - v_now;
-      v_cur_remaining := p_b - v_wait / p_a;
-      v_cur_reset := v_wait;
-      IF p_cost > p_b THEN
-        retry_after_ms := 'Infinity';
-      ELSIF v_wait / p_a + p_cost > p_b + v_eps / p_a THEN
-        -- full: reserve once enough drained if the budget covers the wait, else only once it is empty
-        retry_after_ms := CASE WHEN v_wait > p_max_wait THEN v_wait
-                               ELSE (v_wait / p_a + p_cost - p_b) * p_a END;
-      ELSIF v_wait <= v_eps THEN
-        allowed := true;
-      ELSIF v_wait <= p_max_wait THEN
-        allowed := true;
-        wait_ms := v_wait;
-      ELSE
-        retry_after_ms := v_wait;
-      END IF;
-      IF allowed THEN
-        v_new := v_base + p_cost * p_a;
-        remaining := p_b - (v_new - v_now) / p_a;
-        reset_after_ms := v_new - v_now;
-        v_ttl := v_new - v_now;
-        IF p_write AND NOT p_peek THEN
-          UPDATE ${t} AS s SET tat = v_new, expires_at = p_now_ts + v_ttl * interval '1 millisecond'
-           WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = '';
-        END IF;
-      ELSE
-        remaining := v_cur_remaining;
-        reset_after_ms := v_cur_reset;
-      END IF;
-
-    ELSIF p_kind = 'fixed_window' THEN
-      -- a = limit (L), b = windowMs (W); windows aligned to the epoch
-      lim := p_a;
-      v_ws := floor(v_now / p_b) * p_b;
-      v_count := CASE WHEN v_ws_stored = v_ws THEN coalesce(v_used_stored, 0) ELSE 0 END;
-      v_cur_remaining := p_a - v_count;
-      v_cur_reset := CASE WHEN v_count > 0 THEN v_ws + p_b - v_now ELSE 0 END;
-      IF p_cost > p_a THEN
-        retry_after_ms := 'Infinity';
-      ELSIF v_count + p_cost <= p_a THEN
-        allowed := true;
-      ELSE
-        retry_after_ms := v_ws + p_b - v_now;
-      END IF;
-      IF allowed THEN
-        remaining := p_a - v_count - p_cost;
-        reset_after_ms := v_ws + p_b - v_now;
-        v_ttl := v_ws + p_b - v_now;
-        IF p_write AND NOT p_peek THEN
-          UPDATE ${t} AS s SET window_start = v_ws, used = v_count + p_cost,
-                 expires_at = p_now_ts + v_ttl * interval '1 millisecond'
-           WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = '';
-        END IF;
-      ELSE
-        remaining := v_cur_remaining;
-        reset_after_ms := v_cur_reset;
-      END IF;
-
-    ELSIF p_kind = 'sliding_window' THEN
-      -- exact log: a = limit (L), b = windowMs (W); log = [t0, c0, t1, c1, ...] oldest first
-      lim := p_a;
-      v_len := coalesce(array_length(v_log, 1), 0);
-      v_i := 1;
-      WHILE v_i <= v_len AND v_log[v_i] <= v_now - p_b LOOP
-        v_i := v_i + 2;
-      END LOOP;
-      IF v_i > v_len THEN
-        v_log := '{}';
-      ELSIF v_i > 1 THEN
-        v_log := v_log[v_i:v_len];
-      END IF;
-      v_len := coalesce(array_length(v_log, 1), 0);
-      v_acc := 0;
-      v_i := 2;
-      WHILE v_i <= v_len LOOP
-        v_acc := v_acc + v_log[v_i];
-        v_i := v_i + 2;
-      END LOOP;
-      v_newest := CASE WHEN v_len > 0 THEN v_log[v_len - 1] END;
-      v_cur_remaining := p_a - v_acc;
-      v_cur_reset := CASE WHEN v_len > 0 THEN v_newest + p_b - v_now ELSE 0 END;
-      IF p_cost > p_a THEN
-        retry_after_ms := 'Infinity';
-      ELSIF v_acc + p_cost <= p_a THEN
-        allowed := true;
-      ELSE
-        -- the first entry whose expiry frees enough room for this cost
-        v_count := v_acc;
-        v_i := 1;
-        WHILE v_i <= v_len LOOP
-          v_count := v_count - v_log[v_i + 1];
-          IF v_count + p_cost <= p_a THEN
-            retry_after_ms := v_log[v_i] + p_b - v_now;
-            EXIT;
-          END IF;
-          v_i := v_i + 2;
-        END LOOP;
-      END IF;
-      IF allowed THEN
-        -- keep the log sorted even if the server clock stepped back (failover)
-        v_new := CASE WHEN v_len > 0 THEN greatest(v_now, v_newest) ELSE v_now END;
-        remaining := p_a - v_acc - p_cost;
-        reset_after_ms := v_new + p_b - v_now;
-        v_ttl := v_new + p_b - v_now;
-        IF p_write AND NOT p_peek THEN
-          UPDATE ${t} AS s SET log = v_log || ARRAY[v_new, p_cost],
-                 expires_at = p_now_ts + v_ttl * interval '1 millisecond'
-           WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = '';
-        END IF;
-      ELSE
-        remaining := v_cur_remaining;
-        reset_after_ms := v_cur_reset;
-      END IF;
-
-    ELSIF p_kind = 'sliding_window_counter' THEN
-      -- a = limit (L), b = windowMs (W); used = current window's count, previous = the window before
-      lim := p_a;
-      v_ws := floor(v_now / p_b) * p_b;
-      IF v_ws_stored = v_ws THEN
-        v_count := coalesce(v_used_stored, 0);
-        v_prev := coalesce(v_prev_stored, 0);
-      ELSIF v_ws_stored = v_ws - p_b THEN
-        v_count := 0;
-        v_prev := coalesce(v_used_stored, 0);
-      ELSE
-        v_count := 0;
-        v_prev := 0;
-      END IF;
-      v_weighted := v_prev * (1 - (v_now - v_ws) / p_b) + v_count;
-      v_cur_remaining := p_a - v_weighted;
-      v_cur_reset := CASE WHEN v_count > 0 THEN v_ws + 2 * p_b - v_now
-                          WHEN v_prev > 0 THEN v_ws + p_b - v_now ELSE 0 END;
-      IF p_cost > p_a THEN
-        retry_after_ms := 'Infinity';
-      ELSIF v_count + p_cost <= p_a AND v_weighted + p_cost <= p_a + v_eps THEN
-        allowed := true;
-      ELSIF v_count + p_cost > p_a THEN
-        -- the current window is full: wait for the next one, until this window's count (then "previous")
-        -- weighs little enough
-        retry_after_ms := v_ws + p_b + p_b * (1 - (p_a - p_cost) / v_count) - v_now;
-      ELSE
-        retry_after_ms := (v_ws + p_b * (1 - (p_a - v_count - p_cost) / v_prev)) - v_now;
-      END IF;
-      IF allowed THEN
-        remaining := p_a - (v_weighted + p_cost);
-        reset_after_ms := v_ws + 2 * p_b - v_now;
-        v_ttl := v_ws + 2 * p_b - v_now;
-        IF p_write AND NOT p_peek THEN
-          UPDATE ${t} AS s SET window_start = v_ws, used = v_count + p_cost, previous = v_prev,
-                 expires_at = p_now_ts + v_ttl * interval '1 millisecond'
-           WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = '';
-        END IF;
-      ELSE
-        remaining := v_cur_remaining;
-        reset_after_ms := v_cur_reset;
-      END IF;
-
-    ELSE
-      RAISE EXCEPTION 'rate-sync: unknown algorithm %', p_kind USING ERRCODE = '22023';
-    END IF;
+    retry_after_ms := CASE WHEN v_live > 0
+      THEN (extract(epoch FROM v_min_exp) * 1000)::double precision - v_now ELSE 0 END;
+    remaining := 0;
+    reset_after_ms := v_cur_reset;
   END IF;
-
   IF p_peek THEN
     remaining := v_cur_remaining;
     reset_after_ms := v_cur_reset;
-    IF p_kind = 'leaky_bucket' THEN
-      -- peek reports both buckets with the token bucket's expression (the same value, rounded alike)
-      remaining := (p_b * p_a - v_cur_reset) / p_a;
-    END IF;
   END IF;
   remaining := greatest(0, floor(remaining + v_eps));
+END
+$fn$`;
+}
+
+/**
+ * `<table>_decide_one`: the lean path of the most common call, one rate op (not concurrency) and no composite.
+ * Same guarantees as `<table>_decide` with a fraction of its statements: lock the row with `SELECT … FOR UPDATE`
+ * (inserting a placeholder first only when it is missing), read `clock_timestamp()` once the row is ours, run
+ * `<table>_rate`, and UPDATE only when the call is allowed (a denial writes no new row version). One row comes
+ * back, with the store time of the decision. With `p_peek` it takes no lock and writes nothing.
+ *
+ * It writes the same row layout with the same math as the general function, so processes using either path
+ * (and peek, refund and the sweep) share state.
+ */
+export function decideOneFunctionSql(names: PostgresNames): string {
+  const t = names.table;
+  return `CREATE OR REPLACE FUNCTION ${names.decideOneFunction}(
+  p_limiter text, p_key text, p_tag text, p_kind text, p_a double precision, p_b double precision,
+  p_cost double precision, p_max_wait double precision, p_peek boolean,
+  OUT allowed boolean, OUT lim double precision, OUT remaining double precision,
+  OUT reset_after_ms double precision, OUT retry_after_ms double precision, OUT wait_ms double precision,
+  OUT now_ms double precision)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  v_now_ts timestamptz;
+  v_tat double precision;
+  v_ws double precision;
+  v_used double precision;
+  v_prev double precision;
+  v_log double precision[];
+  v_locked boolean := false;
+  v_r record;
+BEGIN
+  IF p_peek THEN
+    SELECT s.tat, s.window_start, s.used, s.previous, s.log INTO v_tat, v_ws, v_used, v_prev, v_log
+      FROM ${t} AS s
+     WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = '';
+  ELSE
+    -- Lock the row, inserting it only when missing. The loop covers the background sweep deleting an expired
+    -- row between the two statements (it then simply gets inserted again); a row another call inserts meanwhile
+    -- is found by the next SELECT, which takes a fresh snapshot.
+    FOR v_attempt IN 1..8 LOOP
+      SELECT s.tat, s.window_start, s.used, s.previous, s.log INTO v_tat, v_ws, v_used, v_prev, v_log
+        FROM ${t} AS s
+       WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = ''
+         FOR UPDATE;
+      IF FOUND THEN
+        v_locked := true;
+        EXIT;
+      END IF;
+      INSERT INTO ${t} AS s (limiter_id, key, tag, lease_id, expires_at)
+      VALUES (p_limiter, p_key, p_tag, '', '-infinity')
+      ON CONFLICT (limiter_id, key, tag, lease_id) DO NOTHING;
+    END LOOP;
+    IF NOT v_locked THEN
+      RAISE EXCEPTION 'rate-sync: could not lock a state row' USING ERRCODE = '${LOCK_SQLSTATE}';
+    END IF;
+  END IF;
+
+  -- After the lock, as in <table>_decide: time never goes backwards along the row's history.
+  v_now_ts := clock_timestamp();
+  now_ms := (extract(epoch FROM v_now_ts) * 1000)::double precision;
+  v_r := ${names.rateFunction}(p_kind, p_a, p_b, p_cost, p_max_wait, now_ms, p_peek,
+    v_tat, v_ws, v_used, v_prev, v_log);
+  IF v_r.allowed AND NOT p_peek THEN
+    ${writeRateStateSql(t)};
+  END IF;
+  allowed := v_r.allowed;
+  lim := v_r.lim;
+  remaining := v_r.remaining;
+  reset_after_ms := v_r.reset_after_ms;
+  retry_after_ms := v_r.retry_after_ms;
+  wait_ms := v_r.wait_ms;
 END
 $fn$`;
 }

@@ -42,10 +42,14 @@ export interface PostgresNames {
   readonly table: string;
   /** The index on `expires_at` (unqualified: an index always lives in its table's schema). */
   readonly expiryIndex: string;
-  /** The function that decides one member (the algorithm math). */
+  /** The pure function holding the math of every rate algorithm (no table access). */
+  readonly rateFunction: string;
+  /** The function that decides one member of a batch on a locked row (rate math or concurrency). */
   readonly stepFunction: string;
   /** The function that decides a whole batch in one statement: locks, clock, all-or-nothing. */
   readonly decideFunction: string;
+  /** The lean function that decides (or peeks) a single rate op in one statement. */
+  readonly decideOneFunction: string;
   /** The function that gives back what an allowed decision consumed. */
   readonly refundFunction: string;
   /** The function that extends a live lease. */
@@ -63,8 +67,10 @@ export function postgresNames(schemaName: string, tableName: string): PostgresNa
   return {
     table: qualified(tableName),
     expiryIndex: quoteIdent(derivedName(tableName, "expires_at")),
+    rateFunction: qualified(derivedName(tableName, "rate")),
     stepFunction: qualified(derivedName(tableName, "step")),
     decideFunction: qualified(derivedName(tableName, "decide")),
+    decideOneFunction: qualified(derivedName(tableName, "decide_one")),
     refundFunction: qualified(derivedName(tableName, "refund")),
     renewFunction: qualified(derivedName(tableName, "renew")),
     schema,

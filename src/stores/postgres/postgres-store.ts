@@ -18,7 +18,7 @@ import {
   withTimeout,
 } from "../resilience.ts";
 import type { BatchResult, OpResult, Store, StoreOp } from "../store.ts";
-import { encodeText, rowNowMs, toBatchArrays, toOpResult } from "./codec.ts";
+import { encodeText, rowNowMs, toBatchArrays, toOneOpParams, toOpResult } from "./codec.ts";
 import { ddlStatements, schemaMarker } from "./ddl.ts";
 import { loadDriver, type PostgresFactory, type Sql } from "./driver.ts";
 import { type PostgresNames, postgresNames } from "./identifiers.ts";
@@ -107,6 +107,7 @@ export class PostgresStore implements Store {
   #schemaReady = false;
 
   readonly #decideSql: string;
+  readonly #decideOneSql: string;
   readonly #refundSql: string;
   readonly #resetSql: string;
   readonly #releaseSql: string;
@@ -122,6 +123,7 @@ export class PostgresStore implements Store {
     this.#cache = options.overLimitCache === false ? undefined : new OverLimitCache();
     const t = this.#names.table;
     this.#decideSql = `SELECT * FROM ${this.#names.decideFunction}($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::text[], $9::float8, $10::boolean)`;
+    this.#decideOneSql = `SELECT * FROM ${this.#names.decideOneFunction}($1::text, $2::text, $3::text, $4::text, $5::float8, $6::float8, $7::float8, $8::float8, $9::boolean)`;
     this.#refundSql = `SELECT ${this.#names.refundFunction}($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::text[]) AS now_ms`;
     // Rows are locked in the decisions' order (tag, then lease) before they go, so a reset never deadlocks with
     // a composite holding two states of the same key, whatever plan the DELETE would otherwise use.
@@ -169,7 +171,7 @@ export class PostgresStore implements Store {
       return { batch: { allowed: false, results: [cached] }, nowMs: Number.NaN };
     }
     const sentAtMs = this.#cache?.now() ?? 0;
-    const rows = await this.#query("decide", this.#decideSql, [...toBatchArrays(ops), maxWaitMs, false]);
+    const rows = await this.#decideRows("decide", ops, maxWaitMs, false);
     const timed = this.#toTimed(rows, ops.length);
     this.#cache?.learn(ops, timed.batch.results, sentAtMs);
     return timed;
@@ -181,7 +183,7 @@ export class PostgresStore implements Store {
 
   /** Like {@link peek}, with the store time. @internal */
   async peekTimed(op: StoreOp): Promise<{ readonly result: OpResult; readonly nowMs: number }> {
-    const rows = await this.#query("peek", this.#decideSql, [...toBatchArrays([op]), 0, true]);
+    const rows = await this.#decideRows("peek", [op], 0, true);
     const timed = this.#toTimed(rows, 1);
     const result = timed.batch.results[0];
     if (result === undefined) throw new StoreError(this.id, "peek returned no row");
@@ -261,6 +263,23 @@ export class PostgresStore implements Store {
     // Calls in flight finish (or fail) first; then connections close, forcibly after a grace period.
     if (sql !== undefined)
       await sql.end({ timeout: Math.max(1, this.#config.timeoutMs / 1000) }).catch(() => {});
+  }
+
+  /**
+   * Runs a decision (or peek): one rate op takes the lean single-row function, anything else (composites,
+   * concurrency) the general one. Both return the same row shape.
+   */
+  #decideRows(
+    what: string,
+    ops: readonly StoreOp[],
+    maxWaitMs: number,
+    peek: boolean,
+  ): Promise<RowsWithCount> {
+    const single = ops.length === 1 ? ops[0] : undefined;
+    if (single !== undefined && single.params.kind !== "concurrency") {
+      return this.#query(what, this.#decideOneSql, [...toOneOpParams(single), maxWaitMs, peek]);
+    }
+    return this.#query(what, this.#decideSql, [...toBatchArrays(ops), maxWaitMs, peek]);
   }
 
   #toTimed(rows: readonly unknown[], expected: number): TimedBatchResult {
