@@ -7,7 +7,14 @@
 
 import type { RedisStoreConfig } from "../../config/types.ts";
 import { StoreUnavailableError } from "../../errors.ts";
-import { DECIDE_SCRIPT, PEEK_SCRIPT, REFUND_SCRIPT, RENEW_SCRIPT } from "./lua.ts";
+import {
+  DECIDE_SCRIPT,
+  LEAN_DECIDE_SCRIPTS,
+  type LeanKindCode,
+  PEEK_SCRIPT,
+  REFUND_SCRIPT,
+  RENEW_SCRIPT,
+} from "./lua.ts";
 
 /** The ioredis module, as `import("ioredis")` yields it. */
 export type IoRedisModule = typeof import("ioredis");
@@ -19,6 +26,8 @@ type ScriptCommand = (numberOfKeys: number, ...keysAndArgs: string[]) => Promise
 export interface RedisConnection {
   /** Runs the decide script. */
   decide(keys: readonly string[], args: readonly string[]): Promise<unknown>;
+  /** Runs the lean decide script of one rate algorithm on one state key. */
+  decideOne(kind: LeanKindCode, key: string, args: readonly string[]): Promise<unknown>;
   /** Runs the peek script. */
   peek(keys: readonly string[], args: readonly string[]): Promise<unknown>;
   /** Runs the refund script. */
@@ -39,7 +48,21 @@ const SCRIPTS = {
   rateSyncPeek: PEEK_SCRIPT,
   rateSyncRefund: REFUND_SCRIPT,
   rateSyncRenew: RENEW_SCRIPT,
+  rateSyncDecideTb: LEAN_DECIDE_SCRIPTS.tb,
+  rateSyncDecideLb: LEAN_DECIDE_SCRIPTS.lb,
+  rateSyncDecideFw: LEAN_DECIDE_SCRIPTS.fw,
+  rateSyncDecideSw: LEAN_DECIDE_SCRIPTS.sw,
+  rateSyncDecideSc: LEAN_DECIDE_SCRIPTS.sc,
 } as const;
+
+/** The command of each lean decide script. */
+const LEAN_COMMANDS: Readonly<Record<LeanKindCode, keyof typeof SCRIPTS>> = {
+  tb: "rateSyncDecideTb",
+  lb: "rateSyncDecideLb",
+  fw: "rateSyncDecideFw",
+  sw: "rateSyncDecideSw",
+  sc: "rateSyncDecideSc",
+};
 
 /**
  * Imports ioredis, or rejects with {@link StoreUnavailableError} when it is not installed.
@@ -119,6 +142,7 @@ export function openConnection(driver: IoRedisModule, config: RedisStoreConfig):
 
   return {
     decide: (keys, args) => run("rateSyncDecide", keys, args),
+    decideOne: (kind, key, args) => scripts[LEAN_COMMANDS[kind]](1, key, ...args),
     peek: (keys, args) => run("rateSyncPeek", keys, args),
     refund: (keys, args) => run("rateSyncRefund", keys, args),
     renew: (key, leaseId, leaseMs) => run("rateSyncRenew", [key], [leaseId, String(leaseMs)]),

@@ -8,7 +8,7 @@ import type { LimitParams } from "../../algorithms/types.ts";
 import { InvalidArgumentError } from "../../errors.ts";
 import { type OpResult, type StoreOp, stateTag } from "../store.ts";
 import { leaseKey, stateKey } from "./keys.ts";
-import { KIND_CODES } from "./lua.ts";
+import { KIND_CODES, type LeanKindCode } from "./lua.ts";
 
 /** KEYS and ARGV of one script call. */
 export interface ScriptCall {
@@ -68,6 +68,28 @@ export function encodeOps(
     args.push(KIND_CODES[op.params.kind], stateTag(op.params), p1, p2, String(op.cost), op.leaseId ?? "");
   }
   return { keys, args };
+}
+
+/** Script, key and ARGV of a lean single-op decide (see `LEAN_DECIDE_SCRIPTS`). */
+export interface LeanCall {
+  readonly kind: LeanKindCode;
+  readonly key: string;
+  readonly args: string[];
+}
+
+/**
+ * Encodes a decision of one op for its algorithm's lean decide script, or returns `undefined` when the op
+ * needs the general script (a concurrency op: leases live in a sorted set and take a lease id).
+ */
+export function encodeLean(prefix: string, op: StoreOp, maxWaitMs: number): LeanCall | undefined {
+  const { params } = op;
+  if (params.kind === "concurrency") return undefined;
+  const [p1, p2] = paramsArgs(params);
+  return {
+    kind: KIND_CODES[params.kind],
+    key: stateKey(prefix, op.limiterId, op.key),
+    args: [stateTag(params), p1, p2, String(op.cost), String(maxWaitMs)],
+  };
 }
 
 function toNumber(value: unknown): number {

@@ -1,19 +1,27 @@
 /**
  * @module
- * The Lua scripts of the Redis store: one per kind of call (decide, peek, refund, renew). Each reads the
- * clock with `TIME` inside the script, so every decision uses the store's clock, and each does all its reads
- * and writes in one atomic call. They encode `src/algorithms/` exactly (see the math reference there); the
- * tests compare them with those pure functions.
+ * The Lua scripts of the Redis store: one per kind of call (decide, peek, refund, renew), plus a lean decide
+ * script per rate algorithm for the common single-op call. Each reads the clock with `TIME` inside the script,
+ * so every decision uses the store's clock, and each does all its reads and writes in one atomic call. They
+ * encode `src/algorithms/` exactly (see the math reference there); the tests compare them with those pure
+ * functions. Every script is assembled from the same Lua source pieces below (one `fmt`, one function per
+ * algorithm), so the general and the lean scripts cannot drift apart.
  *
  * Wire format (built by `codec.ts`):
- * - `KEYS[i]` is the state key of op `i`: a hash (field = state tag) for rate ops, a sorted set of leases
- *   (member = lease id, score = expiry) for concurrency ops.
- * - `ARGV[1]` = maxWaitMs, `ARGV[2]` = number of ops, then 6 values per op:
+ * - General scripts (decide, peek, refund): `KEYS[i]` is the state key of op `i`: a hash (field = state tag) for
+ *   rate ops, a sorted set of leases (member = lease id, score = expiry) for concurrency ops.
+ *   `ARGV[1]` = maxWaitMs, `ARGV[2]` = number of ops, then 6 values per op:
  *   kind code, state tag, p1, p2, cost, lease id — where (p1, p2) is (intervalMs, burst) for buckets,
  *   (limit, windowMs) for windows and (maxConcurrent, leaseMs) for concurrency.
- * - Numbers go back as strings (`%.17g`, `inf`): a Lua number returned as-is would be truncated to an integer.
+ * - Lean decide scripts (`LEAN_DECIDE_SCRIPTS`, one per rate algorithm; used for a decision of exactly one op
+ *   that is not a concurrency op): `KEYS[1]` = the state hash, `ARGV` = state tag, p1, p2, cost, maxWaitMs.
+ *   The algorithm is chosen by the script, so it is not sent; there is no op count and no lease id.
+ * - Decide and peek reply `[nowMs, allAllowed, (allowed, limit, remaining, resetAfterMs, retryAfterMs, waitMs)
+ *   per op]`, the lean scripts included (with one op). Numbers go back as strings (`%.17g`, `%d`, `inf`): a Lua
+ *   number returned as-is would be truncated to an integer.
  *
- * Stored state (hash field values, numbers as `%.17g` so they round-trip exactly):
+ * Stored state (hash field values, numbers as `%.17g` so they round-trip exactly; the lean scripts read and
+ * write exactly this, so both kinds of script, and processes of either version, share state):
  * - `tb` / `lb`: `tat`
  * - `fw<W>`: `windowStart:count`
  * - `sw<W>`: `t0,c0,t1,c1,…` (oldest first)
@@ -33,12 +41,16 @@ export const KIND_CODES = {
 /** Values per op in ARGV. */
 export const OP_STRIDE = 6;
 
-/** Helpers and the math, shared by every script. Defines `decideOp(key, o, maxWait, overlay)` and `peekOp`. */
-const PRELUDE = `
-local EPS = 0.001
-local INF = math.huge
+/** Reads the store's clock; first in every script, so all of a script's math uses one instant. */
+const CLOCK = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+`;
+
+/** Number formatting, rounding of remaining units, and the TTL rule: used by every script. */
+const HELPERS = `
+local EPS = 0.001
+local INF = math.huge
 
 local function fmt(x)
   if x == INF then return 'inf' end
@@ -53,13 +65,215 @@ local function rem(x)
   return r
 end
 
+-- TTL in whole ms for a state that must live ttl ms more (at least 1: PEXPIRE 0 would delete the key).
+local function ttlMs(ttl)
+  local ms = math.ceil(ttl)
+  if ms < 1 then ms = 1 end
+  return ms
+end
+
+-- Extends a key's TTL to at least ttl ms (never shortens it: another state tag in the same hash may need longer,
+-- and state kept a little longer than needed is harmless because the math ignores what no longer constrains).
+local function extendTtl(key, ttl)
+  local ms = ttlMs(ttl)
+  local current = redis.call('PTTL', key)
+  if current < ms then redis.call('PEXPIRE', key, ms) end
+end
+`;
+
+/** Parses the `t0,c0,t1,c1,…` list of the exact log (and the `:` states of the general refund). */
+const SPLIT = `
 local function split(s, sep)
   local out = {}
   if s == nil or s == '' then return out end
   for part in string.gmatch(s, '[^' .. sep .. ']+') do out[#out + 1] = tonumber(part) end
   return out
 end
+`;
 
+/*
+ * The math, one Lua function per rate algorithm, shared by the general and the lean scripts. Each takes
+ * (state or nil, p1, p2, cost, maxWait) and returns, as multiple values (no table per call):
+ * allowed, limit, remaining, resetAfter, retryAfter, wait, newState (string, nil when denied), ttl (ms the key
+ * must live after a write), and for the windows a 9th value `fresh`: true when the stored state was not of the
+ * current window (so this write is the window's first; the lean scripts use it to skip TTL work).
+ * Window states are `start:count…`; they are parsed with one string.match rather than split (a table and an
+ * iterator per call) — same numbers, as tonumber of the same digits.
+ */
+const TOKEN_BUCKET = `
+local function tokenBucket(state, T, B, cost, maxWait)
+  local tat = tonumber(state)
+  local tat0 = now
+  if tat ~= nil and tat > now then tat0 = tat end
+  local deniedRemaining = rem((B * T - (tat0 - now)) / T)
+  if cost > B then
+    return false, B, deniedRemaining, tat0 - now, INF, 0, nil, tat0 - now
+  end
+  local newTat = tat0 + cost * T
+  local wait = newTat - B * T - now
+  local waitMs = 0
+  if wait <= EPS then
+    waitMs = 0
+  elseif wait <= maxWait then
+    waitMs = wait
+  else
+    return false, B, deniedRemaining, tat0 - now, wait, 0, nil, tat0 - now
+  end
+  return true, B, rem((B * T - (newTat - now)) / T), newTat - now, 0, waitMs, fmt(newTat), newTat - now
+end
+`;
+
+const LEAKY_BUCKET = `
+local function leakyBucket(state, T, B, cost, maxWait)
+  local tat = tonumber(state)
+  local slot = now
+  if tat ~= nil and tat > now then slot = tat end
+  local wait = slot - now
+  local queued = wait / T
+  local deniedRemaining = rem(B - wait / T)
+  if cost > B then
+    return false, B, deniedRemaining, wait, INF, 0, nil, wait
+  end
+  if queued + cost > B + EPS / T then
+    local retry = (queued + cost - B) * T
+    if wait > maxWait then retry = wait end
+    return false, B, deniedRemaining, wait, retry, 0, nil, wait
+  end
+  local waitMs = 0
+  if wait <= EPS then
+    waitMs = 0
+  elseif wait <= maxWait then
+    waitMs = wait
+  else
+    return false, B, deniedRemaining, wait, wait, 0, nil, wait
+  end
+  local after = slot + cost * T - now
+  return true, B, rem(B - after / T), after, 0, waitMs, fmt(slot + cost * T), after
+end
+`;
+
+const FIXED_WINDOW = `
+local function fixedWindow(state, L, W, cost)
+  local ws = math.floor(now / W) * W
+  local count = 0
+  local fresh = true
+  if state ~= nil then
+    local a, b = string.match(state, '^([^:]+):([^:]+)')
+    if a ~= nil and tonumber(a) == ws then
+      count = tonumber(b)
+      fresh = false
+    end
+  end
+  local finish = ws + W - now
+  -- resetAfter is the window's end while anything is counted in it, else 0.
+  local reset = 0
+  if count > 0 then reset = finish end
+  if cost > L then
+    return false, L, rem(L - count), reset, INF, 0, nil, finish
+  end
+  if count + cost <= L then
+    local r = 0
+    if count + cost > 0 then r = finish end
+    return true, L, rem(L - count - cost), r, 0, 0, fmt(ws) .. ':' .. fmt(count + cost), finish, fresh
+  end
+  return false, L, rem(L - count), reset, finish, 0, nil, finish
+end
+`;
+
+const SLIDING_WINDOW = `
+-- When the newest entry of a log leaves the window (0 for an empty log).
+local function newestEnd(list, W)
+  if #list == 0 then return 0 end
+  return list[#list - 1] + W - now
+end
+
+local function slidingWindow(state, L, W, cost)
+  local all = split(state, ',')
+  local entries = {}
+  local used = 0
+  for i = 1, #all - 1, 2 do
+    if all[i] > now - W then
+      entries[#entries + 1] = all[i]
+      entries[#entries + 1] = all[i + 1]
+      used = used + all[i + 1]
+    end
+  end
+  if cost > L then
+    local r = newestEnd(entries, W)
+    return false, L, rem(L - used), r, INF, 0, nil, r
+  end
+  if used + cost <= L then
+    local at = now
+    if #entries > 0 and entries[#entries - 1] > at then at = entries[#entries - 1] end
+    entries[#entries + 1] = at
+    entries[#entries + 1] = cost
+    local parts = {}
+    for i = 1, #entries do parts[i] = fmt(entries[i]) end
+    local r = newestEnd(entries, W)
+    return true, L, rem(L - used - cost), r, 0, 0, table.concat(parts, ','), r
+  end
+  local retry = INF
+  local sum = 0
+  for i = 1, #entries - 1, 2 do
+    sum = sum + entries[i + 1]
+    if used - sum + cost <= L then
+      retry = entries[i] + W - now
+      break
+    end
+  end
+  local r = newestEnd(entries, W)
+  return false, L, rem(L - used), r, retry, 0, nil, r
+end
+`;
+
+const SLIDING_COUNTER = `
+-- resetAfter of a sliding counter: until the current count has faded (two windows), else the previous one.
+local function counterReset(c, prev, ws, W)
+  if c > 0 then return ws + 2 * W - now end
+  if prev > 0 then return ws + W - now end
+  return 0
+end
+
+local function slidingCounter(state, L, W, cost)
+  local ws = math.floor(now / W) * W
+  local cur, prev = 0, 0
+  local fresh = true
+  if state ~= nil then
+    local a, b, c = string.match(state, '^([^:]+):([^:]+):([^:]+)')
+    local start = a and tonumber(a)
+    if start == ws then
+      cur, prev = tonumber(b), tonumber(c)
+      fresh = false
+    elseif start == ws - W then
+      cur, prev = 0, tonumber(b)
+    end
+  end
+  local elapsed = now - ws
+  local weighted = prev * (1 - elapsed / W) + cur
+  if cost > L then
+    local r = counterReset(cur, prev, ws, W)
+    return false, L, rem(L - weighted), r, INF, 0, nil, r
+  end
+  if cur + cost <= L and weighted + cost <= L + EPS then
+    local r = counterReset(cur + cost, prev, ws, W)
+    return true, L, rem(L - (weighted + cost)), r, 0, 0,
+      fmt(ws) .. ':' .. fmt(cur + cost) .. ':' .. fmt(prev), r, fresh
+  end
+  local retry
+  if cur + cost > L then
+    -- Not before the next window, where cur becomes the previous count and must fade until cost fits:
+    -- cur * (1 - e/W) + cost <= L (cur > L - cost >= 0 here).
+    retry = ws + W + W * (1 - (L - cost) / cur) - now
+  else
+    retry = (ws + W * (1 - (L - cur - cost) / prev)) - now
+  end
+  local r = counterReset(cur, prev, ws, W)
+  return false, L, rem(L - weighted), r, retry, 0, nil, r
+end
+`;
+
+/** Helpers and the math of every algorithm, for the general scripts. Defines `decideOp` and `liveLeases`. */
+const PRELUDE = `${CLOCK}${HELPERS}${SPLIT}${TOKEN_BUCKET}${LEAKY_BUCKET}${FIXED_WINDOW}${SLIDING_WINDOW}${SLIDING_COUNTER}
 local function readOp(base)
   return {
     kind = ARGV[base],
@@ -84,161 +298,11 @@ local function readField(key, tag)
   return v
 end
 
--- A decision is { allowed, limit, remaining, resetAfter, retryAfter, wait, newState (string or nil), ttl }.
+-- A decision is { allowed, limit, remaining, resetAfter, retryAfter, wait, newState (string or nil), ttl }
+-- (the algorithms' 9th value, \`fresh\`, is for the lean scripts only and is dropped here).
 local function result(allowed, limit, remaining, resetAfter, retryAfter, wait, newState, ttl)
   return { allowed = allowed, limit = limit, remaining = remaining, resetAfter = resetAfter,
            retryAfter = retryAfter, wait = wait, newState = newState, ttl = ttl }
-end
-
-local function tokenBucket(state, o, maxWait)
-  local T, B, cost = o.p1, o.p2, o.cost
-  local tat = tonumber(state)
-  local tat0 = now
-  if tat ~= nil and tat > now then tat0 = tat end
-  local deniedRemaining = rem((B * T - (tat0 - now)) / T)
-  if cost > B then
-    return result(false, B, deniedRemaining, tat0 - now, INF, 0, nil, tat0 - now)
-  end
-  local newTat = tat0 + cost * T
-  local wait = newTat - B * T - now
-  local waitMs = 0
-  if wait <= EPS then
-    waitMs = 0
-  elseif wait <= maxWait then
-    waitMs = wait
-  else
-    return result(false, B, deniedRemaining, tat0 - now, wait, 0, nil, tat0 - now)
-  end
-  return result(true, B, rem((B * T - (newTat - now)) / T), newTat - now, 0, waitMs, fmt(newTat), newTat - now)
-end
-
-local function leakyBucket(state, o, maxWait)
-  local T, B, cost = o.p1, o.p2, o.cost
-  local tat = tonumber(state)
-  local slot = now
-  if tat ~= nil and tat > now then slot = tat end
-  local wait = slot - now
-  local queued = wait / T
-  local deniedRemaining = rem(B - wait / T)
-  if cost > B then
-    return result(false, B, deniedRemaining, wait, INF, 0, nil, wait)
-  end
-  if queued + cost > B + EPS / T then
-    local retry = (queued + cost - B) * T
-    if wait > maxWait then retry = wait end
-    return result(false, B, deniedRemaining, wait, retry, 0, nil, wait)
-  end
-  local waitMs = 0
-  if wait <= EPS then
-    waitMs = 0
-  elseif wait <= maxWait then
-    waitMs = wait
-  else
-    return result(false, B, deniedRemaining, wait, wait, 0, nil, wait)
-  end
-  local after = slot + cost * T - now
-  return result(true, B, rem(B - after / T), after, 0, waitMs, fmt(slot + cost * T), after)
-end
-
-local function fixedWindow(state, o)
-  local L, W, cost = o.p1, o.p2, o.cost
-  local ws = math.floor(now / W) * W
-  local s = split(state, ':')
-  local count = 0
-  if s[1] ~= nil and s[1] == ws then count = s[2] end
-  local finish = ws + W - now
-  local function resetFor(c) if c > 0 then return finish end return 0 end
-  if cost > L then
-    return result(false, L, rem(L - count), resetFor(count), INF, 0, nil, finish)
-  end
-  if count + cost <= L then
-    return result(true, L, rem(L - count - cost), resetFor(count + cost), 0, 0,
-      fmt(ws) .. ':' .. fmt(count + cost), finish)
-  end
-  return result(false, L, rem(L - count), resetFor(count), finish, 0, nil, finish)
-end
-
-local function slidingWindow(state, o)
-  local L, W, cost = o.p1, o.p2, o.cost
-  local all = split(state, ',')
-  local entries = {}
-  local used = 0
-  for i = 1, #all - 1, 2 do
-    if all[i] > now - W then
-      entries[#entries + 1] = all[i]
-      entries[#entries + 1] = all[i + 1]
-      used = used + all[i + 1]
-    end
-  end
-  local function resetOf(list)
-    if #list == 0 then return 0 end
-    return list[#list - 1] + W - now
-  end
-  if cost > L then
-    local r = resetOf(entries)
-    return result(false, L, rem(L - used), r, INF, 0, nil, r)
-  end
-  if used + cost <= L then
-    local at = now
-    if #entries > 0 and entries[#entries - 1] > at then at = entries[#entries - 1] end
-    entries[#entries + 1] = at
-    entries[#entries + 1] = cost
-    local parts = {}
-    for i = 1, #entries do parts[i] = fmt(entries[i]) end
-    local r = resetOf(entries)
-    return result(true, L, rem(L - used - cost), r, 0, 0, table.concat(parts, ','), r)
-  end
-  local retry = INF
-  local sum = 0
-  for i = 1, #entries - 1, 2 do
-    sum = sum + entries[i + 1]
-    if used - sum + cost <= L then
-      retry = entries[i] + W - now
-      break
-    end
-  end
-  local r = resetOf(entries)
-  return result(false, L, rem(L - used), r, retry, 0, nil, r)
-end
-
-local function slidingCounter(state, o)
-  local L, W, cost = o.p1, o.p2, o.cost
-  local ws = math.floor(now / W) * W
-  local s = split(state, ':')
-  local cur, prev = 0, 0
-  if s[1] ~= nil then
-    if s[1] == ws then
-      cur, prev = s[2], s[3]
-    elseif s[1] == ws - W then
-      cur, prev = 0, s[2]
-    end
-  end
-  local elapsed = now - ws
-  local weighted = prev * (1 - elapsed / W) + cur
-  local function resetFor(c)
-    if c > 0 then return ws + 2 * W - now end
-    if prev > 0 then return ws + W - now end
-    return 0
-  end
-  if cost > L then
-    local r = resetFor(cur)
-    return result(false, L, rem(L - weighted), r, INF, 0, nil, r)
-  end
-  if cur + cost <= L and weighted + cost <= L + EPS then
-    local r = resetFor(cur + cost)
-    return result(true, L, rem(L - (weighted + cost)), r, 0, 0,
-      fmt(ws) .. ':' .. fmt(cur + cost) .. ':' .. fmt(prev), r)
-  end
-  local retry
-  if cur + cost > L then
-    -- Not before the next window, where cur becomes the previous count and must fade until cost fits:
-    -- cur * (1 - e/W) + cost <= L (cur > L - cost >= 0 here).
-    retry = ws + W + W * (1 - (L - cost) / cur) - now
-  else
-    retry = (ws + W * (1 - (L - cur - cost) / prev)) - now
-  end
-  local r = resetFor(cur)
-  return result(false, L, rem(L - weighted), r, retry, 0, nil, r)
 end
 
 -- Live leases of a key: expired ones are removed here (they no longer constrain), plus the ones this script
@@ -278,21 +342,12 @@ end
 local function decideOp(key, o, maxWait)
   if o.kind == 'cc' then return concurrency(key, o) end
   local state = readField(key, o.tag)
-  if o.kind == 'tb' then return tokenBucket(state, o, maxWait) end
-  if o.kind == 'lb' then return leakyBucket(state, o, maxWait) end
-  if o.kind == 'fw' then return fixedWindow(state, o) end
-  if o.kind == 'sw' then return slidingWindow(state, o) end
-  if o.kind == 'sc' then return slidingCounter(state, o) end
+  if o.kind == 'tb' then return result(tokenBucket(state, o.p1, o.p2, o.cost, maxWait)) end
+  if o.kind == 'lb' then return result(leakyBucket(state, o.p1, o.p2, o.cost, maxWait)) end
+  if o.kind == 'fw' then return result(fixedWindow(state, o.p1, o.p2, o.cost)) end
+  if o.kind == 'sw' then return result(slidingWindow(state, o.p1, o.p2, o.cost)) end
+  if o.kind == 'sc' then return result(slidingCounter(state, o.p1, o.p2, o.cost)) end
   error('unknown kind ' .. tostring(o.kind))
-end
-
--- Extends a key's TTL to at least ttl ms (never shortens it: another state tag in the same hash may need longer,
--- and state kept a little longer than needed is harmless because the math ignores what no longer constrains).
-local function extendTtl(key, ttl)
-  local ms = math.ceil(ttl)
-  if ms < 1 then ms = 1 end
-  local current = redis.call('PTTL', key)
-  if current < ms then redis.call('PEXPIRE', key, ms) end
 end
 
 local function encode(d)
@@ -481,3 +536,68 @@ redis.call('ZADD', key, fmt(now + leaseMs), lease)
 extendTtl(key, leaseMs)
 return 1
 `;
+
+/** Kind codes that have a lean single-op decide script: every rate algorithm (not concurrency). */
+export type LeanKindCode = Exclude<(typeof KIND_CODES)[keyof typeof KIND_CODES], "cc">;
+
+/**
+ * TTL upkeep after a write whose required expiry grows with every write (buckets: the new `tat`; the exact log:
+ * its newest entry + W). With the state field present, the key already has a TTL: every script that writes a
+ * rate hash sets its TTL in the same atomic run as the HSET, and nothing removes a TTL (no PERSIST, no SET;
+ * refund only rewrites or deletes fields of a key it found). So `PEXPIRE key ms GT` — extend only when later
+ * than the current expiry — is exactly "extend, never shorten", in one call instead of PTTL + PEXPIRE. GT
+ * exists since Redis 7.0 and treats a key without TTL as infinite (it would leave a fresh key immortal), so it
+ * is used only when the field was there, and only where the server says it is 7.0+: `redis.REDIS_VERSION_NUM`
+ * is itself new in 7.0, so it is nil on older servers, which keep PTTL + PEXPIRE.
+ */
+const GROWING_TTL = `
+if state == nil or redis.REDIS_VERSION_NUM == nil then
+  extendTtl(key, ttl)
+else
+  redis.call('PEXPIRE', key, ttlMs(ttl), 'GT')
+end
+`;
+
+/**
+ * TTL upkeep after a write to a window counter. Its required expiry is the same instant for every write of one
+ * window (fixed window: the window's end; sliding counter: the end of the next window, while the count still
+ * weighs), so only the window's first write (`fresh`: the stored state was of another window, or absent) has to
+ * extend it. Any later write of the same window finds the state of this window, which only a decide of this
+ * window can have written — and that decide extended the TTL to the very same instant (up to the same 1 ms
+ * rounding). Nothing shortens a TTL since (extendTtl never shortens; a refund HDELs the field or rewrites it in
+ * place, and a field it deletes makes the next write `fresh` again; a reset DELs the whole key).
+ */
+const WINDOW_TTL = `
+if fresh then extendTtl(key, ttl) end
+`;
+
+/** A lean decide script: one rate op, no op table, no closures per op, no pending-writes map. */
+function leanDecide(pieces: string, call: string, ttlUpkeep: string): string {
+  return `${CLOCK}${HELPERS}${pieces}
+local key, tag = KEYS[1], ARGV[1]
+local state = redis.call('HGET', key, tag)
+if state == false then state = nil end
+local allowed, limit, remaining, resetAfter, retryAfter, wait, newState, ttl, fresh =
+  ${call}(state, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
+local a = 0
+if allowed then
+  a = 1
+  redis.call('HSET', key, tag, newState)
+${ttlUpkeep}
+end
+return { fmt(now), a, a, fmt(limit), fmt(remaining), fmt(resetAfter), fmt(retryAfter), fmt(wait) }
+`;
+}
+
+/**
+ * Lean decide scripts by kind code, for a decision of exactly one rate op: `KEYS[1]` = state hash,
+ * `ARGV` = state tag, p1, p2, cost, maxWaitMs. Same math, state format and reply as {@link DECIDE_SCRIPT} with
+ * one op (the same Lua functions), fewer Redis calls (see `GROWING_TTL`, `WINDOW_TTL`) and far less Lua work.
+ */
+export const LEAN_DECIDE_SCRIPTS: Readonly<Record<LeanKindCode, string>> = {
+  tb: leanDecide(TOKEN_BUCKET, "tokenBucket", GROWING_TTL),
+  lb: leanDecide(LEAKY_BUCKET, "leakyBucket", GROWING_TTL),
+  fw: leanDecide(FIXED_WINDOW, "fixedWindow", WINDOW_TTL),
+  sw: leanDecide(`${SPLIT}${SLIDING_WINDOW}`, "slidingWindow", GROWING_TTL),
+  sc: leanDecide(SLIDING_COUNTER, "slidingCounter", WINDOW_TTL),
+};

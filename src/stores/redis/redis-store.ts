@@ -23,7 +23,7 @@ import {
 } from "../resilience.ts";
 import type { BatchResult, OpResult, Store, StoreOp } from "../store.ts";
 import { type IoRedisModule, loadIoRedis, openConnection, type RedisConnection } from "./client.ts";
-import { decodeReply, decodeTime, encodeOps, keyOfOp } from "./codec.ts";
+import { decodeReply, decodeTime, encodeLean, encodeOps, keyOfOp } from "./codec.ts";
 import { hashSlot, leaseKey, stateKey } from "./keys.ts";
 
 /** Counters of a {@link RedisStore} (see {@link RedisStore.stats}). */
@@ -197,8 +197,16 @@ export class RedisStore implements Store {
   }
 
   async #decideInOneScript(ops: readonly StoreOp[], maxWaitMs: number): Promise<TimedBatchResult> {
-    const { keys, args } = encodeOps(this.#prefix, ops, maxWaitMs);
-    const reply = await this.#run("decide", (c) => c.decide(keys, args));
+    // The common call, one rate op, goes to its algorithm's lean script (same state, math and reply, less
+    // work in Redis); composites and concurrency ops need the general one.
+    const lean = ops.length === 1 ? encodeLean(this.#prefix, ops[0] as StoreOp, maxWaitMs) : undefined;
+    let reply: unknown;
+    if (lean === undefined) {
+      const { keys, args } = encodeOps(this.#prefix, ops, maxWaitMs);
+      reply = await this.#run("decide", (c) => c.decide(keys, args));
+    } else {
+      reply = await this.#run("decide", (c) => c.decideOne(lean.kind, lean.key, lean.args));
+    }
     const decoded = this.#decode(reply, ops.length, "decide");
     return {
       batch: { allowed: decoded.allAllowed, results: decoded.results },
