@@ -1,7 +1,8 @@
 /**
  * @module
- * Turns store ops into the KEYS and ARGV of the Lua scripts, and script replies back into results. Numbers go
- * out with `String(n)` (the shortest text that round-trips a double exactly) and come back as `%.17g` text.
+ * Turns store ops into the KEYS and ARGV of the Lua scripts (general or lean), and script replies back into
+ * results. Numbers go out with `String(n)` (the shortest text that round-trips a double exactly) and come back
+ * as Redis integers (whole numbers) or as exact text (`%.17g`, `inf`).
  */
 
 import type { LimitParams } from "../../algorithms/types.ts";

@@ -17,10 +17,12 @@
  *   that is not a concurrency op): `KEYS[1]` = the state hash, `ARGV` = state tag, p1, p2, cost, maxWaitMs.
  *   The algorithm is chosen by the script, so it is not sent; there is no op count and no lease id.
  * - Decide and peek reply `[nowMs, allAllowed, (allowed, limit, remaining, resetAfterMs, retryAfterMs, waitMs)
- *   per op]`, the lean scripts included (with one op). Numbers go back as strings (`%.17g`, `%d`, `inf`): a Lua
- *   number returned as-is would be truncated to an integer.
+ *   per op]`, the lean scripts included (with one op). Whole numbers below 1e15 go back as Redis integers (no
+ *   string to format); others as strings (`%.17g`, `inf`), since a Lua number returned as-is would be truncated
+ *   to an integer. `codec.ts` reads both with `Number()`.
  *
- * Stored state (hash field values, numbers as `%.17g` so they round-trip exactly; the lean scripts read and
+ * Stored state (hash field values, numbers as `fmt` prints them — `%d` when whole, else `%.17g` — so they
+ * round-trip exactly; a window start already stored may be written back as the same text; the lean scripts read and
  * write exactly this, so both kinds of script, and processes of either version, share state):
  * - `tb` / `lb`: `tat`
  * - `fw<W>`: `windowStart:count`
@@ -57,6 +59,14 @@ local function fmt(x)
   -- Whole numbers (counts, limits, zero waits) print exactly with %d, which is much cheaper than %.17g.
   if x == math.floor(x) and x > -1e15 and x < 1e15 then return string.format('%d', x) end
   return string.format('%.17g', x)
+end
+
+-- A number for a reply: a whole one goes back as a Redis integer (exact below 1e15, and no string to format,
+-- which is a large share of a short script's cost); any other through fmt. Replies are decoded with Number(),
+-- which reads both the same.
+local function num(x)
+  if x == math.floor(x) and x > -1e15 and x < 1e15 then return x end
+  return fmt(x)
 end
 
 local function rem(x)
@@ -157,11 +167,15 @@ local function fixedWindow(state, L, W, cost)
   local ws = math.floor(now / W) * W
   local count = 0
   local fresh = true
+  -- The window start as text: the stored text when the state is of this window (it reads back as ws exactly),
+  -- else ws formatted. Reusing the text saves a number format on every write but a window's first.
+  local wsText
   if state ~= nil then
     local a, b = string.match(state, '^([^:]+):([^:]+)')
     if a ~= nil and tonumber(a) == ws then
       count = tonumber(b)
       fresh = false
+      wsText = a
     end
   end
   local finish = ws + W - now
@@ -174,7 +188,7 @@ local function fixedWindow(state, L, W, cost)
   if count + cost <= L then
     local r = 0
     if count + cost > 0 then r = finish end
-    return true, L, rem(L - count - cost), r, 0, 0, fmt(ws) .. ':' .. fmt(count + cost), finish, fresh
+    return true, L, rem(L - count - cost), r, 0, 0, (wsText or fmt(ws)) .. ':' .. fmt(count + cost), finish, fresh
   end
   return false, L, rem(L - count), reset, finish, 0, nil, finish
 end
@@ -238,12 +252,15 @@ local function slidingCounter(state, L, W, cost)
   local ws = math.floor(now / W) * W
   local cur, prev = 0, 0
   local fresh = true
+  -- As in fixedWindow: a state of this window keeps its start and previous count as stored text.
+  local wsText, prevText
   if state ~= nil then
     local a, b, c = string.match(state, '^([^:]+):([^:]+):([^:]+)')
     local start = a and tonumber(a)
     if start == ws then
       cur, prev = tonumber(b), tonumber(c)
       fresh = false
+      wsText, prevText = a, c
     elseif start == ws - W then
       cur, prev = 0, tonumber(b)
     end
@@ -257,7 +274,7 @@ local function slidingCounter(state, L, W, cost)
   if cur + cost <= L and weighted + cost <= L + EPS then
     local r = counterReset(cur + cost, prev, ws, W)
     return true, L, rem(L - (weighted + cost)), r, 0, 0,
-      fmt(ws) .. ':' .. fmt(cur + cost) .. ':' .. fmt(prev), r, fresh
+      (wsText or fmt(ws)) .. ':' .. fmt(cur + cost) .. ':' .. (prevText or fmt(prev)), r, fresh
   end
   local retry
   if cur + cost > L then
@@ -353,7 +370,7 @@ end
 local function encode(d)
   local allowed = 0
   if d.allowed then allowed = 1 end
-  return { allowed, fmt(d.limit), fmt(d.remaining), fmt(d.resetAfter), fmt(d.retryAfter), fmt(d.wait) }
+  return { allowed, num(d.limit), num(d.remaining), num(d.resetAfter), num(d.retryAfter), num(d.wait) }
 end
 `;
 
@@ -428,7 +445,7 @@ for i = 1, n do
   end
   local allowed = 0
   if d.allowed then allowed = 1 end
-  local e = { allowed, fmt(d.limit), fmt(remaining), fmt(resetAfter), fmt(d.retryAfter), fmt(d.wait) }
+  local e = { allowed, num(d.limit), num(remaining), num(resetAfter), num(d.retryAfter), num(d.wait) }
   for j = 1, #e do out[#out + 1] = e[j] end
 end
 return out
@@ -585,7 +602,7 @@ if allowed then
   redis.call('HSET', key, tag, newState)
 ${ttlUpkeep}
 end
-return { fmt(now), a, a, fmt(limit), fmt(remaining), fmt(resetAfter), fmt(retryAfter), fmt(wait) }
+return { fmt(now), a, a, num(limit), num(remaining), num(resetAfter), num(retryAfter), num(wait) }
 `;
 }
 

@@ -1,12 +1,16 @@
 /**
  * Reference-model property test: random sequences of calls run against the Lua scripts on a real Redis and, at
  * the store time each script reports, against the pure functions of `src/algorithms/`. Every field must agree.
+ * Single rate ops through the store run the lean per-algorithm scripts; the general decide script is run
+ * directly (single ops and composites), and calls of both kinds, peeks and refunds share one state.
  */
 
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { acquireLease, decide, releaseLease } from "../../../src/algorithms/index.ts";
+import { acquireLease, decide, peek, refund, releaseLease } from "../../../src/algorithms/index.ts";
 import type { ConcurrencyParams, ConcurrencyState, RateParams } from "../../../src/algorithms/types.ts";
+import { type DecodedReply, decodeReply, decodeTime, encodeOps } from "../../../src/stores/redis/codec.ts";
+import { DECIDE_SCRIPT, PEEK_SCRIPT, REFUND_SCRIPT } from "../../../src/stores/redis/lua.ts";
 import type { OpResult, StoreOp } from "../../../src/stores/store.ts";
 import { requireRedis } from "../../helpers/stores.ts";
 import { redisFixture } from "./setup.ts";
@@ -54,6 +58,112 @@ describe.skipIf(!redis.available)("redis scripts vs the reference model", () => 
   const fixture = redisFixture(redis.url, {}, { overLimitCache: false });
   afterAll(() => fixture.close());
   let run = 0;
+
+  /** Runs a general script (decide, peek or refund) on ops, bypassing the store's choice of script. */
+  const general = async (script: string, ops: readonly StoreOp[], maxWaitMs: number): Promise<unknown> => {
+    const { keys, args } = encodeOps(fixture.config.keyPrefix, ops, maxWaitMs);
+    return fixture.raw.eval(script, keys.length, ...keys, ...args);
+  };
+  const generalDecide = async (ops: readonly StoreOp[], maxWaitMs: number): Promise<DecodedReply> =>
+    decodeReply(await general(DECIDE_SCRIPT, ops, maxWaitMs), ops.length);
+
+  it("lean and general decide scripts, peek and refund agree and share one state", async () => {
+    const call = fc.record({
+      via: fc.constantFrom("lean" as const, "general" as const, "peek" as const, "refund" as const),
+      cost: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 7 })),
+      maxWaitMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 100 })),
+      sleepMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30 })),
+    });
+    await fc.assert(
+      fc.asyncProperty(rateParams, fc.array(call, { minLength: 1, maxLength: 16 }), async (params, calls) => {
+        run += 1;
+        const key = `mixed-${run}`;
+        let state: unknown;
+        // Cost of the last allowed decision not yet refunded: what a caller could give back.
+        let refundable: number | undefined;
+        for (const { via, cost, maxWaitMs, sleepMs } of calls) {
+          const op: StoreOp = { limiterId: "model", key, params, cost };
+          if (via === "lean" || via === "general") {
+            let nowMs: number | undefined;
+            let actual: OpResult | undefined;
+            if (via === "lean") {
+              const { batch, storeNowMs } = await fixture.store.decideTimed([op], maxWaitMs);
+              nowMs = storeNowMs[0];
+              actual = batch.results[0];
+            } else {
+              const reply = await generalDecide([op], maxWaitMs);
+              nowMs = reply.storeNowMs;
+              actual = reply.results[0];
+            }
+            if (nowMs === undefined || actual === undefined) throw new Error("no store time or result");
+            const expected = decide(params, { state, nowMs, cost, maxWaitMs });
+            expectSame(actual, expected);
+            state = expected.state;
+            if (expected.allowed) refundable = cost;
+          } else if (via === "peek") {
+            const reply = decodeReply(await general(PEEK_SCRIPT, [op], 0), 1);
+            const actual = reply.results[0];
+            if (actual === undefined) throw new Error("no peek result");
+            const expected = peek(params, state, reply.storeNowMs);
+            expect(actual.limit).toBe(expected.limit);
+            expect(actual.remaining).toBe(expected.remaining);
+            expect(actual.resetAfterMs).toBeCloseTo(Math.max(0, expected.resetAfterMs), 6);
+            const would = decide(params, { state, nowMs: reply.storeNowMs, cost, maxWaitMs: 0 });
+            expect(actual.allowed).toBe(would.allowed);
+          } else if (refundable !== undefined) {
+            const given = { ...op, cost: refundable };
+            const nowMs = decodeTime(await general(REFUND_SCRIPT, [given], 0));
+            state = refund(params, state, nowMs, refundable).state;
+            refundable = undefined;
+          }
+          if (sleepMs > 0) await sleep(sleepMs);
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it("composites of every rate algorithm agree, interleaved with lean single-op calls", async () => {
+    const call = fc.record({
+      composite: fc.boolean(),
+      costs: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
+      sleepMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 20 })),
+    });
+    await fc.assert(
+      fc.asyncProperty(rateParams, fc.array(call, { minLength: 1, maxLength: 10 }), async (params, calls) => {
+        run += 1;
+        const keys = [`pair-a-${run}`, `pair-b-${run}`];
+        const states: unknown[] = [undefined, undefined];
+        for (const { composite, costs, sleepMs } of calls) {
+          const ops: StoreOp[] = (composite ? [0, 1] : [0]).map((i) => ({
+            limiterId: "model",
+            key: keys[i] ?? "",
+            params,
+            cost: costs[i] ?? 1,
+          }));
+          // A composite goes to the general script (through the store); a single op to the lean one.
+          const { batch, storeNowMs } = await fixture.store.decideTimed(ops, 0);
+          const nowMs = storeNowMs[0] ?? 0;
+          const expected = ops.map((op, i) =>
+            decide(params, { state: states[i], nowMs, cost: op.cost, maxWaitMs: 0 }),
+          );
+          expected.forEach((e, i) => {
+            const actual = batch.results[i];
+            if (actual === undefined) throw new Error("missing member result");
+            expectSame(actual, e);
+          });
+          const all = expected.every((e) => e.allowed);
+          expect(batch.allowed).toBe(all);
+          if (all)
+            expected.forEach((e, i) => {
+              states[i] = e.state;
+            });
+          if (sleepMs > 0) await sleep(sleepMs);
+        }
+      }),
+      { numRuns: 30 },
+    );
+  });
 
   it("rate algorithms agree on random call sequences", async () => {
     await fc.assert(
