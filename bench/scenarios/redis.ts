@@ -2,7 +2,8 @@
  * @module
  * Redis: rate-sync's RedisStore against rate-limiter-flexible's RateLimiterRedis (same ioredis package, same
  * fixed window), and against a raw `EVALSHA` of our own decide script with pre-encoded arguments — the floor
- * of what our store can cost, since the script itself is the part the store cannot skip.
+ * of what our store can cost, since the script itself is the part the store cannot skip. "Our script" is the
+ * one the store runs for these calls: a single fixed window op goes to the lean fixed window script.
  */
 
 import type { Redis } from "ioredis";
@@ -10,8 +11,8 @@ import { RateLimiterRedis } from "rate-limiter-flexible";
 import { parseConfigObject } from "../../src/config/load.ts";
 import type { RedisStoreConfig } from "../../src/config/types.ts";
 import { RateSync } from "../../src/core/rate-sync.ts";
-import { encodeOps } from "../../src/stores/redis/codec.ts";
-import { DECIDE_SCRIPT } from "../../src/stores/redis/lua.ts";
+import { encodeLean } from "../../src/stores/redis/codec.ts";
+import { LEAN_DECIDE_SCRIPTS } from "../../src/stores/redis/lua.ts";
 import { RedisStore } from "../../src/stores/redis/redis-store.ts";
 import type { StoreOp } from "../../src/stores/store.ts";
 import { rawRedis } from "../lib/clients.ts";
@@ -76,7 +77,7 @@ export async function redisScenarios(ctx: BenchContext): Promise<Row[]> {
   const note = `fixed window, ${WINDOW_S}s; RateLimiterRedis points/duration equal`;
   try {
     // What our store sends for each key, encoded once: the raw script call pays no encoding.
-    const sha = String(await client.script("LOAD", DECIDE_SCRIPT));
+    const sha = String(await client.script("LOAD", LEAN_DECIDE_SCRIPTS.fw));
     const encode = (limiterId: string, key: string) => {
       const op: StoreOp = {
         limiterId,
@@ -84,8 +85,9 @@ export async function redisScenarios(ctx: BenchContext): Promise<Row[]> {
         params: { kind: "fixed_window", limit: OPEN_POINTS, windowMs: WINDOW_S * 1000 },
         cost: 1,
       };
-      const { keys: k, args } = encodeOps(`${ourPrefix}_raw`, [op], 0);
-      return [sha, k.length, ...k, ...args] as const;
+      const lean = encodeLean(`${ourPrefix}_raw`, op, 0);
+      if (lean === undefined) throw new Error("a fixed window op has a lean script");
+      return [sha, 1, lean.key, ...lean.args] as const;
     };
     const rawHot = encode("hot", "hot");
     const rawSpread = keys.map((key) => encode("spread:<id>", key));
