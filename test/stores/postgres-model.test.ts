@@ -3,6 +3,10 @@
  * replayed on the pure algorithms of `src/algorithms` at the store time each statement reports. Every field of
  * every result must agree (times to a microsecond: the SQL and the model do the same double arithmetic, except
  * that lease expiries pass through `timestamptz`).
+ *
+ * A single rate op has two paths on the server (the lean `<table>_decide_one` and the general `<table>_decide`);
+ * each step picks one at random, on the same rows, so both are compared with the model and each reads what the
+ * other wrote.
  */
 
 import fc from "fast-check";
@@ -31,9 +35,16 @@ const admin = await adminSql(postgres.url);
 const MS_TOLERANCE = 1e-3;
 const RUNS = Number(process.env.PG_MODEL_RUNS ?? 12);
 
+/** `general`: the step goes through the general decide function instead of the lean single-op one. */
 type Step =
-  | { readonly type: "decide"; readonly cost: number; readonly maxWaitMs: number; readonly sleepMs: number }
-  | { readonly type: "peek"; readonly cost: number; readonly sleepMs: number }
+  | {
+      readonly type: "decide";
+      readonly cost: number;
+      readonly maxWaitMs: number;
+      readonly sleepMs: number;
+      readonly general: boolean;
+    }
+  | { readonly type: "peek"; readonly cost: number; readonly sleepMs: number; readonly general: boolean }
   | { readonly type: "refund"; readonly cost: number; readonly sleepMs: number };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -71,9 +82,18 @@ function stepsArb(cost: fc.Arbitrary<number>, reservations: boolean): fc.Arbitra
           cost,
           maxWaitMs: maxWait,
           sleepMs: sleepArb,
+          general: fc.boolean(),
         }),
       },
-      { weight: 1, arbitrary: fc.record({ type: fc.constant("peek" as const), cost, sleepMs: sleepArb }) },
+      {
+        weight: 1,
+        arbitrary: fc.record({
+          type: fc.constant("peek" as const),
+          cost,
+          sleepMs: sleepArb,
+          general: fc.boolean(),
+        }),
+      },
       { weight: 1, arbitrary: fc.record({ type: fc.constant("refund" as const), cost, sleepMs: sleepArb }) },
     ),
     { minLength: 1, maxLength: 25 },
@@ -107,8 +127,14 @@ async function storedExpiryMs(op: StoreOp): Promise<number | undefined> {
   return ms === undefined || !Number.isFinite(ms) ? undefined : ms;
 }
 
-/** Replays one random sequence on the store and on the model. */
-async function checkRate(store: PostgresStore, params: RateParams, steps: readonly Step[]): Promise<void> {
+/** The two ways a single op reaches the server, on the same table. */
+interface Paths {
+  readonly lean: PostgresStore;
+  readonly general: PostgresStore;
+}
+
+/** Replays one sequence on the store (each decide and peek on the path it names) and on the model. */
+async function checkRate(paths: Paths, params: RateParams, steps: readonly Step[]): Promise<void> {
   runs += 1;
   const base = { limiterId: `model-${runs}-${params.kind}`, key: `k:{${runs}} ü`, params };
   let state: unknown;
@@ -117,7 +143,8 @@ async function checkRate(store: PostgresStore, params: RateParams, steps: readon
   for (const [index, step] of steps.entries()) {
     await sleep(step.sleepMs);
     const op: StoreOp = { ...base, cost: step.cost };
-    const label = `#${index} ${step.type} cost ${step.cost}`;
+    const store = "general" in step && step.general ? paths.general : paths.lean;
+    const label = `#${index} ${step.type}${"general" in step && step.general ? " (general)" : ""} cost ${step.cost}`;
     if (step.type === "decide") {
       const { batch, nowMs } = await store.decideTimed([op], step.maxWaitMs);
       const outcome = decide(params, { state, nowMs, cost: step.cost, maxWaitMs: step.maxWaitMs });
@@ -149,10 +176,17 @@ async function checkRate(store: PostgresStore, params: RateParams, steps: readon
 
 describe.skipIf(!postgres.available)("PostgreSQL store against the reference model", () => {
   const store = new PostgresStore(config, { cleanupIntervalMs: 0, overLimitCache: false });
+  const general = new PostgresStore(config, {
+    cleanupIntervalMs: 0,
+    overLimitCache: false,
+    leanSingleOp: false,
+  });
+  const paths: Paths = { lean: store, general };
 
   afterAll(async () => {
     await admin.end({ timeout: 1 });
     await store.close();
+    await general.close();
     await dropStoreObjects(config);
   });
 
@@ -170,13 +204,60 @@ describe.skipIf(!postgres.available)("PostgreSQL store against the reference mod
   ];
 
   for (const [name, paramsArb, costArb, reservations] of cases) {
-    it(`${name}: decide, peek and refund agree with src/algorithms`, { timeout: 120_000 }, async () => {
+    it(`${name}: decide (lean and general paths), peek and refund agree with src/algorithms`, {
+      timeout: 120_000,
+    }, async () => {
       await fc.assert(
         fc.asyncProperty(paramsArb, stepsArb(costArb, reservations), (params, steps) =>
-          checkRate(store, params, steps),
+          checkRate(paths, params, steps),
         ),
         { numRuns: RUNS },
       );
+    });
+  }
+
+  const handoffParams: RateParams[] = [
+    { kind: "token_bucket", intervalMs: 40, burst: 3 },
+    { kind: "leaky_bucket", intervalMs: 40, burst: 3 },
+    { kind: "fixed_window", limit: 3, windowMs: 200 },
+    { kind: "sliding_window", limit: 3, windowMs: 200 },
+    { kind: "sliding_window_counter", limit: 3, windowMs: 200 },
+  ];
+  for (const params of handoffParams) {
+    it(`${params.kind}: state written by one path is read alike by the other, by peek and by refund`, async () => {
+      const decideOn = (general: boolean, cost = 1, sleepMs = 0): Step => ({
+        type: "decide",
+        cost,
+        maxWaitMs: 0,
+        sleepMs,
+        general,
+      });
+      const peekOn = (general: boolean): Step => ({ type: "peek", cost: 1, sleepMs: 0, general });
+      const refundStep: Step = { type: "refund", cost: 1, sleepMs: 0 };
+      await checkRate(paths, params, [
+        // lean writes, general reads (peek and decide), and back
+        decideOn(false),
+        peekOn(true),
+        decideOn(true),
+        peekOn(false),
+        decideOn(false),
+        // full now: both paths deny alike, and a denial changes nothing
+        decideOn(true),
+        decideOn(false),
+        peekOn(true),
+        // a refund is seen by both paths
+        refundStep,
+        peekOn(false),
+        decideOn(true),
+        refundStep,
+        decideOn(false),
+        // after some refill or a window change, the paths keep agreeing
+        decideOn(true, 1, 90),
+        decideOn(false, 2, 130),
+        peekOn(true),
+        decideOn(true, 1, 10),
+        peekOn(false),
+      ]);
     });
   }
 

@@ -46,6 +46,14 @@ export interface PostgresStoreOptions {
    * @default true
    */
   readonly overLimitCache?: boolean;
+  /**
+   * Decide and peek a single rate op (the common call) with the lean `<table>_decide_one` function. `false` sends
+   * every call through the general `<table>_decide` function: both give the same answers on the same rows, and
+   * the tests use it to check exactly that. There is no reason to turn it off in production.
+   * @default true
+   * @internal
+   */
+  readonly leanSingleOp?: boolean;
 }
 
 /** Counters of a {@link PostgresStore}, since it was created. */
@@ -92,6 +100,8 @@ export class PostgresStore implements Store {
   readonly #breaker: CircuitBreaker;
   /** Recent single-member denials; `undefined` when turned off. */
   readonly #cache: OverLimitCache | undefined;
+  /** Whether a single rate op takes the lean function (see {@link PostgresStoreOptions.leanSingleOp}). */
+  readonly #lean: boolean;
   #calls = 0;
   #errors = 0;
   #cacheHits = 0;
@@ -121,6 +131,7 @@ export class PostgresStore implements Store {
     this.#applicationName = options.applicationName ?? "rate-sync";
     this.#breaker = new CircuitBreaker(config.id, options.breaker);
     this.#cache = options.overLimitCache === false ? undefined : new OverLimitCache();
+    this.#lean = options.leanSingleOp !== false;
     const t = this.#names.table;
     this.#decideSql = `SELECT * FROM ${this.#names.decideFunction}($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::text[], $9::float8, $10::boolean)`;
     this.#decideOneSql = `SELECT * FROM ${this.#names.decideOneFunction}($1::text, $2::text, $3::text, $4::text, $5::float8, $6::float8, $7::float8, $8::float8, $9::boolean)`;
@@ -276,7 +287,7 @@ export class PostgresStore implements Store {
     peek: boolean,
   ): Promise<RowsWithCount> {
     const single = ops.length === 1 ? ops[0] : undefined;
-    if (single !== undefined && single.params.kind !== "concurrency") {
+    if (this.#lean && single !== undefined && single.params.kind !== "concurrency") {
       return this.#query(what, this.#decideOneSql, [...toOneOpParams(single), maxWaitMs, peek]);
     }
     return this.#query(what, this.#decideSql, [...toBatchArrays(ops), maxWaitMs, peek]);
