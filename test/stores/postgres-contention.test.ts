@@ -2,6 +2,9 @@
  * Exactness under contention on the PostgreSQL store: four real processes, 64 calls in flight each, on one hot
  * key and spread over 10,000 keys. No process may ever see a lock error, and the admissions across processes
  * must be exactly the limit. Throughput is printed (a measurement, never asserted).
+ *
+ * Single rate ops take the lean single-row function; composites and concurrency the general one; the mixed
+ * tests put processes on both paths on the same rows.
  */
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -51,11 +54,14 @@ async function hammer(
       inFlight: IN_FLIGHT,
       keys,
       ...(extra.composite === undefined ? {} : { composite: { reverse: i % 2 === 1 } }),
+      // mixed: odd processes decide single ops through the general function
+      ...(extra.general === true && i % 2 === 1 ? { general: true } : {}),
     })),
   );
   const result = total(reports);
   console.log(
-    `[postgres contention] ${params.kind}${extra.composite ? " composite" : ""} keys=${keys}: ` +
+    `[postgres contention] ${params.kind}${extra.composite ? " composite" : ""}` +
+      `${extra.general ? " lean+general" : ""} keys=${keys}: ` +
       `${result.calls} calls, ${result.allowed} allowed, ${result.errors} errors, ~${result.perSecond} decisions/s`,
   );
   return result;
@@ -93,6 +99,32 @@ describe.skipIf(!postgres.available)("PostgreSQL store under contention (4 proce
   it("fixed_window over 10,000 keys: exactly 3 per key", { timeout: 120_000 }, async () => {
     // 4 processes × 10,000 calls, every key hit 4 times with limit 3.
     const result = await hammer({ kind: "fixed_window", limit: 3, windowMs: DAY_MS }, 10_000, 10_000);
+    expect(result.errors, result.firstError).toBe(0);
+    expect(result.allowed).toBe(30_000);
+  });
+
+  const mixed: [string, LimitParams][] = [
+    ["token_bucket", { kind: "token_bucket", intervalMs: DAY_MS, burst: 100 }],
+    ["sliding_window", { kind: "sliding_window", limit: 100, windowMs: DAY_MS }],
+    ["sliding_window_counter", { kind: "sliding_window_counter", limit: 100, windowMs: DAY_MS }],
+  ];
+  for (const [name, params] of mixed) {
+    it(`${name}: lean and general paths on one hot key admit exactly 100 of 800`, {
+      timeout: 60_000,
+    }, async () => {
+      const result = await hammer(params, 200, 1, { general: true });
+      expect(result.errors, result.firstError).toBe(0);
+      expect(result.allowed).toBe(100);
+      expect(result.denied).toBe(PROCESSES * 200 - 100);
+    });
+  }
+
+  it("fixed_window over 10,000 keys, lean and general paths: exactly 3 per key", {
+    timeout: 120_000,
+  }, async () => {
+    const result = await hammer({ kind: "fixed_window", limit: 3, windowMs: DAY_MS }, 10_000, 10_000, {
+      general: true,
+    });
     expect(result.errors, result.firstError).toBe(0);
     expect(result.allowed).toBe(30_000);
   });

@@ -29,6 +29,8 @@ export interface WorkerTask {
   readonly hold?: boolean;
   /** Skews this process's wall clock (`Date.now`) by this many ms: decisions must not care. */
   readonly skewMs?: number;
+  /** Send single ops through the general decide function instead of the lean single-op one. */
+  readonly general?: boolean;
 }
 
 /** What a worker reports. */
@@ -46,7 +48,11 @@ if (task.skewMs !== undefined) {
   const skew = task.skewMs;
   Date.now = () => realNow() + skew;
 }
-const store = new PostgresStore(task.config, { cleanupIntervalMs: 0, overLimitCache: false });
+const store = new PostgresStore(task.config, {
+  cleanupIntervalMs: 0,
+  overLimitCache: false,
+  leanSingleOp: task.general !== true,
+});
 
 function opFor(i: number): StoreOp[] {
   const leaseId = task.params.kind === "concurrency" ? `${process.pid}-${i}` : undefined;
