@@ -5,7 +5,22 @@
  *
  * Why functions rather than one big `INSERT … ON CONFLICT`: a composite decision must lock several rows, read
  * one clock after the locks are held, decide every member, and apply all or none. A function does that in one
- * statement (one round trip, atomic as every statement is) and keeps each step readable.
+ * statement (one round trip, atomic as every statement is) and keeps each step readable. An upsert cannot read
+ * the clock after the row lock without EvalPlanQual subtleties, and cannot return a denial without writing.
+ *
+ * The functions:
+ * - `<table>_rate`: the math of every rate algorithm, a pure function of (parameters, stored state, time). It is
+ *   the only copy of the math on the server.
+ * - `<table>_decide_one`: the lean path, for the most common call (one rate op). Locks the one row with
+ *   `SELECT … FOR UPDATE` (inserting it first only when missing), reads the clock, runs `<table>_rate`, and
+ *   UPDATEs only when allowed. Two table statements in the steady state, no arrays, no sort, no nested
+ *   statement-level call, one row back.
+ * - `<table>_decide` + `<table>_step`: the general path, for composites and concurrency (and any batch): locks
+ *   every row in one global order, reads the clock once, decides each member with `<table>_step` (which uses
+ *   `<table>_rate` for rate members) and applies all or nothing.
+ *
+ * Both paths write the same row layout with the same math, so processes on either path, peek, refund, renew and
+ * the sweep all share state.
  */
 
 import { TIME_EPSILON_MS } from "../../algorithms/types.ts";

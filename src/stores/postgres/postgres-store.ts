@@ -1,7 +1,10 @@
 /**
  * @module
- * The PostgreSQL store: limiter state in one table, every decision one statement (a call of the
- * `<table>_decide` function, see `functions-sql.ts`) deciding with the server's clock.
+ * The PostgreSQL store: limiter state in one table, every decision one statement deciding with the server's
+ * clock (see `functions-sql.ts`). A single rate op — the common call, and peek of one — takes the lean
+ * `<table>_decide_one` function (scalar parameters, one row locked, one UPDATE only when allowed); composites
+ * and concurrency take the general `<table>_decide` function (parallel arrays, all rows locked in one order,
+ * all or nothing). Both share the math and the row layout.
  *
  * Round trips: one per `decide`, `peek`, `refund`, `reset`, `release` and `renew`. The first call of a store
  * also loads the driver, opens a connection and, with `auto_create`, runs the DDL once.
