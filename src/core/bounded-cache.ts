@@ -1,24 +1,34 @@
 /**
  * @module
- * A bounded least-recently-used cache with O(1) hits and no reordering on the hot path: two generations of
- * `Map`s. New and recently used entries live in the young map; when it fills half the bound it becomes the old
- * one and the previous old one is dropped whole. A hit in the old map promotes the entry. So at most `maxSize`
- * entries are held, and an entry used at least once per half-bound of insertions is never evicted.
+ * A bounded, approximately least-recently-used cache with O(1) hits and no reordering on the hot path: two
+ * generations of `Map`s. New and recently used entries live in the young map. When it alone fills the bound, it
+ * becomes the old map; from then on every insertion drops one entry of the old map, oldest inserted first,
+ * while a hit in the old map promotes its entry back to the young one.
+ *
+ * So at most `maxSize` entries are held, a working set of up to `maxSize` keys stays cached in full (every hit
+ * is one `Map` lookup, with no reordering), and an entry is only dropped when it was not used since its
+ * generation turned old.
  */
 
 /** A bounded cache of the most recently used entries. */
 export class BoundedCache<K, V> {
-  readonly #half: number;
+  readonly #maxSize: number;
   /** Entries inserted or used since the last rotation. */
   #young = new Map<K, V>();
-  /** Entries of the previous generation, dropped whole at the next rotation. */
+  /** Entries of the previous generation, dropped one by one (oldest first) as new entries come in. */
   #old = new Map<K, V>();
-  /** Entries dropped by rotations, for metrics. */
+  /**
+   * Where dropping resumes in the old map. A live iterator steps over each hole that deletes leave once; a
+   * fresh iterator per drop would step over every earlier hole again. The old map never grows, so the
+   * iterator pins no ever-growing chain of tables.
+   */
+  #oldCursor: MapIterator<K> | undefined;
+  /** Entries dropped to stay within the bound, for metrics. */
   #evicted = 0;
 
-  /** @param maxSize - most entries held at once (at least 2). */
+  /** @param maxSize - most entries held at once (at least 1). */
   constructor(maxSize: number) {
-    this.#half = Math.max(1, Math.floor(maxSize / 2));
+    this.#maxSize = Math.max(1, Math.floor(maxSize));
   }
 
   /** The value for `key`, marking it recently used. */
@@ -27,19 +37,24 @@ export class BoundedCache<K, V> {
     if (young !== undefined) return young;
     const old = this.#old.get(key);
     if (old !== undefined) {
+      // A promotion moves an entry: the total stays the same, nothing needs dropping.
       this.#old.delete(key);
-      this.#insert(key, old);
+      this.#young.set(key, old);
+      this.#turnIfFull();
     }
     return old;
   }
 
   /** Stores `value` under `key`. */
   set(key: K, value: V): void {
-    if (this.#young.has(key)) this.#young.set(key, value);
-    else {
-      this.#old.delete(key);
-      this.#insert(key, value);
+    if (this.#young.has(key)) {
+      this.#young.set(key, value);
+      return;
     }
+    const promoted = this.#old.delete(key);
+    this.#young.set(key, value);
+    if (!promoted && this.#young.size + this.#old.size > this.#maxSize) this.#dropOldest();
+    this.#turnIfFull();
   }
 
   /** Removes `key`. */
@@ -51,7 +66,8 @@ export class BoundedCache<K, V> {
   /** Removes everything. */
   clear(): void {
     this.#young.clear();
-    this.#old.clear();
+    this.#old = new Map();
+    this.#oldCursor = undefined;
   }
 
   /** Entries held now. */
@@ -64,12 +80,33 @@ export class BoundedCache<K, V> {
     return this.#evicted;
   }
 
-  #insert(key: K, value: V): void {
-    this.#young.set(key, value);
-    if (this.#young.size >= this.#half) {
-      this.#evicted += this.#old.size;
+  /**
+   * Turns the young generation old once it alone fills the bound. This happens before anything must go (never in
+   * the same step as a drop), so an entry used just before the turn gets the chance to be promoted by its next
+   * use before the insertions that follow drop the oldest entries of its generation.
+   */
+  #turnIfFull(): void {
+    if (this.#old.size === 0 && this.#young.size >= this.#maxSize) {
       this.#old = this.#young;
       this.#young = new Map();
+      this.#oldCursor = undefined;
+    }
+  }
+
+  /** Drops the oldest entry of the old generation (which is not empty while the cache is over its bound). */
+  #dropOldest(): void {
+    for (;;) {
+      this.#oldCursor ??= this.#old.keys();
+      const next = this.#oldCursor.next();
+      if (next.done) {
+        // Every key the cursor had not reached yet was promoted or deleted: what is left sits behind it.
+        this.#oldCursor = undefined;
+        continue;
+      }
+      if (this.#old.delete(next.value)) {
+        this.#evicted += 1;
+        return;
+      }
     }
   }
 }

@@ -132,8 +132,19 @@ export class Engine {
     maxWaitMs: number,
     options: DecideOptions = {},
   ): Promise<EngineOutcome> {
-    const now = this.decideNow(members, maxWaitMs, options);
-    if (now !== undefined) return now;
+    return (
+      this.decideNow(members, maxWaitMs, options) ?? this.decideThroughStores(members, maxWaitMs, options)
+    );
+  }
+
+  /**
+   * {@link decide} without first trying {@link decideNow}: for callers that already tried it and got nothing.
+   */
+  async decideThroughStores(
+    members: readonly Member[],
+    maxWaitMs: number,
+    options: DecideOptions = {},
+  ): Promise<EngineOutcome> {
     const provisional = options.provisional === true;
     const groups = this.#plan(members);
     const outcomes = await this.#runGroups(groups, members, maxWaitMs);
@@ -210,9 +221,10 @@ export class Engine {
   }
 
   /**
-   * The hot path: one key on a store that decides synchronously (memory), with no promise, no grouping and
-   * no per-member arrays. Undefined when it does not apply (several keys, a remote store, or a store that
-   * threw: the general path then handles the failure with `on_store_error`).
+   * The hot path: one key on a store that can answer synchronously (the memory store, or a remote store's
+   * over-limit cache), with no promise, no grouping and no per-member arrays. Undefined when it does not apply
+   * (several keys, a store that needs a round trip, or a store that threw: the general path then handles the
+   * failure with `on_store_error`).
    */
   decideNow(
     members: readonly Member[],
@@ -224,12 +236,14 @@ export class Engine {
     const store = this.stores.store(member.config.store);
     if (store.decideNow === undefined) return undefined;
     const ops = member.resolved.opsFor(member.config, member.cost);
-    let batch: BatchResult;
+    let batch: BatchResult | undefined;
     try {
       batch = store.decideNow(ops, member.config.shadow ? 0 : maxWaitMs);
     } catch {
       return undefined;
     }
+    if (batch === undefined) return undefined;
+    for (const result of batch.results) if (result.fromCache) member.resolved.entry.counters.localCacheHits++;
     const shadow = member.config.shadow;
     const allowed = batch.allowed || shadow;
     const decision = this.#memberDecision(

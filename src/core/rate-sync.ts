@@ -174,7 +174,9 @@ export class RateSync {
       const members = this.#members(key, options.cost);
       const now = this.#engine.decideNow(members, 0);
       if (now !== undefined) return Promise.resolve(this.#tryDecision(now, members));
-      return this.#engine.decide(members, 0).then((outcome) => this.#tryDecision(outcome, members));
+      return this.#engine
+        .decideThroughStores(members, 0)
+        .then((outcome) => this.#tryDecision(outcome, members));
     } catch (error) {
       return Promise.reject(error);
     }

@@ -12,7 +12,7 @@
 import type { LimitParams } from "../algorithms/types.ts";
 import { TIME_EPSILON_MS } from "../algorithms/types.ts";
 import { StoreError, StoreUnavailableError } from "../errors.ts";
-import type { OpResult, StoreOp } from "./store.ts";
+import type { BatchResult, OpResult, StoreOp } from "./store.ts";
 
 /** A monotonic clock in milliseconds (not wall time: breaker and cache spans must not jump with NTP). */
 export type MonotonicClock = () => number;
@@ -317,6 +317,18 @@ export class OverLimitCache {
    */
   answer(ops: readonly StoreOp[], maxWaitMs: number): OpResult | undefined {
     return ops.length === 1 ? this.check(ops[0]!, maxWaitMs) : undefined;
+  }
+
+  /**
+   * {@link answer} as a whole decision, for a store's synchronous `decideNow`: `undefined` unless the cache
+   * denies, and for anything the store would reject (a bad cost or budget), so the store's own call reports it.
+   */
+  answerBatch(ops: readonly StoreOp[], maxWaitMs: number): BatchResult | undefined {
+    if (ops.length !== 1 || !(maxWaitMs >= 0)) return undefined;
+    const cost = ops[0]!.cost;
+    if (!(cost > 0) || !Number.isFinite(cost)) return undefined;
+    const cached = this.check(ops[0]!, maxWaitMs);
+    return cached === undefined ? undefined : { allowed: false, results: [cached] };
   }
 
   /** Records what the store said to a single-member decision sent at `sentAtMs` (only a denial is kept). */

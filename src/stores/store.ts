@@ -59,10 +59,11 @@ export interface Store {
    */
   decide(ops: readonly StoreOp[], maxWaitMs: number): Promise<BatchResult>;
   /**
-   * Optional: the same as {@link decide}, answered synchronously. Only stores that decide without I/O (the
-   * memory store) have it; it lets a single-key call skip every promise hop between caller and state.
+   * Optional: the same as {@link decide}, answered synchronously when that needs no I/O, else `undefined` (the
+   * caller then uses {@link decide}). The memory store always answers; a remote store answers only denials its
+   * local over-limit cache already knows. It lets such calls skip every promise hop between caller and state.
    */
-  decideNow?(ops: readonly StoreOp[], maxWaitMs: number): BatchResult;
+  decideNow?(ops: readonly StoreOp[], maxWaitMs: number): BatchResult | undefined;
   /** Reports a member's state as of now, consuming nothing. */
   peek(op: StoreOp): Promise<OpResult>;
   /**

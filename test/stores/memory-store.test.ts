@@ -43,6 +43,29 @@ describe("MemoryStore", () => {
     expect(store.stats().keys).toBe(3);
   });
 
+  it("in a large store, keeps a key written since eviction last passed it (second chance) and stays bounded", async () => {
+    const clock = new FakeClock();
+    const maxKeys = 5000;
+    const limit: RateParams = { kind: "fixed_window", limit: 2, windowMs: 3_600_000 };
+    const store = new MemoryStore({ maxKeys, now: clock.now });
+    for (let i = 0; i < maxKeys; i++) store.decideNow([op("l", `k${i}`, limit)], 0);
+    // k0 is the oldest key, but written again: the next eviction skips it and drops k1 instead.
+    expect(store.decideNow([op("l", "k0", limit)], 0).allowed).toBe(true);
+    store.decideNow([op("l", "new", limit)], 0);
+    expect(store.stats()).toEqual({ keys: maxKeys, evictions: 1 });
+    // k0 kept both calls (denied now); k1 was forgotten (a fresh window again).
+    expect(store.decideNow([op("l", "k0", limit)], 0).allowed).toBe(false);
+    expect(store.decideNow([op("l", "k1", limit)], 0).results[0]?.remaining).toBe(1);
+
+    // Every key written again, then a flood of new keys: each eviction moves a bounded number of marked keys,
+    // and the store never holds more than its bound.
+    for (let i = 0; i < maxKeys; i++) store.decideNow([op("l", `k${i}`, limit)], 0);
+    for (let i = 0; i < 3 * maxKeys; i++) {
+      store.decideNow([op("l", `flood${i}`, limit)], 0);
+      expect(store.stats().keys).toBeLessThanOrEqual(maxKeys);
+    }
+  });
+
   it("sweeps expired state lazily, a few entries per write", async () => {
     const clock = new FakeClock();
     const store = new MemoryStore({ now: clock.now });

@@ -11,9 +11,15 @@
  * is harmless: the algorithms ignore state that no longer constrains.
  *
  * Expired entries are ignored on read and swept lazily: every write advances a cursor over the map by a couple of
- * keys, deleting expired entries, so cleanup is amortized O(1) per call and never a full scan. The map's insertion
- * order doubles as the LRU order (a key is re-inserted on every write); past `maxKeys` entries the least recently
- * written key goes (entries sharing one key move together, oldest entry of the key first).
+ * keys, deleting expired entries, so cleanup is amortized O(1) per call and never a full scan.
+ *
+ * Eviction: past `maxKeys` entries, the least recently written key goes (entries sharing one key move together,
+ * oldest entry of the key first). The map's insertion order is the LRU order. A store bounded below
+ * {@link EXACT_LRU_BELOW} keeps it exact by re-inserting a key on every write. A larger store does not: moving a
+ * key in a big `Map` costs a delete and an insert on every write (measured: a sixth of a decision across 100,000
+ * keys). It marks the entry as written instead ("second chance", as in the CLOCK algorithm), and eviction moves a
+ * marked key to the end, clearing the mark, rather than dropping it. So a key written since eviction last passed
+ * it is kept, and the cost of ordering is paid only by stores that are full.
  */
 
 import { acquireLease, peekConcurrency, releaseLease, renewLease } from "../../algorithms/concurrency.ts";
@@ -55,7 +61,11 @@ interface Entry {
   /** Which state of the key this is: `limiterId \0 stateTag`, one shared string per (limiter, tag). */
   readonly prefix: string;
   value: unknown;
-  /** Whole ms since the store's origin (rounded up) after which `value` no longer constrains anything. */
+  /**
+   * Whole ms since the store's origin (rounded up) after which `value` no longer constrains anything; negative
+   * (the same magnitude) while the entry is marked as written since eviction last passed it. The mark lives in
+   * the sign so it costs no field: a store of a million keys would pay 8 bytes per key for a flag.
+   */
   expiresAt: number;
 }
 
@@ -76,18 +86,14 @@ const SWEEP_STEP = 16;
  */
 const SWEEP_EVERY = 8;
 
-/**
- * Keys (re)inserted most recently, remembered so writing one of them again skips the re-insertion: re-inserting
- * one key over and over (a hot key) makes V8's Map slow in proportion to its size, since each delete leaves a
- * hole in that key's hash chain until the next rehash. A key among the last {@link RECENT_KEYS} inserted is within
- * that many places of the newest, so skipping its move changes the LRU order only among the newest entries; and
- * only in stores bounded at {@link EXACT_LRU_BELOW} entries or more, where an entry can be evicted at most that
- * many places early out of thousands (stores with a small bound keep the exact order).
- */
-const RECENT_KEYS = 16;
-
 /** In a store whose `maxKeys` is below this, every write re-inserts its key (exact LRU order). */
 const EXACT_LRU_BELOW = 4096;
+
+/**
+ * Marked keys one eviction moves to the end at most before it drops the next key, marked or not. Without a cap,
+ * one eviction in a store where every key was written since the last pass would walk the whole map.
+ */
+const SECOND_CHANCES = 16;
 
 /** Default bound on entries. */
 const DEFAULT_MAX_KEYS = 1_000_000;
@@ -135,9 +141,8 @@ export class MemoryStore implements Store {
    * microseconds — a flood of distinct keys would slow every caller. A live iterator steps over each hole once.
    */
   #evictCursor: MapIterator<[string, Slot]> | undefined;
-  /** The last {@link RECENT_KEYS} keys (re)inserted, a ring; `#recentAt` is the next slot to overwrite. */
-  readonly #recent: (string | undefined)[] = new Array(RECENT_KEYS).fill(undefined);
-  #recentAt = 0;
+  /** True when writes re-insert their key (exact LRU order); otherwise they mark the entry (second chance). */
+  readonly #exactLru: boolean;
   #evictions = 0;
   /** Writes so far, counting toward the next sweep. */
   #writes = 0;
@@ -150,6 +155,7 @@ export class MemoryStore implements Store {
     }
     this.id = options.id ?? "memory";
     this.#maxKeys = maxKeys;
+    this.#exactLru = maxKeys < EXACT_LRU_BELOW;
     this.#now = options.now ?? monotonicNow;
     this.#origin = Math.floor(this.#now());
   }
@@ -375,7 +381,7 @@ export class MemoryStore implements Store {
 
   /** True when an entry no longer constrains anything at `now`. */
   #expired(entry: Entry, now: number): boolean {
-    return entry.expiresAt <= now - this.#origin;
+    return Math.abs(entry.expiresAt) <= now - this.#origin;
   }
 
   /** The live value of `(key, prefix)`, or `undefined` when absent or expired (an expired entry is deleted). */
@@ -404,17 +410,19 @@ export class MemoryStore implements Store {
     const entry = slot === undefined ? undefined : findEntry(slot, prefix);
     if (slot !== undefined && entry !== undefined) {
       entry.value = value;
-      entry.expiresAt = expiresAt;
       // Within a shared key, the oldest entry goes first on eviction: keep the written one last.
       if (Array.isArray(slot) && slot[slot.length - 1] !== entry) {
         slot.splice(slot.indexOf(entry), 1);
         slot.push(entry);
       }
-      // Re-insert: the map's order is the LRU order (a key inserted very recently is already near the end).
-      if (this.#maxKeys < EXACT_LRU_BELOW || !this.#recent.includes(key)) {
+      if (this.#exactLru) {
+        entry.expiresAt = expiresAt;
+        // Re-insert: the map's order is the LRU order.
         entries.delete(key);
         entries.set(key, slot);
-        this.#noteRecent(key);
+      } else {
+        // Marked as written: eviction gives it a second chance instead of dropping it.
+        entry.expiresAt = -expiresAt;
       }
     } else {
       const created: Entry = { prefix, value, expiresAt };
@@ -422,18 +430,13 @@ export class MemoryStore implements Store {
         entries.set(key, created);
       } else {
         entries.delete(key);
-        entries.set(key, Array.isArray(slot) ? (slot.push(created), slot) : [slot, created]);
+        if (Array.isArray(slot)) slot.push(created);
+        entries.set(key, Array.isArray(slot) ? slot : [slot, created]);
       }
-      this.#noteRecent(key);
       this.#count++;
       if (this.#count > this.#maxKeys) this.#evict();
     }
     this.#sweep(now);
-  }
-
-  #noteRecent(key: string): void {
-    this.#recent[this.#recentAt] = key;
-    this.#recentAt = (this.#recentAt + 1) % RECENT_KEYS;
   }
 
   /** Deletes the entry `(key, prefix)` if present. */
@@ -455,9 +458,14 @@ export class MemoryStore implements Store {
     if (slot.length === 1) entries.set(key, slot[0] as Entry);
   }
 
-  /** Drops least recently written entries until the bound holds. */
+  /**
+   * Drops least recently written entries until the bound holds. In a store without exact order, a key marked as
+   * written since the cursor last passed it is moved to the end and unmarked instead (at most
+   * {@link SECOND_CHANCES} per call, so one eviction never walks the whole map).
+   */
   #evict(): void {
     const entries = this.#entries;
+    let chances = this.#exactLru ? SECOND_CHANCES : 0;
     while (this.#count > this.#maxKeys) {
       this.#evictCursor ??= entries.entries();
       let oldest = this.#evictCursor.next();
@@ -471,6 +479,12 @@ export class MemoryStore implements Store {
       // The iterator yields the slot as it was when reached; a shared key may have changed its array since.
       const slot = entries.get(key);
       if (slot === undefined) continue;
+      if (chances < SECOND_CHANCES && unmark(slot)) {
+        chances++;
+        entries.delete(key);
+        entries.set(key, slot);
+        continue;
+      }
       if (Array.isArray(slot)) {
         // The cursor has moved past this key: its remaining entries go on the next pass, after newer keys. Rare
         // (several limiters on one key), and dropping state late only ever forgets usage later.
@@ -511,6 +525,23 @@ export class MemoryStore implements Store {
       }
     }
   }
+}
+
+/** Clears the written mark of every entry of a slot; true when any was marked. */
+function unmark(slot: Slot): boolean {
+  if (!Array.isArray(slot)) {
+    if (slot.expiresAt >= 0) return false;
+    slot.expiresAt = -slot.expiresAt;
+    return true;
+  }
+  let marked = false;
+  for (const entry of slot) {
+    if (entry.expiresAt < 0) {
+      entry.expiresAt = -entry.expiresAt;
+      marked = true;
+    }
+  }
+  return marked;
 }
 
 /** The entry of a slot with this (canonical) prefix. */

@@ -100,6 +100,20 @@ export class RedisStore implements Store {
     };
   }
 
+  /**
+   * A denial the local over-limit cache already knows, answered without a promise; `undefined` for anything
+   * that needs the store (then use {@link decide}).
+   */
+  decideNow(ops: readonly StoreOp[], maxWaitMs: number): BatchResult | undefined {
+    if (this.#closed) return undefined;
+    const batch = this.#cache?.answerBatch(ops, maxWaitMs);
+    if (batch !== undefined) {
+      this.#calls += 1;
+      this.#cacheHits += 1;
+    }
+    return batch;
+  }
+
   async decide(ops: readonly StoreOp[], maxWaitMs: number): Promise<BatchResult> {
     return (await this.decideTimed(ops, maxWaitMs)).batch;
   }
