@@ -145,9 +145,45 @@ export class Engine {
     maxWaitMs: number,
     options: DecideOptions = {},
   ): Promise<EngineOutcome> {
-    const provisional = options.provisional === true;
+    if (members.length === 1) return this.#decideOne(members, maxWaitMs, options);
     const groups = this.#plan(members);
     const outcomes = await this.#runGroups(groups, members, maxWaitMs);
+    return this.#assemble(members, groups, outcomes, options);
+  }
+
+  /**
+   * One key through its store: the same outcome as the general path, without its grouping and per-member
+   * arrays (the common remote call). A store failure goes through the general path's policy handling.
+   */
+  async #decideOne(
+    members: readonly Member[],
+    maxWaitMs: number,
+    options: DecideOptions,
+  ): Promise<EngineOutcome> {
+    const member = members[0]!;
+    const store = this.stores.store(member.config.store);
+    const ops = member.resolved.opsFor(member.config, member.cost);
+    const budgetMs = member.config.shadow ? 0 : maxWaitMs;
+    let batch: BatchResult;
+    try {
+      batch = await store.decide(ops, budgetMs);
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) throw error;
+      const group: Group = { storeId: member.config.store, members: [0], ops, opMember: ops.map(() => 0) };
+      const outcome = await this.#onStoreError(group, members, budgetMs, toError(error));
+      return this.#assemble(members, [group], [outcome], options);
+    }
+    return this.#singleOutcome(member, store, ops, batch, options);
+  }
+
+  /** Turns the outcomes of every group of a call into the call's outcome (refunding when it is denied). */
+  async #assemble(
+    members: readonly Member[],
+    groups: readonly Group[],
+    outcomes: readonly GroupOutcome[],
+    options: DecideOptions,
+  ): Promise<EngineOutcome> {
+    const provisional = options.provisional === true;
 
     // Per-member results (and the kind of limit each came from), in op order.
     const memberResults: OpResult[][] = members.map(() => []);
@@ -243,6 +279,17 @@ export class Engine {
       return undefined;
     }
     if (batch === undefined) return undefined;
+    return this.#singleOutcome(member, store, ops, batch, options);
+  }
+
+  /** The outcome of a one-key call from its store's answer (shadow applied, leases collected). */
+  #singleOutcome(
+    member: Member,
+    store: Store,
+    ops: readonly StoreOp[],
+    batch: BatchResult,
+    options: DecideOptions,
+  ): EngineOutcome {
     for (const result of batch.results) if (result.fromCache) member.resolved.entry.counters.localCacheHits++;
     const shadow = member.config.shadow;
     const allowed = batch.allowed || shadow;

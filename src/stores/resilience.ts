@@ -1,12 +1,12 @@
 /**
  * @module
  * What keeps a remote store from hurting its callers when it is slow or down: a per-call time budget
- * ({@link withTimeout}), a circuit breaker that makes a dead store cost microseconds instead of the budget
+ * ({@link withTimeout}, one shared timer per budget length rather than one per call), a circuit breaker that makes a dead store cost microseconds instead of the budget
  * ({@link CircuitBreaker}), and a local cache of recent denials that answers floods of over-limit calls without a
  * round trip ({@link OverLimitCache}). Shared by the Redis and PostgreSQL stores.
  *
- * None of these keeps a timer alive between calls: the breaker and the cache compare timestamps, so an idle
- * process can exit and tests need no fake timers.
+ * None of these keeps a process alive: the breaker and the cache compare timestamps, and the budget's shared timer
+ * is unref'd and armed only while calls are in flight, so an idle process can exit and tests need no fake timers.
  */
 
 import type { LimitParams } from "../algorithms/types.ts";
@@ -43,9 +43,81 @@ export function toStoreError(
   return new StoreError(storeId, `${action} failed: ${maskSecrets(detail)}`);
 }
 
+/** A call waiting for its reply, in a {@link DeadlineQueue}. */
+interface Deadline {
+  /** Monotonic time (ms) at which the call times out. */
+  readonly at: number;
+  /** True once the call settled (or timed out): the queue only skips it. */
+  done: boolean;
+  /** Rejects the call with its timeout error. */
+  readonly expire: () => void;
+}
+
+/**
+ * The calls in flight under one time budget, oldest first, watched by one timer. Every call of a budget gets the
+ * same length, so deadlines come in the order calls start and only the head needs checking: per call, an entry
+ * and a flag instead of a timer set and cleared. The timer is unref'd (a call in flight keeps the process alive
+ * through its socket) and armed only while calls are in flight.
+ */
+class DeadlineQueue {
+  readonly #entries: Deadline[] = [];
+  /** Index of the oldest entry that may still be pending. */
+  #head = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #onTimer = (): void => this.#expireDue();
+
+  add(entry: Deadline): void {
+    this.#entries.push(entry);
+    if (this.#timer === undefined) this.#arm(entry.at);
+  }
+
+  /** Marks `entry` settled and drops settled entries from the head (replies mostly arrive in order). */
+  settle(entry: Deadline): void {
+    entry.done = true;
+    const entries = this.#entries;
+    while (this.#head < entries.length && entries[this.#head]!.done) this.#head++;
+    if (this.#head === entries.length) {
+      entries.length = 0;
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > entries.length) {
+      entries.splice(0, this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #arm(at: number): void {
+    this.#timer = setTimeout(this.#onTimer, Math.max(0, at - monotonicNow()));
+    this.#timer.unref?.();
+  }
+
+  #expireDue(): void {
+    this.#timer = undefined;
+    const now = monotonicNow();
+    const entries = this.#entries;
+    while (this.#head < entries.length) {
+      const entry = entries[this.#head]!;
+      if (!entry.done) {
+        if (entry.at > now) break;
+        entry.done = true;
+        entry.expire();
+      }
+      this.#head++;
+    }
+    if (this.#head === entries.length) {
+      entries.length = 0;
+      this.#head = 0;
+      return;
+    }
+    this.#arm(entries[this.#head]!.at);
+  }
+}
+
+/** One queue per budget length (a process has one or two: one per store `timeout`). */
+const deadlineQueues = new Map<number, DeadlineQueue>();
+
 /**
  * Settles like `promise`, or rejects with a {@link StoreError} once `ms` have passed. A late settlement of
- * `promise` is swallowed (never an unhandled rejection); the timer is cleared as soon as either side wins.
+ * `promise` is swallowed (never an unhandled rejection).
  *
  * @param ms The budget; `Infinity` or a non-positive value disables the timeout.
  * @example await withTimeout(client.get(key), config.timeoutMs, config.id)
@@ -56,20 +128,30 @@ export function withTimeout<T>(
   storeId: string,
   action = "call",
 ): Promise<T> {
-  // Attach a handler first: if the timeout wins, a later rejection of `promise` has nowhere else to go.
-  promise.catch(() => {});
   if (!(ms > 0) || !Number.isFinite(ms)) return promise;
+  let queue = deadlineQueues.get(ms);
+  if (queue === undefined) {
+    queue = new DeadlineQueue();
+    deadlineQueues.set(ms, queue);
+  }
+  const watched = queue;
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new StoreError(storeId, `${action} timed out after ${ms} ms`));
-    }, ms);
+    const entry: Deadline = {
+      at: monotonicNow() + ms,
+      done: false,
+      expire: () => reject(new StoreError(storeId, `${action} timed out after ${ms} ms`)),
+    };
+    watched.add(entry);
+    // Once the timeout has won, a later settlement of `promise` lands here and goes nowhere.
     promise.then(
       (value) => {
-        clearTimeout(timer);
+        if (entry.done) return;
+        watched.settle(entry);
         resolve(value);
       },
       (error: unknown) => {
-        clearTimeout(timer);
+        if (entry.done) return;
+        watched.settle(entry);
         reject(error);
       },
     );
@@ -139,18 +221,32 @@ export class CircuitBreaker {
    * Runs `call` unless the breaker is open, recording its success or failure. While open, rejects at once with
    * a {@link StoreError} and never calls `call`.
    */
-  async run<T>(call: () => Promise<T>): Promise<T> {
-    const isProbe = this.#admit();
+  run<T>(call: () => Promise<T>): Promise<T> {
+    // Not `async`: one promise per call instead of three, on every store call.
+    let isProbe: boolean;
+    let pending: Promise<T>;
     try {
-      const value = await call();
-      this.recordSuccess();
-      return value;
+      isProbe = this.#admit();
     } catch (error) {
-      this.recordFailure();
-      throw error;
-    } finally {
-      if (isProbe) this.#probing = false;
+      return Promise.reject(error);
     }
+    try {
+      pending = call();
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    return pending.then(
+      (value) => {
+        if (isProbe) this.#probing = false;
+        this.recordSuccess();
+        return value;
+      },
+      (error: unknown) => {
+        if (isProbe) this.#probing = false;
+        this.recordFailure();
+        throw error;
+      },
+    );
   }
 
   /** Records a success: closes the breaker and ends any failure streak. */

@@ -77,6 +77,8 @@ export class RedisStore implements Store {
   readonly #cache: OverLimitCache | undefined;
   /** The one connection, opened on first use; shared by every limiter and clone on this store. */
   #connection: Promise<RedisConnection> | undefined;
+  /** The connection once open, so calls reach it without awaiting {@link #connection}. */
+  #ready: RedisConnection | undefined;
   #closed = false;
   #calls = 0;
   #errors = 0;
@@ -191,6 +193,7 @@ export class RedisStore implements Store {
     this.#cache?.clear();
     const pending = this.#connection;
     this.#connection = undefined;
+    this.#ready = undefined;
     if (pending === undefined) return;
     try {
       await (await pending).close();
@@ -278,12 +281,15 @@ export class RedisStore implements Store {
       this.#errors += 1;
       throw new StoreError(this.id, `${action} failed: the store is closed`);
     }
-    let connection: RedisConnection;
-    try {
-      connection = await this.#connect();
-    } catch (error) {
-      this.#errors += 1;
-      throw toStoreError(this.id, error, action);
+    // Once open, the connection is at hand: no promise hop to get it.
+    let connection = this.#ready;
+    if (connection === undefined) {
+      try {
+        connection = await this.#connect();
+      } catch (error) {
+        this.#errors += 1;
+        throw toStoreError(this.id, error, action);
+      }
     }
     try {
       return await this.#breaker.run(() =>
@@ -302,7 +308,12 @@ export class RedisStore implements Store {
       );
       this.#connection = opening;
       // A missing package stays missing: every call rejects the same way, without re-importing each time.
-      opening.catch(() => {});
+      opening.then(
+        (connection) => {
+          if (this.#connection === opening) this.#ready = connection;
+        },
+        () => {},
+      );
     }
     return this.#connection;
   }

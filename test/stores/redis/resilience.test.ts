@@ -37,6 +37,50 @@ describe("withTimeout", () => {
     expect(await withTimeout(Promise.resolve(7), 50, "s")).toBe(7);
     await expect(withTimeout(Promise.reject(new Error("x")), 50, "s")).rejects.toThrow("x");
   });
+
+  it("times out exactly the calls still pending at their own deadline, whatever settles around them", async () => {
+    // Calls share one timer per budget: those answered in time must pass, in any order, and each late one must
+    // time out at its own deadline, not at an earlier or later call's.
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const started = performance.now();
+    const outcomes: Promise<string>[] = [];
+    for (let i = 0; i < 40; i++) {
+      // Every fourth call never answers; the others answer out of order within the budget.
+      const call =
+        i % 4 === 0 ? new Promise<string>(() => {}) : sleep(5 + ((i * 7) % 30)).then(() => `ok ${i}`);
+      outcomes.push(
+        withTimeout(call, 120, "s").then(
+          (value) => value,
+          (error: unknown) =>
+            `${isStoreError(error) ? "timeout" : "other"} ${i} ${performance.now() - started}`,
+        ),
+      );
+      if (i === 20) await sleep(40);
+    }
+    // A second budget runs alongside without disturbing the first.
+    const short = withTimeout(new Promise(() => {}), 30, "s").then(
+      () => "ok",
+      () => performance.now() - started,
+    );
+    const results = await Promise.all(outcomes);
+    for (let i = 0; i < 40; i++) {
+      const result = results[i]!;
+      if (i % 4 !== 0) {
+        expect(result).toBe(`ok ${i}`);
+        continue;
+      }
+      const [kind, index, at] = result.split(" ");
+      expect(kind).toBe("timeout");
+      expect(Number(index)).toBe(i);
+      // Calls 0–20 started at once, the rest 40 ms later: each timed out 120 ms after its own start.
+      const expected = i <= 20 ? 120 : 160;
+      expect(Number(at)).toBeGreaterThanOrEqual(expected - 2);
+      expect(Number(at)).toBeLessThan(expected + 1000);
+    }
+    const shortAt = (await short) as number;
+    expect(shortAt).toBeGreaterThanOrEqual(40 + 30 - 2);
+    expect(shortAt).toBeLessThan(40 + 1000);
+  });
 });
 
 describe("CircuitBreaker", () => {
