@@ -4,13 +4,13 @@
  * every result must agree (times to a microsecond: the SQL and the model do the same double arithmetic, except
  * that lease expiries pass through `timestamptz`).
  *
- * A single rate op has two paths on the server (the lean `<table>_decide_one` and the general `<table>_decide`);
- * each step picks one at random, on the same rows, so both are compared with the model and each reads what the
- * other wrote.
+ * A single rate op has three paths on the server (the plain-SQL statement of its algorithm — the exact log has
+ * none — the lean `<table>_decide_one` and the general `<table>_decide`); each step picks one at random, on the
+ * same rows, so all are compared with the model and each reads what the others wrote.
  */
 
 import fc from "fast-check";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   acquireLease,
   decide,
@@ -20,6 +20,7 @@ import {
   releaseLease,
 } from "../../src/algorithms/index.ts";
 import type { ConcurrencyParams, ConcurrencyState, RateParams } from "../../src/algorithms/types.ts";
+import { decideOneFunctionSql } from "../../src/stores/postgres/functions-sql.ts";
 import { postgresNames } from "../../src/stores/postgres/identifiers.ts";
 import { PostgresStore } from "../../src/stores/postgres/postgres-store.ts";
 import { type OpResult, type StoreOp, stateTag } from "../../src/stores/store.ts";
@@ -35,16 +36,23 @@ const admin = await adminSql(postgres.url);
 const MS_TOLERANCE = 1e-3;
 const RUNS = Number(process.env.PG_MODEL_RUNS ?? 12);
 
-/** `general`: the step goes through the general decide function instead of the lean single-op one. */
+/**
+ * The server path of a single op: `sql` the plain-SQL statement (what a store uses by default; its fallback and
+ * the exact log take `<table>_decide_one`), `one` the lean function `<table>_decide_one`, `general` the general
+ * decide function.
+ */
+type Path = "sql" | "one" | "general";
+const pathArb = fc.constantFrom<Path>("sql", "one", "general");
+
 type Step =
   | {
       readonly type: "decide";
       readonly cost: number;
       readonly maxWaitMs: number;
       readonly sleepMs: number;
-      readonly general: boolean;
+      readonly path: Path;
     }
-  | { readonly type: "peek"; readonly cost: number; readonly sleepMs: number; readonly general: boolean }
+  | { readonly type: "peek"; readonly cost: number; readonly sleepMs: number; readonly path: Path }
   | { readonly type: "refund"; readonly cost: number; readonly sleepMs: number };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -82,7 +90,7 @@ function stepsArb(cost: fc.Arbitrary<number>, reservations: boolean): fc.Arbitra
           cost,
           maxWaitMs: maxWait,
           sleepMs: sleepArb,
-          general: fc.boolean(),
+          path: pathArb,
         }),
       },
       {
@@ -91,7 +99,7 @@ function stepsArb(cost: fc.Arbitrary<number>, reservations: boolean): fc.Arbitra
           type: fc.constant("peek" as const),
           cost,
           sleepMs: sleepArb,
-          general: fc.boolean(),
+          path: pathArb,
         }),
       },
       { weight: 1, arbitrary: fc.record({ type: fc.constant("refund" as const), cost, sleepMs: sleepArb }) },
@@ -127,11 +135,17 @@ async function storedExpiryMs(op: StoreOp): Promise<number | undefined> {
   return ms === undefined || !Number.isFinite(ms) ? undefined : ms;
 }
 
-/** The two ways a single op reaches the server, on the same table. */
-interface Paths {
-  readonly lean: PostgresStore;
-  readonly general: PostgresStore;
+/** The row version (`xmin`) of a rate state's row, undefined while there is none. */
+async function rowVersion(op: StoreOp): Promise<string | undefined> {
+  const [row] = await admin.unsafe(
+    `SELECT xmin::text AS v FROM ${table} WHERE limiter_id = $1 AND key = $2 AND tag = $3 AND lease_id = ''`,
+    [op.limiterId, op.key, stateTag(op.params)],
+  );
+  return row?.v as string | undefined;
 }
+
+/** The ways a single op reaches the server, on the same table. */
+type Paths = Readonly<Record<Path, PostgresStore>>;
 
 /** Replays one sequence on the store (each decide and peek on the path it names) and on the model. */
 async function checkRate(paths: Paths, params: RateParams, steps: readonly Step[]): Promise<void> {
@@ -143,15 +157,19 @@ async function checkRate(paths: Paths, params: RateParams, steps: readonly Step[
   for (const [index, step] of steps.entries()) {
     await sleep(step.sleepMs);
     const op: StoreOp = { ...base, cost: step.cost };
-    const store = "general" in step && step.general ? paths.general : paths.lean;
-    const label = `#${index} ${step.type}${"general" in step && step.general ? " (general)" : ""} cost ${step.cost}`;
+    const store = "path" in step ? paths[step.path] : paths.sql;
+    const label = `#${index} ${step.type}${"path" in step ? ` (${step.path})` : ""} cost ${step.cost}`;
     if (step.type === "decide") {
+      const versionBefore = await rowVersion(op);
       const { batch, nowMs } = await store.decideTimed([op], step.maxWaitMs);
       const outcome = decide(params, { state, nowMs, cost: step.cost, maxWaitMs: step.maxWaitMs });
       expectSameResult(batch.results[0] as OpResult, outcome, label);
       if (outcome.allowed) {
         state = outcome.state;
         expiresAtMs = nowMs + outcome.ttlMs;
+      } else if (versionBefore !== undefined) {
+        // A denial writes nothing: the row keeps its version.
+        expect(await rowVersion(op), `${label} row version`).toBe(versionBefore);
       }
       // The row lives exactly as long as the state constrains anything (timestamptz keeps microseconds).
       const stored = await storedExpiryMs(op);
@@ -176,16 +194,25 @@ async function checkRate(paths: Paths, params: RateParams, steps: readonly Step[
 
 describe.skipIf(!postgres.available)("PostgreSQL store against the reference model", () => {
   const store = new PostgresStore(config, { cleanupIntervalMs: 0, overLimitCache: false });
+  const one = new PostgresStore(config, {
+    cleanupIntervalMs: 0,
+    overLimitCache: false,
+    plainSqlSingleOp: false,
+  });
   const general = new PostgresStore(config, {
     cleanupIntervalMs: 0,
     overLimitCache: false,
     leanSingleOp: false,
   });
-  const paths: Paths = { lean: store, general };
+  const paths: Paths = { sql: store, one, general };
+
+  // The table exists before the first step reads row versions.
+  beforeAll(() => store.ensureReady());
 
   afterAll(async () => {
     await admin.end({ timeout: 1 });
     await store.close();
+    await one.close();
     await general.close();
     await dropStoreObjects(config);
   });
@@ -204,7 +231,7 @@ describe.skipIf(!postgres.available)("PostgreSQL store against the reference mod
   ];
 
   for (const [name, paramsArb, costArb, reservations] of cases) {
-    it(`${name}: decide (lean and general paths), peek and refund agree with src/algorithms`, {
+    it(`${name}: decide (plain SQL, lean and general paths), peek and refund agree with src/algorithms`, {
       timeout: 120_000,
     }, async () => {
       await fc.assert(
@@ -225,41 +252,80 @@ describe.skipIf(!postgres.available)("PostgreSQL store against the reference mod
   ];
   for (const params of handoffParams) {
     it(`${params.kind}: state written by one path is read alike by the other, by peek and by refund`, async () => {
-      const decideOn = (general: boolean, cost = 1, sleepMs = 0): Step => ({
+      const decideOn = (path: Path, cost = 1, sleepMs = 0): Step => ({
         type: "decide",
         cost,
         maxWaitMs: 0,
         sleepMs,
-        general,
+        path,
       });
-      const peekOn = (general: boolean): Step => ({ type: "peek", cost: 1, sleepMs: 0, general });
+      const peekOn = (path: Path): Step => ({ type: "peek", cost: 1, sleepMs: 0, path });
       const refundStep: Step = { type: "refund", cost: 1, sleepMs: 0 };
       await checkRate(paths, params, [
-        // lean writes, general reads (peek and decide), and back
-        decideOn(false),
-        peekOn(true),
-        decideOn(true),
-        peekOn(false),
-        decideOn(false),
-        // full now: both paths deny alike, and a denial changes nothing
-        decideOn(true),
-        decideOn(false),
-        peekOn(true),
-        // a refund is seen by both paths
+        // a new key: the plain statement finds no row and the call goes on to decide_one, which inserts it
+        decideOn("sql"),
+        // the general path reads it (peek and decide), then the plain statement, decide_one, and back
+        peekOn("general"),
+        decideOn("general"),
+        peekOn("one"),
+        decideOn("sql"),
+        // full now: every path denies alike, and a denial changes nothing
+        decideOn("sql"),
+        decideOn("one"),
+        decideOn("general"),
+        peekOn("sql"),
+        // a refund is seen by every path
         refundStep,
-        peekOn(false),
-        decideOn(true),
+        peekOn("one"),
+        decideOn("sql"),
         refundStep,
-        decideOn(false),
+        decideOn("one"),
+        refundStep,
+        decideOn("general"),
         // after some refill or a window change, the paths keep agreeing
-        decideOn(true, 1, 90),
-        decideOn(false, 2, 130),
-        peekOn(true),
-        decideOn(true, 1, 10),
-        peekOn(false),
+        decideOn("general", 1, 90),
+        decideOn("sql", 2, 130),
+        peekOn("general"),
+        decideOn("one", 1, 10),
+        decideOn("sql", 1, 10),
+        peekOn("sql"),
       ]);
     });
   }
+
+  it("a single op on an existing row is decided by its plain statement, without <table>_decide_one", async () => {
+    const names = postgresNames(config.schemaName, config.tableName);
+    const kinds: RateParams[] = [
+      { kind: "token_bucket", intervalMs: 60_000, burst: 2 },
+      { kind: "leaky_bucket", intervalMs: 60_000, burst: 2 },
+      { kind: "fixed_window", limit: 2, windowMs: 86_400_000 },
+      { kind: "sliding_window_counter", limit: 2, windowMs: 86_400_000 },
+    ];
+    const ops = kinds.map(
+      (params): StoreOp => ({ limiterId: "plain-only", key: params.kind, params, cost: 1 }),
+    );
+    // The first call of each key inserts its row (through decide_one).
+    for (const op of ops) expect((await store.decide([op], 0)).allowed).toBe(true);
+    await admin.unsafe(`DROP FUNCTION ${names.decideOneFunction}`);
+    try {
+      for (const op of ops) {
+        // The leaky bucket admits a second call only as a reservation (nobody may be queued without one).
+        const maxWaitMs = op.params.kind === "leaky_bucket" ? 120_000 : 0;
+        expect((await store.decide([op], maxWaitMs)).allowed, op.params.kind).toBe(true);
+        expect((await store.decide([op], maxWaitMs)).allowed, op.params.kind).toBe(false);
+      }
+      // The exact log has no plain statement: it needs the function.
+      const log: StoreOp = {
+        limiterId: "plain-only",
+        key: "log",
+        params: { kind: "sliding_window", limit: 2, windowMs: 1000 },
+        cost: 1,
+      };
+      await expect(store.decide([log], 0)).rejects.toThrow();
+    } finally {
+      await admin.unsafe(decideOneFunctionSql(names));
+    }
+  });
 
   it("concurrency: grants and releases agree with src/algorithms", { timeout: 120_000 }, async () => {
     const paramsArb = fc.record({

@@ -1,13 +1,17 @@
 /**
  * @module
  * The PostgreSQL store: limiter state in one table, every decision one statement deciding with the server's
- * clock (see `functions-sql.ts`). A single rate op — the common call, and peek of one — takes the lean
- * `<table>_decide_one` function (scalar parameters, one row locked, one UPDATE only when allowed); composites
+ * clock (see `functions-sql.ts`). A single rate op — the common call — of a fixed window, sliding window
+ * counter, token or leaky bucket takes a prepared plain-SQL statement of its algorithm (`rate-sql.ts`: no
+ * function call at all); when the key's row does not exist yet that statement returns no row and the call goes
+ * on to the lean `<table>_decide_one` function, which inserts it. The exact log and a peek of one op take
+ * `<table>_decide_one` directly (scalar parameters, one row locked, one UPDATE only when allowed); composites
  * and concurrency take the general `<table>_decide` function (parallel arrays, all rows locked in one order,
- * all or nothing). Both share the math and the row layout.
+ * all or nothing). All of them share the math and the row layout.
  *
- * Round trips: one per `decide`, `peek`, `refund`, `reset`, `release` and `renew`. The first call of a store
- * also loads the driver, opens a connection and, with `auto_create`, runs the DDL once.
+ * Round trips: one per `decide`, `peek`, `refund`, `reset`, `release` and `renew`, except a single rate op on a
+ * key without a row yet (a new key, or one the sweep deleted), which takes two. The first call of a store also
+ * loads the driver, opens a connection and, with `auto_create`, runs the DDL once.
  */
 
 import type { PostgresStoreConfig } from "../../config/types.ts";
@@ -25,6 +29,7 @@ import { encodeText, rowNowMs, toBatchArrays, toOneOpParams, toOpResult } from "
 import { ddlStatements, schemaMarker } from "./ddl.ts";
 import { loadDriver, type PostgresFactory, type Sql } from "./driver.ts";
 import { type PostgresNames, postgresNames } from "./identifiers.ts";
+import { PLAIN_RATE_KINDS, singleRateStatementSql } from "./rate-sql.ts";
 import { ExpirySweeper } from "./sweeper.ts";
 
 /** Tuning of a {@link PostgresStore} that is not part of the config file. */
@@ -57,6 +62,14 @@ export interface PostgresStoreOptions {
    * @internal
    */
   readonly leanSingleOp?: boolean;
+  /**
+   * With `leanSingleOp`, decide a single fixed window, sliding window counter, token or leaky bucket op on an
+   * existing row with its plain-SQL statement rather than `<table>_decide_one`. `false` keeps every single op
+   * on `<table>_decide_one`; the tests use it to compare the two paths on the same rows.
+   * @default true
+   * @internal
+   */
+  readonly plainSqlSingleOp?: boolean;
 }
 
 /** Counters of a {@link PostgresStore}, since it was created. */
@@ -105,6 +118,8 @@ export class PostgresStore implements Store {
   readonly #cache: OverLimitCache | undefined;
   /** Whether a single rate op takes the lean function (see {@link PostgresStoreOptions.leanSingleOp}). */
   readonly #lean: boolean;
+  /** The plain-SQL single-op statement of each algorithm that has one (empty when turned off). */
+  readonly #plainSql: ReadonlyMap<string, string>;
   #calls = 0;
   #errors = 0;
   #cacheHits = 0;
@@ -135,6 +150,11 @@ export class PostgresStore implements Store {
     this.#breaker = new CircuitBreaker(config.id, options.breaker);
     this.#cache = options.overLimitCache === false ? undefined : new OverLimitCache();
     this.#lean = options.leanSingleOp !== false;
+    this.#plainSql = new Map(
+      this.#lean && options.plainSqlSingleOp !== false
+        ? PLAIN_RATE_KINDS.map((kind) => [kind, singleRateStatementSql(this.#names, kind)])
+        : [],
+    );
     const t = this.#names.table;
     this.#decideSql = `SELECT * FROM ${this.#names.decideFunction}($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::text[], $9::float8, $10::boolean)`;
     this.#decideOneSql = `SELECT * FROM ${this.#names.decideOneFunction}($1::text, $2::text, $3::text, $4::text, $5::float8, $6::float8, $7::float8, $8::float8, $9::boolean)`;
@@ -294,8 +314,9 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Runs a decision (or peek): one rate op takes the lean single-row function, anything else (composites,
-   * concurrency) the general one. Both return the same row shape.
+   * Runs a decision (or peek): one rate op takes its plain-SQL statement (falling back to the lean single-row
+   * function when the row is missing) or the lean function, anything else (composites, concurrency) the general
+   * one. All return the same row shape.
    */
   #decideRows(
     what: string,
@@ -305,7 +326,16 @@ export class PostgresStore implements Store {
   ): Promise<RowsWithCount> {
     const single = ops.length === 1 ? ops[0] : undefined;
     if (this.#lean && single !== undefined && single.params.kind !== "concurrency") {
-      return this.#query(what, this.#decideOneSql, [...toOneOpParams(single), maxWaitMs, peek]);
+      const oneParams = [...toOneOpParams(single), maxWaitMs, peek];
+      const plain = peek ? undefined : this.#plainSql.get(single.params.kind);
+      if (plain === undefined) return this.#query(what, this.#decideOneSql, oneParams);
+      const [limiter, key, tag, , a, b, cost] = oneParams;
+      // One call (one time budget, one count): the plain statement, then the function only for a missing row.
+      return this.#guarded(what, async (signal) => {
+        const sql = await this.#pool();
+        const rows = await this.#execute(sql, plain, [limiter, key, tag, a, b, cost, maxWaitMs], signal);
+        return rows.length > 0 ? rows : this.#execute(sql, this.#decideOneSql, oneParams, signal);
+      });
     }
     return this.#query(what, this.#decideSql, [...toBatchArrays(ops), maxWaitMs, peek]);
   }
