@@ -9,8 +9,10 @@
  * the clock after the row lock without EvalPlanQual subtleties, and cannot return a denial without writing.
  *
  * The functions:
- * - `<table>_rate`: the math of every rate algorithm, a pure function of (parameters, stored state, time). It is
- *   the only copy of the math on the server.
+ * - `<table>_rate`: the math of every rate algorithm, a pure function of (parameters, stored state, time). The
+ *   fixed window, sliding window counter and both buckets are generated from the steps in `rate-sql.ts`, the
+ *   same expressions the plain-SQL single-op statements compute, so there is one copy of that math; the exact
+ *   log's loops live here only.
  * - `<table>_decide_one`: the lean path, for the most common call (one rate op). Locks the one row with
  *   `SELECT … FOR UPDATE` (inserting it first only when missing), reads the clock, runs `<table>_rate`, and
  *   UPDATEs only when allowed. Two table statements in the steady state, no arrays, no sort, no nested
@@ -25,6 +27,7 @@
 
 import { TIME_EPSILON_MS } from "../../algorithms/types.ts";
 import type { PostgresNames } from "./identifiers.ts";
+import { PLAIN_RATE_KINDS, rateBranchSql, rateStepDeclarationsSql, remainingRuleSql } from "./rate-sql.ts";
 
 /** Custom SQLSTATE raised to undo the tentative writes of a composite when a member is denied. */
 const DENIED_SQLSTATE = "RSDNY";
@@ -35,9 +38,10 @@ const LOCK_SQLSTATE = "RSLCK";
 /**
  * `<table>_rate`: the math of every rate algorithm, once. A pure function: from the parameters, the stored state
  * (the row's columns, NULL when there is no state) and the store time `p_now` (ms), it computes the decision and
- * the state to write when the call is allowed. Both deciding paths call it (`<table>_step` for composites, the
- * lean `<table>_decide_one` for a single op), so they cannot drift apart; the reference-model test compares it
- * with `src/algorithms/`.
+ * the state to write when the call is allowed. Both deciding functions call it (`<table>_step` for composites,
+ * the lean `<table>_decide_one` for a single op), so they cannot drift apart; the reference-model test compares
+ * it with `src/algorithms/`. The branches of the O(1) algorithms assign the steps of `rate-sql.ts` in order, the
+ * very expressions the plain-SQL single-op statements evaluate, so those statements cannot drift either.
  *
  * The `new_*` columns are the whole state after an allowed call (columns an algorithm does not use pass through
  * unchanged), so callers write them with one UPDATE whatever the algorithm; `ttl_ms` is how long the row keeps
@@ -50,7 +54,6 @@ const LOCK_SQLSTATE = "RSLCK";
  * every call; its callers set the path.
  */
 export function rateFunctionSql(names: PostgresNames): string {
-  const eps = TIME_EPSILON_MS;
   return `CREATE OR REPLACE FUNCTION ${names.rateFunction}(
   p_kind text, p_a double precision, p_b double precision, p_cost double precision,
   p_max_wait double precision, p_now double precision, p_peek boolean,
@@ -63,17 +66,8 @@ export function rateFunctionSql(names: PostgresNames): string {
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $fn$
 DECLARE
-  v_eps CONSTANT double precision := ${eps};
-  -- the state as it is, before this call (what a denied call and peek report)
-  v_cur_remaining double precision := 0;
-  v_cur_reset double precision := 0;
-  v_base double precision;
-  v_new double precision;
-  v_wait double precision;
-  v_ws double precision;
-  v_count double precision;
-  v_prev double precision;
-  v_weighted double precision;
+  -- the steps of the algorithms' math (rate-sql.ts), then the exact log's own variables
+${rateStepDeclarationsSql()}
   v_len integer;
   v_i integer;
   v_acc double precision;
@@ -89,94 +83,7 @@ BEGIN
   new_previous := p_previous;
   new_log := p_log;
 
-  IF p_kind = 'token_bucket' THEN
-    -- GCRA: a = intervalMs (T), b = burst (B)
-    lim := p_b;
-    v_base := greatest(coalesce(p_tat, p_now), p_now);
-    v_cur_remaining := (p_b * p_a - (v_base - p_now)) / p_a;
-    v_cur_reset := v_base - p_now;
-    IF p_cost > p_b THEN
-      retry_after_ms := 'Infinity';
-    ELSE
-      v_new := v_base + p_cost * p_a;
-      v_wait := v_new - p_b * p_a - p_now;
-      IF v_wait <= v_eps THEN
-        allowed := true;
-      ELSIF v_wait <= p_max_wait THEN
-        allowed := true;
-        wait_ms := v_wait;
-      ELSE
-        retry_after_ms := v_wait;
-      END IF;
-    END IF;
-    IF allowed THEN
-      remaining := (p_b * p_a - (v_new - p_now)) / p_a;
-      reset_after_ms := v_new - p_now;
-      ttl_ms := v_new - p_now;
-      new_tat := v_new;
-    ELSE
-      remaining := v_cur_remaining;
-      reset_after_ms := v_cur_reset;
-    END IF;
-
-  ELSIF p_kind = 'leaky_bucket' THEN
-    -- shaping by reservation: a = intervalMs (T), b = burst (B); tat = next free departure slot
-    lim := p_b;
-    v_base := greatest(coalesce(p_tat, p_now), p_now);
-    v_wait := v_base - p_now;
-    v_cur_remaining := p_b - v_wait / p_a;
-    v_cur_reset := v_wait;
-    IF p_cost > p_b THEN
-      retry_after_ms := 'Infinity';
-    ELSIF v_wait / p_a + p_cost > p_b + v_eps / p_a THEN
-      -- full: reserve once enough drained if the budget covers the wait, else only once it is empty
-      retry_after_ms := CASE WHEN v_wait > p_max_wait THEN v_wait
-                             ELSE (v_wait / p_a + p_cost - p_b) * p_a END;
-    ELSIF v_wait <= v_eps THEN
-      allowed := true;
-    ELSIF v_wait <= p_max_wait THEN
-      allowed := true;
-      wait_ms := v_wait;
-    ELSE
-      retry_after_ms := v_wait;
-    END IF;
-    IF allowed THEN
-      v_new := v_base + p_cost * p_a;
-      remaining := p_b - (v_new - p_now) / p_a;
-      reset_after_ms := v_new - p_now;
-      ttl_ms := v_new - p_now;
-      new_tat := v_new;
-    ELSE
-      remaining := v_cur_remaining;
-      reset_after_ms := v_cur_reset;
-    END IF;
-
-  ELSIF p_kind = 'fixed_window' THEN
-    -- a = limit (L), b = windowMs (W); windows aligned to the epoch
-    lim := p_a;
-    v_ws := floor(p_now / p_b) * p_b;
-    v_count := CASE WHEN p_window_start = v_ws THEN coalesce(p_used, 0) ELSE 0 END;
-    v_cur_remaining := p_a - v_count;
-    v_cur_reset := CASE WHEN v_count > 0 THEN v_ws + p_b - p_now ELSE 0 END;
-    IF p_cost > p_a THEN
-      retry_after_ms := 'Infinity';
-    ELSIF v_count + p_cost <= p_a THEN
-      allowed := true;
-    ELSE
-      retry_after_ms := v_ws + p_b - p_now;
-    END IF;
-    IF allowed THEN
-      remaining := p_a - v_count - p_cost;
-      reset_after_ms := v_ws + p_b - p_now;
-      ttl_ms := v_ws + p_b - p_now;
-      new_window_start := v_ws;
-      new_used := v_count + p_cost;
-    ELSE
-      remaining := v_cur_remaining;
-      reset_after_ms := v_cur_reset;
-    END IF;
-
-  ELSIF p_kind = 'sliding_window' THEN
+  IF p_kind = 'sliding_window' THEN
     -- exact log: a = limit (L), b = windowMs (W); log = [t0, c0, t1, c1, ...] oldest first
     lim := p_a;
     v_len := coalesce(array_length(p_log, 1), 0);
@@ -228,48 +135,7 @@ BEGIN
       reset_after_ms := v_cur_reset;
     END IF;
 
-  ELSIF p_kind = 'sliding_window_counter' THEN
-    -- a = limit (L), b = windowMs (W); used = current window's count, previous = the window before
-    lim := p_a;
-    v_ws := floor(p_now / p_b) * p_b;
-    IF p_window_start = v_ws THEN
-      v_count := coalesce(p_used, 0);
-      v_prev := coalesce(p_previous, 0);
-    ELSIF p_window_start = v_ws - p_b THEN
-      v_count := 0;
-      v_prev := coalesce(p_used, 0);
-    ELSE
-      v_count := 0;
-      v_prev := 0;
-    END IF;
-    v_weighted := v_prev * (1 - (p_now - v_ws) / p_b) + v_count;
-    v_cur_remaining := p_a - v_weighted;
-    v_cur_reset := CASE WHEN v_count > 0 THEN v_ws + 2 * p_b - p_now
-                        WHEN v_prev > 0 THEN v_ws + p_b - p_now ELSE 0 END;
-    IF p_cost > p_a THEN
-      retry_after_ms := 'Infinity';
-    ELSIF v_count + p_cost <= p_a AND v_weighted + p_cost <= p_a + v_eps THEN
-      allowed := true;
-    ELSIF v_count + p_cost > p_a THEN
-      -- the current window is full: wait for the next one, until this window's count (then "previous")
-      -- weighs little enough
-      retry_after_ms := v_ws + p_b + p_b * (1 - (p_a - p_cost) / v_count) - p_now;
-    ELSE
-      retry_after_ms := (v_ws + p_b * (1 - (p_a - v_count - p_cost) / v_prev)) - p_now;
-    END IF;
-    IF allowed THEN
-      remaining := p_a - (v_weighted + p_cost);
-      reset_after_ms := v_ws + 2 * p_b - p_now;
-      ttl_ms := v_ws + 2 * p_b - p_now;
-      new_window_start := v_ws;
-      new_used := v_count + p_cost;
-      new_previous := v_prev;
-    ELSE
-      remaining := v_cur_remaining;
-      reset_after_ms := v_cur_reset;
-    END IF;
-
-  ELSE
+${PLAIN_RATE_KINDS.map(rateBranchSql).join("")}  ELSE
     RAISE EXCEPTION 'rate-sync: unknown algorithm %', p_kind USING ERRCODE = '22023';
   END IF;
 
@@ -281,7 +147,7 @@ BEGIN
       remaining := (p_b * p_a - v_cur_reset) / p_a;
     END IF;
   END IF;
-  remaining := greatest(0, floor(remaining + v_eps));
+  remaining := ${remainingRuleSql("remaining")};
 END
 $fn$`;
 }

@@ -311,3 +311,43 @@ SELECT v_allowed AS allowed, v_lim AS lim, ${remainingRuleSql("v_remaining")} AS
        v_reset AS reset_after_ms, v_retry AS retry_after_ms, v_wait_ms AS wait_ms, now_ms
   FROM decided`;
 }
+
+/**
+ * The PL/pgSQL declarations of every step variable of every algorithm in {@link PLAIN_RATE_KINDS}, for
+ * `<table>_rate`, which assigns the steps in order to variables of the same names.
+ */
+export function rateStepDeclarationsSql(): string {
+  const types = new Map<string, RateStep["type"]>();
+  for (const kind of PLAIN_RATE_KINDS) {
+    for (const step of rateMath(kind).steps) {
+      const known = types.get(step.name);
+      if (known !== undefined && known !== step.type) throw new Error(`rate step ${step.name}: two types`);
+      types.set(step.name, step.type);
+    }
+  }
+  return [...types].map(([name, type]) => `  ${name} ${type};`).join("\n");
+}
+
+/**
+ * One `ELSIF p_kind = '<kind>'` branch of `<table>_rate`: the algorithm's steps as assignments, then the
+ * function's outputs (`new_<column>` for each column an allowed call writes).
+ */
+export function rateBranchSql(kind: PlainRateKind): string {
+  const math = rateMath(kind);
+  const steps = math.steps.map((s) => `    ${s.name} := ${s.expr};`).join("\n");
+  const writes = Object.entries(math.writes)
+    .map(([column, step]) => `    new_${column} := ${step};`)
+    .join("\n");
+  return `  ELSIF p_kind = '${kind}' THEN
+${steps}
+    allowed := v_allowed;
+    lim := v_lim;
+    remaining := v_remaining;
+    reset_after_ms := v_reset;
+    retry_after_ms := v_retry;
+    wait_ms := v_wait_ms;
+    ttl_ms := v_ttl;
+${writes}
+
+`;
+}
