@@ -116,8 +116,8 @@ export class RedisStore implements Store {
     return batch;
   }
 
-  async decide(ops: readonly StoreOp[], maxWaitMs: number): Promise<BatchResult> {
-    return (await this.decideTimed(ops, maxWaitMs)).batch;
+  decide(ops: readonly StoreOp[], maxWaitMs: number): Promise<BatchResult> {
+    return this.#decideBatch(ops, maxWaitMs, undefined);
   }
 
   /**
@@ -126,21 +126,32 @@ export class RedisStore implements Store {
    * @internal
    */
   async decideTimed(ops: readonly StoreOp[], maxWaitMs: number): Promise<TimedBatchResult> {
+    const storeNowMs: number[] = [];
+    const batch = await this.#decideBatch(ops, maxWaitMs, storeNowMs);
+    return { batch, storeNowMs };
+  }
+
+  /** The whole of {@link decide}; pushes the store time of each script run to `times` when given. */
+  async #decideBatch(
+    ops: readonly StoreOp[],
+    maxWaitMs: number,
+    times: number[] | undefined,
+  ): Promise<BatchResult> {
     if (!(maxWaitMs >= 0)) throw new InvalidArgumentError(`maxWaitMs must be >= 0, got ${maxWaitMs}`);
     validateOps(ops);
-    if (ops.length === 0) return { batch: { allowed: true, results: [] }, storeNowMs: [] };
+    if (ops.length === 0) return { allowed: true, results: [] };
     const cached = this.#cache?.answer(ops, maxWaitMs);
     if (cached !== undefined) {
       this.#calls += 1;
       this.#cacheHits += 1;
-      return { batch: { allowed: false, results: [cached] }, storeNowMs: [] };
+      return { allowed: false, results: [cached] };
     }
     const sentAt = this.#cache?.now() ?? 0;
-    const timed = this.#spansSlots(ops)
-      ? await this.#decideMemberByMember(ops, maxWaitMs)
-      : await this.#decideInOneScript(ops, maxWaitMs);
-    this.#cache?.learn(ops, timed.batch.results, sentAt);
-    return timed;
+    const batch = this.#spansSlots(ops)
+      ? await this.#decideMemberByMember(ops, maxWaitMs, times)
+      : this.#toBatch(await this.#sendDecide(ops, maxWaitMs), ops.length, times);
+    this.#cache?.learn(ops, batch.results, sentAt);
+    return batch;
   }
 
   async peek(op: StoreOp): Promise<OpResult> {
@@ -213,47 +224,49 @@ export class RedisStore implements Store {
     return ops.some((op) => hashSlot(keyOfOp(this.#prefix, op)) !== slot);
   }
 
-  async #decideInOneScript(ops: readonly StoreOp[], maxWaitMs: number): Promise<TimedBatchResult> {
+  /** Sends one decide script run for `ops` (which share a slot); resolves with its raw reply. */
+  #sendDecide(ops: readonly StoreOp[], maxWaitMs: number): Promise<unknown> {
     // The common call, one rate op, goes to its algorithm's lean script (same state, math and reply, less
     // work in Redis); composites and concurrency ops need the general one.
     const lean = ops.length === 1 ? encodeLean(this.#prefix, ops[0] as StoreOp, maxWaitMs) : undefined;
-    let reply: unknown;
-    if (lean === undefined) {
-      const { keys, args } = encodeOps(this.#prefix, ops, maxWaitMs);
-      reply = await this.#run("decide", (c) => c.decide(keys, args));
-    } else {
-      reply = await this.#run("decide", (c) => c.decideOne(lean.kind, lean.key, lean.args));
+    if (lean !== undefined) {
+      return this.#run("decide", (c) => c.decideOne(lean.kind, lean.key, lean.args));
     }
-    const decoded = this.#decode(reply, ops.length, "decide");
-    return {
-      batch: { allowed: decoded.allAllowed, results: decoded.results },
-      storeNowMs: [decoded.storeNowMs],
-    };
+    const { keys, args } = encodeOps(this.#prefix, ops, maxWaitMs);
+    return this.#run("decide", (c) => c.decide(keys, args));
+  }
+
+  /** Decodes a decide reply for `count` ops, recording its store time in `times` when given. */
+  #toBatch(reply: unknown, count: number, times: number[] | undefined): BatchResult {
+    const decoded = this.#decode(reply, count, "decide");
+    times?.push(decoded.storeNowMs);
+    return { allowed: decoded.allAllowed, results: decoded.results };
   }
 
   /**
    * Cluster fallback: decide member by member; when one denies, refund those that passed and report what the
    * remaining members would have said (peeked, consuming nothing).
    */
-  async #decideMemberByMember(ops: readonly StoreOp[], maxWaitMs: number): Promise<TimedBatchResult> {
+  async #decideMemberByMember(
+    ops: readonly StoreOp[],
+    maxWaitMs: number,
+    times: number[] | undefined,
+  ): Promise<BatchResult> {
     const results: OpResult[] = [];
-    const times: number[] = [];
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i] as StoreOp;
-      const timed = await this.#decideInOneScript([op], maxWaitMs);
-      const result = timed.batch.results[0];
+      const result = this.#toBatch(await this.#sendDecide([op], maxWaitMs), 1, times).results[0];
       if (result === undefined) throw new StoreError(this.id, "decide returned no result");
       results.push(result);
-      times.push(...timed.storeNowMs);
       if (!result.allowed) {
         const passed = ops.slice(0, i);
         const rest = ops.slice(i + 1);
         await this.refund(passed);
         for (const other of rest) results.push(await this.peek(other));
-        return { batch: { allowed: false, results }, storeNowMs: times };
+        return { allowed: false, results };
       }
     }
-    return { batch: { allowed: true, results }, storeNowMs: times };
+    return { allowed: true, results };
   }
 
   #decode(reply: unknown, count: number, action: string) {
@@ -275,30 +288,41 @@ export class RedisStore implements Store {
    * breaker), then goes through the breaker and the time budget. Whatever fails reaches the caller as a
    * `StoreError` with secrets masked.
    */
-  async #run<T>(action: string, call: (connection: RedisConnection) => Promise<T>): Promise<T> {
+  #run<T>(action: string, call: (connection: RedisConnection) => Promise<T>): Promise<T> {
     this.#calls += 1;
     if (this.#closed) {
       this.#errors += 1;
-      throw new StoreError(this.id, `${action} failed: the store is closed`);
+      return Promise.reject(new StoreError(this.id, `${action} failed: the store is closed`));
     }
-    // Once open, the connection is at hand: no promise hop to get it.
-    let connection = this.#ready;
-    if (connection === undefined) {
-      try {
-        connection = await this.#connect();
-      } catch (error) {
-        this.#errors += 1;
-        throw toStoreError(this.id, error, action);
-      }
-    }
+    // Once open, the connection is at hand: no async frame or promise hop to get it.
+    const ready = this.#ready;
+    return ready === undefined ? this.#runAfterConnect(action, call) : this.#send(ready, action, call);
+  }
+
+  /** The first calls of a store: wait for the driver and the connection, then send. */
+  async #runAfterConnect<T>(action: string, call: (connection: RedisConnection) => Promise<T>): Promise<T> {
+    let connection: RedisConnection;
     try {
-      return await this.#breaker.run(() =>
-        withTimeout(call(connection), this.#config.timeoutMs, this.id, action),
-      );
+      connection = await this.#connect();
     } catch (error) {
       this.#errors += 1;
       throw toStoreError(this.id, error, action);
     }
+    return this.#send(connection, action, call);
+  }
+
+  /** Sends through the breaker and the time budget; any failure reaches the caller as a counted `StoreError`. */
+  #send<T>(
+    connection: RedisConnection,
+    action: string,
+    call: (connection: RedisConnection) => Promise<T>,
+  ): Promise<T> {
+    return this.#breaker
+      .run(() => withTimeout(call(connection), this.#config.timeoutMs, this.id, action))
+      .catch((error: unknown) => {
+        this.#errors += 1;
+        throw toStoreError(this.id, error, action);
+      });
   }
 
   #connect(): Promise<RedisConnection> {
