@@ -49,8 +49,11 @@ interface Deadline {
   readonly at: number;
   /** True once the call settled (or timed out): the queue only skips it. */
   done: boolean;
-  /** Rejects the call with its timeout error. */
-  readonly expire: () => void;
+  /** Rejects the call. Plain data rather than a closure: nothing more is allocated per call than this entry. */
+  readonly reject: (error: unknown) => void;
+  readonly storeId: string;
+  readonly action: string;
+  readonly ms: number;
 }
 
 /**
@@ -99,7 +102,7 @@ class DeadlineQueue {
       if (!entry.done) {
         if (entry.at > now) break;
         entry.done = true;
-        entry.expire();
+        entry.reject(new StoreError(entry.storeId, `${entry.action} timed out after ${entry.ms} ms`));
       }
       this.#head++;
     }
@@ -136,11 +139,7 @@ export function withTimeout<T>(
   }
   const watched = queue;
   return new Promise<T>((resolve, reject) => {
-    const entry: Deadline = {
-      at: monotonicNow() + ms,
-      done: false,
-      expire: () => reject(new StoreError(storeId, `${action} timed out after ${ms} ms`)),
-    };
+    const entry: Deadline = { at: monotonicNow() + ms, done: false, reject, storeId, action, ms };
     watched.add(entry);
     // Once the timeout has won, a later settlement of `promise` lands here and goes nowhere.
     promise.then(
