@@ -3,8 +3,9 @@
  * key and spread over 10,000 keys. No process may ever see a lock error, and the admissions across processes
  * must be exactly the limit. Throughput is printed (a measurement, never asserted).
  *
- * Single rate ops take the lean single-row function; composites and concurrency the general one; the mixed
- * tests put processes on both paths on the same rows.
+ * Single rate ops take their plain-SQL statement (fixed window, sliding counter, buckets; a new key's first call
+ * goes on to the lean single-row function) or the lean function (the log); composites and concurrency the
+ * general one. The mixed tests put processes on the lean and the general paths on the same rows.
  */
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
