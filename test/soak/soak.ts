@@ -491,16 +491,7 @@ async function dropPostgres(): Promise<void> {
   const sql = await adminSql();
   try {
     await sql.unsafe(`DROP TABLE IF EXISTS ${names.table}`);
-    for (const fn of [
-      names.decideFunction,
-      names.decideOneFunction,
-      names.stepFunction,
-      names.rateFunction,
-      names.refundFunction,
-      names.renewFunction,
-    ]) {
-      await sql.unsafe(`DROP FUNCTION IF EXISTS ${fn}`);
-    }
+    for (const fn of names.functions) await sql.unsafe(`DROP FUNCTION IF EXISTS ${fn}`);
   } finally {
     await sql.end({ timeout: 1 });
   }

@@ -54,6 +54,8 @@ export interface PostgresNames {
   readonly refundFunction: string;
   /** The function that extends a live lease. */
   readonly renewFunction: string;
+  /** Every function above, callers before callees (the order to drop them in). */
+  readonly functions: readonly string[];
   /** The schema, quoted. */
   readonly schema: string;
   /** `schema.table` unquoted, for messages and the advisory lock key. */
@@ -64,15 +66,20 @@ export interface PostgresNames {
 export function postgresNames(schemaName: string, tableName: string): PostgresNames {
   const schema = quoteIdent(schemaName);
   const qualified = (name: string) => `${schema}.${quoteIdent(name)}`;
+  const fn = (suffix: string) => qualified(derivedName(tableName, suffix));
+  const functions = {
+    decideFunction: fn("decide"),
+    decideOneFunction: fn("decide_one"),
+    stepFunction: fn("step"),
+    rateFunction: fn("rate"),
+    refundFunction: fn("refund"),
+    renewFunction: fn("renew"),
+  };
   return {
     table: qualified(tableName),
     expiryIndex: quoteIdent(derivedName(tableName, "expires_at")),
-    rateFunction: qualified(derivedName(tableName, "rate")),
-    stepFunction: qualified(derivedName(tableName, "step")),
-    decideFunction: qualified(derivedName(tableName, "decide")),
-    decideOneFunction: qualified(derivedName(tableName, "decide_one")),
-    refundFunction: qualified(derivedName(tableName, "refund")),
-    renewFunction: qualified(derivedName(tableName, "renew")),
+    ...functions,
+    functions: Object.values(functions),
     schema,
     display: `${schemaName}.${tableName}`,
   };
