@@ -352,6 +352,10 @@ export class OverLimitCache {
   /** `[limiterId, key]` (JSON, injective) → params fingerprint → denial. Insertion order = age, for eviction. */
   readonly #entries = new Map<string, Map<string, Denial>>();
   #size = 0;
+  /** The last name built, and what it was built from: a flood asks about one key over and over. */
+  #lastLimiterId = "";
+  #lastKey = "";
+  #lastName = keyOf("", "");
 
   constructor(options: OverLimitCacheOptions = {}) {
     this.#maxEntries = Math.max(1, options.maxEntries ?? 10_000);
@@ -382,7 +386,7 @@ export class OverLimitCache {
     },
     maxWaitMs: number,
   ): OpResult | undefined {
-    const perKey = this.#entries.get(keyOf(op.limiterId, op.key));
+    const perKey = this.#entries.get(this.#nameOf(op.limiterId, op.key));
     if (perKey === undefined) return undefined;
     const fingerprint = paramsFingerprint(op.params);
     const denial = perKey.get(fingerprint);
@@ -449,7 +453,7 @@ export class OverLimitCache {
   ): void {
     if (op.params.kind === "concurrency" || result.allowed || !Number.isFinite(result.retryAfterMs)) return;
     if (result.retryAfterMs <= TIME_EPSILON_MS) return;
-    const id = keyOf(op.limiterId, op.key);
+    const id = this.#nameOf(op.limiterId, op.key);
     const fingerprint = paramsFingerprint(op.params);
     const untilMs = sentAtMs + result.retryAfterMs;
     let perKey = this.#entries.get(id);
@@ -471,7 +475,7 @@ export class OverLimitCache {
 
   /** Forgets every denial of a key under a limiter (after reset, refund or release). */
   forget(limiterId: string, key: string): void {
-    const id = keyOf(limiterId, key);
+    const id = this.#nameOf(limiterId, key);
     const perKey = this.#entries.get(id);
     if (perKey === undefined) return;
     this.#size -= perKey.size;
@@ -484,8 +488,21 @@ export class OverLimitCache {
     this.#size = 0;
   }
 
+  /**
+   * {@link keyOf}, remembering the last one: a flood repeats one key, and reusing the name spares building a
+   * string and hashing it anew on every call.
+   */
+  #nameOf(limiterId: string, key: string): string {
+    if (key === this.#lastKey && limiterId === this.#lastLimiterId) return this.#lastName;
+    const name = keyOf(limiterId, key);
+    this.#lastLimiterId = limiterId;
+    this.#lastKey = key;
+    this.#lastName = name;
+    return name;
+  }
+
   #delete(limiterId: string, key: string, fingerprint: string): void {
-    const id = keyOf(limiterId, key);
+    const id = this.#nameOf(limiterId, key);
     const perKey = this.#entries.get(id);
     if (perKey?.delete(fingerprint)) {
       this.#size -= 1;

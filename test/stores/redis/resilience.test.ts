@@ -166,6 +166,26 @@ describe("OverLimitCache", () => {
     expect(cache.check(op, 0)).toBeUndefined();
   });
 
+  it("keeps every (limiter, key) pair apart, asked in any order", () => {
+    const clock = manualClock();
+    const cache = new OverLimitCache({ now: clock.now });
+    // Pairs whose plain concatenations would collide, asked alternately so a remembered name is never reused
+    // for the wrong pair.
+    const a = { ...op, limiterId: "a", key: "b:c" };
+    const b = { ...op, limiterId: "a:b", key: "c" };
+    cache.remember(a, denied, clock.now());
+    for (let i = 0; i < 3; i++) {
+      expect(cache.check(a, 0)?.fromCache).toBe(true);
+      expect(cache.check(b, 0)).toBeUndefined();
+      expect(cache.check({ ...a, key: "b:d" }, 0)).toBeUndefined();
+    }
+    cache.forget("a:b", "c");
+    expect(cache.check(a, 0)?.fromCache).toBe(true);
+    cache.forget("a", "b:c");
+    expect(cache.check(a, 0)).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+
   it("forgets on reset/refund/release, skips concurrency and infinite retries, stays bounded", () => {
     const clock = manualClock();
     const cache = new OverLimitCache({ now: clock.now, maxEntries: 3 });
