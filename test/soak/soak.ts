@@ -31,6 +31,7 @@ import {
 import { postgresNames } from "../../src/stores/postgres/identifiers.ts";
 import { requirePostgres, requireRedis, uniqueName } from "../helpers/stores.ts";
 import { TcpProxy } from "../helpers/tcp-proxy.ts";
+import { adminSql, dropStoreObjects } from "../stores/postgres/setup.ts";
 
 // ------------------------------------------------------------------------------------------------ settings
 
@@ -382,7 +383,7 @@ if (proxy) {
 let pgRows = 0;
 const names = postgresNames("public", pgTable);
 if (postgres.available) {
-  const sql = await adminSql();
+  const sql = await adminSql(postgres.url);
   try {
     // The store's background sweep runs every 10 s and deletes expired rows in small batches.
     pgRows = await waitForZero(
@@ -397,7 +398,7 @@ if (postgres.available) {
 
 await rs.close();
 await proxy?.close();
-if (postgres.available) await dropPostgres();
+if (postgres.available) await dropStoreObjects({ schemaName: "public", tableName: pgTable }, postgres.url);
 rmSync(dir, { recursive: true, force: true });
 await sleep(500);
 const leftHandles = handleDiff(baselineHandles, handleCounts());
@@ -479,20 +480,4 @@ async function countRedisKeys(raw: Redis): Promise<number> {
 
 async function deleteRedisKeys(raw: Redis): Promise<void> {
   await scanRedis(raw, (keys) => raw.del(...keys));
-}
-
-async function adminSql() {
-  const postgresJs = ((await import("postgres")) as unknown as { default: typeof import("postgres") })
-    .default;
-  return postgresJs(postgres.url, { max: 1, onnotice: () => {} });
-}
-
-async function dropPostgres(): Promise<void> {
-  const sql = await adminSql();
-  try {
-    await sql.unsafe(`DROP TABLE IF EXISTS ${names.table}`);
-    for (const fn of names.functions) await sql.unsafe(`DROP FUNCTION IF EXISTS ${fn}`);
-  } finally {
-    await sql.end({ timeout: 1 });
-  }
 }

@@ -164,6 +164,10 @@ function writeRateStateSql(t: string): string {
      WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = ''`;
 }
 
+/** Copies the decision of `<table>_rate` (held in `v_r`) into the OUT parameters of the same names. */
+const rateResultSql = `allowed := v_r.allowed; lim := v_r.lim; remaining := v_r.remaining;
+    reset_after_ms := v_r.reset_after_ms; retry_after_ms := v_r.retry_after_ms; wait_ms := v_r.wait_ms;`;
+
 /**
  * `<table>_step`: decides one member of a composite at `p_now_ts` on a row the caller has locked, and when
  * `p_write` is true and the member is allowed, writes the new state. In peek mode (`p_peek`) it reports the state
@@ -211,12 +215,7 @@ BEGIN
     IF v_r.allowed AND p_write AND NOT p_peek THEN
       ${writeRateStateSql(t)};
     END IF;
-    allowed := v_r.allowed;
-    lim := v_r.lim;
-    remaining := v_r.remaining;
-    reset_after_ms := v_r.reset_after_ms;
-    retry_after_ms := v_r.retry_after_ms;
-    wait_ms := v_r.wait_ms;
+    ${rateResultSql}
     RETURN;
   END IF;
 
@@ -324,12 +323,7 @@ BEGIN
   IF v_r.allowed AND NOT p_peek THEN
     ${writeRateStateSql(t)};
   END IF;
-  allowed := v_r.allowed;
-  lim := v_r.lim;
-  remaining := v_r.remaining;
-  reset_after_ms := v_r.reset_after_ms;
-  retry_after_ms := v_r.retry_after_ms;
-  wait_ms := v_r.wait_ms;
+  ${rateResultSql}
 END
 $fn$`;
 }

@@ -30,10 +30,13 @@ export async function adminSql(url: string = databaseUrl()) {
   return postgres(url, { max: 2, onnotice: () => {} });
 }
 
-/** Drops the table and every function a store created for `config`. */
-export async function dropStoreObjects(config: PostgresStoreConfig): Promise<void> {
+/** Drops the table and every function a store created for `config` (on the server at `url`). */
+export async function dropStoreObjects(
+  config: Pick<PostgresStoreConfig, "schemaName" | "tableName">,
+  url: string = databaseUrl(),
+): Promise<void> {
   const names = postgresNames(config.schemaName, config.tableName);
-  const sql = await adminSql();
+  const sql = await adminSql(url);
   try {
     await sql.unsafe(`DROP TABLE IF EXISTS ${names.table}`);
     for (const fn of names.functions) await sql.unsafe(`DROP FUNCTION IF EXISTS ${fn}`);

@@ -11,7 +11,7 @@ import { acquireLease, decide, peek, refund, releaseLease } from "../../../src/a
 import type { ConcurrencyParams, ConcurrencyState, RateParams } from "../../../src/algorithms/types.ts";
 import { type DecodedReply, decodeReply, decodeTime, encodeOps } from "../../../src/stores/redis/codec.ts";
 import { DECIDE_SCRIPT, PEEK_SCRIPT, REFUND_SCRIPT } from "../../../src/stores/redis/lua.ts";
-import type { OpResult, StoreOp } from "../../../src/stores/store.ts";
+import type { BatchResult, OpResult, StoreOp } from "../../../src/stores/store.ts";
 import { requireRedis } from "../../helpers/stores.ts";
 import { redisFixture } from "./setup.ts";
 
@@ -26,6 +26,26 @@ function expectSame(actual: OpResult, expected: Omit<OpResult, "fromCache">): vo
     if (Number.isFinite(expected[field])) expect(actual[field]).toBeCloseTo(expected[field], 6);
     else expect(actual[field]).toBe(expected[field]);
   }
+}
+
+/**
+ * Checks a whole decision against the model's outcome of each member (all-or-nothing), and advances the model's
+ * states when every member was allowed.
+ */
+function expectBatch(
+  batch: BatchResult,
+  expected: readonly (Omit<OpResult, "fromCache"> & { readonly state: unknown })[],
+  states: unknown[],
+): void {
+  expected.forEach((e, i) => {
+    const actual = batch.results[i];
+    if (actual === undefined) throw new Error("missing member result");
+    expectSame(actual, e);
+  });
+  const all = expected.every((e) => e.allowed);
+  expect(batch.allowed).toBe(all);
+  if (!all) return;
+  for (let i = 0; i < expected.length; i++) states[i] = expected[i]!.state;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -147,17 +167,7 @@ describe.skipIf(!redis.available)("redis scripts vs the reference model", () => 
           const expected = ops.map((op, i) =>
             decide(params, { state: states[i], nowMs, cost: op.cost, maxWaitMs: 0 }),
           );
-          expected.forEach((e, i) => {
-            const actual = batch.results[i];
-            if (actual === undefined) throw new Error("missing member result");
-            expectSame(actual, e);
-          });
-          const all = expected.every((e) => e.allowed);
-          expect(batch.allowed).toBe(all);
-          if (all)
-            expected.forEach((e, i) => {
-              states[i] = e.state;
-            });
+          expectBatch(batch, expected, states);
           if (sleepMs > 0) await sleep(sleepMs);
         }
       }),
@@ -282,17 +292,7 @@ describe.skipIf(!redis.available)("redis scripts vs the reference model", () => 
             const expected = params.map((p, i) =>
               decide(p, { state: states[i], nowMs, cost: pair[i] ?? 1, maxWaitMs: 0 }),
             );
-            expected.forEach((e, i) => {
-              const actual = batch.results[i];
-              if (actual === undefined) throw new Error("missing member result");
-              expectSame(actual, e);
-            });
-            const all = expected.every((e) => e.allowed);
-            expect(batch.allowed).toBe(all);
-            if (all)
-              expected.forEach((e, i) => {
-                states[i] = e.state;
-              });
+            expectBatch(batch, expected, states);
           }
         },
       ),
