@@ -15,7 +15,8 @@ export default defineConfig({
   },
   format: ["esm", "cjs"],
   dts: true,
-  sourcemap: true,
+  // Off: the maps doubled the tarball (1.1 of its 2.1 MB) and the shipped code is readable unminified ESM/CJS.
+  sourcemap: false,
   clean: true,
   target: "node20",
   splitting: true,

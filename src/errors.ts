@@ -133,17 +133,26 @@ export class StoreError extends RateSyncError {
   }
 }
 
-/** A store needs an optional package that is not installed (`ioredis`, `postgres`). */
+/**
+ * An optional peer package is not installed: `ioredis` or `postgres` for a store that needs it, or
+ * `prom-client` for the `rate-sync/prometheus` entry point.
+ */
 export class StoreUnavailableError extends RateSyncError {
-  /** The id of the store. */
+  /** The id of the store that needs the package, or the entry point (`rate-sync/prometheus`) that does. */
   readonly store: string;
   /** The npm package to install. */
   readonly packageName: string;
 
-  constructor(store: string, packageName: string, options?: { cause?: unknown }) {
+  /**
+   * @param store The store id, or the entry point's name when `options.entryPoint` is true.
+   * @param options.entryPoint True when an entry point, not a store, needs the package (changes only the
+   *   message's first words: `"rate-sync/prometheus" needs …` instead of `Store "main" needs …`).
+   */
+  constructor(store: string, packageName: string, options?: { cause?: unknown; entryPoint?: boolean }) {
+    const who = options?.entryPoint === true ? JSON.stringify(store) : `Store "${store}"`;
     super(
       "STORE_UNAVAILABLE",
-      `Store "${store}" needs the package "${packageName}", which is not installed: run \`npm install ${packageName}\``,
+      `${who} needs the package "${packageName}", which is not installed: run \`npm install ${packageName}\``,
       options,
     );
     this.store = store;

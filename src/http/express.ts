@@ -46,8 +46,8 @@ function setHeaders(res: Response, headers: HeaderList): void {
   for (const [name, value] of headers) res.setHeader(name, value);
 }
 
-/** Adapts an Express request to the shared core. */
-export function expressRequestView(req: Request): RequestView {
+/** Adapts an Express request to the shared core. Internal: the core that reads it is not exported. */
+function expressRequestView(req: Request): RequestView {
   const url = req.originalUrl ?? req.url;
   const query = url.indexOf("?");
   return {

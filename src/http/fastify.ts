@@ -80,8 +80,8 @@ function setHeaders(reply: FastifyReply, headers: HeaderList): void {
   for (const [name, value] of headers) reply.header(name, value);
 }
 
-/** Adapts a Fastify request to the shared core. */
-export function fastifyRequestView(request: FastifyRequest): RequestView {
+/** Adapts a Fastify request to the shared core. Internal: the core that reads it is not exported. */
+function fastifyRequestView(request: FastifyRequest): RequestView {
   const query = request.url.indexOf("?");
   return {
     method: request.method,

@@ -58,7 +58,10 @@ interface DenoEnv {
   remoteAddr?: { hostname?: string };
 }
 
-/** The peer address from the runtime's own `env` (see {@link HonoRateLimitOptions.remoteAddress}). */
+/**
+ * The peer address from the runtime's own `env`: `@hono/node-server`, Bun and `Deno.serve` (the default of
+ * {@link HonoRateLimitOptions.remoteAddress}). Exported so a custom `remoteAddress` can fall back to it.
+ */
 export function defaultRemoteAddress(c: Context): string | undefined {
   const env: unknown = c.env;
   if (env === null || typeof env !== "object") return undefined;
@@ -69,8 +72,8 @@ export function defaultRemoteAddress(c: Context): string | undefined {
   return (env as DenoEnv).remoteAddr?.hostname;
 }
 
-/** Adapts a Hono context to the shared core. */
-export function honoRequestView(c: Context, remoteAddress = defaultRemoteAddress): RequestView {
+/** Adapts a Hono context to the shared core. Internal: the core that reads it is not exported. */
+function honoRequestView(c: Context, remoteAddress = defaultRemoteAddress): RequestView {
   return {
     method: c.req.method,
     path: c.req.path,

@@ -5,17 +5,14 @@
  * when Prometheus asks.
  */
 
-import {
-  Counter,
-  Gauge,
-  register as globalRegistry,
-  type Metric,
-  type Registry,
-  type RegistryContentType,
-} from "prom-client";
+import type { Counter as CounterMetric, Metric, Registry, RegistryContentType } from "prom-client";
 import type { MetricsSnapshot } from "../core/metrics.ts";
 import { InvalidArgumentError } from "../errors.ts";
+import { promClient } from "./prom-client.ts";
 import { SnapshotSummary, type SummarySample } from "./snapshot-summary.ts";
+
+// Values, not types: they come from the guarded load (a missing prom-client gives a clear error).
+const { Counter, Gauge, register: globalRegistry } = promClient;
 
 /** Anything with a `metrics()` snapshot: a `RateSync` instance, typically. */
 export interface MetricsSource {
@@ -170,7 +167,7 @@ export function collectMetrics(rs: MetricsSource, options: CollectMetricsOptions
     suffix: string,
     help: string,
     pick: (counters: MetricsSnapshot["limiters"][string]) => number,
-  ): Counter<LimiterLabel> =>
+  ): CounterMetric<LimiterLabel> =>
     new Counter<LimiterLabel>({
       name: name(suffix),
       help,

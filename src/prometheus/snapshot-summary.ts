@@ -4,7 +4,8 @@
  * fed by `observe()`: rate-sync keeps a count and a sum of waits per limiter, not the waits themselves.
  */
 
-import { Summary, type SummaryConfiguration } from "prom-client";
+import type { Summary, SummaryConfiguration } from "prom-client";
+import { promClient } from "./prom-client.ts";
 
 /** One label set of a {@link SnapshotSummary}: how many observations, and their total. */
 export interface SummarySample<Label extends string> {
@@ -21,7 +22,7 @@ export interface SummarySample<Label extends string> {
  * do not exist; exposing only a `+Inf` bucket would look like a histogram while making `histogram_quantile()`
  * answer nonsense. Averages (`rate(_sum) / rate(_count)`) work the same either way.
  */
-export class SnapshotSummary<Label extends string> extends Summary<Label> {
+export class SnapshotSummary<Label extends string> extends promClient.Summary<Label> {
   readonly #read: () => Iterable<SummarySample<Label>>;
 
   /**
