@@ -15,6 +15,7 @@ import {
   type AlgorithmName,
   defaultsSchema,
   ENGINE_NAMES,
+  fastapiSchema,
   LIMITER_KEYS,
   limiterSchema,
   type ParsedDefaults,
@@ -96,6 +97,9 @@ function unknownStoreMessage(name: string, storeIds: readonly string[]): string 
 }
 
 const DOCUMENT_KEYS = ["defaults", "stores", "limiters"];
+// rate-sync (Python)'s `[fastapi]` is validated and otherwise ignored (see `fastapiSchema`); messages do not
+// offer it, since it configures nothing here.
+const COMPAT_DOCUMENT_KEYS = ["fastapi"];
 
 /**
  * Validates a whole document (the TOML shape). `value` is present only when there are no issues.
@@ -108,7 +112,7 @@ export function validateDocument(document: unknown): { value?: ValidatedDocument
     return { issues: [{ path: [], message: "expected a table of stores and limiters" }] };
 
   for (const key of presentKeys(document)) {
-    if (!DOCUMENT_KEYS.includes(key)) {
+    if (!DOCUMENT_KEYS.includes(key) && !COMPAT_DOCUMENT_KEYS.includes(key)) {
       issues.push({
         path: [key],
         message: `unknown key ${JSON.stringify(key)}${didYouMean(key, DOCUMENT_KEYS)} (expected ${quoteList(DOCUMENT_KEYS)})`,
@@ -152,6 +156,17 @@ export function validateDocument(document: unknown): { value?: ValidatedDocument
   // An invalid defaults.store must not also be blamed on every limiter that inherits it.
   const defaultStore =
     isTable(rawDefaults) && typeof rawDefaults.store === "string" ? rawDefaults.store : undefined;
+
+  if (has(document, "fastapi")) {
+    const fastapi = fastapiSchema.safeParse(document.fastapi);
+    if (!fastapi.success) {
+      issues.push(
+        ...fromZod(fastapi.error, ["fastapi"], (key) =>
+          unknownKeyMessage(key, Object.keys(fastapiSchema.shape), "[fastapi]"),
+        ),
+      );
+    }
+  }
 
   const limiters = new Map<string, ValidatedLimiter>();
   const rawLimiters = has(document, "limiters") ? document.limiters : undefined;
