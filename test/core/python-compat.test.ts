@@ -56,6 +56,29 @@ describe("rate-sync (Python) configs behave as its documentation promises", () =
     expect(rs.explain("external_api")!.concurrency?.maxConcurrent).toBe(10);
   });
 
+  it("a concurrency slot of the upload example lasts its 300 s timeout, not the 60 s default lease (#14.9)", async () => {
+    expect(rs.explain("upload")!.concurrency?.leaseMs).toBe(300_000);
+    // external_api waits at most 30 s: the 60 s default lease stays.
+    expect(rs.explain("external_api")!.concurrency?.leaseMs).toBe(60_000);
+    for (let i = 0; i < 10; i++) expect((await rs.tryAcquire("upload")).allowed).toBe(true);
+    // Uploads that are still running after a minute keep their slots: no eleventh upload is admitted.
+    clock.advance(61_000);
+    expect((await rs.tryAcquire("upload")).allowed).toBe(false);
+    clock.advance(240_000);
+    expect((await rs.tryAcquire("upload")).allowed).toBe(true);
+  });
+
+  it("an explicit lease wins over the one derived from the timeout", () => {
+    const snapshot = parseConfigText(
+      `[limiters.upload]\nmax_concurrent = 1\ntimeout = 300.0\nlease = "90s"\n\n` +
+        `[limiters.inherits]\nmax_concurrent = 1\n\n[defaults]\ntimeout = "2m"\n`,
+      { env: {} },
+    );
+    expect(snapshot.limiters.get("upload")!.concurrency?.leaseMs).toBe(90_000);
+    // The timeout a limiter inherits from [defaults] counts too.
+    expect(snapshot.limiters.get("inherits")!.concurrency?.leaseMs).toBe(120_000);
+  });
+
   it("really enforces rate_per_second: the burst at once, then exactly one call per 100 ms", async () => {
     let admitted = 0;
     // Hammer it every millisecond for 10 seconds of store time.
