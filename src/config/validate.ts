@@ -23,7 +23,7 @@ import {
   type ParsedStore,
   storeSchemas,
 } from "./schema.ts";
-import { didYouMean } from "./suggest.ts";
+import { closestName, didYouMean } from "./suggest.ts";
 import type { LimiterDefinition } from "./types.ts";
 
 /** A document that passed validation, in file order. */
@@ -203,6 +203,19 @@ export function validateStoreTable(
   if (idIssues.length > 0) return { issues: idIssues };
   if (!isTable(raw)) return { issues: [{ path, message: "expected a table" }] };
   if (!has(raw, "engine")) {
+    // Without an engine the table's other keys cannot be checked; a misspelled "engine" is the likely cause,
+    // so it is named where it was written.
+    const typo = presentKeys(raw).find((key) => closestName(key, ["engine"]) === "engine");
+    if (typo !== undefined) {
+      return {
+        issues: [
+          {
+            path: [...path, typo],
+            message: `unknown key ${JSON.stringify(typo)} in a store; did you mean "engine"? (expected ${quoteList(ENGINE_NAMES)})`,
+          },
+        ],
+      };
+    }
     return { issues: [{ path, message: `missing "engine" (expected ${quoteList(ENGINE_NAMES)})` }] };
   }
   const engine = ENGINE_NAMES.find((name) => name === raw.engine);
