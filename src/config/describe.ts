@@ -92,7 +92,9 @@ function setting(key: string, written: unknown, effective: string, origin?: stri
 /** A rate in units per second, with the spacing it works out to when that is slower than one a second. */
 function formatRate(intervalMs: number): string {
   const perSecond = `${formatNumber(1000 / intervalMs)}/s`;
-  return intervalMs > 1000 ? `${perSecond}, one every ${formatDuration(Math.round(intervalMs))}` : perSecond;
+  if (intervalMs <= 1000) return perSecond;
+  const ms = Math.round(intervalMs);
+  return `${perSecond}, one every ${ms % 1000 === 0 ? formatDuration(ms) : `${formatNumber(ms / 1000)}s`}`;
 }
 
 /**
