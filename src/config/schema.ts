@@ -305,8 +305,9 @@ const socketConnectTimeout = () =>
     integer: false,
     description: "rate-sync (Python): connect timeout in seconds.",
   });
-// rate-sync (Python) pads its client-side waits with this margin; here every decision and retry hint is computed
-// in the store, on the store's clock, so there is nothing to pad: accepted so Python files load, not used.
+// rate-sync (Python) shortens the interval between calls by this margin to absorb jitter between its processes'
+// clocks. Here every decision is made on the store's clock, so there is no jitter to absorb, and honouring it
+// would admit more than the configured rate: accepted so Python files load, not used.
 const timingMarginMs = () =>
   numberField({
     min: "nonnegative",
