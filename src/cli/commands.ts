@@ -3,12 +3,22 @@
  * The CLI's commands, separated from the process entry so they can be tested and reused.
  */
 
-import { configSchemaJson, describeConfig } from "../config/describe.ts";
+import { configSchemaJson, describeConfig, describeLimiter } from "../config/describe.ts";
 import { loadConfig } from "../config/load.ts";
 import { MASK, maskUrl } from "../config/mask.ts";
-import type { ConfigSnapshot, LimiterConfig, StoreConfig } from "../config/types.ts";
+import type { ConfigSnapshot, LimiterConfig, LimiterDefinition, StoreConfig } from "../config/types.ts";
 import { RateSync } from "../core/rate-sync.ts";
-import { formatConfigIssue, isConfigError, isRateSyncError } from "../errors.ts";
+import { compileTemplate } from "../core/templates.ts";
+import {
+  type ConfigIssue,
+  formatConfigIssue,
+  isConfigError,
+  isRateSyncError,
+  isStoreError,
+} from "../errors.ts";
+import { parseArgs, UsageError } from "./args.ts";
+import { describeStoreFailure } from "./store-diagnosis.ts";
+import { packageVersion } from "./version.ts";
 
 /** Where the CLI writes, and the environment it reads. */
 export interface CliIo {
@@ -26,11 +36,24 @@ Commands:
   sql [file]             PostgreSQL DDL for the postgres stores of a config
   schema                 the JSON Schema of rate-sync.toml
 
+Options:
+  --json                 check, explain, inspect: print JSON on stdout (failures too)
+  --help, -h             this help
+  --version, -v          the version of rate-sync
+
 Without [file], the config is found as the library finds it: $RATE_SYNC_CONFIG, ./rate-sync.toml,
 ./config/rate-sync.toml.
 `;
 
-class UsageError extends Error {}
+/** A command that failed for a reason already worded for the user (exit code 1). */
+class CommandFailure extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
 
 async function load(file: string | undefined, io: CliIo): Promise<ConfigSnapshot> {
   const snapshot = await loadConfig(file, { env: io.env });
@@ -48,44 +71,42 @@ function limiterSummary(config: LimiterConfig): Record<string, unknown> {
 
 /** Runs the CLI with `args`; resolves to the exit code. */
 export async function runCli(args: readonly string[], io: CliIo): Promise<number> {
-  const json = args.includes("--json");
-  const positional = args.filter((a) => a !== "--json");
-  const [command, ...rest] = positional;
   const out = (text: string) => io.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+  let json = false;
   try {
-    switch (command) {
+    const parsed = parseArgs(args);
+    if (parsed.kind === "help") {
+      io.stdout.write(USAGE);
+      // `rate-sync` alone is a usage mistake; asking for help is not.
+      return args.length === 0 ? 2 : 0;
+    }
+    if (parsed.kind === "version") {
+      out(packageVersion());
+      return 0;
+    }
+    json = parsed.json;
+    const [first, second] = parsed.args;
+    switch (parsed.command) {
       case "check": {
-        const snapshot = await load(rest[0], io);
-        out(json ? JSON.stringify(describeJson(snapshot), null, 2) : describeConfig(snapshot));
+        const snapshot = await load(first, io);
+        out(
+          json ? JSON.stringify({ ok: true, ...describeJson(snapshot) }, null, 2) : describeConfig(snapshot),
+        );
         return 0;
       }
       case "schema":
         out(JSON.stringify(configSchemaJson(), null, 2));
         return 0;
       case "explain": {
-        const key = requireKey(rest[0], "explain");
-        const rs = RateSync.fromSnapshot(await load(rest[1], io));
-        try {
-          const config = rs.explain(key);
-          if (!config) {
-            io.stderr.write(`rate-sync: no limiter or template matches the key ${JSON.stringify(key)}\n`);
-            return 1;
-          }
-          out(
-            json
-              ? JSON.stringify({ key, limiter: config.id, config: limiterSummary(config) }, null, 2)
-              : `${JSON.stringify(key)} → limiter "${config.id}"\n${describeLimiterLines(config)}`,
-          );
-          return 0;
-        } finally {
-          await rs.close();
-        }
+        out(await explain(first ?? "", await load(second, io), json));
+        return 0;
       }
       case "inspect": {
-        const key = requireKey(rest[0], "inspect");
-        const rs = RateSync.fromSnapshot(await load(rest[1], io));
+        const key = first ?? "";
+        const snapshot = await load(second, io);
+        const rs = RateSync.fromSnapshot(snapshot);
         try {
-          const state = await rs.peek(key);
+          const state = await peek(rs, key, snapshot);
           out(
             json
               ? JSON.stringify(state, null, 2)
@@ -99,51 +120,122 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
         }
       }
       case "sql": {
-        const snapshot = await load(rest[0], io);
+        const snapshot = await load(first, io);
         const { postgresDdl } = await import("../stores/postgres/ddl.ts");
         const stores = [...snapshot.stores.values()].filter((s) => s.engine === "postgres");
-        if (stores.length === 0) {
-          io.stderr.write("rate-sync: the config has no postgres store\n");
-          return 1;
-        }
+        if (stores.length === 0)
+          throw new CommandFailure("the config has no postgres store", "NO_POSTGRES_STORE");
         for (const store of stores) out(`-- store "${store.id}"\n${postgresDdl(store)}`);
         return 0;
       }
-      case undefined:
-      case "help":
-      case "--help":
-      case "-h":
-        io.stdout.write(USAGE);
-        return command === undefined ? 2 : 0;
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+        // parseArgs only returns the commands above.
+        throw new UsageError(`unknown command ${JSON.stringify(parsed.command)}`);
     }
   } catch (error) {
-    if (isConfigError(error)) {
-      for (const issue of error.issues) io.stderr.write(`${formatConfigIssue(issue)}\n`);
-      return 1;
-    }
     if (error instanceof UsageError) {
       io.stderr.write(`rate-sync: ${error.message}\n\n${USAGE}`);
       return 2;
     }
-    if (isRateSyncError(error)) {
-      io.stderr.write(`rate-sync: ${error.message}\n`);
+    if (isConfigError(error)) {
+      if (json) {
+        out(JSON.stringify(failureJson("CONFIG_INVALID", error.message, error.issues), null, 2));
+      } else {
+        for (const issue of error.issues) io.stderr.write(`${formatConfigIssue(issue)}\n`);
+      }
+      return 1;
+    }
+    if (error instanceof CommandFailure || isRateSyncError(error)) {
+      if (json) out(JSON.stringify(failureJson(error.code, error.message, []), null, 2));
+      else io.stderr.write(`rate-sync: ${error.message}\n`);
       return 1;
     }
     throw error;
   }
 }
 
-function requireKey(key: string | undefined, command: string): string {
-  if (key === undefined) throw new UsageError(`${command} needs a key`);
-  return key;
+/** What `--json` prints when a command fails: the error, and every config issue with its position. */
+function failureJson(code: string, message: string, issues: readonly ConfigIssue[]): Record<string, unknown> {
+  return {
+    ok: false,
+    error: { code, message },
+    issues: issues.map((issue) => ({
+      file: issue.file,
+      line: issue.line ?? null,
+      column: issue.column ?? null,
+      path: issue.path,
+      message: issue.message,
+    })),
+  };
 }
 
-function describeLimiterLines(config: LimiterConfig): string {
-  return Object.entries(limiterSummary(config))
-    .map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`)
-    .join("\n");
+/** `rs.peek`, with a store failure worded as the store id, its masked URL and the cause. */
+async function peek(rs: RateSync, key: string, snapshot: ConfigSnapshot) {
+  try {
+    return await rs.peek(key);
+  } catch (error) {
+    if (!isStoreError(error)) throw error;
+    const store = snapshot.stores.get(error.store);
+    if (store === undefined) throw error;
+    throw new CommandFailure(await describeStoreFailure(store, error.message), error.code);
+  }
+}
+
+/** How a key found its limiter (SPEC §3), in words and as data. */
+function resolution(key: string, config: LimiterConfig): { text: string; data: Record<string, unknown> } {
+  if (config.id === key) {
+    return {
+      text: "the limiter itself (exact id): every caller of this key shares one state",
+      data: { kind: "exact" },
+    };
+  }
+  if (config.isTemplate) {
+    const template = compileTemplate(config.id);
+    const values = template.pattern.exec(key)?.slice(1) ?? [];
+    const params = Object.fromEntries(template.names.map((name, index) => [name, values[index] ?? ""]));
+    const shown = Object.entries(params)
+      .map(([name, value]) => `${name}=${JSON.stringify(value)}`)
+      .join(", ");
+    return {
+      text: `template ${JSON.stringify(config.id)} with ${shown}: the key has its own state and follows the template's live config`,
+      data: { kind: "template", params },
+    };
+  }
+  const rest = key.slice(config.id.length + 1);
+  return {
+    text: `a separate "base:rest" clone of limiter ${JSON.stringify(config.id)} for ${JSON.stringify(rest)}: its own state under the key ${JSON.stringify(key)}, the live config of ${JSON.stringify(config.id)}`,
+    data: { kind: "clone", base: config.id, rest },
+  };
+}
+
+async function explain(key: string, snapshot: ConfigSnapshot, json: boolean): Promise<string> {
+  const rs = RateSync.fromSnapshot(snapshot);
+  let config: LimiterConfig | undefined;
+  try {
+    config = rs.explain(key);
+  } finally {
+    await rs.close();
+  }
+  if (!config) {
+    throw new CommandFailure(
+      `no limiter or template matches the key ${JSON.stringify(key)}`,
+      "UNKNOWN_LIMITER",
+    );
+  }
+  const definition: LimiterDefinition = snapshot.definitions.get(config.id) ?? {};
+  const how = resolution(key, config);
+  if (json) {
+    return JSON.stringify(
+      { key, limiter: config.id, resolution: how.data, definition, config: limiterSummary(config) },
+      null,
+      2,
+    );
+  }
+  return [
+    `${JSON.stringify(key)} → limiter ${JSON.stringify(config.id)}`,
+    `  resolved as: ${how.text}`,
+    `  ${describeLimiter(config, definition, snapshot.defaults)}`,
+  ].join("\n");
 }
 
 function describeJson(snapshot: ConfigSnapshot): Record<string, unknown> {
@@ -151,7 +243,13 @@ function describeJson(snapshot: ConfigSnapshot): Record<string, unknown> {
     file: snapshot.file,
     defaults: snapshot.defaults,
     stores: Object.fromEntries([...snapshot.stores].map(([id, s]) => [id, maskStore(s)])),
-    limiters: Object.fromEntries([...snapshot.limiters].map(([id, l]) => [id, limiterSummary(l)])),
+    limiters: Object.fromEntries(
+      [...snapshot.limiters].map(([id, l]) => [
+        id,
+        // What was written, then what it works out to.
+        { definition: snapshot.definitions.get(id) ?? {}, ...limiterSummary(l) },
+      ]),
+    ),
   };
 }
 

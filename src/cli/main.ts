@@ -9,7 +9,10 @@
  *   rate-sync sql [file]                   PostgreSQL DDL for the configured postgres stores
  *   rate-sync schema                       the JSON Schema of the config file
  *
- * Exit codes: 0 success, 1 invalid config or failed command, 2 wrong usage.
+ *   rate-sync --version | -v                the package version
+ *
+ * Exit codes: 0 success, 1 invalid config or failed command, 2 wrong usage (an unknown command or option, a
+ * missing key, extra arguments). With --json, failures are JSON on stdout too.
  */
 
 import { runCli } from "./commands.ts";

@@ -5,8 +5,15 @@
  */
 
 import { MASK, maskUrl } from "./mask.ts";
+import { DEFAULT_LEASE_MS } from "./normalize.ts";
 import { configJsonSchema } from "./schema.ts";
-import type { ConfigSnapshot, LimiterConfig, StoreConfig } from "./types.ts";
+import type {
+  ConfigSnapshot,
+  DefaultsConfig,
+  LimiterConfig,
+  LimiterDefinition,
+  StoreConfig,
+} from "./types.ts";
 
 const UNITS: readonly (readonly [string, number])[] = [
   ["d", 86_400_000],
@@ -64,27 +71,94 @@ function describeStore(store: StoreConfig): string {
   return `  ${store.id} (${store.engine}): ${parts.join(" ")}`;
 }
 
-function describeLimiter(limiter: LimiterConfig): string {
+/** How a written value is shown: strings quoted (as in the file), numbers and booleans as they are. */
+function writtenText(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
+}
+
+/**
+ * `key=<as written> (<derived>)`, so a user recognises their own `"2/min"` before the rate it works out to.
+ * The derived value is left out when it reads the same as what was written; a key that was not written shows
+ * the value in effect and, when given, where it came from.
+ */
+function setting(key: string, written: unknown, effective: string, origin?: string): string {
+  if (written === undefined) return `${key}=${effective}${origin === undefined ? "" : ` (${origin})`}`;
+  const text = writtenText(written);
+  return text === effective || text === JSON.stringify(effective)
+    ? `${key}=${text}`
+    : `${key}=${text} (${effective})`;
+}
+
+/** A rate in units per second, with the spacing it works out to when that is slower than one a second. */
+function formatRate(intervalMs: number): string {
+  const perSecond = `${formatNumber(1000 / intervalMs)}/s`;
+  if (intervalMs <= 1000) return perSecond;
+  const ms = Math.round(intervalMs);
+  return `${perSecond}, one every ${ms % 1000 === 0 ? formatDuration(ms) : `${formatNumber(ms / 1000)}s`}`;
+}
+
+/**
+ * One limiter as `rate-sync check` and `explain` print it: its algorithm, then every setting as the user wrote
+ * it followed by what it works out to (`rate="2/min" (0.0333333/s, one every 30s)`), and for settings left
+ * out, the value in effect and where it comes from (`burst=2 (default)`, `timeout=5s (from [defaults])`).
+ *
+ * @param definition - The limiter's table as written (after `${VAR}` interpolation); `{}` shows only defaults.
+ * @param defaults - The config's `[defaults]`, to say which values come from it.
+ */
+export function describeLimiter(
+  limiter: LimiterConfig,
+  definition: LimiterDefinition,
+  defaults: DefaultsConfig,
+): string {
   const parts: string[] = [];
   const rate = limiter.rate;
   if (rate?.kind === "token_bucket" || rate?.kind === "leaky_bucket") {
-    parts.push(`${rate.kind} rate=${formatNumber(1000 / rate.intervalMs)}/s burst=${rate.burst}`);
-  } else if (rate !== undefined) {
-    parts.push(`${rate.kind} limit=${rate.limit} window=${formatDuration(rate.windowMs)}`);
-  }
-  if (limiter.concurrency !== undefined) {
+    parts.push(rate.kind);
+    const effective = formatRate(rate.intervalMs);
     parts.push(
-      `max_concurrent=${limiter.concurrency.maxConcurrent} lease=${formatDuration(limiter.concurrency.leaseMs)}`,
+      definition.rate_per_second !== undefined
+        ? setting("rate_per_second", definition.rate_per_second, effective)
+        : setting("rate", definition.rate, effective),
+      setting("burst", definition.burst, String(rate.burst), "default"),
+    );
+  } else if (rate !== undefined) {
+    parts.push(rate.kind, setting("limit", definition.limit, String(rate.limit)));
+    const window = formatDuration(rate.windowMs);
+    parts.push(
+      definition.window_seconds !== undefined
+        ? setting("window_seconds", definition.window_seconds, window)
+        : setting("window", definition.window, window),
     );
   }
+  if (limiter.concurrency !== undefined) {
+    const { maxConcurrent, leaseMs } = limiter.concurrency;
+    const leaseOrigin = leaseMs > DEFAULT_LEASE_MS ? "default: the timeout, at least 1m" : "default";
+    parts.push(
+      setting("max_concurrent", definition.max_concurrent, String(maxConcurrent)),
+      setting("lease", definition.lease, formatDuration(leaseMs), leaseOrigin),
+    );
+  }
+  const fromDefaults = "from [defaults]";
   parts.push(
-    `store=${limiter.store}`,
-    `timeout=${limiter.timeoutMs === null ? "none" : formatDuration(limiter.timeoutMs)}`,
-    `on_store_error=${limiter.onStoreError}`,
-    `shadow=${limiter.shadow}`,
-    `hash_keys=${limiter.hashKeys}`,
+    setting(
+      "store",
+      definition.store,
+      limiter.store,
+      defaults.store === undefined ? undefined : fromDefaults,
+    ),
+    setting(
+      "timeout",
+      definition.timeout,
+      limiter.timeoutMs === null ? "none" : formatDuration(limiter.timeoutMs),
+      defaults.timeoutMs === null ? undefined : fromDefaults,
+    ),
+    definition.on_store_error === undefined && definition.fail_closed !== undefined
+      ? `on_store_error=${limiter.onStoreError} (fail_closed = ${writtenText(definition.fail_closed)})`
+      : setting("on_store_error", definition.on_store_error, limiter.onStoreError),
+    setting("shadow", definition.shadow, String(limiter.shadow)),
+    setting("hash_keys", definition.hash_keys, String(limiter.hashKeys)),
   );
-  return `  ${limiter.id}${limiter.isTemplate ? " (template)" : ""}: ${parts.join(" ")}`;
+  return `${limiter.id}${limiter.isTemplate ? " (template)" : ""}: ${parts.join(" ")}`;
 }
 
 /**
@@ -96,7 +170,7 @@ function describeLimiter(limiter: LimiterConfig): string {
  * // Stores:
  * //   main (redis): url=redis://:****@cache:6379/0 key_prefix=rate_sync cluster=false pool_max_size=10 timeout=1s
  * // Limiters:
- * //   api: token_bucket rate=100/s burst=200 store=main timeout=5s on_store_error=allow shadow=false hash_keys=false
+ * //   api: token_bucket rate="100/s" burst=200 store=main timeout=5s (from [defaults]) on_store_error=allow shadow=false hash_keys=false
  */
 export function describeConfig(snapshot: ConfigSnapshot): string {
   const { defaults } = snapshot;
@@ -108,7 +182,9 @@ export function describeConfig(snapshot: ConfigSnapshot): string {
     `Stores (${snapshot.stores.size}):`,
     ...[...snapshot.stores.values()].map(describeStore),
     `Limiters (${snapshot.limiters.size}):`,
-    ...[...snapshot.limiters.values()].map(describeLimiter),
+    ...[...snapshot.limiters.values()].map(
+      (limiter) => `  ${describeLimiter(limiter, snapshot.definitions.get(limiter.id) ?? {}, defaults)}`,
+    ),
   ];
   return lines.join("\n");
 }

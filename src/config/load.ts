@@ -15,6 +15,7 @@ import { interpolateDocument } from "./interpolate.ts";
 import { formatPath, type PathIssue } from "./issues.ts";
 import { createLocator, type Locator } from "./locate.ts";
 import { IMPLICIT_STORE, normalizeDefaults, normalizeLimiter, normalizeStore } from "./normalize.ts";
+import { describeTomlError } from "./toml-error.ts";
 import type {
   ConfigSnapshot,
   DefaultsConfig,
@@ -87,12 +88,6 @@ function buildSnapshot(document: ValidatedDocument, file: string | undefined): C
   });
 }
 
-/** The first line of a smol-toml error (the rest is a code excerpt, which may show a secret). */
-function tomlErrorMessage(error: TomlError): string {
-  const first = error.message.split("\n")[0] ?? "";
-  return `invalid TOML: ${first.replace(/^Invalid TOML document:\s*/, "")}`;
-}
-
 /**
  * Parses, interpolates, validates and normalizes TOML text.
  *
@@ -109,8 +104,15 @@ export function parseConfigText(text: string, options: LoadOptions & { file?: st
     document = parseToml(text);
   } catch (error) {
     if (!(error instanceof TomlError)) throw error;
+    const problem = describeTomlError(error, text);
     throw new ConfigError([
-      { file, path: "", line: error.line, column: error.column, message: tomlErrorMessage(error) },
+      {
+        file,
+        path: "",
+        line: problem.line,
+        column: problem.column,
+        message: `invalid TOML: ${problem.message}`,
+      },
     ]);
   }
   const interpolated = interpolateDocument(document, options.env ?? process.env);

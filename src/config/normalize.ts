@@ -128,6 +128,18 @@ function rateParams(
 }
 
 /**
+ * The lease of a concurrency limiter that does not set one: 60 s, or its `timeout` when that is longer. A
+ * config that is willing to wait 5 minutes for a slot (rate-sync (Python)'s `upload` example, `timeout = 300.0`,
+ * which has no lease key at all) is guarding work of that order; a 60 s lease would let the slot of a holder
+ * that is still working expire after a minute and admit one more than `max_concurrent`. A holder that
+ * crashes frees its slot after the longer lease instead, the safe side of that trade. An explicit `lease`
+ * always wins.
+ */
+export function defaultLeaseMs(timeoutMs: number | null): number {
+  return timeoutMs === null ? DEFAULT_LEASE_MS : Math.max(DEFAULT_LEASE_MS, timeoutMs);
+}
+
+/**
  * A validated limiter table with every default applied.
  *
  * @example
@@ -136,13 +148,14 @@ function rateParams(
  */
 export function normalizeLimiter(id: string, parsed: ParsedLimiter, context: LimiterContext): LimiterConfig {
   const rate = rateParams(parsed);
+  const timeoutMs = parsed.timeout ?? context.defaults.timeoutMs;
   const concurrency =
     parsed.max_concurrent === undefined
       ? undefined
       : {
           kind: "concurrency" as const,
           maxConcurrent: parsed.max_concurrent,
-          leaseMs: parsed.lease ?? DEFAULT_LEASE_MS,
+          leaseMs: parsed.lease ?? defaultLeaseMs(timeoutMs),
         };
   // Validation guarantees a rate part or a concurrency part; the fallback only keeps the type honest.
   const policy: PolicyDescriptor = {
@@ -156,7 +169,7 @@ export function normalizeLimiter(id: string, parsed: ParsedLimiter, context: Lim
     store,
     ...(rate === undefined ? {} : { rate: rate.params }),
     ...(concurrency === undefined ? {} : { concurrency }),
-    timeoutMs: parsed.timeout ?? context.defaults.timeoutMs,
+    timeoutMs,
     onStoreError: resolveOnStoreError(parsed, context.defaults),
     shadow: parsed.shadow ?? false,
     hashKeys: parsed.hash_keys ?? false,

@@ -305,11 +305,29 @@ const socketConnectTimeout = () =>
     integer: false,
     description: "rate-sync (Python): connect timeout in seconds.",
   });
+// rate-sync (Python) shortens the interval between calls by this margin to absorb jitter between its processes'
+// clocks. Here every decision is made on the store's clock, so there is no jitter to absorb, and honouring it
+// would admit more than the configured rate: accepted so Python files load, not used.
+const timingMarginMs = () =>
+  numberField({
+    min: "nonnegative",
+    integer: false,
+    description: "rate-sync (Python): timing safety margin in ms. Accepted, not used.",
+  });
 
 /** `[stores.<id>]` with `engine = "memory"`. */
 export const memoryStoreSchema = z.strictObject(
   {
     engine: z.literal("memory"),
+    // rate-sync (Python) ignores keys a store does not use, and its documented engine switch relies on it
+    // (`engine = "${ENGINE:-memory}"` with `url = "${URL:-}"`): a memory store accepts a url, even empty.
+    url: field<string>(
+      (input) =>
+        typeof input === "string"
+          ? { ok: true, value: input }
+          : { ok: false, message: `expected a string, got ${describe(input)}` },
+      { type: "string", description: "rate-sync (Python) engine switching: accepted, not used." },
+    ).optional(),
     max_keys: numberField({
       min: "positive",
       integer: true,
@@ -337,6 +355,7 @@ export const redisStoreSchema = z.strictObject(
     timeout: storeTimeout().optional(),
     socket_timeout: socketTimeout().optional(),
     socket_connect_timeout: socketConnectTimeout().optional(),
+    timing_margin_ms: timingMarginMs().optional(),
   },
   TABLE_ERROR,
 );
@@ -356,6 +375,36 @@ export const postgresStoreSchema = z.strictObject(
     timeout: storeTimeout().optional(),
     socket_timeout: socketTimeout().optional(),
     socket_connect_timeout: socketConnectTimeout().optional(),
+    timing_margin_ms: timingMarginMs().optional(),
+  },
+  TABLE_ERROR,
+);
+
+function stringListField(description: string): z.ZodType<readonly string[], unknown> {
+  return field<readonly string[]>(
+    (input) => {
+      if (!Array.isArray(input))
+        return { ok: false, message: `expected a list of strings, got ${describe(input)}` };
+      for (const [index, item] of input.entries()) {
+        if (typeof item !== "string" || item === "") {
+          return { ok: false, message: `item ${index}: expected a non-empty string, got ${describe(item)}` };
+        }
+      }
+      return { ok: true, value: Object.freeze([...input]) };
+    },
+    { type: "array", items: { type: "string", minLength: 1 }, description },
+  );
+}
+
+/**
+ * `[fastapi]` of rate-sync (Python): accepted and validated so its files load unchanged, never read. The HTTP
+ * adapters here take their trusted proxies in code (`trustProxy`), next to the middleware they configure.
+ */
+export const fastapiSchema = z.strictObject(
+  {
+    trusted_proxy_networks: stringListField(
+      "rate-sync (Python): proxy networks (CIDR) for FastAPI. Accepted, not used: pass trustProxy to the middleware.",
+    ).optional(),
   },
   TABLE_ERROR,
 );
@@ -442,6 +491,9 @@ const configFileSchema = z
     limiters: z.record(z.string(), limiterSchema).optional().meta({
       description: "What is limited and how, by limiter id; ids with <name> placeholders are templates.",
     }),
+    fastapi: fastapiSchema
+      .optional()
+      .meta({ description: "rate-sync (Python) FastAPI settings. Accepted, not used." }),
   })
   .meta({ title: "rate-sync configuration", description: "rate-sync.toml: stores and limiters." });
 

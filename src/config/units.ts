@@ -94,20 +94,40 @@ export function parseDuration(value: string | number): number {
   if (typeof value === "number") {
     ms = value * 1000;
   } else if (typeof value === "string") {
-    const text = value.trim();
-    const seconds = parseNumberText(text);
-    if (seconds !== undefined) {
-      ms = seconds * 1000;
-    } else {
-      const match = DURATION_TEXT.exec(text);
-      const unitMs = match ? MS_PER_UNIT.get(match[2] ?? "") : undefined;
-      if (match && unitMs !== undefined) ms = Number(match[1]) * unitMs;
-    }
+    ms = durationTextMs(value.trim());
   }
   if (ms === undefined || !Number.isFinite(ms) || ms < 0) {
-    throw new InvalidArgumentError(`invalid duration ${describeValue(value)}: ${DURATION_HINT}`);
+    const hint = typeof value === "string" ? lowerCaseHint(value, durationTextMs) : undefined;
+    throw new InvalidArgumentError(`invalid duration ${describeValue(value)}: ${hint ?? DURATION_HINT}`);
   }
   return ms;
+}
+
+function durationTextMs(text: string): number | undefined {
+  const seconds = parseNumberText(text);
+  if (seconds !== undefined) return seconds * 1000;
+  const match = DURATION_TEXT.exec(text);
+  const unitMs = match ? MS_PER_UNIT.get(match[2] ?? "") : undefined;
+  return match && unitMs !== undefined ? Number(match[1]) * unitMs : undefined;
+}
+
+/**
+ * `units are lower case; did you mean "1m"?` when the text is refused only for the case of its unit
+ * (`"1M"`, `"10/Min"`); undefined otherwise. Units are never lower-cased silently (`"1M"` may mean a month to
+ * whoever wrote it), so the message says what would be accepted and what it means.
+ */
+function lowerCaseHint(value: string, parse: (text: string) => unknown): string | undefined {
+  const text = value.trim();
+  const lower = text.toLowerCase();
+  if (lower === text || parse(lower) === undefined) return undefined;
+  const minutes = /M$/.test(text) ? ` ("m" is minutes; there is no month unit)` : "";
+  return `units are lower case; did you mean ${JSON.stringify(lower)}?${minutes}`;
+}
+
+/** The unit length of a rate text whose shape and unit are valid; undefined otherwise. */
+function rateUnitMs(text: string): number | undefined {
+  const match = RATE_TEXT.exec(text);
+  return match ? MS_PER_UNIT.get(match[3] ?? "") : undefined;
 }
 
 /** A parsed rate: `count` units per `periodMs` milliseconds. */
@@ -130,7 +150,8 @@ export function parseRate(value: string): ParsedRate {
   const match = typeof value === "string" ? RATE_TEXT.exec(value.trim()) : null;
   const unitMs = match ? MS_PER_UNIT.get(match[3] ?? "") : undefined;
   if (!match || unitMs === undefined) {
-    throw new InvalidArgumentError(`invalid rate ${describeValue(value)}: ${RATE_HINT}`);
+    const hint = typeof value === "string" ? lowerCaseHint(value, rateUnitMs) : undefined;
+    throw new InvalidArgumentError(`invalid rate ${describeValue(value)}: ${hint ?? RATE_HINT}`);
   }
   const count = Number(match[1]);
   const periodMs = (match[2] === undefined ? 1 : Number(match[2])) * unitMs;

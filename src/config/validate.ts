@@ -15,6 +15,7 @@ import {
   type AlgorithmName,
   defaultsSchema,
   ENGINE_NAMES,
+  fastapiSchema,
   LIMITER_KEYS,
   limiterSchema,
   type ParsedDefaults,
@@ -22,7 +23,7 @@ import {
   type ParsedStore,
   storeSchemas,
 } from "./schema.ts";
-import { didYouMean } from "./suggest.ts";
+import { closestName, didYouMean } from "./suggest.ts";
 import type { LimiterDefinition } from "./types.ts";
 
 /** A document that passed validation, in file order. */
@@ -96,6 +97,9 @@ function unknownStoreMessage(name: string, storeIds: readonly string[]): string 
 }
 
 const DOCUMENT_KEYS = ["defaults", "stores", "limiters"];
+// rate-sync (Python)'s `[fastapi]` is validated and otherwise ignored (see `fastapiSchema`); messages do not
+// offer it, since it configures nothing here.
+const COMPAT_DOCUMENT_KEYS = ["fastapi"];
 
 /**
  * Validates a whole document (the TOML shape). `value` is present only when there are no issues.
@@ -108,7 +112,7 @@ export function validateDocument(document: unknown): { value?: ValidatedDocument
     return { issues: [{ path: [], message: "expected a table of stores and limiters" }] };
 
   for (const key of presentKeys(document)) {
-    if (!DOCUMENT_KEYS.includes(key)) {
+    if (!DOCUMENT_KEYS.includes(key) && !COMPAT_DOCUMENT_KEYS.includes(key)) {
       issues.push({
         path: [key],
         message: `unknown key ${JSON.stringify(key)}${didYouMean(key, DOCUMENT_KEYS)} (expected ${quoteList(DOCUMENT_KEYS)})`,
@@ -153,6 +157,17 @@ export function validateDocument(document: unknown): { value?: ValidatedDocument
   const defaultStore =
     isTable(rawDefaults) && typeof rawDefaults.store === "string" ? rawDefaults.store : undefined;
 
+  if (has(document, "fastapi")) {
+    const fastapi = fastapiSchema.safeParse(document.fastapi);
+    if (!fastapi.success) {
+      issues.push(
+        ...fromZod(fastapi.error, ["fastapi"], (key) =>
+          unknownKeyMessage(key, Object.keys(fastapiSchema.shape), "[fastapi]"),
+        ),
+      );
+    }
+  }
+
   const limiters = new Map<string, ValidatedLimiter>();
   const rawLimiters = has(document, "limiters") ? document.limiters : undefined;
   if (rawLimiters !== undefined && !isTable(rawLimiters)) {
@@ -188,6 +203,19 @@ export function validateStoreTable(
   if (idIssues.length > 0) return { issues: idIssues };
   if (!isTable(raw)) return { issues: [{ path, message: "expected a table" }] };
   if (!has(raw, "engine")) {
+    // Without an engine the table's other keys cannot be checked; a misspelled "engine" is the likely cause,
+    // so it is named where it was written.
+    const typo = presentKeys(raw).find((key) => closestName(key, ["engine"]) === "engine");
+    if (typo !== undefined) {
+      return {
+        issues: [
+          {
+            path: [...path, typo],
+            message: `unknown key ${JSON.stringify(typo)} in a store; did you mean "engine"? (expected ${quoteList(ENGINE_NAMES)})`,
+          },
+        ],
+      };
+    }
     return { issues: [{ path, message: `missing "engine" (expected ${quoteList(ENGINE_NAMES)})` }] };
   }
   const engine = ENGINE_NAMES.find((name) => name === raw.engine);

@@ -294,12 +294,28 @@ export class RateSync {
 
   /**
    * Creates limiter `newId` from `sourceId`'s current definition with `overrides` (an explicit clone, with its
-   * own state and its own config from now on).
-   * @throws UnknownLimiterError when the source does not exist; ConfigError when the result is invalid.
+   * own state and its own config from now on). An existing `newId` is refused, as rate-sync (Python) refuses
+   * it: a clone silently taking the place of a limiter from the file would change that limiter's limits.
+   * @param options.replace - Replace an existing limiter `newId` instead (like `configure`). @default false
+   * @throws UnknownLimiterError when the source does not exist; InvalidArgumentError when `newId` exists and
+   *   `replace` is not set; ConfigError when the result is invalid.
+   * @example
+   * rs.clone("api", "api:vip", { burst: 500 });
+   * rs.clone("api", "api:vip", { burst: 1000 }, { replace: true }); // replaces the first clone
    */
-  clone(sourceId: string, newId: string, overrides: Partial<LimiterDefinition> = {}): LimiterHandle {
+  clone(
+    sourceId: string,
+    newId: string,
+    overrides: Partial<LimiterDefinition> = {},
+    options: { readonly replace?: boolean } = {},
+  ): LimiterHandle {
     const source = this.#registry.get(sourceId);
     if (!source) throw new UnknownLimiterError(sourceId);
+    if (options.replace !== true && this.#registry.get(newId) !== undefined) {
+      throw new InvalidArgumentError(
+        `clone(${JSON.stringify(sourceId)}, ${JSON.stringify(newId)}): a limiter ${JSON.stringify(newId)} already exists; pass { replace: true } to replace it`,
+      );
+    }
     this.configure(newId, { ...source.dynamic.get(), ...overrides });
     return this.limiter(newId);
   }

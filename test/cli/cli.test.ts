@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -143,4 +144,163 @@ window = "5m"
     expect((await cli(["frobnicate"])).code).toBe(2);
     expect((await cli(["--help"])).code).toBe(0);
   });
+
+  it("--version and -v print the package version (#14.7)", async () => {
+    const { version } = JSON.parse(
+      readFileSync(resolve(import.meta.dirname, "../../package.json"), "utf8"),
+    ) as {
+      version: string;
+    };
+    for (const flag of ["--version", "-v"]) {
+      const { code, stdout } = await cli([flag]);
+      expect(code).toBe(0);
+      expect(stdout).toBe(`${version}\n`);
+    }
+  }, 60_000);
+
+  it("usage errors exit 2 naming the flag or the extra argument, never read as a file (#14.7)", async () => {
+    const typo = await cli(["check", good, "--jsn"]);
+    expect(typo.code).toBe(2);
+    expect(typo.stdout).toBe("");
+    expect(typo.stderr).toContain('rate-sync: unknown option "--jsn"; did you mean "--json"?');
+    const extra = await cli(["check", good, "extra"]);
+    expect(extra.code).toBe(2);
+    expect(extra.stderr).toContain('too many arguments for check: "extra"');
+    const explainExtra = await cli(["explain", "api:acme", good, "more", "args"]);
+    expect(explainExtra.code).toBe(2);
+    expect(explainExtra.stderr).toContain('too many arguments for explain: "more", "args"');
+    expect((await cli(["explain"])).stderr).toContain("explain needs <key>");
+    expect((await cli(["sql", good, "--json"])).code).toBe(2);
+    const command = await cli(["chekc", good]);
+    expect(command.code).toBe(2);
+    expect(command.stderr).toContain('unknown command "chekc"; did you mean "check"?');
+    // After --, an argument starting with "-" is a key, not an option.
+    const dashed = write("dashed.toml", `[limiters."-odd"]\nrate = "1/s"\n`);
+    expect((await cli(["explain", "--", "-odd", dashed])).code).toBe(0);
+  }, 60_000);
+
+  it("check --json prints the issues as JSON on stdout and exits 1 (#14.7)", async () => {
+    const bad = write(
+      "bad-json.toml",
+      `[limiters.api]\nrate = "10/Min"\n\n[limiters.b]\nrate = "1/s"\nbrust = 2\n`,
+    );
+    const { code, stdout, stderr } = await cli(["check", bad, "--json"]);
+    expect(code).toBe(1);
+    expect(stderr).toBe("");
+    const parsed = JSON.parse(stdout) as { ok: boolean; error: { code: string }; issues: object[] };
+    expect(parsed.ok).toBe(false);
+    expect(parsed.error.code).toBe("CONFIG_INVALID");
+    expect(parsed.issues).toEqual([
+      {
+        file: "bad-json.toml",
+        line: 2,
+        column: 1,
+        path: "limiters.api.rate",
+        message: 'invalid rate "10/Min": units are lower case; did you mean "10/min"?',
+      },
+      {
+        file: "bad-json.toml",
+        line: 6,
+        column: 1,
+        path: "limiters.b.brust",
+        message: 'unknown key "brust" in a limiter; did you mean "burst"?',
+      },
+    ]);
+    const ok = JSON.parse((await cli(["check", good, "--json"])).stdout) as { ok: boolean };
+    expect(ok.ok).toBe(true);
+    const unknownKey = await cli(["explain", "nothing", good, "--json"]);
+    expect(unknownKey.code).toBe(1);
+    expect(JSON.parse(unknownKey.stdout)).toMatchObject({ ok: false, error: { code: "UNKNOWN_LIMITER" } });
+  }, 60_000);
+
+  it("config mistakes get plain messages: engine did-you-mean, lower-case units, unterminated strings (#14.7)", async () => {
+    const engine = await cli([
+      "check",
+      write("engin.toml", `[stores.r]\nengin = "redis"\nurl = "redis://h"\n`),
+    ]);
+    expect(engine.code).toBe(1);
+    expect(engine.stderr).toContain(
+      'engin.toml:2:1 stores.r.engin: unknown key "engin" in a store; did you mean "engine"?',
+    );
+    const units = await cli([
+      "check",
+      write("units.toml", `[limiters.a]\nalgorithm = "fixed_window"\nlimit = 1\nwindow = "1M"\n`),
+    ]);
+    expect(units.stderr).toContain('invalid duration "1M": units are lower case; did you mean "1m"?');
+    const unclosed = await cli([
+      "check",
+      write("unclosed.toml", `[limiters.a]\nrate = "10/min\nburst = 3\n`),
+    ]);
+    expect(unclosed.code).toBe(1);
+    expect(unclosed.stderr).toMatch(/^unclosed\.toml:2:8: invalid TOML: unterminated string starting at 2:8/);
+    expect(unclosed.stderr).not.toMatch(/control characters/);
+  }, 60_000);
+
+  it("check and explain show what was written, then what it works out to (#14.7, #14.9)", async () => {
+    const file = write(
+      "written.toml",
+      `[limiters.login]\nrate = "2/min"\n\n[limiters.upload]\nmax_concurrent = 10\ntimeout = 300.0\n\n` +
+        `[limiters.py]\nrate_per_second = 0.5\nburst = 4\n\n[limiters."api:<tenant>"]\nrate = "1000/min"\n`,
+    );
+    const { code, stdout } = await cli(["check", file]);
+    expect(code).toBe(0);
+    expect(stdout).toContain(
+      '  login: token_bucket rate="2/min" (0.0333333/s, one every 30s) burst=2 (default) ',
+    );
+    // rate-sync (Python)'s upload example: the lease follows the 5-minute timeout.
+    expect(stdout).toContain("  upload: max_concurrent=10 lease=5m (default: the timeout, at least 1m) ");
+    expect(stdout).toContain("timeout=300 (5m)");
+    expect(stdout).toContain("  py: token_bucket rate_per_second=0.5 (0.5/s, one every 2s) burst=4 ");
+    expect(stdout).not.toMatch(/intervalMs|59\.999/);
+
+    const clone = await cli(["explain", "login:extra", file]);
+    expect(clone.code).toBe(0);
+    expect(clone.stdout).toContain('"login:extra" → limiter "login"');
+    expect(clone.stdout).toContain('a separate "base:rest" clone of limiter "login" for "extra"');
+    expect(clone.stdout).toContain('rate="2/min" (0.0333333/s, one every 30s)');
+    const template = await cli(["explain", "api:acme", file]);
+    expect(template.stdout).toContain('template "api:<tenant>" with tenant="acme"');
+    expect(template.stdout).toContain('rate="1000/min" (16.6667/s)');
+    expect(template.stdout).not.toMatch(/intervalMs|59\.999/);
+    const json = JSON.parse((await cli(["explain", "login:extra", file, "--json"])).stdout) as object;
+    expect(json).toMatchObject({
+      key: "login:extra",
+      limiter: "login",
+      resolution: { kind: "clone", base: "login", rest: "extra" },
+      definition: { rate: "2/min" },
+    });
+  }, 60_000);
+
+  it("inspect on an unreachable store names the store, its masked URL and the cause, on Redis and PostgreSQL (#14.7)", async () => {
+    const port = await closedPort();
+    const file = write(
+      "down.toml",
+      `[stores.cache]\nengine = "redis"\nurl = "redis://:topsecret@127.0.0.1:${port}/0"\n\n` +
+        `[stores.db]\nengine = "postgres"\nurl = "postgres://app:hunter2@127.0.0.1:${port}/test"\n\n` +
+        `[limiters.r]\nstore = "cache"\nrate = "1/s"\n\n[limiters.p]\nstore = "db"\nrate = "1/s"\n`,
+    );
+    const redis = await cli(["inspect", "r", file]);
+    expect(redis.code).toBe(1);
+    expect(redis.stderr).toBe(
+      `rate-sync: store "cache" (redis://:****@127.0.0.1:${port}/0) is unreachable: connect ECONNREFUSED 127.0.0.1:${port}\n`,
+    );
+    const postgres = await cli(["inspect", "p", file]);
+    expect(postgres.code).toBe(1);
+    expect(postgres.stderr).toBe(
+      `rate-sync: store "db" (postgres://app:****@127.0.0.1:${port}/test) is unreachable: connect ECONNREFUSED 127.0.0.1:${port}\n`,
+    );
+    const json = await cli(["inspect", "r", file, "--json"]);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, error: { code: "STORE_ERROR" } });
+    expect(`${redis.stderr}${postgres.stderr}${json.stdout}`).not.toMatch(/topsecret|hunter2|max retries/);
+  }, 60_000);
 });
+
+/** A local port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const address = server.address();
+  await new Promise((done) => server.close(done));
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}

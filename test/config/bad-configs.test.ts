@@ -29,7 +29,28 @@ describe("bad config fixtures", () => {
   it.each<[string, string[], Record<string, string>?]>([
     [
       "syntax-error.toml",
-      ["syntax-error.toml:2:14: invalid TOML: control characters are not allowed in strings"],
+      [
+        'syntax-error.toml:2:8: invalid TOML: unterminated string starting at 2:8: close it with " on the same line (use """ for a string of several lines)',
+      ],
+    ],
+    [
+      "unterminated-string.toml",
+      [
+        'unterminated-string.toml:2:8: invalid TOML: unterminated string starting at 2:8: close it with " on the same line (use """ for a string of several lines)',
+      ],
+    ],
+    [
+      "misspelled-engine.toml",
+      [
+        'misspelled-engine.toml:2:1 stores.main.engin: unknown key "engin" in a store; did you mean "engine"? (expected "memory", "redis" or "postgres")',
+      ],
+    ],
+    [
+      "upper-case-units.toml",
+      [
+        'upper-case-units.toml:2:1 limiters.api.rate: invalid rate "10/Min": units are lower case; did you mean "10/min"?',
+        'upper-case-units.toml:7:1 limiters.login.window: invalid duration "1M": units are lower case; did you mean "1m"? ("m" is minutes; there is no month unit)',
+      ],
     ],
     [
       "unknown-key.toml",

@@ -487,7 +487,7 @@ rate = "1/s"
     expect(listing).toContain("url=postgres://app:****@db/rates");
     expect(listing).toContain("password=****");
     expect(listing).toContain(
-      "x: token_bucket rate=1/s burst=1 store=r timeout=none on_store_error=allow shadow=false hash_keys=false",
+      'x: token_bucket rate="1/s" burst=1 (default) store="r" timeout=none on_store_error=allow shadow=false hash_keys=false',
     );
   });
 });

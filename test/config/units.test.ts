@@ -74,3 +74,32 @@ describe("parseRate", () => {
     },
   );
 });
+
+describe("upper-case units (#14.7)", () => {
+  it.each([
+    [
+      "1M",
+      'invalid duration "1M": units are lower case; did you mean "1m"? ("m" is minutes; there is no month unit)',
+    ],
+    ["250MS", 'invalid duration "250MS": units are lower case; did you mean "250ms"?'],
+    [" 1 Hour ", 'invalid duration " 1 Hour ": units are lower case; did you mean "1 hour"?'],
+  ])("duration %j says units are lower case", (input, message) => {
+    expect(() => parseDuration(input)).toThrow(message);
+  });
+
+  it.each([
+    ["10/Min", 'invalid rate "10/Min": units are lower case; did you mean "10/min"?'],
+    [
+      "3/5M",
+      'invalid rate "3/5M": units are lower case; did you mean "3/5m"? ("m" is minutes; there is no month unit)',
+    ],
+    ["100/S", 'invalid rate "100/S": units are lower case; did you mean "100/s"?'],
+  ])("rate %j says units are lower case", (input, message) => {
+    expect(() => parseRate(input)).toThrow(message);
+  });
+
+  it("gives no case hint when lower case would not help", () => {
+    expect(() => parseDuration("5 Fortnights")).toThrow(/expected a number of seconds/);
+    expect(() => parseRate("10/Fortnight")).toThrow(/expected a string such as/);
+  });
+});

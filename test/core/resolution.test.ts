@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { InvalidKeyError, RateSync, UnknownLimiterError } from "../../src/index.ts";
+import { InvalidArgumentError, InvalidKeyError, RateSync, UnknownLimiterError } from "../../src/index.ts";
 
 function rsWith(limiters: Record<string, Record<string, unknown>>, defaults: Record<string, unknown> = {}) {
   return RateSync.fromConfig({ defaults, limiters });
@@ -102,6 +102,32 @@ describe("key resolution (SPEC §3)", () => {
     expect((await vip.tryAcquire()).limit).toBe(2);
     expect((await rs.tryAcquire("api")).limit).toBe(10);
     expect(() => rs.clone("nope", "x")).toThrow(UnknownLimiterError);
+    await rs.close();
+  });
+
+  it("refuses to clone onto an existing id unless asked to replace it (#14.5)", async () => {
+    const rs = rsWith({ api: { rate: "10/s", burst: 10 }, login: { rate: "1/min", burst: 1 } });
+    let refused: unknown;
+    try {
+      rs.clone("api", "login");
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toBeInstanceOf(InvalidArgumentError);
+    expect((refused as Error).message).toBe(
+      'clone("api", "login"): a limiter "login" already exists; pass { replace: true } to replace it',
+    );
+    // The limiter from the file is untouched.
+    expect(rs.dynamic("login").get()).toEqual({ rate: "1/min", burst: 1 });
+    expect((await rs.tryAcquire("login")).limit).toBe(1);
+    // A clone is an existing id too; cloning onto the source itself is refused the same way.
+    rs.clone("api", "api:vip", { burst: 2 });
+    expect(() => rs.clone("api", "api:vip", { burst: 3 })).toThrow(/"api:vip" already exists/);
+    expect(() => rs.clone("api", "api")).toThrow(/"api" already exists/);
+    // The explicit way: replace.
+    const replaced = rs.clone("api", "login", { burst: 4 }, { replace: true });
+    expect((await replaced.tryAcquire()).limit).toBe(4);
+    expect(rs.dynamic("login").get()).toEqual({ rate: "10/s", burst: 4 });
     await rs.close();
   });
 
