@@ -6,7 +6,8 @@
 
 import { describe, expect, it } from "vitest";
 import { parseConfigText } from "../../src/config/load.ts";
-import { type ConfigError, isConfigError } from "../../src/errors.ts";
+import { ConfigError, isConfigError } from "../../src/errors.ts";
+import { RateSync } from "../../src/index.ts";
 
 const load = (text: string) => parseConfigText(text, { env: {}, file: "bounds.toml" });
 
@@ -326,6 +327,19 @@ describe("template ids", () => {
     expect(error.issues).toHaveLength(1);
     expect(error.issues[0]?.path).toBe(`limiters.${JSON.stringify(id)}`);
     expect(error.issues[0]?.message).toContain('empty placeholder "<>"');
+  });
+
+  it("an empty placeholder is refused in code too (fromConfig, configure)", async () => {
+    expect(() => RateSync.fromConfig({ limiters: { "a:<>": { rate: "1/s" } } })).toThrow(
+      'limiters."a:<>": empty placeholder "<>"',
+    );
+    const rs = RateSync.fromConfig({ limiters: {} });
+    try {
+      expect(() => rs.configure("a:<>", { rate: "1/s" })).toThrow(ConfigError);
+      expect(rs.limiterIds()).toEqual([]);
+    } finally {
+      await rs.close();
+    }
   });
 
   it("named placeholders and ids without placeholders are still fine", () => {

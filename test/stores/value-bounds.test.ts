@@ -152,6 +152,8 @@ interface BoundCase {
 
 const DAY = 86_400_000;
 const MAX_MS = 3650 * DAY;
+/** The reservation budget of an `acquire()` without a timeout (`UNBOUNDED_WAIT_MS` in acquirer.ts). */
+const UNBOUNDED_WAIT_MS = 1e12;
 
 const CASES: readonly BoundCase[] = [
   ...(["fixed_window", "sliding_window", "sliding_window_counter"] as const).flatMap((kind): BoundCase[] => [
@@ -206,10 +208,19 @@ const CASES: readonly BoundCase[] = [
       at: `algorithm = "${kind}"\nrate = "1/3650d"\ntimeout = "3650d"`,
       past: `algorithm = "${kind}"\nrate = "1/3651d"`,
       part: "rate",
-      steps: [{ cost: 1 }, { cost: 1 }, { cost: 1, maxWaitMs: MAX_MS }, { cost: 1, maxWaitMs: MAX_MS }],
-      // A token bucket's third call reserves the next unit (about 3650 days ahead) and the fourth would need
-      // twice the budget; a leaky bucket of one slot is full until the first unit has left.
-      allowed: kind === "token_bucket" ? [true, false, true, false] : [true, false, false, false],
+      steps: [
+        { cost: 1 },
+        { cost: 1 },
+        { cost: 1, maxWaitMs: MAX_MS },
+        { cost: 1, maxWaitMs: MAX_MS },
+        // The budget of an acquire() without a timeout (see acquirer.ts): about 31 years.
+        { cost: 1, maxWaitMs: UNBOUNDED_WAIT_MS },
+      ],
+      // A token bucket's third call reserves the next unit (about 3650 days ahead), the fourth would need twice
+      // the budget, and the fifth, without a timeout, reserves the one after; a leaky bucket of one slot is
+      // full until the first unit has left.
+      allowed:
+        kind === "token_bucket" ? [true, false, true, false, true] : [true, false, false, false, false],
     },
   ]),
   {
