@@ -218,11 +218,7 @@ function durationField(description: string, range: DurationRange): z.ZodType<num
       description: `${description} A duration such as "250ms", "30s", "5m", "1h", "1d", or a number of seconds; at most ${range.maxText}.`,
       anyOf: [
         { type: "string", pattern: DURATION_PATTERN },
-        {
-          type: "number",
-          ...(range.min === 0 ? { minimum: 0 } : { minimum: range.min / 1000 }),
-          maximum: range.max / 1000,
-        },
+        { type: "number", minimum: range.min / 1000, maximum: range.max / 1000 },
         ENV_REFERENCE_JSON,
       ],
     },

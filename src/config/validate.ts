@@ -367,11 +367,12 @@ function refillIssues(path: readonly string[], raw: Table, parsed: ParsedLimiter
   const refillMs = shape.burst * shape.intervalMs;
   if (refillMs <= MAX_DURATION_MS) return [];
   const key = has(raw, "burst") ? "burst" : has(raw, "rate") ? "rate" : "rate_per_second";
-  const days = Number((refillMs / 86_400_000).toPrecision(4));
+  const days = refillMs / 86_400_000;
+  const takes = Number.isFinite(days) ? `${Number(days.toPrecision(4))} days` : "forever";
   return [
     {
       path: [...path, key],
-      message: `the bucket takes ${days} days to refill (burst ${shape.burst} at this rate); burst / rate must be at most ${MAX_DURATION_TEXT}`,
+      message: `the bucket takes ${takes} to refill (burst ${shape.burst} at this rate); burst / rate must be at most ${MAX_DURATION_TEXT}`,
     },
   ];
 }

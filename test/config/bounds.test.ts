@@ -160,6 +160,13 @@ const BOUNDS: readonly Bound[] = [
     message: "burst / rate must be at most 3650d",
   },
   {
+    name: "rate_per_second = 1e-320 (the issue's rate) is refused: its bucket would never refill",
+    at: bucket("rate_per_second = 0.5"),
+    past: bucket("rate_per_second = 1e-320"),
+    path: "limiters.x.rate_per_second",
+    message: "the bucket takes forever to refill",
+  },
+  {
     name: "rate_per_second at most 1000000",
     at: bucket("rate_per_second = 1000000"),
     past: bucket("rate_per_second = 1000000.5"),
