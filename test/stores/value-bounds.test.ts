@@ -9,7 +9,9 @@
  *
  * Then through the public API, on each store: a cost far above the capacity (`1e308`, which overflowed
  * PostgreSQL's float8 arithmetic and so was allowed through `on_store_error = "allow"`) is denied with
- * `retryAfterMs = Infinity` and no store error.
+ * `retryAfterMs = Infinity` and no store error. And the longest store timeouts (`timeout = "1d"`, whose socket
+ * timeout defaults to two days) keep the limit on Redis and PostgreSQL, where `"30d"` overflowed Node's timers
+ * (every call a store error after 1 ms, so allowed) and PostgreSQL's `statement_timeout`.
  */
 
 import { Redis } from "ioredis";
@@ -421,6 +423,68 @@ describe("a cost far above the capacity, through the public API", () => {
         } finally {
           await rs.close();
         }
+      },
+    );
+  }
+});
+
+describe("store timeouts at their bounds (#13)", () => {
+  const prefix = uniqueName("value_bounds_timeouts");
+  const table = uniqueName("value_bounds_timeouts");
+  /** The longest budgets a store accepts; the socket timeout defaults to twice `timeout` (two days). */
+  const LONGEST = 'timeout = "1d"\nsocket_connect_timeout = 86400\n';
+  const tables: [string, boolean, string][] = [
+    [
+      "redis",
+      redis.available,
+      `[stores.s]\nengine = "redis"\nurl = "${redis.url}"\nkey_prefix = "${prefix}"\n${LONGEST}`,
+    ],
+    [
+      "postgres",
+      postgres.available,
+      `[stores.s]\nengine = "postgres"\nurl = "${postgres.url}"\ntable_name = "${table}"\n${LONGEST}`,
+    ],
+  ];
+  const warnings: Error[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning);
+  beforeAll(() => {
+    process.on("warning", onWarning);
+  });
+
+  afterAll(async () => {
+    process.off("warning", onWarning);
+    if (redis.available) {
+      const raw = new Redis(redis.url);
+      await deleteByPrefix(raw, prefix);
+      raw.disconnect();
+    }
+    if (postgres.available) await dropStoreObjects({ schemaName: "public", tableName: table });
+  });
+
+  for (const [name, available, storeTable] of tables) {
+    it.skipIf(!available)(
+      `${name}: timeout = "1d" keeps the limit (30d, refused now, let every call through)`,
+      async () => {
+        const rs = RateSync.fromToml(
+          `${storeTable}\n[limiters.fw]\nstore = "s"\nalgorithm = "fixed_window"\nlimit = 10\nwindow = "1h"\n`,
+          { env: {} },
+        );
+        const storeErrors: unknown[] = [];
+        rs.on("storeError", (event) => storeErrors.push(event));
+        try {
+          let allowed = 0;
+          for (let i = 0; i < 50; i++) if ((await rs.tryAcquire("fw")).allowed) allowed += 1;
+          expect(allowed).toBe(10);
+          expect(storeErrors).toEqual([]);
+          // No timer was armed past what Node takes (it would fire after 1 ms, with this warning).
+          expect(warnings.filter((w) => w.name === "TimeoutOverflowWarning")).toEqual([]);
+        } finally {
+          await rs.close();
+        }
+        // Just past the bound, the config is refused rather than run.
+        expect(() => RateSync.fromToml(storeTable.replace('"1d"', '"30d"'), { env: {} })).toThrow(
+          'must be at most 1d (86400000 ms), got "30d"',
+        );
       },
     );
   }
