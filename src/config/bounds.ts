@@ -49,7 +49,10 @@ export const MAX_COUNT = 1e12;
 
 /**
  * The fastest rate: 1,000,000 units per second, one unit every 0.001 ms. A faster bucket would add less than
- * the rounding step of an epoch timestamp per unit (about 0.00024 ms), so units would stop being counted.
+ * the rounding step of an epoch timestamp per unit (about 0.00024 ms), so units would stop being counted, and
+ * the algorithms' float tolerance (`TIME_EPSILON_MS`, 0.001 ms) would be worth several units. At this rate the
+ * tolerance is worth one unit: a bucket may admit `burst + 1` units at one instant, what it would admit
+ * anyway a microsecond later.
  */
 export const MAX_RATE_PER_SECOND = 1_000_000;
 /** The shortest interval between two units of a bucket, in ms (`1000 / MAX_RATE_PER_SECOND`). */
