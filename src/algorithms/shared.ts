@@ -38,6 +38,19 @@ export function capacityOf(params: RateParams): number {
 }
 
 /**
+ * The cost a store is asked to decide: the call's own, or `capacity + 1` when it is above the capacity. Every
+ * algorithm denies a cost above its capacity with `retryAfterMs = Infinity` and reports the same state whatever
+ * the cost's size, so the decision is unchanged — and a cost such as `1e308` never reaches a store's arithmetic,
+ * where PostgreSQL would raise an overflow error (`cost × interval`) that JavaScript and Lua pass as `Infinity`.
+ *
+ * @example storeCost({ kind: "token_bucket", intervalMs: 100, burst: 10 }, 1e308) // 11
+ */
+export function storeCost(params: RateParams, cost: number): number {
+  const capacity = capacityOf(params);
+  return cost > capacity ? capacity + 1 : cost;
+}
+
+/**
  * GCRA state as of now, consuming nothing: both buckets report the units not yet spoken for and the time until
  * the bucket is full (token bucket) or the queue is empty (leaky bucket) — the same expression.
  */

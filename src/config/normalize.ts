@@ -9,6 +9,7 @@ import type { RateParams } from "../algorithms/types.ts";
 import { isTemplateId } from "../core/templates.ts";
 import type { ParsedDefaults, ParsedLimiter, ParsedStore } from "./schema.ts";
 import type { DefaultsConfig, LimiterConfig, OnStoreError, PolicyDescriptor, StoreConfig } from "./types.ts";
+import { rateIntervalMs } from "./units.ts";
 
 /** Default `max_clones`. */
 export const DEFAULT_MAX_CLONES = 100_000;
@@ -95,27 +96,45 @@ function resolveOnStoreError(parsed: ParsedLimiter, defaults: DefaultsConfig): O
   return defaults.onStoreError;
 }
 
+/** A bucket's parameters as the stores get them. */
+export interface BucketShape {
+  readonly intervalMs: number;
+  readonly burst: number;
+}
+
+/**
+ * The interval and burst of a token or leaky bucket limiter (`undefined` without a rate): what
+ * {@link normalizeLimiter} builds and what validation checks the refill-time bound against.
+ */
+export function bucketShape(parsed: ParsedLimiter): BucketShape | undefined {
+  let intervalMs: number;
+  let periodCount: number;
+  if (parsed.rate !== undefined) {
+    intervalMs = rateIntervalMs(parsed.rate);
+    periodCount = parsed.rate.count;
+  } else if (parsed.rate_per_second !== undefined) {
+    intervalMs = 1000 / parsed.rate_per_second;
+    periodCount = parsed.rate_per_second;
+  } else {
+    return undefined; // concurrency-only limiter
+  }
+  // Default burst: the count of the rate's period ("100/min" → 100), whole and never below 1.
+  const burst = parsed.burst ?? Math.max(1, Math.ceil(periodCount));
+  return { intervalMs, burst };
+}
+
 function rateParams(
   parsed: ParsedLimiter,
 ): { params: RateParams; policy: Omit<PolicyDescriptor, "name"> } | undefined {
   const algorithm = parsed.algorithm === "gcra" ? "token_bucket" : (parsed.algorithm ?? "token_bucket");
   if (algorithm === "token_bucket" || algorithm === "leaky_bucket") {
-    let ratePerSecond: number;
-    let periodCount: number;
-    if (parsed.rate !== undefined) {
-      ratePerSecond = (parsed.rate.count * 1000) / parsed.rate.periodMs;
-      periodCount = parsed.rate.count;
-    } else if (parsed.rate_per_second !== undefined) {
-      ratePerSecond = parsed.rate_per_second;
-      periodCount = parsed.rate_per_second;
-    } else {
-      return undefined; // concurrency-only limiter
-    }
-    // Default burst: the count of the rate's period ("100/min" → 100), whole and never below 1.
-    const burst = parsed.burst ?? Math.max(1, Math.ceil(periodCount));
+    const shape = bucketShape(parsed);
+    if (shape === undefined) return undefined;
+    const { intervalMs, burst } = shape;
     return {
-      params: { kind: algorithm, intervalMs: 1000 / ratePerSecond, burst },
-      policy: { quota: burst, windowSeconds: Math.ceil(burst / ratePerSecond) },
+      params: { kind: algorithm, intervalMs, burst },
+      // The policy window: how long the whole bucket takes to refill.
+      policy: { quota: burst, windowSeconds: Math.ceil((burst * intervalMs) / 1000) },
     };
   }
   const windowMs =

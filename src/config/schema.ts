@@ -14,6 +14,20 @@
 
 import { z } from "zod";
 import { InvalidArgumentError } from "../errors.ts";
+import {
+  MAX_COUNT,
+  MAX_DURATION_MS,
+  MAX_DURATION_TEXT,
+  MAX_ENTRIES,
+  MAX_POOL_SIZE,
+  MAX_RATE_PER_SECOND,
+  MAX_REDIS_DB,
+  MAX_STORE_TIMEOUT_MS,
+  MAX_STORE_TIMEOUT_TEXT,
+  MIN_INTERVAL_MS,
+  MIN_STORE_TIMEOUT_MS,
+  MIN_WINDOW_MS,
+} from "./bounds.ts";
 import { quoteList } from "./issues.ts";
 import { didYouMean } from "./suggest.ts";
 import {
@@ -23,6 +37,7 @@ import {
   parseNumberText,
   parseRate,
   RATE_PATTERN,
+  rateIntervalMs,
 } from "./units.ts";
 
 /** Algorithm names accepted in `algorithm` (`gcra` is an alias of `token_bucket`). */
@@ -75,15 +90,20 @@ function describe(value: unknown): string {
 }
 
 interface NumberOptions {
-  readonly min: "positive" | "nonnegative";
+  /** The smallest value: `"positive"` (above 0), `"nonnegative"` (0 or more) or a number (inclusive). */
+  readonly min: "positive" | "nonnegative" | number;
+  /** The largest value (inclusive); see `bounds.ts` for why each key has the one it has. */
+  readonly max: number;
   readonly integer: boolean;
   readonly description: string;
 }
 
 function numberField(options: NumberOptions): z.ZodType<number, unknown> {
+  const { min, max } = options;
   const json = {
     type: options.integer ? "integer" : "number",
-    ...(options.min === "positive" ? { exclusiveMinimum: 0 } : { minimum: 0 }),
+    ...(min === "positive" ? { exclusiveMinimum: 0 } : { minimum: min === "nonnegative" ? 0 : min }),
+    maximum: max,
   };
   return field<number>(
     (input) => {
@@ -93,12 +113,16 @@ function numberField(options: NumberOptions): z.ZodType<number, unknown> {
       if (Number.isNaN(value)) return { ok: false, message: "expected a number, got NaN" };
       if (!Number.isFinite(value))
         return { ok: false, message: `expected a finite number, got ${describe(input)}` };
-      if (options.min === "positive" && value <= 0) {
+      if ((min === "positive" || (typeof min === "number" && min > 0)) && value <= 0) {
         return { ok: false, message: `must be positive, got ${describe(input)}` };
       }
       if (value < 0) return { ok: false, message: `must not be negative, got ${describe(input)}` };
+      if (value > max) return { ok: false, message: `must be at most ${max}, got ${describe(input)}` };
       if (options.integer && !Number.isInteger(value)) {
         return { ok: false, message: `must be a whole number, got ${describe(input)}` };
+      }
+      if (typeof min === "number" && value < min) {
+        return { ok: false, message: `must be at least ${min}, got ${describe(input)}` };
       }
       return { ok: true, value };
     },
@@ -152,8 +176,16 @@ function enumField<const T extends string>(
   );
 }
 
-/** A duration in milliseconds; `allowZero` for timeouts, where `0` means "decide at once". */
-function durationField(description: string, allowZero: boolean): z.ZodType<number, unknown> {
+/** The range of a duration field, in ms: `min` 0 allows zero (timeouts, where `0` means "decide at once"). */
+interface DurationRange {
+  readonly min: number;
+  readonly max: number;
+  /** `max` as the README and the error messages write it (`"3650d"`). */
+  readonly maxText: string;
+}
+
+/** A duration in milliseconds, within `range`. */
+function durationField(description: string, range: DurationRange): z.ZodType<number, unknown> {
   return field<number>(
     (input) => {
       if (typeof input !== "string" && typeof input !== "number") {
@@ -169,18 +201,47 @@ function durationField(description: string, allowZero: boolean): z.ZodType<numbe
         if (error instanceof InvalidArgumentError) return { ok: false, message: error.message };
         throw error;
       }
-      if (!allowZero && ms === 0) return { ok: false, message: `must be positive, got ${describe(input)}` };
+      if (range.min > 0 && ms === 0)
+        return { ok: false, message: `must be positive, got ${describe(input)}` };
+      if (ms < range.min) {
+        return { ok: false, message: `must be at least ${range.min}ms, got ${describe(input)}` };
+      }
+      if (ms > range.max) {
+        return {
+          ok: false,
+          message: `must be at most ${range.maxText} (${range.max} ms), got ${describe(input)}`,
+        };
+      }
       return { ok: true, value: ms };
     },
     {
-      description: `${description} A duration such as "250ms", "30s", "5m", "1h", "1d", or a number of seconds.`,
+      description: `${description} A duration such as "250ms", "30s", "5m", "1h", "1d", or a number of seconds; at most ${range.maxText}.`,
       anyOf: [
         { type: "string", pattern: DURATION_PATTERN },
-        allowZero ? { type: "number", minimum: 0 } : { type: "number", exclusiveMinimum: 0 },
+        { type: "number", minimum: range.min / 1000, maximum: range.max / 1000 },
         ENV_REFERENCE_JSON,
       ],
     },
   );
+}
+
+/** `window` and `lease`: 1 ms to 3650 days. */
+const LIMITER_SPAN: DurationRange = { min: MIN_WINDOW_MS, max: MAX_DURATION_MS, maxText: MAX_DURATION_TEXT };
+/** An `acquire()` timeout: 0 (decide at once) to 3650 days. */
+const WAIT_SPAN: DurationRange = { min: 0, max: MAX_DURATION_MS, maxText: MAX_DURATION_TEXT };
+/** A store call budget: 1 ms to one day. */
+const STORE_SPAN: DurationRange = {
+  min: MIN_STORE_TIMEOUT_MS,
+  max: MAX_STORE_TIMEOUT_MS,
+  maxText: MAX_STORE_TIMEOUT_TEXT,
+};
+
+/** Why a parsed rate is out of range (its count, its period, or how fast it is), or undefined when it is in. */
+function rateRangeProblem(rate: ParsedRate): string | undefined {
+  if (rate.count > MAX_COUNT) return `the count must be at most ${MAX_COUNT}`;
+  if (rate.periodMs > MAX_DURATION_MS) return `the period must be at most ${MAX_DURATION_TEXT}`;
+  if (rateIntervalMs(rate) < MIN_INTERVAL_MS) return `must be at most ${MAX_RATE_PER_SECOND}/s`;
+  return undefined;
 }
 
 function rateField(description: string): z.ZodType<ParsedRate, unknown> {
@@ -194,12 +255,17 @@ function rateField(description: string): z.ZodType<ParsedRate, unknown> {
       }
       if (typeof input !== "string")
         return { ok: false, message: `expected a string such as "100/s", got ${describe(input)}` };
+      let rate: ParsedRate;
       try {
-        return { ok: true, value: parseRate(input) };
+        rate = parseRate(input);
       } catch (error) {
         if (error instanceof InvalidArgumentError) return { ok: false, message: error.message };
         throw error;
       }
+      const problem = rateRangeProblem(rate);
+      return problem === undefined
+        ? { ok: true, value: rate }
+        : { ok: false, message: `${problem}, got ${describe(input)}` };
     },
     {
       description,
@@ -269,14 +335,15 @@ const TABLE_ERROR = {
 export const defaultsSchema = z.strictObject(
   {
     store: stringField("Store of every limiter that does not name one.").optional(),
-    timeout: durationField("How long acquire() waits by default; 0 decides at once.", true).optional(),
+    timeout: durationField("How long acquire() waits by default; 0 decides at once.", WAIT_SPAN).optional(),
     on_store_error: enumField(
       ON_STORE_ERROR_VALUES,
       "on_store_error",
       "What limiters do when their store fails.",
     ).optional(),
     max_clones: numberField({
-      min: "positive",
+      min: 1,
+      max: MAX_ENTRIES,
       integer: true,
       description: "Bound of the clone handle cache (default 100000).",
     }).optional(),
@@ -286,22 +353,30 @@ export const defaultsSchema = z.strictObject(
 
 const poolMaxSize = () =>
   numberField({
-    min: "positive",
+    min: 1,
+    max: MAX_POOL_SIZE,
     integer: true,
     description: "Connections of the store's one pool (default 10).",
   });
 const poolMinSize = () =>
-  numberField({ min: "nonnegative", integer: true, description: "rate-sync (Python): minimum connections." });
-const storeTimeout = () => durationField("Budget of one store call (default 1s).", false);
+  numberField({
+    min: "nonnegative",
+    max: MAX_POOL_SIZE,
+    integer: true,
+    description: "rate-sync (Python): minimum connections.",
+  });
+const storeTimeout = () => durationField("Budget of one store call (default 1s).", STORE_SPAN);
 const socketTimeout = () =>
   numberField({
-    min: "positive",
+    min: MIN_STORE_TIMEOUT_MS / 1000,
+    max: MAX_STORE_TIMEOUT_MS / 1000,
     integer: false,
     description: "rate-sync (Python): socket timeout in seconds.",
   });
 const socketConnectTimeout = () =>
   numberField({
-    min: "positive",
+    min: MIN_STORE_TIMEOUT_MS / 1000,
+    max: MAX_STORE_TIMEOUT_MS / 1000,
     integer: false,
     description: "rate-sync (Python): connect timeout in seconds.",
   });
@@ -329,7 +404,8 @@ export const memoryStoreSchema = z.strictObject(
       { type: "string", description: "rate-sync (Python) engine switching: accepted, not used." },
     ).optional(),
     max_keys: numberField({
-      min: "positive",
+      min: 1,
+      max: MAX_ENTRIES,
       integer: true,
       description: "Bound on live keys (default 1000000).",
     }).optional(),
@@ -346,6 +422,7 @@ export const redisStoreSchema = z.strictObject(
     cluster: booleanField("Connect with Redis Cluster; url may then be a list of node URLs.").optional(),
     db: numberField({
       min: "nonnegative",
+      max: MAX_REDIS_DB,
       integer: true,
       description: "rate-sync (Python): database number.",
     }).optional(),
@@ -425,32 +502,37 @@ export const limiterSchema = z
       rate: rateField("token_bucket, leaky_bucket: refill / drain rate."),
       rate_per_second: numberField({
         min: "positive",
+        max: MAX_RATE_PER_SECOND,
         integer: false,
         description: "rate-sync (Python) form of rate.",
       }),
       burst: numberField({
-        min: "positive",
+        min: 1,
+        max: MAX_COUNT,
         integer: true,
         description: "token_bucket: capacity; leaky_bucket: queue length.",
       }),
       limit: numberField({
-        min: "positive",
+        min: 1,
+        max: MAX_COUNT,
         integer: true,
         description: "Window algorithms: units per window.",
       }),
-      window: durationField("Window algorithms: window length.", false),
+      window: durationField("Window algorithms: window length.", LIMITER_SPAN),
       window_seconds: numberField({
-        min: "positive",
+        min: MIN_WINDOW_MS / 1000,
+        max: MAX_DURATION_MS / 1000,
         integer: false,
         description: "rate-sync (Python) form of window.",
       }),
       max_concurrent: numberField({
-        min: "positive",
+        min: 1,
+        max: MAX_COUNT,
         integer: true,
         description: "Concurrency slots held between acquire and release.",
       }),
-      lease: durationField("How long a slot is held if never released (default 60s).", false),
-      timeout: durationField("How long acquire() waits by default; 0 decides at once.", true),
+      lease: durationField("How long a slot is held if never released (default 60s).", LIMITER_SPAN),
+      timeout: durationField("How long acquire() waits by default; 0 decides at once.", WAIT_SPAN),
       on_store_error: enumField(
         ON_STORE_ERROR_VALUES,
         "on_store_error",

@@ -163,3 +163,14 @@ export function parseRate(value: string): ParsedRate {
   }
   return { count, periodMs };
 }
+
+/**
+ * Milliseconds between two units of a rate (`periodMs / count`): the `intervalMs` of a bucket. The range check
+ * of `rate` and the normalized limiter both use this one expression, so a rate accepted at its bound is the
+ * rate the stores get.
+ *
+ * @example rateIntervalMs(parseRate("100/min")) // 600
+ */
+export function rateIntervalMs(rate: ParsedRate): number {
+  return rate.periodMs / rate.count;
+}

@@ -9,7 +9,10 @@
  */
 
 import type { z } from "zod";
+import { templateIdProblem } from "../core/templates.ts";
+import { MAX_DURATION_MS, MAX_DURATION_TEXT } from "./bounds.ts";
 import { type PathIssue, quoteList } from "./issues.ts";
+import { bucketShape } from "./normalize.ts";
 import {
   ALGORITHM_NAMES,
   type AlgorithmName,
@@ -275,7 +278,10 @@ export function validateLimiterTable(
   raw: unknown,
   context: StoreContext,
 ): { value?: ValidatedLimiter; issues: PathIssue[] } {
-  const idIssues = checkId("limiter", path.at(-1) ?? "", path);
+  const id = path.at(-1) ?? "";
+  const idIssues = checkId("limiter", id, path);
+  const templateProblem = templateIdProblem(id);
+  if (templateProblem !== undefined) idIssues.push({ path, message: templateProblem });
   if (idIssues.length > 0) return { issues: idIssues };
   if (!isTable(raw)) return { issues: [{ path, message: "expected a table of limiter settings" }] };
   const issues: PathIssue[] = [];
@@ -370,8 +376,33 @@ export function validateLimiterTable(
     });
   }
 
+  if (result.success && algorithmIsValid && BUCKET_ALGORITHMS.includes(algorithm)) {
+    issues.push(...refillIssues(path, raw, result.data));
+  }
+
   if (issues.length > 0 || !result.success) return { issues };
   return { value: { parsed: result.data, definition: definitionOf(raw) }, issues };
+}
+
+/**
+ * A bucket must refill within the longest duration (`burst × interval` is how far ahead of now its state can
+ * reach, so it becomes the state's TTL): checked on the interval and burst the stores will get. Reported on
+ * `burst` when it is written, else on the rate whose count gave the default burst.
+ */
+function refillIssues(path: readonly string[], raw: Table, parsed: ParsedLimiter): PathIssue[] {
+  const shape = bucketShape(parsed);
+  if (shape === undefined) return [];
+  const refillMs = shape.burst * shape.intervalMs;
+  if (refillMs <= MAX_DURATION_MS) return [];
+  const key = has(raw, "burst") ? "burst" : has(raw, "rate") ? "rate" : "rate_per_second";
+  const days = refillMs / 86_400_000;
+  const takes = Number.isFinite(days) ? `${Number(days.toPrecision(4))} days` : "forever";
+  return [
+    {
+      path: [...path, key],
+      message: `the bucket takes ${takes} to refill (burst ${shape.burst} at this rate); burst / rate must be at most ${MAX_DURATION_TEXT}`,
+    },
+  ];
 }
 
 /**

@@ -5,7 +5,7 @@
  * Waiters on one key in one process queue first-in, first-out, and a release here wakes the head at once.
  */
 
-import { parseDuration } from "../config/units.ts";
+import { describeValue, parseDuration } from "../config/units.ts";
 import { InvalidArgumentError, RateLimitExceededError } from "../errors.ts";
 import type { Engine, EngineOutcome, Member } from "./engine.ts";
 import { LeaseHandle } from "./lease.ts";
@@ -46,6 +46,28 @@ function timeoutOf(members: readonly Member[], option: AcquireOptions["timeout"]
   return timeout;
 }
 
+/**
+ * Refuses a `signal` option that is not an AbortSignal: `{}` or `true` would otherwise be taken for a signal
+ * that never aborts, and the caller's cancellation would silently do nothing. A signal of another realm or a
+ * polyfill passes when it has the AbortSignal shape (`aborted` and the listener methods).
+ */
+export function assertSignal(signal: unknown): asserts signal is AbortSignal | undefined {
+  if (signal === undefined || signal instanceof AbortSignal) return;
+  const candidate = signal as Partial<
+    Record<"aborted" | "addEventListener" | "removeEventListener", unknown>
+  >;
+  if (
+    signal !== null &&
+    typeof signal === "object" &&
+    typeof candidate.aborted === "boolean" &&
+    typeof candidate.addEventListener === "function" &&
+    typeof candidate.removeEventListener === "function"
+  ) {
+    return;
+  }
+  throw new InvalidArgumentError(`signal must be an AbortSignal, got ${describeValue(signal)}`);
+}
+
 function entryOf(members: readonly Member[], limiterId: string): LimiterEntry {
   return (members.find((m) => m.resolved.entry.id === limiterId) ?? members[0]!).resolved.entry;
 }
@@ -70,6 +92,7 @@ export class Acquirer {
     const timeoutMs = timeoutOf(members, options.timeout);
     const deadline = timeoutMs === null ? Number.POSITIVE_INFINITY : started + timeoutMs;
     const { signal } = options;
+    assertSignal(signal);
     if (signal?.aborted) throw abortReason(signal);
     const queueKey = this.#queueKey(members);
 

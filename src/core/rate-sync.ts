@@ -5,6 +5,7 @@
  */
 
 import { existsSync } from "node:fs";
+import { MAX_TIMER_MS, MIN_COST } from "../config/bounds.ts";
 import {
   loadConfig,
   normalizeLimiterDefinition,
@@ -374,8 +375,11 @@ export class RateSync {
     const file = this.#snapshot.file;
     if (!file) throw new InvalidArgumentError("watch() needs an instance loaded from a file");
     const debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
-    if (!Number.isFinite(debounceMs) || debounceMs < 0) {
-      throw new InvalidArgumentError(`debounceMs must be a non-negative number, got ${String(debounceMs)}`);
+    // A Node timer longer than MAX_TIMER_MS fires after 1 ms: such a debounce would reload on every event.
+    if (!Number.isFinite(debounceMs) || debounceMs < 0 || debounceMs > MAX_TIMER_MS) {
+      throw new InvalidArgumentError(
+        `debounceMs must be a number from 0 to ${MAX_TIMER_MS}, got ${describeValue(debounceMs)}`,
+      );
     }
     this.#watcher = new ConfigWatcher(file, debounceMs, () => this.#onFileChange(file));
     return this.#watcher.ready;
@@ -517,6 +521,8 @@ export class RateSync {
     if (typeof units !== "number" || !Number.isFinite(units) || units <= 0) {
       throw new InvalidArgumentError(`cost must be a positive finite number, got ${describeValue(cost)}`);
     }
+    // Smaller costs would underflow PostgreSQL's float8 arithmetic (see bounds.ts).
+    if (units < MIN_COST) throw new InvalidArgumentError(`cost must be at least ${MIN_COST}, got ${units}`);
     const members: Member[] = [];
     for (const k of keys) {
       assertValidKey(k);

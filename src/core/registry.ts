@@ -10,6 +10,7 @@
  */
 
 import { randomUUID } from "node:crypto";
+import { storeCost } from "../algorithms/shared.ts";
 import type { LimiterConfig } from "../config/types.ts";
 import { UnknownLimiterError } from "../errors.ts";
 import type { StoreOp } from "../stores/store.ts";
@@ -71,7 +72,7 @@ export class ResolvedKey {
     const limiterId = this.entry.id;
     const key = this.storeKey(config.hashKeys);
     const ops: StoreOp[] = [];
-    if (config.rate) ops.push({ limiterId, key, params: config.rate, cost });
+    if (config.rate) ops.push({ limiterId, key, params: config.rate, cost: storeCost(config.rate, cost) });
     if (config.concurrency)
       ops.push({ limiterId, key, params: config.concurrency, cost: 1, leaseId: randomUUID() });
     return ops;

@@ -3,6 +3,8 @@
  * Abortable sleeping for `acquire()`: one timer per waiting call (never per key), cleared on abort or wake.
  */
 
+import { MAX_TIMER_MS } from "../config/bounds.ts";
+
 /** The error an aborted wait rejects with: the signal's reason when it is an Error, else one wrapping it. */
 export function abortReason(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
@@ -13,9 +15,6 @@ export function abortReason(signal: AbortSignal): Error {
   error.name = "AbortError";
   return error;
 }
-
-/** The longest delay a Node timer supports. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A sleep that can be cut short by `wake()` (a release in this process) or rejected by an AbortSignal. */
 export interface Sleeper {
@@ -35,6 +34,7 @@ export function createSleeper(): Sleeper {
           reject(abortReason(signal));
           return;
         }
+        let timer: ReturnType<typeof setTimeout> | undefined;
         const done = () => {
           clearTimeout(timer);
           signal?.removeEventListener("abort", onAbort);
@@ -44,19 +44,28 @@ export function createSleeper(): Sleeper {
           done();
           reject(abortReason(signal!));
         };
-        const timer = setTimeout(
-          () => {
+        // Node timers overflow past 2^31-1 ms (about 24.8 days) and would fire after 1 ms: a longer sleep (a
+        // reservation far ahead, a wait with no timeout) is chained in timers of at most that length, so it
+        // ends when it should, not early.
+        let left = Math.max(0, Math.ceil(ms));
+        const arm = () => {
+          const step = Math.min(MAX_TIMER_MS, left);
+          left -= step;
+          timer = setTimeout(() => {
+            if (left > 0) {
+              arm();
+              return;
+            }
             done();
             resolve();
-          },
-          // Node timers overflow past 2^31-1 ms (about 24.8 days) and would fire at once.
-          Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(ms))),
-        );
+          }, step);
+        };
         wakeCurrent = () => {
           done();
           resolve();
         };
         signal?.addEventListener("abort", onAbort, { once: true });
+        arm();
       });
     },
     wake() {

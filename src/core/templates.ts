@@ -24,6 +24,17 @@ export function isTemplateId(id: string): boolean {
   return /<[^<>]+>/.test(id);
 }
 
+/**
+ * Why a limiter id cannot be used as written, or undefined when it can: an empty placeholder (`a:<>`) would
+ * otherwise be taken as literal text, so `a:<>` would silently limit only the key `"a:<>"` instead of every
+ * `a:…` key as its author meant.
+ *
+ * @example templateIdProblem("a:<>") // 'empty placeholder "<>": name it, as in "api:<tenant>"'
+ */
+export function templateIdProblem(id: string): string | undefined {
+  return id.includes("<>") ? `empty placeholder "<>": name it, as in "api:<tenant>"` : undefined;
+}
+
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }

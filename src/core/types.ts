@@ -74,7 +74,8 @@ export interface LimiterState {
 /** Options of `tryAcquire`. */
 export interface TryAcquireOptions {
   /**
-   * Units to consume: a positive integer, or for token buckets any positive number.
+   * Units to consume: a positive integer, or for token buckets any number from 0.000001. A cost above the
+   * limiter's capacity, however large, is denied with `retryAfterMs = Infinity`.
    * @default 1
    */
   readonly cost?: number;
@@ -87,7 +88,7 @@ export interface AcquireOptions extends TryAcquireOptions {
    * @default the limiter's `timeout`, else wait until allowed
    */
   readonly timeout?: DurationInput | null;
-  /** Aborts the wait; the call rejects with the signal's reason. */
+  /** Aborts the wait; the call rejects with the signal's reason. Anything but an AbortSignal is refused. */
   readonly signal?: AbortSignal;
 }
 

@@ -22,9 +22,18 @@ describe("schemas/rate-sync.schema.json", () => {
     const limiter = schema.properties.limiters.additionalProperties;
     expect(limiter.additionalProperties).toBe(false);
     expect(limiter.properties.rate?.anyOf).toContainEqual(expect.objectContaining({ type: "string" }));
-    expect(limiter.properties.limit?.anyOf).toContainEqual({ type: "integer", exclusiveMinimum: 0 });
-    expect(limiter.properties.window?.anyOf).toContainEqual({ type: "number", exclusiveMinimum: 0 });
-    expect(limiter.properties.timeout?.anyOf).toContainEqual({ type: "number", minimum: 0 });
+    // Every number carries its documented range (README, "Ranges of numbers"), durations in seconds.
+    expect(limiter.properties.limit?.anyOf).toContainEqual({ type: "integer", minimum: 1, maximum: 1e12 });
+    expect(limiter.properties.window?.anyOf).toContainEqual({
+      type: "number",
+      minimum: 0.001,
+      maximum: 315_360_000,
+    });
+    expect(limiter.properties.timeout?.anyOf).toContainEqual({
+      type: "number",
+      minimum: 0,
+      maximum: 315_360_000,
+    });
     expect(limiter.properties.shadow?.anyOf).toContainEqual({ type: "boolean" });
   });
 });

@@ -4,6 +4,9 @@
  * never a decision that consumed something.
  */
 
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   ConfigError,
@@ -281,5 +284,95 @@ describe("DynamicConfig.update", () => {
     expect((thrown as ConfigError).issues.map((i) => i.path)).toContain("limiters.tb.__proto__");
     expect(dynamic.get()).toBe(before);
     expect(({} as Record<string, unknown>).burst).toBeUndefined();
+  });
+});
+
+describe("costs too small for the stores' arithmetic (#13)", () => {
+  for (const cost of [1e-7, 1e-320, Number.MIN_VALUE]) {
+    it(`cost ${cost} is refused by tryAcquire, acquire and run naming "cost" and the smallest cost`, async () => {
+      const before = await rs.peek("tb");
+      for (const call of [
+        () => rs.tryAcquire("tb", { cost }),
+        () => rs.acquire("tb", { cost }),
+        () => rs.run("tb", () => "ran", { cost }),
+      ]) {
+        const error = await rejection(call);
+        expect(error).toBeInstanceOf(InvalidArgumentError);
+        expect(error.message).toBe(`cost must be at least 0.000001, got ${cost}`);
+      }
+      expect((await rs.peek("tb")).remaining).toBe(before.remaining);
+    });
+  }
+
+  it("the smallest cost itself is accepted", async () => {
+    expect((await rs.tryAcquire("tb", { cost: 1e-6 })).allowed).toBe(true);
+    await (await rs.acquire("tb", { cost: 1e-6, timeout: 0 })).release();
+  });
+});
+
+describe("signal (#13)", () => {
+  /** Values that are not AbortSignals: the value, how the message shows it, and what the test is called. */
+  const NOT_SIGNALS: readonly [unknown, string, string][] = [
+    [{}, "an object", "{}"],
+    [{ aborted: false }, "an object", "{ aborted: false }"],
+    [{ aborted: "no", addEventListener() {}, removeEventListener() {} }, "an object", "a look-alike"],
+    [null, "null", "null"],
+    [true, "true", "true"],
+    ["abort", '"abort"', "a string"],
+    [1, "1", "a number"],
+    [new AbortController(), "an object", "an AbortController (not its signal)"],
+    [() => {}, "a function", "a function"],
+  ];
+
+  for (const [signal, shown, label] of NOT_SIGNALS) {
+    it(`${label} is refused by acquire, run and a limiter handle`, async () => {
+      const before = await rs.peek("cc");
+      const options = { signal: signal as AbortSignal };
+      for (const call of [
+        () => rs.acquire("cc", options),
+        () => rs.run("cc", () => "ran", options),
+        () => rs.limiter("cc").acquire(options),
+        () => rs.limiter("cc").run(() => "ran", options),
+      ]) {
+        const error = await rejection(call);
+        expect(error).toBeInstanceOf(InvalidArgumentError);
+        expect(error.message).toBe(`signal must be an AbortSignal, got ${shown}`);
+      }
+      // Refused before anything was taken: no slot is held.
+      expect((await rs.peek("cc")).remaining).toBe(before.remaining);
+    });
+  }
+
+  it("real signals are accepted", async () => {
+    const controller = new AbortController();
+    await (await rs.acquire("cc", { signal: controller.signal })).release();
+    await (await rs.acquire("cc", { signal: AbortSignal.timeout(60_000) })).release();
+    expect(await rs.run("cc", () => "ran", { signal: controller.signal })).toBe("ran");
+  });
+
+  it("an aborted signal still rejects with its reason", async () => {
+    const controller = new AbortController();
+    controller.abort(new Error("gone"));
+    await expect(rs.acquire("cc", { signal: controller.signal })).rejects.toThrow("gone");
+  });
+});
+
+describe("watch debounce (#13)", () => {
+  it("a debounce longer than a Node timer (which would fire after 1 ms) is refused", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rate-sync-debounce-"));
+    const file = join(dir, "rate-sync.toml");
+    writeFileSync(file, '[limiters.a]\nrate = "1/s"\n');
+    const watched = await RateSync.fromFile(file);
+    try {
+      for (const debounceMs of [2 ** 31, 2592e6, 1e300]) {
+        expect(() => watched.watch({ debounceMs })).toThrow(
+          `debounceMs must be a number from 0 to 2147483647, got ${debounceMs}`,
+        );
+      }
+      await watched.watch({ debounceMs: 2 ** 31 - 1 });
+    } finally {
+      await watched.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -123,6 +123,15 @@ describe("MemoryStore", () => {
     expect(() => new MemoryStore({ maxKeys: 1.5 })).toThrow(/maxKeys/);
   });
 
+  it("takes maxKeys up to 10,000,000 (max_keys' range), not more: a Map holds at most 2^24 entries", () => {
+    expect(() => new MemoryStore({ maxKeys: 10_000_000 })).not.toThrow();
+    for (const maxKeys of [10_000_001, 2 ** 24 + 1, 1e12]) {
+      expect(() => new MemoryStore({ maxKeys })).toThrow(
+        `maxKeys must be a whole number from 1 to 10000000, got ${maxKeys}`,
+      );
+    }
+  });
+
   it("decides two members on the same state one after the other", async () => {
     const store = new MemoryStore({ now: new FakeClock().now });
     const twice = { kind: "fixed_window", limit: 2, windowMs: 1000 } as const;

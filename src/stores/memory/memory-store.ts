@@ -25,6 +25,7 @@
 import { acquireLease, peekConcurrency, releaseLease, renewLease } from "../../algorithms/concurrency.ts";
 import { decide, peek, refund } from "../../algorithms/index.ts";
 import type { ConcurrencyState, Outcome, PeekOutcome } from "../../algorithms/types.ts";
+import { MAX_ENTRIES } from "../../config/bounds.ts";
 import { InvalidArgumentError, StoreError } from "../../errors.ts";
 import { type BatchResult, type OpResult, type Store, type StoreOp, stateTag } from "../store.ts";
 
@@ -150,8 +151,11 @@ export class MemoryStore implements Store {
 
   constructor(options: MemoryStoreOptions = {}) {
     const maxKeys = options.maxKeys ?? DEFAULT_MAX_KEYS;
-    if (!Number.isInteger(maxKeys) || maxKeys < 1) {
-      throw new InvalidArgumentError(`maxKeys must be a positive integer, got ${String(maxKeys)}`);
+    // A Map holds at most 2^24 entries: past MAX_ENTRIES a store would fail with a RangeError instead of evicting.
+    if (!Number.isInteger(maxKeys) || maxKeys < 1 || maxKeys > MAX_ENTRIES) {
+      throw new InvalidArgumentError(
+        `maxKeys must be a whole number from 1 to ${MAX_ENTRIES}, got ${String(maxKeys)}`,
+      );
     }
     this.id = options.id ?? "memory";
     this.#maxKeys = maxKeys;
