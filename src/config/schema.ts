@@ -386,6 +386,8 @@ const socketConnectTimeout = () =>
 const timingMarginMs = () =>
   numberField({
     min: "nonnegative",
+    // Unused, but still bounded like every number: a day in ms is far beyond any clock margin.
+    max: MAX_STORE_TIMEOUT_MS,
     integer: false,
     description: "rate-sync (Python): timing safety margin in ms. Accepted, not used.",
   });
