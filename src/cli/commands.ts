@@ -64,7 +64,8 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
         return 0;
       case "explain": {
         const key = requireKey(rest[0], "explain");
-        const rs = RateSync.fromSnapshot(await load(rest[1], io));
+        // Quiet: the command reports every failure itself; a notice on stderr would say it twice.
+        const rs = RateSync.fromSnapshot(await load(rest[1], io), { quiet: true });
         try {
           const config = rs.explain(key);
           if (!config) {
@@ -83,7 +84,8 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
       }
       case "inspect": {
         const key = requireKey(rest[0], "inspect");
-        const rs = RateSync.fromSnapshot(await load(rest[1], io));
+        // Quiet: the command reports every failure itself; a notice on stderr would say it twice.
+        const rs = RateSync.fromSnapshot(await load(rest[1], io), { quiet: true });
         try {
           const state = await rs.peek(key);
           out(
