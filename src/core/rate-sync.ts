@@ -119,7 +119,7 @@ export class RateSync {
       this.#registry.set(this.#createEntry(id, snapshot.definitions.get(id)!, config, "file"));
     }
     // Only a file can be reloaded, so only then can a reload remove a limiter behind the callers' backs.
-    this.#usage = snapshot.file === undefined ? undefined : new UsageMarks(() => this.#registry.entries());
+    this.#usage = snapshot.file === undefined ? undefined : new UsageMarks(this.#registry);
   }
 
   /**

@@ -20,21 +20,30 @@ function callsOf(counters: LimiterCounters): number {
   return counters.allowed + counters.denied;
 }
 
+/** Where the entries to mark come from (a registry). */
+export interface CountedSource<T extends Counted> {
+  entries(): Iterable<T>;
+}
+
 /**
  * Marks of the call counters, taken every {@link USAGE_MARK_INTERVAL_MS}. The timer never keeps the process
- * alive; `stop()` ends it.
+ * alive, nor the source: it holds the source weakly and stops by itself once the source is gone (an instance
+ * dropped without `close()`); `stop()` ends it at once.
  */
 export class UsageMarks<T extends Counted> {
-  readonly #entries: () => Iterable<T>;
   /** Counts at the mark before last (one to two intervals ago); absent: the entry is newer than that. */
   #older = new WeakMap<T, number>();
   /** Counts at the last mark. */
   #recent = new WeakMap<T, number>();
   readonly #timer: NodeJS.Timeout;
 
-  constructor(entries: () => Iterable<T>, intervalMs: number = USAGE_MARK_INTERVAL_MS) {
-    this.#entries = entries;
-    this.#timer = setInterval(() => this.#mark(), intervalMs);
+  constructor(source: CountedSource<T>, intervalMs: number = USAGE_MARK_INTERVAL_MS) {
+    const weak = new WeakRef(source);
+    this.#timer = setInterval(() => {
+      const live = weak.deref();
+      if (live === undefined) this.stop();
+      else this.#mark(live);
+    }, intervalMs);
     this.#timer.unref();
   }
 
@@ -48,9 +57,9 @@ export class UsageMarks<T extends Counted> {
     clearInterval(this.#timer);
   }
 
-  #mark(): void {
+  #mark(source: CountedSource<T>): void {
     const marks = new WeakMap<T, number>();
-    for (const entry of this.#entries()) marks.set(entry, callsOf(entry.counters));
+    for (const entry of source.entries()) marks.set(entry, callsOf(entry.counters));
     this.#older = this.#recent;
     this.#recent = marks;
   }

@@ -16,7 +16,7 @@ describe("UsageMarks", () => {
     vi.useFakeTimers();
     const used = { counters: createCounters() };
     const idle = { counters: createCounters() };
-    const marks = new UsageMarks(() => [used, idle]);
+    const marks = new UsageMarks({ entries: () => [used, idle] });
     expect(marks.recentlyUsed(used)).toBe(false);
     used.counters.allowed++;
     expect(marks.recentlyUsed(used)).toBe(true);
