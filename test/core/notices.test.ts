@@ -160,6 +160,27 @@ describe("a Redis store that cannot connect, under the default on_store_error = 
   });
 });
 
+describe("a PostgreSQL store that cannot connect at startup", () => {
+  it("writes one line naming the store, not one per call", async () => {
+    const lines = captureStderr();
+    const port = await freePort();
+    const rs = RateSync.fromConfig({
+      stores: {
+        db: { engine: "postgres", url: `postgres://app:s3cret@127.0.0.1:${port}/x`, timeout: "500ms" },
+      },
+      limiters: { api: { store: "db", rate: "1/min", burst: 1, on_store_error: "deny" } },
+    });
+    cleanups.push(() => rs.close());
+    for (let i = 0; i < 10; i++) expect((await rs.tryAcquire("api")).allowed).toBe(false);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(
+      `rate-sync: store "db" (postgres, postgres://app:***@127.0.0.1:${port}/x) is failing: `,
+    );
+    expect(lines[0]).toContain('on_store_error = "deny": calls are refused');
+    expect(lines[0]).not.toContain("s3cret");
+  });
+});
+
 describe("Notices", () => {
   it("writes a topic again once the interval has passed, and stays bounded under many topics", () => {
     let now = 0;
