@@ -79,8 +79,12 @@ export class UnknownLimiterError extends RateSyncError {
   /** The key that matched nothing. */
   readonly key: string;
 
-  constructor(key: string) {
-    super("UNKNOWN_LIMITER", `No limiter or template matches the key ${JSON.stringify(key)}`);
+  /** @param detail Why nothing matches, when known (say, no config file was found), appended to the message. */
+  constructor(key: string, detail?: string) {
+    super(
+      "UNKNOWN_LIMITER",
+      `No limiter or template matches the key ${JSON.stringify(key)}${detail === undefined ? "" : `: ${detail}`}`,
+    );
     this.key = key;
   }
 }

@@ -30,7 +30,9 @@ export type {
 export { parseDuration, parseRate } from "./config/units.ts";
 export {
   acquire,
+  close,
   configure,
+  type DefaultInstanceOptions,
   getRateSync,
   peek,
   type RateLimitedOptions,
@@ -41,6 +43,7 @@ export {
 } from "./core/default-instance.ts";
 export { DynamicConfig } from "./core/dynamic-config.ts";
 export type { LimiterCounters, MetricsSnapshot, WaitStats } from "./core/metrics.ts";
+export type { NoticeLogger, NoticeOptions } from "./core/notices.ts";
 export { type ConfigureOptions, type KeyInput, type LimiterHandle, RateSync } from "./core/rate-sync.ts";
 export type {
   AcquireOptions,
@@ -55,8 +58,10 @@ export type {
   RateSyncEvents,
   RateSyncOptions,
   ReloadEvent,
+  ReloadWarningEvent,
   StoreErrorEvent,
   TryAcquireOptions,
+  UnknownLimiterEvent,
 } from "./core/types.ts";
 export * from "./errors.ts";
 export { MemoryStore, type MemoryStoreOptions } from "./stores/memory/memory-store.ts";

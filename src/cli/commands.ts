@@ -104,7 +104,8 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
       case "inspect": {
         const key = first ?? "";
         const snapshot = await load(second, io);
-        const rs = RateSync.fromSnapshot(snapshot);
+        // Quiet: the command reports every failure itself; a notice on stderr would say it twice.
+        const rs = RateSync.fromSnapshot(snapshot, { quiet: true });
         try {
           const state = await peek(rs, key, snapshot);
           out(
@@ -209,7 +210,8 @@ function resolution(key: string, config: LimiterConfig): { text: string; data: R
 }
 
 async function explain(key: string, snapshot: ConfigSnapshot, json: boolean): Promise<string> {
-  const rs = RateSync.fromSnapshot(snapshot);
+  // Quiet: the command reports every failure itself; a notice on stderr would say it twice.
+  const rs = RateSync.fromSnapshot(snapshot, { quiet: true });
   let config: LimiterConfig | undefined;
   try {
     config = rs.explain(key);

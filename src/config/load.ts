@@ -173,6 +173,19 @@ export function findConfigFile(options: LoadOptions = {}): string | undefined {
   return undefined;
 }
 
+/**
+ * Says where {@link findConfigFile} looked, for when it found nothing: one sentence naming `RATE_SYNC_CONFIG`
+ * and each absolute path tried, so "no limiter matches" can say why the instance is empty.
+ *
+ * @example describeConfigSearch({ cwd: "/app" })
+ * // 'no config file was found (RATE_SYNC_CONFIG is not set; looked for /app/rate-sync.toml, /app/config/rate-sync.toml)'
+ */
+export function describeConfigSearch(options: LoadOptions = {}): string {
+  const cwd = options.cwd ?? process.cwd();
+  const looked = CONFIG_SEARCH_PATH.map((candidate) => resolve(cwd, candidate)).join(", ");
+  return `no config file was found (RATE_SYNC_CONFIG is not set; looked for ${looked})`;
+}
+
 /** How a file is named in issues: relative to `cwd` when inside it, else absolute. */
 function displayName(path: string, cwd: string): string {
   const rel = relative(cwd, path);

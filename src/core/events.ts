@@ -1,7 +1,9 @@
 /**
  * @module
  * A tiny typed event emitter. Unlike Node's EventEmitter it has no special `error` event (an unheard
- * `storeError` must never crash the process) and a throwing listener never breaks a decision.
+ * `storeError` must never crash the process) and a throwing listener never breaks a decision. An event
+ * emitted with no listener goes to the optional `unheard` callback (how an instance writes a notice for a
+ * failure nobody listens to).
  */
 
 /** Listener of one event. */
@@ -11,6 +13,12 @@ export type Listener<T> = (payload: T) => void;
 export class TypedEmitter<Events extends object> {
   /** Listeners by event name; an absent entry means nobody listens (checked on hot paths). */
   readonly #listeners = new Map<keyof Events, Set<Listener<never>>>();
+  readonly #unheard: (<K extends keyof Events>(event: K, payload: Events[K]) => void) | undefined;
+
+  /** @param unheard Called instead of the listeners when an event is emitted and nobody listens to it. */
+  constructor(unheard?: <K extends keyof Events>(event: K, payload: Events[K]) => void) {
+    this.#unheard = unheard;
+  }
 
   /** Adds a listener; returns a function that removes it. */
   on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
@@ -48,7 +56,10 @@ export class TypedEmitter<Events extends object> {
   /** Calls every listener; a listener that throws is reported as a process warning, never to the emitter. */
   emit<K extends keyof Events>(event: K, payload: Events[K]): void {
     const set = this.#listeners.get(event);
-    if (!set) return;
+    if (!set) {
+      this.#unheard?.(event, payload);
+      return;
+    }
     for (const listener of [...set]) {
       try {
         (listener as Listener<Events[K]>)(payload);

@@ -7,6 +7,7 @@
 import { existsSync } from "node:fs";
 import { MAX_TIMER_MS, MIN_COST } from "../config/bounds.ts";
 import {
+  describeConfigSearch,
   loadConfig,
   normalizeLimiterDefinition,
   parseConfigObject,
@@ -28,7 +29,8 @@ import { Engine, type EngineOutcome, type Member } from "./engine.ts";
 import { type Listener, TypedEmitter } from "./events.ts";
 import { assertValidKey } from "./keys.ts";
 import { copyCounters, type LimiterCounters, type MetricsSnapshot } from "./metrics.ts";
-import { LimiterEntry, type LimiterOrigin, Registry } from "./registry.ts";
+import { Notices } from "./notices.ts";
+import { LimiterEntry, type LimiterOrigin, Registry, type ResolvedKey } from "./registry.ts";
 import { hasContent, planReload, sameSnapshot } from "./reload-plan.ts";
 import { StorePool } from "./store-pool.ts";
 import type {
@@ -44,6 +46,8 @@ import type {
   ReloadEvent,
   TryAcquireOptions,
 } from "./types.ts";
+import { describeUnheard } from "./unheard.ts";
+import { UsageMarks } from "./usage-marks.ts";
 import { ConfigWatcher, DEFAULT_DEBOUNCE_MS } from "./watcher.ts";
 
 /** One key or several (a composite: all or nothing). */
@@ -82,7 +86,13 @@ export class RateSync {
   #snapshot: ConfigSnapshot;
   readonly #options: RateSyncOptions;
   readonly #registry: Registry;
-  readonly #events = new TypedEmitter<RateSyncEvents>();
+  /** Failures reported by an event nobody listens to become notices (one line, rate-limited). */
+  readonly #events = new TypedEmitter<RateSyncEvents>((event, payload) => this.#unheard(event, payload));
+  readonly #notices: Notices;
+  /** Which limiters took calls lately (for the warning of a reload that removes one in use); file configs only. */
+  readonly #usage: UsageMarks<LimiterEntry> | undefined;
+  /** Where the search path looked, when `fromFile()` found no file: said by errors of keys that match nothing. */
+  #notFound: string | undefined;
   readonly #engine: Engine;
   readonly #acquirer: Acquirer;
   readonly #stores: StorePool;
@@ -101,6 +111,7 @@ export class RateSync {
   private constructor(snapshot: ConfigSnapshot, options: RateSyncOptions) {
     this.#snapshot = snapshot;
     this.#options = options;
+    this.#notices = new Notices(options);
     this.#registry = new Registry(snapshot.defaults.maxClones);
     this.#stores = new StorePool(options.stores ?? {}, (id) => this.#snapshot.stores.get(id));
     this.#engine = new Engine(this.#stores, this.#events);
@@ -108,6 +119,8 @@ export class RateSync {
     for (const [id, config] of snapshot.limiters) {
       this.#registry.set(this.#createEntry(id, snapshot.definitions.get(id)!, config, "file"));
     }
+    // Only a file can be reloaded, so only then can a reload remove a limiter behind the callers' backs.
+    this.#usage = snapshot.file === undefined ? undefined : new UsageMarks(this.#registry);
   }
 
   /**
@@ -119,6 +132,8 @@ export class RateSync {
     const loadOptions = options.env === undefined ? {} : { env: options.env };
     const snapshot = await loadConfig(path, loadOptions);
     const rs = new RateSync(snapshot ?? parseConfigObject({}), options);
+    // Started empty because nothing was found: a key that then matches nothing says so, and where it looked.
+    if (snapshot === undefined) rs.#notFound = describeConfigSearch(loadOptions);
     if (options.watch) {
       if (!snapshot?.file)
         throw new ConfigError([
@@ -497,6 +512,7 @@ export class RateSync {
   }
 
   async #close(): Promise<void> {
+    this.#usage?.stop();
     await this.#watcher?.close();
     this.#watcher = undefined;
     // A reload reading the file now gives up before applying (it sees the instance closed); waiting for it
@@ -513,6 +529,47 @@ export class RateSync {
     if (this.#closed) throw new ClosedError();
   }
 
+  /**
+   * A key matched nothing: the error to throw (saying that no config file was found, when that is why), after
+   * an `unknownLimiter` event. Anything else `resolve` threw passes through.
+   */
+  #unknownKey(key: string, error: unknown): unknown {
+    if (!(error instanceof UnknownLimiterError)) return error;
+    const unknown =
+      this.#notFound !== undefined && this.#snapshot.file === undefined
+        ? new UnknownLimiterError(key, this.#notFound)
+        : error;
+    this.#events.emit("unknownLimiter", { key, error: unknown });
+    return unknown;
+  }
+
+  /** An event nobody listens to: a failure it reports becomes a notice (see {@link describeUnheard}). */
+  #unheard<K extends RateSyncEventName>(event: K, payload: RateSyncEvents[K]): void {
+    if (this.#notices.quiet) return;
+    const notice = describeUnheard(event, payload, {
+      file: this.#snapshot.file,
+      store: (id) => this.#snapshot.stores.get(id),
+      limiter: (id) => this.#registry.get(id)?.config,
+    });
+    if (notice === undefined) return;
+    if (notice.level === "error") this.#notices.error(notice.topic, notice.message);
+    else this.#notices.warn(notice.topic, notice.message);
+  }
+
+  /** Removed limiters that took calls lately: reported as a `reloadWarning` (a renamed template, typically). */
+  #warnRemovedInUse(removed: readonly LimiterEntry[]): void {
+    const usage = this.#usage;
+    if (usage === undefined) return;
+    const inUse = removed.filter((entry) => usage.recentlyUsed(entry)).map((entry) => entry.id);
+    if (inUse.length === 0) return;
+    const names = inUse.map((id) => JSON.stringify(id)).join(", ");
+    this.#events.emit("reloadWarning", {
+      kind: "removed-in-use",
+      limiters: inUse,
+      message: `the reload of ${this.#snapshot.file ?? "the config"} removed ${inUse.length === 1 ? "limiter" : "limiters"} ${names}, which took calls in the last minute: those calls now fail with UnknownLimiterError (HTTP 500). Restore or rename back the limiter if this was not meant.`,
+    });
+  }
+
   /** Resolves keys and validates the cost against each limiter (one whole config per member per call). */
   #members(key: KeyInput, cost: number | undefined): Member[] {
     const keys: readonly unknown[] = Array.isArray(key) ? key : [key];
@@ -526,7 +583,12 @@ export class RateSync {
     const members: Member[] = [];
     for (const k of keys) {
       assertValidKey(k);
-      const resolved = this.#registry.resolve(k);
+      let resolved: ResolvedKey;
+      try {
+        resolved = this.#registry.resolve(k);
+      } catch (error) {
+        throw this.#unknownKey(k, error);
+      }
       const config = resolved.entry.config;
       if (!Number.isInteger(units) && config.rate !== undefined && config.rate.kind !== "token_bucket") {
         throw new InvalidArgumentError(
@@ -615,6 +677,8 @@ export class RateSync {
       (id, definition, config) => this.#createEntry(id, definition, config, "file"),
     );
 
+    const removedEntries = event.removed.flatMap((id) => this.#registry.get(id) ?? []);
+
     // ---- the swap: from here to the end of the loops, only assignments.
     this.#snapshot = snapshot;
     this.#registry.setMaxClones(snapshot.defaults.maxClones);
@@ -639,6 +703,7 @@ export class RateSync {
       const config = snapshot.limiters.get(entry.id);
       if (config) entry.config = config;
     }
+    this.#warnRemovedInUse(removedEntries);
     return event;
   }
 }

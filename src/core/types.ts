@@ -4,8 +4,9 @@
  */
 
 import type { LimiterDefinition, PolicyDescriptor } from "../config/types.ts";
-import type { ConfigError } from "../errors.ts";
+import type { ConfigError, UnknownLimiterError } from "../errors.ts";
 import type { Store } from "../stores/store.ts";
+import type { NoticeOptions } from "./notices.ts";
 
 /** A duration: a string with a unit (`"250ms"`, `"2s"`, `"5m"`) or a number of seconds (as in the TOML file). */
 export type DurationInput = string | number;
@@ -114,6 +115,26 @@ export interface StoreErrorEvent {
   readonly error: Error;
 }
 
+/** A call named a key that no limiter or template matches (the call rejects with the error). */
+export interface UnknownLimiterEvent {
+  /** The key asked for. */
+  readonly key: string;
+  readonly error: UnknownLimiterError;
+}
+
+/**
+ * A valid reload was applied but did something that is probably a mistake. `removed-in-use`: it removed
+ * limiters (or templates) that took calls within about the last minute, so those calls now fail with
+ * `UnknownLimiterError` (an HTTP adapter answers 500) — a renamed template, typically.
+ */
+export interface ReloadWarningEvent {
+  readonly kind: "removed-in-use";
+  /** Ids of the removed limiters that were in use. */
+  readonly limiters: readonly string[];
+  /** One line saying what happened and what to do. */
+  readonly message: string;
+}
+
 /** Events of a RateSync instance and their payloads. */
 export interface RateSyncEvents {
   /** A reload (file change, `reload()`) applied a new config. */
@@ -124,13 +145,21 @@ export interface RateSyncEvents {
   storeError: StoreErrorEvent;
   /** Every decision, when somebody listens (opt-in: nothing is computed otherwise). */
   decision: Decision;
+  /** A call's key matched no limiter (the call rejects with `UnknownLimiterError`; HTTP adapters answer 500). */
+  unknownLimiter: UnknownLimiterEvent;
+  /** A reload was applied, but it removed limiters still in use. */
+  reloadWarning: ReloadWarningEvent;
 }
 
 /** Names of {@link RateSyncEvents}. */
 export type RateSyncEventName = keyof RateSyncEvents;
 
-/** Options of `RateSync` constructors. */
-export interface RateSyncOptions {
+/**
+ * Options of `RateSync` constructors. `logger` and `quiet` concern the one-line notices written when an event
+ * that reports a failure (`reloadError`, `storeError`, `reloadWarning`, `unknownLimiter`) has no listener:
+ * at most one line per distinct problem per minute, to stderr unless a `logger` is given.
+ */
+export interface RateSyncOptions extends NoticeOptions {
   /**
    * Store instances to use instead of (or beside) the configured ones, by id: how a custom `Store`
    * implementation gets in, and how tests inject a store with a fake clock.

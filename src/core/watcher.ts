@@ -3,6 +3,8 @@
  * Watches a config file for hot reload. chokidar watches the file's **directory** (not only the file), so
  * editors' atomic saves (write a temp file, rename over), delete-and-recreate, and Kubernetes ConfigMap updates
  * (a `..data` symlink swapped to a new directory) are all seen. Bursts of events are debounced into one reload.
+ * Watching never keeps the process alive: a script or a server ends as if nothing watched (the watch only
+ * matters while something else keeps the process running).
  */
 
 import { realpathSync } from "node:fs";
@@ -58,6 +60,7 @@ export class ConfigWatcher {
         this.#target = this.#resolve();
         onChange();
       }, debounceMs);
+      this.#timer.unref();
     };
     this.#watcher = watch(directory, {
       ignoreInitial: true,
@@ -66,6 +69,8 @@ export class ConfigWatcher {
       depth: 1,
       // Symlinks are followed so a ConfigMap's `..data` swap shows up as a change below the directory.
       followSymlinks: true,
+      // The fs.watch handles are unref'd: a watch alone must not keep a finished script from exiting.
+      persistent: false,
     });
     // The file itself; the hidden entries a ConfigMap swaps (`..data`, `..2024_…`); or anything after which
     // the file resolves elsewhere (a symlink repointed by some other tool). Other files are not ours.

@@ -21,10 +21,11 @@ import type { RateLimitOptions } from "./options.ts";
 import { PROBLEM_CONTENT_TYPE } from "./problem.ts";
 import { RequestLimiter, type RequestView } from "./request-limiter.ts";
 
+export { close } from "../core/default-instance.ts";
 export type { TrustProxy } from "./client-ip.ts";
 export type { HeadersMode } from "./headers.ts";
 export type { Awaitable, KeyOption, RateLimitOptions } from "./options.ts";
-export type { ProblemDetails } from "./problem.ts";
+export type { ProblemDetails, ServerProblemDetails } from "./problem.ts";
 
 /** Options of {@link rateLimit}: the shared options, plus an Express `onLimited`. */
 export interface ExpressRateLimitOptions extends RateLimitOptions<Request> {
@@ -63,6 +64,7 @@ function expressRequestView(req: Request): RequestView {
  * Creates Express middleware that decides every request it sees with rate-sync. Allowed requests get the
  * rate limit headers and continue; the decision is in `res.locals.rateLimit`. Refused ones get 429 (503 for a
  * failing store under `on_store_error = "deny"`) with `Retry-After` and an `application/problem+json` body.
+ * A request whose key matches no limiter (one a reload removed) gets a problem+json 500 without internals.
  * A concurrency slot (`max_concurrent`) is released when the response closes.
  *
  * @throws InvalidArgumentError at once for invalid options.
@@ -90,6 +92,12 @@ export function rateLimit(options: ExpressRateLimitOptions): RequestHandler {
       }
       const verdict = await limiter.check(req, expressRequestView(req), signal);
       if (verdict.action === "skip") return next();
+      if (verdict.action === "error") {
+        res.statusCode = verdict.status;
+        res.setHeader("Content-Type", PROBLEM_CONTENT_TYPE);
+        res.end(JSON.stringify(verdict.body));
+        return;
+      }
       setHeaders(res, verdict.headers);
       res.locals.rateLimit = verdict.decision;
       if (verdict.action === "allow") {

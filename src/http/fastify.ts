@@ -23,10 +23,11 @@ import type { RateLimitOptions } from "./options.ts";
 import { PROBLEM_CONTENT_TYPE } from "./problem.ts";
 import { RequestLimiter, type RequestView } from "./request-limiter.ts";
 
+export { close } from "../core/default-instance.ts";
 export type { TrustProxy } from "./client-ip.ts";
 export type { HeadersMode } from "./headers.ts";
 export type { Awaitable, KeyOption, RateLimitOptions } from "./options.ts";
-export type { ProblemDetails } from "./problem.ts";
+export type { ProblemDetails, ServerProblemDetails } from "./problem.ts";
 
 /** Per-route settings: any option, overriding the plugin's for that route. */
 export interface FastifyRouteRateLimit extends Partial<RateLimitOptions<FastifyRequest>> {
@@ -113,6 +114,9 @@ function createHook(
     }
     const verdict = await limiter.check(request, fastifyRequestView(request), signal);
     if (verdict.action === "skip") return;
+    if (verdict.action === "error") {
+      return reply.code(verdict.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(verdict.body));
+    }
     setHeaders(reply, verdict.headers);
     request.rateLimit = verdict.decision;
     if (verdict.action === "allow") {
@@ -183,7 +187,8 @@ Object.assign(plugin, {
 /**
  * The rate-sync Fastify plugin. Register it before the routes it should limit. Allowed requests get the rate
  * limit headers (the decision is on `request.rateLimit`); refused ones get 429 (503 for a failing store under
- * `on_store_error = "deny"`) with `Retry-After` and an `application/problem+json` body. A concurrency slot is
+ * `on_store_error = "deny"`) with `Retry-After` and an `application/problem+json` body; a key that matches no
+ * limiter (one a reload removed) gets a problem+json 500 without internals. A concurrency slot is
  * released when the response closes. Invalid options fail the registration (or the route's registration).
  *
  * @example

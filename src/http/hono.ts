@@ -21,10 +21,11 @@ import type { RateLimitOptions } from "./options.ts";
 import { PROBLEM_CONTENT_TYPE } from "./problem.ts";
 import { RequestLimiter, type RequestView } from "./request-limiter.ts";
 
+export { close } from "../core/default-instance.ts";
 export type { TrustProxy } from "./client-ip.ts";
 export type { HeadersMode } from "./headers.ts";
 export type { Awaitable, KeyOption, RateLimitOptions } from "./options.ts";
-export type { ProblemDetails } from "./problem.ts";
+export type { ProblemDetails, ServerProblemDetails } from "./problem.ts";
 
 /** Context variables the middleware sets: `c.get("rateLimit")` is the decision that admitted the request. */
 export interface RateLimitVariables {
@@ -97,7 +98,8 @@ function withHeaders(response: Response, headers: HeaderList): Response {
 /**
  * Creates Hono middleware that decides every request it sees with rate-sync. Allowed requests get the rate
  * limit headers and continue (`c.get("rateLimit")` is the decision); refused ones get 429 (503 for a failing
- * store under `on_store_error = "deny"`) with `Retry-After` and an `application/problem+json` body. A
+ * store under `on_store_error = "deny"`) with `Retry-After` and an `application/problem+json` body (a key that
+ * matches no limiter, one a reload removed: a problem+json 500 without internals). A
  * concurrency slot is released when the downstream handlers have returned (for a streamed body: once the
  * Response is built, not when the stream ends).
  *
@@ -115,6 +117,12 @@ export function rateLimit(options: HonoRateLimitOptions): MiddlewareHandler {
     // The request's own signal aborts a wait when the client goes away (where the runtime supports it).
     const verdict = await limiter.check(c, honoRequestView(c, remoteAddress), c.req.raw.signal);
     if (verdict.action === "skip") return next();
+    if (verdict.action === "error") {
+      return new Response(JSON.stringify(verdict.body), {
+        status: verdict.status,
+        headers: [["Content-Type", PROBLEM_CONTENT_TYPE]],
+      });
+    }
     (c as Context<{ Variables: RateLimitVariables }>).set("rateLimit", verdict.decision);
     if (verdict.action === "allow") {
       try {

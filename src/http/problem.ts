@@ -1,7 +1,8 @@
 /**
  * @module
  * The body of a refused request: RFC 9457 problem details (`application/problem+json`), with the
- * `violated-policies` member of draft-ietf-httpapi-ratelimit-headers-10 naming the policies that denied.
+ * `violated-policies` member of draft-ietf-httpapi-ratelimit-headers-10 naming the policies that denied; and
+ * the body of a request whose key matches no limiter (a 500 that names nothing internal).
  */
 
 import type { Decision } from "../core/types.ts";
@@ -60,5 +61,28 @@ export function problemDetails(decision: Decision): ProblemDetails {
         ? `The request costs more than policy ${policies.join(", ")} can ever admit.`
         : `Rate limit exceeded for policy ${policies.join(", ")}; retry in ${seconds} s.`,
     "violated-policies": policies,
+  };
+}
+
+/** The body of a 500 answered when the request's key matches no limiter (a config that lost its limiter). */
+export interface ServerProblemDetails {
+  readonly type: string;
+  readonly title: string;
+  readonly status: 500;
+  /** Says what failed without naming keys, limiters or files: those go to the `unknownLimiter` event. */
+  readonly detail: string;
+}
+
+/**
+ * The body of the 500 for a key that matches no limiter: no stack, no key (it may hold the client's address
+ * or user), no limiter id or file path. The operator learns the details from the `unknownLimiter` event (or
+ * the notice written when nobody listens to it).
+ */
+export function unknownLimiterProblem(): ServerProblemDetails {
+  return {
+    type: "https://www.rfc-editor.org/rfc/rfc9110#name-500-internal-server-error",
+    title: "Internal Server Error",
+    status: 500,
+    detail: "The rate limit configuration has no limit for this request.",
   };
 }

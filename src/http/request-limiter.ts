@@ -9,13 +9,26 @@ import { parseDuration } from "../config/units.ts";
 import { getRateSync } from "../core/default-instance.ts";
 import type { KeyInput, RateSync } from "../core/rate-sync.ts";
 import type { Decision, DurationInput, Lease } from "../core/types.ts";
-import { InvalidArgumentError, isRateLimitExceededError, isStoreError, type StoreError } from "../errors.ts";
+import {
+  InvalidArgumentError,
+  isRateLimitExceededError,
+  isStoreError,
+  isUnknownLimiterError,
+  type StoreError,
+  type UnknownLimiterError,
+} from "../errors.ts";
 import { clientIp, compileTrustProxy, parseRanges } from "./client-ip.ts";
 import { type HeaderList, type HeadersMode, rateLimitHeaders, retryAfterSeconds } from "./headers.ts";
 import { groupIp, type IpRange, inRange, type ParsedIp } from "./ip.ts";
 import { fillKeys, KeyTemplate, type RequestValues } from "./key-template.ts";
 import type { RateLimitOptions } from "./options.ts";
-import { type ProblemDetails, problemDetails, refusalStatus } from "./problem.ts";
+import {
+  type ProblemDetails,
+  problemDetails,
+  refusalStatus,
+  type ServerProblemDetails,
+  unknownLimiterProblem,
+} from "./problem.ts";
 
 /** What `<ip>` stands for when the socket address is unknown: such requests share one bucket. */
 export const UNKNOWN_IP = "unknown";
@@ -55,8 +68,19 @@ export interface RefuseVerdict {
   readonly body: ProblemDetails;
 }
 
+/**
+ * The request's key matches no limiter (a reload removed or renamed it): answer 500 with a problem body that
+ * names nothing internal. The instance has already emitted `unknownLimiter` with the details.
+ */
+export interface ErrorVerdict {
+  readonly action: "error";
+  readonly status: 500;
+  readonly body: ServerProblemDetails;
+  readonly error: UnknownLimiterError;
+}
+
 /** What to do with a request. `skip`: not limited at all (skip option, exempt address). */
-export type Verdict = { readonly action: "skip" } | AllowVerdict | RefuseVerdict;
+export type Verdict = { readonly action: "skip" } | AllowVerdict | RefuseVerdict | ErrorVerdict;
 
 function toText(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
@@ -137,10 +161,20 @@ export class RequestLimiter<Req> {
   }
 
   /**
-   * Decides one request. `signal` aborts a wait (the client went away). Errors other than a store failure
-   * or a refused wait (an unknown limiter, an invalid key or cost) are thrown for the framework to report.
+   * Decides one request. `signal` aborts a wait (the client went away). A key that matches no limiter gives an
+   * `error` verdict (a 500 without internals, not the framework's error page with a stack). Other errors (an
+   * invalid key or cost, a throwing option function) are thrown for the framework to report.
    */
   async check(req: Req, view: RequestView, signal?: AbortSignal): Promise<Verdict> {
+    try {
+      return await this.#check(req, view, signal);
+    } catch (error) {
+      if (!isUnknownLimiterError(error)) throw error;
+      return { action: "error", status: 500, body: unknownLimiterProblem(), error };
+    }
+  }
+
+  async #check(req: Req, view: RequestView, signal?: AbortSignal): Promise<Verdict> {
     const options = this.#options;
     if (options.skip && (await options.skip(req))) return { action: "skip" };
     const ip = this.clientIp(view);

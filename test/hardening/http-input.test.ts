@@ -41,7 +41,8 @@ type Options = ConstructorParameters<typeof RequestLimiter<unknown>>[0];
 
 async function keyOf(options: Options, request: RequestView): Promise<string> {
   const verdict: Verdict = await new RequestLimiter<unknown>({ rs, ...options }).check({}, request);
-  if (verdict.action === "skip") throw new Error("unexpected skip");
+  if (verdict.action === "skip" || verdict.action === "error")
+    throw new Error(`unexpected ${verdict.action}`);
   if (verdict.action === "allow") await verdict.release();
   return verdict.decision.key;
 }

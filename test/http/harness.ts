@@ -300,6 +300,32 @@ export function defineAdapterSuite(harness: AdapterHarness, redis: StoreAvailabi
         }
       });
 
+      it("answers a problem+json 500 without internals when the key's limiter is gone, and emits unknownLimiter", async () => {
+        for (const wait of [undefined, "1s"]) {
+          const { server, rs } = await start({ key: "api:<ip>", ...(wait ? { wait } : {}) });
+          const unknown: string[] = [];
+          rs.on("unknownLimiter", (event) => {
+            unknown.push(event.key);
+          });
+          expect((await send(server)).status).toBe(200);
+          // What a reload that renamed the template does to the running routes (test/reload covers the reload).
+          rs.remove("api:<ip>");
+          const response = await send(server);
+          expect(response.status).toBe(500);
+          expect(response.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+          const text = await response.text();
+          expect(JSON.parse(text)).toEqual({
+            type: "https://www.rfc-editor.org/rfc/rfc9110#name-500-internal-server-error",
+            title: "Internal Server Error",
+            status: 500,
+            detail: "The rate limit configuration has no limit for this request.",
+          });
+          // No stack trace, no key (the client's address), no limiter id, no error class.
+          expect(text).not.toMatch(/at |127\.0\.0\.1|api:|UnknownLimiter|<!DOCTYPE/i);
+          expect(unknown).toEqual(["api:127.0.0.1"]);
+        }
+      });
+
       it("releases a concurrency slot when the response is done", async () => {
         const { server, decisions } = await start({ key: "conc:<ip>" });
         const held = send(server, "/x", { "x-hold-ms": "400" });

@@ -462,8 +462,10 @@ export class PostgresStore implements Store {
     const sql = postgres(config.url, {
       max: config.poolMaxSize,
       connect_timeout: Math.max(0.001, connectMs / 1000),
-      // Idle connections close after a minute; the pool reopens them on demand.
-      idle_timeout: 60,
+      // Idle connections close soon; the pool reopens them on demand. postgres.js has no unref: an open
+      // connection (and its idle timer) keeps the process alive, so this is how long a script that never
+      // calls close() lingers after its last call. A busy server keeps its connections.
+      idle_timeout: POOL_IDLE_TIMEOUT_S,
       prepare: true,
       onnotice: () => {},
       connection: {
@@ -499,6 +501,12 @@ export class PostgresStore implements Store {
     });
   }
 }
+
+/**
+ * Seconds after which an idle pooled connection closes. Short, since an idle connection holds the process
+ * open (postgres.js cannot unref it); reopening one costs a connect and re-preparing a statement.
+ */
+export const POOL_IDLE_TIMEOUT_S = 5;
 
 /** Rows as the driver returns them: an array with the affected row count. */
 type RowsWithCount = readonly unknown[] & { readonly count: number };

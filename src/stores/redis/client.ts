@@ -80,6 +80,47 @@ export async function loadIoRedis(
   }
 }
 
+/** What an idle connection may hold the event loop with: the socket, or the timer of the next reconnect. */
+interface Handles {
+  readonly stream?: { ref?(): unknown; unref?(): unknown } | null;
+  readonly reconnectTimeout?: { ref?(): unknown; unref?(): unknown } | null;
+}
+
+/**
+ * Lets an idle connection never keep the process alive, while a command in flight still does. ioredis has no
+ * unref option, so the client's socket (and its reconnect timer) is ref'd while commands are in flight and
+ * unref'd otherwise: a script that is done exits, even without `close()` and even while an unreachable server
+ * is retried, and no reply is lost to an exit. Returns the wrapper every command goes through. A Cluster
+ * client's node connections are not reached: there only `close()` lets the process exit.
+ *
+ * The socket a connection attempt opens is ref'd until it connects or fails (at most the connect timeout).
+ */
+function holdOpenWhileBusy(client: NodeJS.EventEmitter & Handles): <T>(command: Promise<T>) => Promise<T> {
+  let inFlight = 0;
+  const sync = (): void => {
+    const busy = inFlight > 0;
+    const stream = client.stream;
+    const timer = client.reconnectTimeout;
+    if (busy) {
+      stream?.ref?.();
+      timer?.ref?.();
+    } else {
+      stream?.unref?.();
+      timer?.unref?.();
+    }
+  };
+  // ioredis emits status events on the next tick, when the new socket or the reconnect timer is in place.
+  for (const event of ["connect", "ready", "close", "reconnecting"]) client.on(event, sync);
+  const settled = (): void => {
+    if (--inFlight === 0) sync();
+  };
+  return (command) => {
+    if (++inFlight === 1) sync();
+    command.then(settled, settled);
+    return command;
+  };
+}
+
 /** Host and port of each node URL (cluster mode), with defaults of `redis://`. */
 function clusterNodes(urls: readonly string[]): { host: string; port: number }[] {
   return urls.map((url) => {
@@ -136,18 +177,21 @@ export function openConnection(driver: IoRedisModule, config: RedisStoreConfig):
   client.on("error", () => {});
   for (const [name, lua] of Object.entries(SCRIPTS)) client.defineCommand(name, { lua });
   const scripts = client as unknown as Record<keyof typeof SCRIPTS, ScriptCommand>;
+  const busy = config.cluster
+    ? <T>(command: Promise<T>) => command
+    : holdOpenWhileBusy(client as Handles & typeof client);
 
   const run = (name: keyof typeof SCRIPTS, keys: readonly string[], args: readonly string[]) =>
-    scripts[name](keys.length, ...keys, ...args);
+    busy(scripts[name](keys.length, ...keys, ...args));
 
   return {
     decide: (keys, args) => run("rateSyncDecide", keys, args),
-    decideOne: (kind, key, args) => scripts[LEAN_COMMANDS[kind]](1, key, ...args),
+    decideOne: (kind, key, args) => busy(scripts[LEAN_COMMANDS[kind]](1, key, ...args)),
     peek: (keys, args) => run("rateSyncPeek", keys, args),
     refund: (keys, args) => run("rateSyncRefund", keys, args),
     renew: (key, leaseId, leaseMs) => run("rateSyncRenew", [key], [leaseId, String(leaseMs)]),
-    del: (keys) => client.del(...keys),
-    zrem: (key, member) => client.zrem(key, member),
+    del: (keys) => busy(client.del(...keys)),
+    zrem: (key, member) => busy(client.zrem(key, member)),
     async close() {
       try {
         await Promise.race([
