@@ -12,6 +12,7 @@ import { capacityOf } from "../algorithms/shared.ts";
 import type { LimitParams } from "../algorithms/types.ts";
 import type { LimiterConfig } from "../config/types.ts";
 import { StoreError, StoreUnavailableError } from "../errors.ts";
+import type { HeldLeases } from "../stores/memory/memory-store.ts";
 import type { BatchResult, OpResult, Store, StoreOp } from "../stores/store.ts";
 import type { TypedEmitter } from "./events.ts";
 import type { ResolvedKey } from "./registry.ts";
@@ -81,6 +82,11 @@ export interface StoreProvider {
   store(id: string): Store;
   /** The in-process stand-in used under `on_store_error = "local"` while store `id` fails. */
   fallback(id: string): Store;
+  /**
+   * Live leases of a key granted by the stand-in of store `id` and still held (`undefined`: none, or no
+   * stand-in). Optional: without it, locally granted slots are not counted once the store is back.
+   */
+  heldLocally?(id: string, limiterId: string, key: string): HeldLeases | undefined;
 }
 
 interface Group {
@@ -167,6 +173,11 @@ export class Engine {
     let batch: BatchResult;
     try {
       batch = await store.decide(ops, budgetMs);
+      const overLocal = this.#overLocalSlots(member.config.store, ops, batch);
+      if (overLocal !== undefined) {
+        await store.refund(ops).catch(() => {});
+        batch = overLocal;
+      }
     } catch (error) {
       if (error instanceof StoreUnavailableError) throw error;
       const group: Group = { storeId: member.config.store, members: [0], ops, opMember: ops.map(() => 0) };
@@ -430,6 +441,11 @@ export class Engine {
     let batch: BatchResult;
     try {
       batch = await store.decide(group.ops, budgetMs);
+      const overLocal = this.#overLocalSlots(group.storeId, group.ops, batch);
+      if (overLocal !== undefined) {
+        await store.refund(group.ops).catch(() => {});
+        batch = overLocal;
+      }
     } catch (error) {
       if (error instanceof StoreUnavailableError) throw error;
       return this.#onStoreError(group, members, budgetMs, toError(error));
@@ -443,6 +459,37 @@ export class Engine {
       appliedOn: batch.allowed ? store : undefined,
       degraded: undefined,
     };
+  }
+
+  /**
+   * Slots this process took from the local stand-in of a store (under `on_store_error = "local"`, while the
+   * store was down) are unknown to the store once it is back, yet still held: they count against
+   * `max_concurrent` until released or expired. Returns the denial of a batch the store allowed when they leave
+   * no room for it (the caller gives back what the store applied), else `undefined` (no allocation, no await:
+   * this runs on every allowed call).
+   */
+  #overLocalSlots(storeId: string, ops: readonly StoreOp[], batch: BatchResult): BatchResult | undefined {
+    if (!batch.allowed || this.stores.heldLocally === undefined) return undefined;
+    let results: OpResult[] | undefined;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op.params.kind !== "concurrency") continue;
+      const held = this.stores.heldLocally(storeId, op.limiterId, op.key);
+      const result = batch.results[i]!;
+      // The store's `remaining` is what is left after this grant: the local slots must fit in it.
+      if (held === undefined || held.count <= result.remaining) continue;
+      results ??= [...batch.results];
+      results[i] = {
+        allowed: false,
+        limit: result.limit,
+        remaining: 0,
+        resetAfterMs: Math.max(result.resetAfterMs, held.nextExpiryMs),
+        // A hint, as for any concurrency denial: a release usually comes sooner.
+        retryAfterMs: held.nextExpiryMs,
+        waitMs: 0,
+      };
+    }
+    return results === undefined ? undefined : { allowed: false, results };
   }
 
   /** Applies `on_store_error` after a failed store call: deny wins over local, local over allow. */

@@ -8,7 +8,7 @@
 import type { ConfigSnapshot, StoreConfig } from "../config/types.ts";
 import { StoreError } from "../errors.ts";
 import { createStore } from "../stores/create-store.ts";
-import { MemoryStore } from "../stores/memory/memory-store.ts";
+import { type HeldLeases, MemoryStore } from "../stores/memory/memory-store.ts";
 import type { Store } from "../stores/store.ts";
 import type { StoreProvider } from "./engine.ts";
 
@@ -58,6 +58,14 @@ export class StorePool implements StoreProvider {
       this.#fallbacks.set(id, fallback);
     }
     return fallback;
+  }
+
+  /**
+   * Live leases of a key that the local stand-in of store `id` granted (during an outage, under
+   * `on_store_error = "local"`) and that are not released or expired yet; none when there is no stand-in.
+   */
+  heldLocally(id: string, limiterId: string, key: string): HeldLeases | undefined {
+    return this.#fallbacks.get(id)?.heldLeases(limiterId, key);
   }
 
   /**
