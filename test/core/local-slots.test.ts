@@ -127,5 +127,52 @@ on_store_error = "local"
       expect(held).toHaveLength(2);
       for (const lease of held.splice(0)) await lease.release();
     }, 60_000);
+
+    it("slots held in the store when it fails count against max_concurrent in the local limiter", async () => {
+      const target = new URL(backend.url);
+      const proxy = await TcpProxy.start({
+        host: target.hostname || "127.0.0.1",
+        port: Number(target.port || (backend.name === "redis" ? 6379 : 5432)),
+      });
+      closers.push(() => proxy.close());
+      const rs = RateSync.fromToml(
+        `
+[stores.s]
+${backend.store(proxy.port)}
+
+[limiters.upload_b]
+store = "s"
+max_concurrent = 2
+lease = "60s"
+on_store_error = "local"
+`,
+        { env: {} },
+      );
+      closers.push(() => rs.close(), backend.cleanup);
+      const held: Lease[] = [];
+      const take = async (): Promise<boolean> => {
+        const decision = await rs.tryAcquire("upload_b");
+        if (decision.allowed && decision.lease) held.push(decision.lease);
+        return decision.allowed;
+      };
+
+      // One slot from the store, then the store fails: one more, locally, and no third.
+      expect(await take()).toBe(true);
+      proxy.cut();
+      const local = await rs.tryAcquire("upload_b");
+      expect(local.degraded).toBe("local");
+      expect(local.allowed).toBe(true);
+      if (local.lease) held.push(local.lease);
+      const third = await rs.tryAcquire("upload_b");
+      expect(third.degraded).toBe("local");
+      expect(third.allowed).toBe(false);
+      expect(third.limit).toBe(2);
+      // Releasing the store's slot (the release itself fails on the cut link) frees room locally.
+      await held.shift()?.release();
+      expect(await take()).toBe(true);
+      expect(held).toHaveLength(2);
+      proxy.restore();
+      for (const lease of held.splice(0)) await lease.release();
+    }, 60_000);
   });
 }
