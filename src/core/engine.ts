@@ -12,6 +12,7 @@ import { capacityOf } from "../algorithms/shared.ts";
 import type { LimitParams } from "../algorithms/types.ts";
 import type { LimiterConfig } from "../config/types.ts";
 import { StoreError, StoreUnavailableError } from "../errors.ts";
+import type { HeldLeases } from "../stores/memory/memory-store.ts";
 import type { BatchResult, OpResult, Store, StoreOp } from "../stores/store.ts";
 import type { TypedEmitter } from "./events.ts";
 import type { ResolvedKey } from "./registry.ts";
@@ -81,6 +82,18 @@ export interface StoreProvider {
   store(id: string): Store;
   /** The in-process stand-in used under `on_store_error = "local"` while store `id` fails. */
   fallback(id: string): Store;
+  /**
+   * Live leases of a key granted by the stand-in of store `id` and still held (`undefined`: none, or no
+   * stand-in). Optional: without it, locally granted slots are not counted once the store is back.
+   */
+  heldLocally?(id: string, limiterId: string, key: string): HeldLeases | undefined;
+  /**
+   * Optional: records a lease store `id` granted, for the stand-in to count during an outage; returns the part
+   * that ends the record with the lease. With {@link heldFromStore}.
+   */
+  recordStoreLease?(id: string, limiterId: string, key: string, leaseId: string, leaseMs: number): LeasePart;
+  /** Live leases of a key that store `id` granted and that are still held (recorded by `recordStoreLease`). */
+  heldFromStore?(id: string, limiterId: string, key: string): HeldLeases | undefined;
 }
 
 interface Group {
@@ -167,6 +180,11 @@ export class Engine {
     let batch: BatchResult;
     try {
       batch = await store.decide(ops, budgetMs);
+      const overLocal = this.#overLocalSlots(member.config.store, ops, batch);
+      if (overLocal !== undefined) {
+        await store.refund(ops).catch(() => {});
+        batch = overLocal;
+      }
     } catch (error) {
       if (error instanceof StoreUnavailableError) throw error;
       const group: Group = { storeId: member.config.store, members: [0], ops, opMember: ops.map(() => 0) };
@@ -207,11 +225,14 @@ export class Engine {
     }
 
     const grants: Grant[] = [];
+    /** For each grant, the group it came from. */
+    const grantGroups: number[] = [];
     const leaseParts: LeasePart[] = [];
     for (let g = 0; g < groups.length; g++) {
       const outcome = outcomes[g]!;
       if (outcome.appliedOn === undefined) continue;
       grants.push({ store: outcome.appliedOn, ops: groups[g]!.ops });
+      grantGroups.push(g);
     }
     if (!allowed && grants.length > 0) {
       // Denied calls consume nothing: give back what the members that passed took.
@@ -219,8 +240,12 @@ export class Engine {
       grants.length = 0;
     }
     if (allowed) {
-      for (const grant of grants) {
-        for (const op of grant.ops) {
+      for (let k = 0; k < grants.length; k++) {
+        const grant = grants[k]!;
+        const group = groups[grantGroups[k]!]!;
+        const fromStore = outcomes[grantGroups[k]!]!.degraded === undefined;
+        for (let i = 0; i < grant.ops.length; i++) {
+          const op = grant.ops[i]!;
           if (op.params.kind !== "concurrency" || op.leaseId === undefined) continue;
           leaseParts.push({
             store: grant.store,
@@ -229,6 +254,10 @@ export class Engine {
             leaseId: op.leaseId,
             leaseMs: op.params.leaseMs,
           });
+          const record = fromStore
+            ? this.#recordStoreLease(grant.store, members[group.opMember[i]!]!.config, op)
+            : undefined;
+          if (record !== undefined) leaseParts.push(record);
         }
       }
     }
@@ -327,6 +356,8 @@ export class Engine {
             leaseId: op.leaseId,
             leaseMs: op.params.leaseMs,
           });
+          const record = this.#recordStoreLease(store, member.config, op);
+          if (record !== undefined) leaseParts.push(record);
         }
       }
     }
@@ -430,6 +461,11 @@ export class Engine {
     let batch: BatchResult;
     try {
       batch = await store.decide(group.ops, budgetMs);
+      const overLocal = this.#overLocalSlots(group.storeId, group.ops, batch);
+      if (overLocal !== undefined) {
+        await store.refund(group.ops).catch(() => {});
+        batch = overLocal;
+      }
     } catch (error) {
       if (error instanceof StoreUnavailableError) throw error;
       return this.#onStoreError(group, members, budgetMs, toError(error));
@@ -443,6 +479,85 @@ export class Engine {
       appliedOn: batch.allowed ? store : undefined,
       degraded: undefined,
     };
+  }
+
+  /**
+   * Slots this process took from the local stand-in of a store (under `on_store_error = "local"`, while the
+   * store was down) are unknown to the store once it is back, yet still held: they count against
+   * `max_concurrent` until released or expired. Returns the denial of a batch the store allowed when they leave
+   * no room for it (the caller gives back what the store applied), else `undefined` (no allocation, no await:
+   * this runs on every allowed call).
+   */
+  #overLocalSlots(storeId: string, ops: readonly StoreOp[], batch: BatchResult): BatchResult | undefined {
+    if (!batch.allowed || this.stores.heldLocally === undefined) return undefined;
+    let results: OpResult[] | undefined;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op.params.kind !== "concurrency") continue;
+      const held = this.stores.heldLocally(storeId, op.limiterId, op.key);
+      const result = batch.results[i]!;
+      // The store's `remaining` is what is left after this grant: the local slots must fit in it.
+      if (held === undefined || held.count <= result.remaining) continue;
+      results ??= [...batch.results];
+      results[i] = {
+        allowed: false,
+        limit: result.limit,
+        remaining: 0,
+        resetAfterMs: Math.max(result.resetAfterMs, held.nextExpiryMs),
+        // A hint, as for any concurrency denial: a release usually comes sooner.
+        retryAfterMs: held.nextExpiryMs,
+        waitMs: 0,
+      };
+    }
+    return results === undefined ? undefined : { allowed: false, results };
+  }
+
+  /**
+   * A lease the store granted to a member under `on_store_error = "local"`, recorded with the store's local
+   * stand-in so that, if the store fails while it is held, the stand-in counts it (see {@link #withStoreSlots}).
+   */
+  #recordStoreLease(store: Store, config: LimiterConfig, op: StoreOp): LeasePart | undefined {
+    // A memory store never fails over, so its leases need no record.
+    if (config.onStoreError !== "local" || store.engine === "memory") return undefined;
+    if (op.leaseId === undefined || op.params.kind !== "concurrency") return undefined;
+    return this.stores.recordStoreLease?.(config.store, op.limiterId, op.key, op.leaseId, op.params.leaseMs);
+  }
+
+  /**
+   * The ops the local stand-in decides during an outage: a concurrency op's limit lowered by the slots this
+   * process still holds in the store (granted before the outage), so that one process never holds more than
+   * `max_concurrent` of a key. The same array when nothing is held.
+   */
+  #withStoreSlots(storeId: string, ops: readonly StoreOp[]): readonly StoreOp[] {
+    if (this.stores.heldFromStore === undefined) return ops;
+    let out: StoreOp[] | undefined;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op.params.kind !== "concurrency") continue;
+      const held = this.stores.heldFromStore(storeId, op.limiterId, op.key);
+      if (held === undefined) continue;
+      out ??= [...ops];
+      out[i] = {
+        ...op,
+        params: { ...op.params, maxConcurrent: Math.max(0, op.params.maxConcurrent - held.count) },
+      };
+    }
+    return out ?? ops;
+  }
+
+  /**
+   * Results of ops decided with {@link #withStoreSlots}, reported against the limiter's own limit; a denial for
+   * lack of room says when the first slot held in the store expires (a hint: a release usually comes sooner).
+   */
+  #asOwnLimits(storeId: string, ops: readonly StoreOp[], results: readonly OpResult[]): OpResult[] {
+    return results.map((result, i) => {
+      const op = ops[i]!;
+      if (op.params.kind !== "concurrency") return result;
+      const held = this.stores.heldFromStore?.(storeId, op.limiterId, op.key);
+      if (held === undefined) return result;
+      const retryAfterMs = result.allowed ? 0 : Math.min(result.retryAfterMs, held.nextExpiryMs);
+      return { ...result, limit: op.params.maxConcurrent, retryAfterMs };
+    });
   }
 
   /** Applies `on_store_error` after a failed store call: deny wins over local, local over allow. */
@@ -462,10 +577,12 @@ export class Engine {
     }
     if (policy === "local") {
       const fallback = this.stores.fallback(group.storeId);
-      const batch = await fallback.decide(group.ops, maxWaitMs);
+      const ops = this.#withStoreSlots(group.storeId, group.ops);
+      const batch = await fallback.decide(ops, maxWaitMs);
       return {
         allowed: batch.allowed,
-        results: batch.results,
+        results:
+          ops === group.ops ? batch.results : this.#asOwnLimits(group.storeId, group.ops, batch.results),
         appliedOn: batch.allowed ? fallback : undefined,
         degraded: "local",
       };

@@ -8,9 +8,14 @@
 import type { ConfigSnapshot, StoreConfig } from "../config/types.ts";
 import { StoreError } from "../errors.ts";
 import { createStore } from "../stores/create-store.ts";
-import { MemoryStore } from "../stores/memory/memory-store.ts";
+import { type HeldLeases, MemoryStore } from "../stores/memory/memory-store.ts";
 import type { Store } from "../stores/store.ts";
-import type { StoreProvider } from "./engine.ts";
+import type { LeasePart, StoreProvider } from "./engine.ts";
+
+/** The stand-in's name for the records of store-granted leases of a limiter (no config id contains NUL). */
+function storeLeaseName(limiterId: string): string {
+  return `${limiterId}\u0000store`;
+}
 
 function sameStore(a: StoreConfig, b: StoreConfig): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -58,6 +63,32 @@ export class StorePool implements StoreProvider {
       this.#fallbacks.set(id, fallback);
     }
     return fallback;
+  }
+
+  /**
+   * Live leases of a key that the local stand-in of store `id` granted (during an outage, under
+   * `on_store_error = "local"`) and that are not released or expired yet; none when there is no stand-in.
+   */
+  heldLocally(id: string, limiterId: string, key: string): HeldLeases | undefined {
+    return this.#fallbacks.get(id)?.heldLeases(limiterId, key);
+  }
+
+  /**
+   * Records in the stand-in of store `id` a lease that the store itself granted, under a name of its own (so
+   * {@link heldLocally} does not count it): during an outage the stand-in then counts the slots this process
+   * still holds in the store. Returns the part that releases and renews the record along with the lease.
+   */
+  recordStoreLease(id: string, limiterId: string, key: string, leaseId: string, leaseMs: number): LeasePart {
+    const fallback = this.fallback(id);
+    const name = storeLeaseName(limiterId);
+    const params = { kind: "concurrency", maxConcurrent: Number.MAX_SAFE_INTEGER, leaseMs } as const;
+    fallback.decideNow([{ limiterId: name, key, params, cost: 1, leaseId }], 0);
+    return { store: fallback, limiterId: name, storeKey: key, leaseId, leaseMs };
+  }
+
+  /** Live leases of a key that store `id` granted this process and that are not released or expired yet. */
+  heldFromStore(id: string, limiterId: string, key: string): HeldLeases | undefined {
+    return this.#fallbacks.get(id)?.heldLeases(storeLeaseName(limiterId), key);
   }
 
   /**

@@ -120,9 +120,11 @@ const deadlineQueues = new Map<number, DeadlineQueue>();
 
 /**
  * Settles like `promise`, or rejects with a {@link StoreError} once `ms` have passed. A late settlement of
- * `promise` is swallowed (never an unhandled rejection).
+ * `promise` is swallowed (never an unhandled rejection); a late *value* is handed to `onLate`, so the caller can
+ * undo what the store did for a call its own caller already saw fail (see {@link StoreClock}).
  *
  * @param ms The budget; `Infinity` or a non-positive value disables the timeout.
+ * @param onLate Called with the value of `promise` when it fulfils after the budget ran out.
  * @example await withTimeout(client.get(key), config.timeoutMs, config.id)
  */
 export function withTimeout<T>(
@@ -130,6 +132,7 @@ export function withTimeout<T>(
   ms: number,
   storeId: string,
   action = "call",
+  onLate?: (value: T) => void,
 ): Promise<T> {
   if (!(ms > 0) || !Number.isFinite(ms)) return promise;
   let queue = deadlineQueues.get(ms);
@@ -144,7 +147,10 @@ export function withTimeout<T>(
     // Once the timeout has won, a later settlement of `promise` lands here and goes nowhere.
     promise.then(
       (value) => {
-        if (entry.done) return;
+        if (entry.done) {
+          onLate?.(value);
+          return;
+        }
         watched.settle(entry);
         resolve(value);
       },
@@ -155,6 +161,74 @@ export function withTimeout<T>(
       },
     );
   });
+}
+
+/** How long one span of {@link StoreClock} samples lasts (ms): the estimate forgets samples older than two. */
+const CLOCK_SPAN_MS = 5_000;
+
+/**
+ * What a store call's deadline is on the store's own clock, learnt from the store's replies. A remote store
+ * decides with its clock (Redis `TIME`, PostgreSQL `clock_timestamp()`), which need not agree with ours, so a
+ * deadline is sent as "our deadline + offset", where the offset is a **lower bound** of (store clock − our
+ * monotonic clock): every reply carries the store's time `S` of the decision, read before we receive the reply at
+ * our time `R`, so `S − R` can only be smaller than the true offset. The largest recent sample is the tightest
+ * such bound. A lower bound errs on the early side: the store refuses a call a little before our own timer
+ * would fire (by at most the reply's transit time of that best sample), never after it, so work the caller
+ * will see as a timeout is not applied.
+ *
+ * Samples older than two spans of {@link CLOCK_SPAN_MS} are forgotten (while replies keep coming), so a store
+ * clock stepped back converges within about 10 s; until then the store may apply calls arriving up to that step
+ * late (a late reply is still refunded). Before the first reply there is no estimate and no deadline is sent.
+ *
+ * @example
+ * ```ts
+ * const sentAt = performance.now();
+ * const deadline = clock.deadline(sentAt + timeoutMs); // send with the call (undefined: none yet)
+ * // … on the reply:
+ * clock.observe(storeNowMs, performance.now());
+ * ```
+ */
+export class StoreClock {
+  readonly #now: MonotonicClock;
+  /** Best sample of the current span, of the previous span (`-Infinity`: none). */
+  #current = Number.NEGATIVE_INFINITY;
+  #previous = Number.NEGATIVE_INFINITY;
+  #spanStart: number;
+
+  constructor(now: MonotonicClock = monotonicNow) {
+    this.#now = now;
+    this.#spanStart = now();
+  }
+
+  /** Our monotonic clock (ms): read it before sending, and after receiving. */
+  now(): number {
+    return this.#now();
+  }
+
+  /**
+   * Records a reply: the store decided at `storeNowMs` (its clock, ms since the epoch) and we received the reply
+   * at `receivedAtMs` (from {@link now}, read after the reply arrived).
+   */
+  observe(storeNowMs: number, receivedAtMs: number): void {
+    if (!Number.isFinite(storeNowMs)) return;
+    const sample = storeNowMs - receivedAtMs;
+    if (receivedAtMs - this.#spanStart > CLOCK_SPAN_MS && this.#current > Number.NEGATIVE_INFINITY) {
+      this.#previous = this.#current;
+      this.#current = Number.NEGATIVE_INFINITY;
+      this.#spanStart = receivedAtMs;
+    }
+    if (sample > this.#current) this.#current = sample;
+  }
+
+  /**
+   * The store-clock time (ms since the epoch) matching our monotonic `localDeadlineMs`, rounded down; `undefined`
+   * before any reply (no estimate yet).
+   */
+  deadline(localDeadlineMs: number): number | undefined {
+    const offset = Math.max(this.#current, this.#previous);
+    if (offset === Number.NEGATIVE_INFINITY || !Number.isFinite(localDeadlineMs)) return undefined;
+    return Math.floor(localDeadlineMs + offset);
+  }
 }
 
 /** The states of a {@link CircuitBreaker}. */

@@ -8,7 +8,9 @@
  * - the heap after the load and expiry is near the heap after warm-up;
  * - Redis keys under the run's prefix and PostgreSQL rows in the run's table go back to zero after expiry;
  *   memory store keys go back to (nearly) zero once the lazy sweep has passed;
- * - after `close()`, no handle (socket, timer, watcher) is left beyond those open before the run.
+ * - after `close()`, no handle (socket, timer, watcher) is left beyond those open before the run;
+ * - a private Redis frozen and resumed under load holds no usage for calls their callers saw fail
+ *   (`redis-freeze.ts`).
  *
  * Usage: `npm run soak` (5 minutes) or `npm run soak -- --seconds 60`. Exits non-zero on any violation and
  * prints a one-line summary. Needs `--expose-gc` (the npm script passes it). Under CI an unreachable Redis or
@@ -32,6 +34,7 @@ import { postgresNames } from "../../src/stores/postgres/identifiers.ts";
 import { requirePostgres, requireRedis, uniqueName } from "../helpers/stores.ts";
 import { TcpProxy } from "../helpers/tcp-proxy.ts";
 import { adminSql, dropStoreObjects } from "../stores/postgres/setup.ts";
+import { startRedisFreeze } from "./redis-freeze.ts";
 
 // ------------------------------------------------------------------------------------------------ settings
 
@@ -313,6 +316,8 @@ async function worker(): Promise<void> {
 const startedAt = Date.now();
 const deadline = startedAt + SECONDS * 1_000;
 const workers = Array.from({ length: WORKERS }, () => worker());
+// Its own private redis-server, frozen and resumed under load (item 2 of #13).
+const freeze = redis.available ? await startRedisFreeze(4) : undefined;
 
 let generation = 0;
 const reloader = setInterval(() => {
@@ -344,6 +349,8 @@ stopping = true;
 clearInterval(reloader);
 if (cutter) clearInterval(cutter);
 await Promise.all(workers);
+await freeze?.stop();
+for (const message of freeze?.violations ?? []) violation(message);
 proxy?.restore();
 // A valid file last, so the final state is the running one; give the watcher time to settle.
 writeFileSync(file, configText(generation + 1));
@@ -418,6 +425,7 @@ const summary = [
   `reloads=${counts.reloads}`,
   `reloadErrors=${counts.reloadErrors}/${counts.badWrites}bad`,
   `cuts=${counts.cuts}`,
+  ...(freeze ? [freeze.summary()] : []),
   `heap=${mb(heapWarm)}->${mb(heapEnd)}MB`,
   `memKeys=${String(memoryKeys)}`,
   `redisKeys=${redisKeys}`,

@@ -167,4 +167,66 @@ describe.skipIf(!redis.available)("redis store on a Redis Cluster", () => {
     await store.reset("cl", "lease");
     expect(await store.renew("cl", "lease", "L2", 5000)).toBe(false);
   });
+
+  it("a node frozen past the timeout: calls that timed out leave no usage once it resumes", async () => {
+    // Which port serves which slots (`CLUSTER NODES`: `… host:port@bus … master … 0-5460 …`).
+    const nodes = (await run("redis-cli", ["-p", String(ports[0]), "cluster", "nodes"])).stdout;
+    const ranges: { port: number; from: number; to: number }[] = [];
+    for (const line of nodes.trim().split("\n")) {
+      const fields = line.split(" ");
+      const port = Number(fields[1]?.split("@")[0]?.split(":")[1]);
+      for (const range of fields.slice(8)) {
+        const [from, to] = range.split("-").map(Number);
+        if (from !== undefined) ranges.push({ port, from, to: to ?? from });
+      }
+    }
+    const portOf = (key: string) => {
+      const slot = hashSlot(stateKey(prefix, "frz", key));
+      return ranges.find((r) => slot >= r.from && slot <= r.to)?.port;
+    };
+    const frozenPort = portOf("f0")!;
+    const frozenKeys = Array.from({ length: 40 }, (_, i) => `f${i}`).filter((k) => portOf(k) === frozenPort);
+    let liveKey = "l0";
+    for (let i = 1; portOf(liveKey) === frozenPort; i++) liveKey = `l${i}`;
+    const child = servers[ports.indexOf(frozenPort)]!;
+    const wide: RateParams = { kind: "fixed_window", limit: 100, windowMs: 3_600_000 };
+    const op = (key: string): StoreOp => ({ limiterId: "frz", key, params: wide, cost: 1 });
+    const fast = new RedisStore(
+      redisConfig(
+        ports.map((p) => `redis://127.0.0.1:${p}`),
+        { cluster: true, timeoutMs: 300, keyPrefix: prefix },
+      ),
+      { breaker: { failureThreshold: 1_000 }, overLimitCache: false },
+    );
+    try {
+      // Replies from every node first: the store learns each slot's clock.
+      for (const key of [...frozenKeys, liveKey]) await fast.peek(op(key));
+      for (const key of [...frozenKeys, liveKey])
+        expect((await fast.decide([op(key)], 0)).allowed).toBe(true);
+      child.kill("SIGSTOP");
+      const calls = [
+        ...frozenKeys.map((key) => fast.decide([op(key)], 0)),
+        // Across slots: the live member passes first, then the frozen one times out.
+        fast.decide([op(liveKey), op(frozenKeys[0]!)], 0),
+      ];
+      const outcomes = await Promise.all(
+        calls.map((c) =>
+          c.then(
+            () => "ok",
+            (e: unknown) => e,
+          ),
+        ),
+      );
+      for (const outcome of outcomes) expect(outcome).toBeInstanceOf(Error);
+      await sleep(500);
+      child.kill("SIGCONT");
+      await sleep(500);
+      for (const key of [liveKey, ...frozenKeys]) {
+        expect((await store.peek(op(key))).remaining, key).toBe(99);
+      }
+    } finally {
+      child.kill("SIGCONT");
+      await fast.close();
+    }
+  }, 30_000);
 });

@@ -103,6 +103,15 @@ const timeOrigin = performance.timeOrigin;
 /** Monotonic (immune to wall-clock steps) yet epoch-aligned, so fixed windows still align to the epoch. */
 const monotonicNow = (): number => timeOrigin + performance.now();
 
+/** Live leases of one key (see {@link MemoryStore.heldLeases}). */
+export interface HeldLeases {
+  readonly count: number;
+  /** Time until the earliest of them expires (ms); `Infinity` when there is none. */
+  readonly nextExpiryMs: number;
+}
+
+const NO_LEASES: HeldLeases = { count: 0, nextExpiryMs: Number.POSITIVE_INFINITY };
+
 /**
  * A {@link Store} that keeps state in this process.
  *
@@ -277,6 +286,26 @@ export class MemoryStore implements Store {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * The live leases of a key under a limiter as of now, consuming nothing: how many, and in how long the
+   * earliest expires (`Infinity` when none). Synchronous. The engine reads it on the local stand-in of a remote
+   * store, whose slots the remote store knows nothing about.
+   */
+  heldLeases(limiterId: string, key: string): HeldLeases {
+    if (this.#closed) return NO_LEASES;
+    const now = this.#now();
+    const leases = this.#read(key, this.#prefixFor(limiterId, "cc"), now) as ConcurrencyState | undefined;
+    if (leases === undefined) return NO_LEASES;
+    let count = 0;
+    let nextExpiryMs = Number.POSITIVE_INFINITY;
+    for (const expiresAt of leases.leases.values()) {
+      if (expiresAt <= now) continue;
+      count += 1;
+      if (expiresAt - now < nextExpiryMs) nextExpiryMs = expiresAt - now;
+    }
+    return count === 0 ? NO_LEASES : { count, nextExpiryMs };
   }
 
   /** Drops all state; later calls reject with a {@link StoreError}. Idempotent. */

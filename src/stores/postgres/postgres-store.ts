@@ -80,6 +80,11 @@ export interface PostgresStoreStats {
   readonly errors: number;
   /** Denials answered by the local over-limit cache without a round trip. */
   readonly cacheHits: number;
+  /**
+   * Decisions whose "allowed" rows came back after the call had timed out, and which were therefore given back
+   * (refunded, leases released): their caller saw a store error.
+   */
+  readonly lateRefunds: number;
   /** The circuit breaker's state now. */
   readonly breaker: BreakerState;
 }
@@ -123,6 +128,7 @@ export class PostgresStore implements Store {
   #calls = 0;
   #errors = 0;
   #cacheHits = 0;
+  #lateRefunds = 0;
   /** The driver factory; a missing package rejects once and for all with `StoreUnavailableError`. */
   #driver: Promise<PostgresFactory> | undefined;
   readonly #sweeper: ExpirySweeper;
@@ -131,6 +137,8 @@ export class PostgresStore implements Store {
   /** The pool, once created: `close()` must end it even when the schema step failed. */
   #sql: Sql | undefined;
   #closed = false;
+  /** Ends of pools replaced after an outage that still wait for their late rows (run early by `close()`). */
+  readonly #retiring = new Set<() => void>();
   /** True once auto-create has run: a pool rebuilt after an outage does not run the DDL again. */
   #schemaReady = false;
 
@@ -219,7 +227,7 @@ export class PostgresStore implements Store {
       return { batch: { allowed: false, results: [cached] }, nowMs: Number.NaN };
     }
     const sentAtMs = this.#cache?.now() ?? 0;
-    const rows = await this.#decideRows("decide", ops, maxWaitMs, false);
+    const rows = await this.#decideRows("decide", ops, maxWaitMs, false, (late) => this.#undoLate(ops, late));
     const timed = this.#toTimed(rows, ops.length);
     this.#cache?.learn(ops, timed.batch.results, sentAtMs);
     return timed;
@@ -289,6 +297,7 @@ export class PostgresStore implements Store {
       calls: this.#calls,
       errors: this.#errors,
       cacheHits: this.#cacheHits,
+      lateRefunds: this.#lateRefunds,
       breaker: this.#breaker.state,
     };
   }
@@ -305,6 +314,7 @@ export class PostgresStore implements Store {
     if (this.#closed) return;
     this.#closed = true;
     this.#sweeper.stop();
+    for (const end of [...this.#retiring]) end();
     const sql = this.#sql;
     this.#sql = undefined;
     this.#ready = undefined;
@@ -316,28 +326,62 @@ export class PostgresStore implements Store {
   /**
    * Runs a decision (or peek): one rate op takes its plain-SQL statement (falling back to the lean single-row
    * function when the row is missing) or the lean function, anything else (composites, concurrency) the general
-   * one. All return the same row shape.
+   * one. All return the same row shape. `onLate` receives rows that come back after the time budget.
    */
   #decideRows(
     what: string,
     ops: readonly StoreOp[],
     maxWaitMs: number,
     peek: boolean,
+    onLate?: (rows: RowsWithCount) => void,
   ): Promise<RowsWithCount> {
     const single = ops.length === 1 ? ops[0] : undefined;
     if (this.#lean && single !== undefined && single.params.kind !== "concurrency") {
       const oneParams = [...toOneOpParams(single), maxWaitMs, peek];
       const plain = peek ? undefined : this.#plainSql.get(single.params.kind);
-      if (plain === undefined) return this.#query(what, this.#decideOneSql, oneParams);
+      if (plain === undefined) return this.#query(what, this.#decideOneSql, oneParams, onLate);
       const [limiter, key, tag, , a, b, cost] = oneParams;
       // One call (one time budget, one count): the plain statement, then the function only for a missing row.
-      return this.#guarded(what, async (signal) => {
-        const sql = await this.#pool();
-        const rows = await this.#execute(sql, plain, [limiter, key, tag, a, b, cost, maxWaitMs], signal);
-        return rows.length > 0 ? rows : this.#execute(sql, this.#decideOneSql, oneParams, signal);
-      });
+      return this.#guarded(
+        what,
+        async (signal) => {
+          const sql = await this.#pool();
+          const rows = await this.#execute(sql, plain, [limiter, key, tag, a, b, cost, maxWaitMs], signal);
+          return rows.length > 0 ? rows : this.#execute(sql, this.#decideOneSql, oneParams, signal);
+        },
+        onLate,
+      );
     }
-    return this.#query(what, this.#decideSql, [...toBatchArrays(ops), maxWaitMs, peek]);
+    return this.#query(what, this.#decideSql, [...toBatchArrays(ops), maxWaitMs, peek], onLate);
+  }
+
+  /**
+   * Rows of a decision that came back after its caller timed out: the caller saw a store error, so what the
+   * statement applied is given back. (A statement the time budget's cancel stopped applied nothing and sends
+   * no rows.)
+   */
+  #undoLate(ops: readonly StoreOp[], rows: RowsWithCount): void {
+    let allowed: boolean;
+    try {
+      allowed = this.#toTimed(rows, ops.length).batch.allowed;
+    } catch {
+      return;
+    }
+    if (!allowed) return;
+    this.#lateRefunds += 1;
+    for (const op of ops) this.#cache?.forget(op.limiterId, op.key);
+    // Around the breaker: late rows come exactly when it has just opened, and this refund must not be failed
+    // fast. Best effort: if the server fails again now, leases still expire at their lease time.
+    this.#pool()
+      .then((sql) =>
+        withTimeout(
+          this.#execute(sql, this.#refundSql, toBatchArrays(ops), undefined),
+          this.#config.timeoutMs,
+          this.id,
+          "refund",
+        ),
+      )
+      .catch(() => {});
   }
 
   #toTimed(rows: readonly unknown[], expected: number): TimedBatchResult {
@@ -370,11 +414,25 @@ export class PostgresStore implements Store {
   }
 
   /** Runs one statement: counted, through the breaker, within the store's time budget, errors as StoreError. */
-  async #query(what: string, text: string, params: readonly unknown[]): Promise<RowsWithCount> {
-    return this.#guarded(what, async (signal) => this.#execute(await this.#pool(), text, params, signal));
+  async #query(
+    what: string,
+    text: string,
+    params: readonly unknown[],
+    onLate?: (rows: RowsWithCount) => void,
+  ): Promise<RowsWithCount> {
+    return this.#guarded(
+      what,
+      async (signal) => this.#execute(await this.#pool(), text, params, signal),
+      onLate,
+    );
   }
 
-  async #guarded<T>(what: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  /** `work` counted, through the breaker and within the time budget; `onLate` gets a value that comes too late. */
+  async #guarded<T>(
+    what: string,
+    work: (signal: AbortSignal) => Promise<T>,
+    onLate?: (value: T) => void,
+  ): Promise<T> {
     if (this.#closed) throw new StoreError(this.id, "the store is closed");
     this.#calls += 1;
     let ran = false;
@@ -386,7 +444,7 @@ export class PostgresStore implements Store {
       return await this.#breaker.run(() => {
         ran = true;
         const controller = new AbortController();
-        return withTimeout(work(controller.signal), this.#config.timeoutMs, this.id, what).catch(
+        return withTimeout(work(controller.signal), this.#config.timeoutMs, this.id, what, onLate).catch(
           (error: unknown) => {
             // Past the budget: drop the query if it still waits for a connection, cancel it if it runs.
             controller.abort();
@@ -417,12 +475,30 @@ export class PostgresStore implements Store {
     return rows as unknown as RowsWithCount;
   }
 
-  /** Forgets the pool (ending its connections in the background); the next call builds a new one. */
+  /**
+   * Forgets the pool; the next call builds a new one. The old pool is ended once the server's
+   * `statement_timeout` (plus a second) has passed: rows a statement sends after its caller timed out must
+   * still arrive, to be given back (see {@link #undoLate}). Ending it at once would lose them, and so would a
+   * graceful end, which closes a connection after its active statement while statements pipelined behind it
+   * are still to run on the server.
+   */
   #dropPool(): void {
     const sql = this.#sql;
     this.#sql = undefined;
     this.#ready = undefined;
-    if (sql !== undefined) sql.end({ timeout: 0 }).catch(() => {});
+    if (sql === undefined) return;
+    const end = () => {
+      this.#retiring.delete(end);
+      sql.end({ timeout: 0 }).catch(() => {});
+    };
+    this.#retiring.add(end);
+    setTimeout(end, this.#statementTimeoutMs() + 1_000).unref();
+  }
+
+  /** The server-side `statement_timeout` of the store's connections, in ms. */
+  #statementTimeoutMs(): number {
+    const config = this.#config;
+    return Math.max(1, Math.ceil(config.socketTimeoutMs ?? config.timeoutMs * 2));
   }
 
   #loadDriver(): Promise<PostgresFactory> {
@@ -516,6 +592,13 @@ function encodeParam(value: string): string {
 }
 
 function cancelQuietly(query: { cancel(): unknown }): void {
+  // postgres.js pipelines statements on a busy connection. Cancelling one that is sent but still waiting behind
+  // another is deferred until it becomes active, and the driver then skips it: its promise never settles, while
+  // the server may well have run it. The rows of a statement that ran after its caller timed out must arrive, to
+  // be given back, so only a statement not sent yet (dropped from the queue) or the active one (its promise
+  // still settles, with rows or the cancel error) is cancelled. Fields the driver does not have: no cancel.
+  const state = query as unknown as { readonly state?: unknown; readonly active?: unknown };
+  if (state.state !== null && state.active !== true) return;
   try {
     // Cancelling drops a query still queued for a connection, and asks the server to stop a running one.
     Promise.resolve(query.cancel()).catch(() => {});

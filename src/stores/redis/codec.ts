@@ -101,6 +101,20 @@ function toNumber(value: unknown): number {
   return n;
 }
 
+/** The ARGV text of a decide deadline (store clock, ms since the epoch); empty for none. */
+export function deadlineArg(deadlineMs: number | undefined): string {
+  return deadlineMs === undefined ? "" : String(deadlineMs);
+}
+
+/**
+ * The store time of a decide reply that says the call reached Redis after its deadline (`[nowMs, -1]`: nothing
+ * applied), else `undefined`.
+ */
+export function pastDeadlineTime(reply: unknown): number | undefined {
+  if (!Array.isArray(reply) || reply.length !== 2 || Number(reply[1]) !== -1) return undefined;
+  return toNumber(reply[0]);
+}
+
 /** Decodes `[now, allAllowed, (allowed, limit, remaining, resetAfter, retryAfter, wait) per op]`. */
 export function decodeReply(reply: unknown, opCount: number): DecodedReply {
   if (!Array.isArray(reply) || reply.length !== 2 + 6 * opCount) {

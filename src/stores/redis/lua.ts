@@ -12,14 +12,17 @@
  *   rate ops, a sorted set of leases (member = lease id, score = expiry) for concurrency ops.
  *   `ARGV[1]` = maxWaitMs, `ARGV[2]` = number of ops, then 6 values per op:
  *   kind code, state tag, p1, p2, cost, lease id — where (p1, p2) is (intervalMs, burst) for buckets,
- *   (limit, windowMs) for windows and (maxConcurrent, leaseMs) for concurrency.
+ *   (limit, windowMs) for windows and (maxConcurrent, leaseMs) for concurrency. Decide takes one more value
+ *   after the ops: its deadline on the store clock (ms since the epoch; empty for none).
  * - Lean decide scripts (`LEAN_DECIDE_SCRIPTS`, one per rate algorithm; used for a decision of exactly one op
- *   that is not a concurrency op): `KEYS[1]` = the state hash, `ARGV` = state tag, p1, p2, cost, maxWaitMs.
+ *   that is not a concurrency op): `KEYS[1]` = the state hash, `ARGV` = state tag, p1, p2, cost, maxWaitMs,
+ *   deadline (as for decide).
  *   The algorithm is chosen by the script, so it is not sent; there is no op count and no lease id.
  * - Decide and peek reply `[nowMs, allAllowed, (allowed, limit, remaining, resetAfterMs, retryAfterMs, waitMs)
  *   per op]`, the lean scripts included (with one op). Whole numbers below 1e15 go back as Redis integers (no
  *   string to format); others as strings (`%.17g`, `inf`), since a Lua number returned as-is would be truncated
- *   to an integer. `codec.ts` reads both with `Number()`.
+ *   to an integer. `codec.ts` reads both with `Number()`. A decide (lean or general) that reached Redis after its
+ *   deadline replies `[nowMs, -1]` and touches nothing.
  *
  * Stored state (hash field values, numbers as `fmt` prints them — `%d` when whole, else `%.17g` — so they
  * round-trip exactly; a window start already stored may be written back as the same text; the lean scripts read and
@@ -289,6 +292,18 @@ local function slidingCounter(state, L, W, cost)
 end
 `;
 
+/**
+ * Refuses a decision that reached Redis after its deadline (store clock, ms since the epoch; empty or absent:
+ * none). Its caller has already seen the call fail with a timeout, so applying it would consume for a call that
+ * was never admitted. Replies `[nowMs, -1]`: nothing read, nothing written.
+ */
+function pastDeadline(arg: string): string {
+  return `
+local deadline = tonumber(${arg})
+if deadline ~= nil and now > deadline then return { fmt(now), -1 } end
+`;
+}
+
 /** Helpers and the math of every algorithm, for the general scripts. Defines `decideOp` and `liveLeases`. */
 const PRELUDE = `${CLOCK}${HELPERS}${SPLIT}${TOKEN_BUCKET}${LEAKY_BUCKET}${FIXED_WINDOW}${SLIDING_WINDOW}${SLIDING_COUNTER}
 local function readOp(base)
@@ -381,6 +396,7 @@ end
 export const DECIDE_SCRIPT = `${PRELUDE}
 local maxWait = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
+${pastDeadline(`ARGV[3 + n * ${OP_STRIDE}]`)}
 local decisions = {}
 local all = true
 for i = 1, n do
@@ -590,7 +606,7 @@ if fresh then extendTtl(key, ttl) end
 
 /** A lean decide script: one rate op, no op table, no closures per op, no pending-writes map. */
 function leanDecide(pieces: string, call: string, ttlUpkeep: string): string {
-  return `${CLOCK}${HELPERS}${pieces}
+  return `${CLOCK}${HELPERS}${pastDeadline("ARGV[6]")}${pieces}
 local key, tag = KEYS[1], ARGV[1]
 local state = redis.call('HGET', key, tag)
 if state == false then state = nil end

@@ -8,6 +8,12 @@
  * Cluster, members whose keys live in different hash slots cannot share a script, so they are decided one by
  * one and the members that passed are refunded when a later one denies (the same guarantee the engine gives
  * across stores: nothing stays consumed, though another caller may briefly see the passed members' usage).
+ *
+ * Calls that time out: a decide carries its deadline on the Redis clock (see `StoreClock`), and the script
+ * refuses to run past it, so a call stuck behind a frozen server or in the reconnect queue is not applied when it
+ * finally arrives. A decide that ran in time but whose "allowed" reply arrives after the caller gave up is
+ * refunded at once. What remains: a decide that ran before its deadline and whose reply was then lost with the
+ * connection stays applied (leases still expire at their lease time).
  */
 
 import type { RedisStoreConfig } from "../../config/types.ts";
@@ -18,12 +24,21 @@ import {
   type CircuitBreakerOptions,
   OverLimitCache,
   type OverLimitCacheOptions,
+  StoreClock,
   toStoreError,
   withTimeout,
 } from "../resilience.ts";
 import type { BatchResult, OpResult, Store, StoreOp } from "../store.ts";
 import { type IoRedisModule, loadIoRedis, openConnection, type RedisConnection } from "./client.ts";
-import { decodeReply, decodeTime, encodeLean, encodeOps, keyOfOp } from "./codec.ts";
+import {
+  deadlineArg,
+  decodeReply,
+  decodeTime,
+  encodeLean,
+  encodeOps,
+  keyOfOp,
+  pastDeadlineTime,
+} from "./codec.ts";
 import { hashSlot, leaseKey, stateKey } from "./keys.ts";
 
 /** Counters of a {@link RedisStore} (see {@link RedisStore.stats}). */
@@ -34,6 +49,11 @@ export interface RedisStoreStats {
   readonly errors: number;
   /** Decisions answered by the local over-limit cache, without a round trip. */
   readonly cacheHits: number;
+  /**
+   * Decisions whose "allowed" reply came after the call had timed out, and which were therefore given back
+   * (refunded, leases released): their caller saw a store error.
+   */
+  readonly lateRefunds: number;
   /** The circuit breaker's state now. */
   readonly breaker: BreakerState;
 }
@@ -83,6 +103,10 @@ export class RedisStore implements Store {
   #calls = 0;
   #errors = 0;
   #cacheHits = 0;
+  #lateRefunds = 0;
+  /** The Redis clock as seen from here (single node; a Cluster has one per hash slot, see {@link #clockOf}). */
+  readonly #clock = new StoreClock();
+  readonly #slotClocks = new Map<number, StoreClock>();
 
   constructor(config: RedisStoreConfig, options: RedisStoreOptions = {}) {
     this.id = config.id;
@@ -98,6 +122,7 @@ export class RedisStore implements Store {
       calls: this.#calls,
       errors: this.#errors,
       cacheHits: this.#cacheHits,
+      lateRefunds: this.#lateRefunds,
       breaker: this.#breaker.state,
     };
   }
@@ -149,7 +174,7 @@ export class RedisStore implements Store {
     const sentAt = this.#cache?.now() ?? 0;
     const batch = this.#spansSlots(ops)
       ? await this.#decideMemberByMember(ops, maxWaitMs, times)
-      : this.#toBatch(await this.#sendDecide(ops, maxWaitMs), ops.length, times);
+      : await this.#decideInOneScript(ops, maxWaitMs, times);
     this.#cache?.learn(ops, batch.results, sentAt);
     return batch;
   }
@@ -224,23 +249,110 @@ export class RedisStore implements Store {
     return ops.some((op) => hashSlot(keyOfOp(this.#prefix, op)) !== slot);
   }
 
-  /** Sends one decide script run for `ops` (which share a slot); resolves with its raw reply. */
-  #sendDecide(ops: readonly StoreOp[], maxWaitMs: number): Promise<unknown> {
+  /** The Redis clock of the node that holds `key` (a Cluster's nodes need not agree: one estimate per slot). */
+  #clockOf(key: string): StoreClock {
+    if (!this.#config.cluster) return this.#clock;
+    const slot = hashSlot(key);
+    let clock = this.#slotClocks.get(slot);
+    if (clock === undefined) {
+      clock = new StoreClock();
+      this.#slotClocks.set(slot, clock);
+    }
+    return clock;
+  }
+
+  /** One decide script run for `ops` (which share a slot), decoded. */
+  async #decideInOneScript(
+    ops: readonly StoreOp[],
+    maxWaitMs: number,
+    times: number[] | undefined,
+  ): Promise<BatchResult> {
+    const clock = this.#clockOf(keyOfOp(this.#prefix, ops[0] as StoreOp));
+    // The deadline is taken before the budget starts, so the store's is never later than ours.
+    const localDeadline = clock.now() + this.#config.timeoutMs;
+    let reply = await this.#sendDecide(ops, maxWaitMs, clock, localDeadline);
+    const refusedAt = pastDeadlineTime(reply);
+    if (refusedAt !== undefined && clock.now() < localDeadline) {
+      // Refused although our own budget is not spent: the estimate was behind a store clock that stepped
+      // forward. The refusal applied nothing and its reply corrected the estimate, so one resend is safe.
+      clock.observe(refusedAt, clock.now());
+      reply = await this.#sendDecide(ops, maxWaitMs, clock, localDeadline);
+    }
+    return this.#toBatch(reply, ops.length, times, clock);
+  }
+
+  /**
+   * Sends one decide script run for `ops` (which share a slot), with its deadline on the Redis clock; resolves
+   * with its raw reply. An "allowed" reply that arrives after the time budget is refunded.
+   */
+  #sendDecide(
+    ops: readonly StoreOp[],
+    maxWaitMs: number,
+    clock: StoreClock,
+    localDeadline: number,
+  ): Promise<unknown> {
+    const deadline = deadlineArg(this.#config.timeoutMs > 0 ? clock.deadline(localDeadline) : undefined);
+    const onLate = (reply: unknown): void => this.#undoLate(ops, reply, clock);
     // The common call, one rate op, goes to its algorithm's lean script (same state, math and reply, less
     // work in Redis); composites and concurrency ops need the general one.
     const lean = ops.length === 1 ? encodeLean(this.#prefix, ops[0] as StoreOp, maxWaitMs) : undefined;
     if (lean !== undefined) {
-      return this.#run("decide", (c) => c.decideOne(lean.kind, lean.key, lean.args));
+      lean.args.push(deadline);
+      return this.#run("decide", (c) => c.decideOne(lean.kind, lean.key, lean.args), onLate);
     }
     const { keys, args } = encodeOps(this.#prefix, ops, maxWaitMs);
-    return this.#run("decide", (c) => c.decide(keys, args));
+    args.push(deadline);
+    return this.#run("decide", (c) => c.decide(keys, args), onLate);
   }
 
-  /** Decodes a decide reply for `count` ops, recording its store time in `times` when given. */
-  #toBatch(reply: unknown, count: number, times: number[] | undefined): BatchResult {
+  /**
+   * Decodes a decide reply for `count` ops, recording its store time in `times` when given and in the clock
+   * estimate. A reply saying the call reached Redis past its deadline (nothing applied) is a store error.
+   */
+  #toBatch(reply: unknown, count: number, times: number[] | undefined, clock: StoreClock): BatchResult {
+    const late = pastDeadlineTime(reply);
+    if (late !== undefined) {
+      clock.observe(late, clock.now());
+      this.#errors += 1;
+      throw new StoreError(
+        this.id,
+        `decide reached Redis after its ${this.#config.timeoutMs} ms time budget; it was not applied`,
+      );
+    }
     const decoded = this.#decode(reply, count, "decide");
+    clock.observe(decoded.storeNowMs, clock.now());
     times?.push(decoded.storeNowMs);
     return { allowed: decoded.allAllowed, results: decoded.results };
+  }
+
+  /**
+   * A decide reply that came after its caller timed out: the caller saw a store error, so whatever the script
+   * applied is given back (an unreadable or refused reply applied nothing, or cannot be trusted to have).
+   */
+  #undoLate(ops: readonly StoreOp[], reply: unknown, clock: StoreClock): void {
+    const late = pastDeadlineTime(reply);
+    if (late !== undefined) {
+      clock.observe(late, clock.now());
+      return;
+    }
+    let allowed: boolean;
+    try {
+      const decoded = decodeReply(reply, ops.length);
+      clock.observe(decoded.storeNowMs, clock.now());
+      allowed = decoded.allAllowed;
+    } catch {
+      return;
+    }
+    if (!allowed) return;
+    this.#lateRefunds += 1;
+    const connection = this.#ready;
+    if (connection === undefined) return;
+    for (const op of ops) this.#cache?.forget(op.limiterId, op.key);
+    // Around the breaker: late replies come exactly when it has just opened, and this refund must not be failed
+    // fast. The ops share a slot (one script run). Best effort: if Redis fails again now, leases still expire
+    // at their lease time.
+    const { keys, args } = encodeOps(this.#prefix, ops, 0);
+    withTimeout(connection.refund(keys, args), this.#config.timeoutMs, this.id, "refund").catch(() => {});
   }
 
   /**
@@ -255,7 +367,15 @@ export class RedisStore implements Store {
     const results: OpResult[] = [];
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i] as StoreOp;
-      const result = this.#toBatch(await this.#sendDecide([op], maxWaitMs), 1, times).results[0];
+      let batch: BatchResult;
+      try {
+        batch = await this.#decideInOneScript([op], maxWaitMs, times);
+      } catch (error) {
+        // The call fails as a whole: the members that passed must not stay consumed.
+        await this.refund(ops.slice(0, i)).catch(() => {});
+        throw error;
+      }
+      const result = batch.results[0];
       if (result === undefined) throw new StoreError(this.id, "decide returned no result");
       results.push(result);
       if (!result.allowed) {
@@ -288,7 +408,11 @@ export class RedisStore implements Store {
    * breaker), then goes through the breaker and the time budget. Whatever fails reaches the caller as a
    * `StoreError` with secrets masked.
    */
-  #run<T>(action: string, call: (connection: RedisConnection) => Promise<T>): Promise<T> {
+  #run<T>(
+    action: string,
+    call: (connection: RedisConnection) => Promise<T>,
+    onLate?: (value: T) => void,
+  ): Promise<T> {
     this.#calls += 1;
     if (this.#closed) {
       this.#errors += 1;
@@ -296,11 +420,17 @@ export class RedisStore implements Store {
     }
     // Once open, the connection is at hand: no async frame or promise hop to get it.
     const ready = this.#ready;
-    return ready === undefined ? this.#runAfterConnect(action, call) : this.#send(ready, action, call);
+    return ready === undefined
+      ? this.#runAfterConnect(action, call, onLate)
+      : this.#send(ready, action, call, onLate);
   }
 
   /** The first calls of a store: wait for the driver and the connection, then send. */
-  async #runAfterConnect<T>(action: string, call: (connection: RedisConnection) => Promise<T>): Promise<T> {
+  async #runAfterConnect<T>(
+    action: string,
+    call: (connection: RedisConnection) => Promise<T>,
+    onLate: ((value: T) => void) | undefined,
+  ): Promise<T> {
     let connection: RedisConnection;
     try {
       connection = await this.#connect();
@@ -308,17 +438,21 @@ export class RedisStore implements Store {
       this.#errors += 1;
       throw toStoreError(this.id, error, action);
     }
-    return this.#send(connection, action, call);
+    return this.#send(connection, action, call, onLate);
   }
 
-  /** Sends through the breaker and the time budget; any failure reaches the caller as a counted `StoreError`. */
+  /**
+   * Sends through the breaker and the time budget; any failure reaches the caller as a counted `StoreError`.
+   * `onLate` receives a reply that arrives after the budget.
+   */
   #send<T>(
     connection: RedisConnection,
     action: string,
     call: (connection: RedisConnection) => Promise<T>,
+    onLate: ((value: T) => void) | undefined,
   ): Promise<T> {
     return this.#breaker
-      .run(() => withTimeout(call(connection), this.#config.timeoutMs, this.id, action))
+      .run(() => withTimeout(call(connection), this.#config.timeoutMs, this.id, action, onLate))
       .catch((error: unknown) => {
         this.#errors += 1;
         throw toStoreError(this.id, error, action);

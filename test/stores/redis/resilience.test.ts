@@ -5,7 +5,13 @@
 import { describe, expect, it } from "vitest";
 import type { RateParams } from "../../../src/algorithms/types.ts";
 import { isStoreError } from "../../../src/errors.ts";
-import { CircuitBreaker, maskSecrets, OverLimitCache, withTimeout } from "../../../src/stores/resilience.ts";
+import {
+  CircuitBreaker,
+  maskSecrets,
+  OverLimitCache,
+  StoreClock,
+  withTimeout,
+} from "../../../src/stores/resilience.ts";
 import type { OpResult } from "../../../src/stores/store.ts";
 
 function manualClock(start = 1_000) {
@@ -31,6 +37,20 @@ describe("withTimeout", () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     process.off("unhandledRejection", spy);
     expect(unhandled).toEqual([]);
+  });
+
+  it("hands a value that arrives after the budget to onLate, and only such a value", async () => {
+    const late: number[] = [];
+    let resolveLate!: (value: number) => void;
+    const slow = new Promise<number>((resolve) => {
+      resolveLate = resolve;
+    });
+    await expect(withTimeout(slow, 20, "s", "call", (v) => late.push(v))).rejects.toThrow("timed out");
+    resolveLate(5);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(late).toEqual([5]);
+    expect(await withTimeout(Promise.resolve(7), 50, "s", "call", (v) => late.push(v))).toBe(7);
+    expect(late).toEqual([5]);
   });
 
   it("passes values and errors through when in time", async () => {
@@ -211,5 +231,35 @@ describe("maskSecrets", () => {
     expect(maskSecrets("redis://u:p%40ss@h:1/0 and postgres://x:y@z/db")).toBe(
       "redis://u:***@h:1/0 and postgres://x:***@z/db",
     );
+  });
+});
+
+describe("StoreClock", () => {
+  it("has no deadline before a reply, then a store-clock deadline never later than the true one", () => {
+    const clock = manualClock(0);
+    const store = new StoreClock(clock.now);
+    expect(store.deadline(1_000)).toBeUndefined();
+    // True offset: the store's clock reads 1e12 + our clock. Replies take 0-3 ms to come back.
+    const TRUE_OFFSET = 1e12;
+    for (const transit of [3, 1, 2]) {
+      const decidedAt = clock.now();
+      clock.advance(transit);
+      store.observe(decidedAt + TRUE_OFFSET, clock.now());
+    }
+    // The best sample (1 ms of transit) wins: 1 ms early, never late.
+    expect(store.deadline(5_000)).toBe(5_000 + TRUE_OFFSET - 1);
+  });
+
+  it("forgets samples older than two spans, so a store clock stepped back is followed", () => {
+    const clock = manualClock(0);
+    const store = new StoreClock(clock.now);
+    store.observe(clock.now() + 1_000, clock.now());
+    expect(store.deadline(0)).toBe(1_000);
+    // The store's clock steps back by 600 ms; keep replying.
+    for (let i = 0; i < 30; i++) {
+      clock.advance(500);
+      store.observe(clock.now() + 400, clock.now());
+    }
+    expect(store.deadline(0)).toBe(400);
   });
 });
