@@ -12,6 +12,12 @@ export interface PathIssue {
   readonly message: string;
 }
 
+/**
+ * How many keys deep a document may nest (`limiters.api.rate` is 3). Deeper documents are refused with one
+ * issue: walking a dotted key of thousands of segments overflowed the stack before this bound.
+ */
+export const MAX_NESTING = 32;
+
 const BARE_KEY = /^[A-Za-z0-9_-]+$/;
 
 /**

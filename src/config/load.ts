@@ -12,8 +12,8 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import { ConfigError, type ConfigIssue } from "../errors.ts";
 import { deepFreeze, FrozenMap } from "./freeze.ts";
 import { interpolateDocument } from "./interpolate.ts";
-import { formatPath, type PathIssue } from "./issues.ts";
-import { createLocator, type Locator } from "./locate.ts";
+import { formatPath, MAX_NESTING, type PathIssue } from "./issues.ts";
+import { createLocator, findOverlongKey, type Locator } from "./locate.ts";
 import { IMPLICIT_STORE, normalizeDefaults, normalizeLimiter, normalizeStore } from "./normalize.ts";
 import type {
   ConfigSnapshot,
@@ -104,6 +104,17 @@ function tomlErrorMessage(error: TomlError): string {
  */
 export function parseConfigText(text: string, options: LoadOptions & { file?: string } = {}): ConfigSnapshot {
   const file = options.file ?? CODE_CONFIG_FILE;
+  const overlong = findOverlongKey(text, MAX_NESTING);
+  if (overlong !== undefined) {
+    throw new ConfigError([
+      {
+        file,
+        path: "",
+        ...overlong,
+        message: `a key or table header of more than ${MAX_NESTING} dotted parts; a rate-sync config needs at most a few`,
+      },
+    ]);
+  }
   let document: unknown;
   try {
     document = parseToml(text);
