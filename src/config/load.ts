@@ -35,6 +35,23 @@ export interface LoadOptions {
 /** File name used in issues of config given in code. */
 export const CODE_CONFIG_FILE = "<config>";
 
+/**
+ * The largest config file (or TOML text) accepted, in bytes: 16 MiB, room for about 400,000 short limiter
+ * tables. Larger input is refused with a ConfigError before it is parsed, so a wrong file (a log, a dump)
+ * cannot tie up the process.
+ */
+export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+
+/** The issue of input over {@link MAX_CONFIG_BYTES}. */
+export function tooLargeIssue(file: string, bytes: number): ConfigIssue {
+  const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  return {
+    file,
+    path: "",
+    message: `the config is ${mib(bytes)} (${bytes} bytes); at most ${mib(MAX_CONFIG_BYTES)} (${MAX_CONFIG_BYTES} bytes) is accepted`,
+  };
+}
+
 /** Where `loadConfig()` looks when no path is given, after `RATE_SYNC_CONFIG`. */
 export const CONFIG_SEARCH_PATH: readonly string[] = ["rate-sync.toml", "config/rate-sync.toml"];
 
@@ -80,6 +97,7 @@ function buildSnapshot(document: ValidatedDocument, file: string | undefined): C
   for (const store of stores.values()) deepFreeze(store);
   return Object.freeze({
     ...(file === undefined ? {} : { file }),
+    ...(document.allowNoLimiters ? { allowNoLimiters: true as const } : {}),
     defaults: deepFreeze(defaults),
     stores: new FrozenMap(stores),
     limiters: new FrozenMap(limiters),
@@ -104,6 +122,10 @@ function tomlErrorMessage(error: TomlError): string {
  */
 export function parseConfigText(text: string, options: LoadOptions & { file?: string } = {}): ConfigSnapshot {
   const file = options.file ?? CODE_CONFIG_FILE;
+  // A UTF-8 byte is at most one UTF-16 unit: only text that may be over the bound needs to be measured.
+  if (text.length > MAX_CONFIG_BYTES / 3 && Buffer.byteLength(text) > MAX_CONFIG_BYTES) {
+    throw new ConfigError([tooLargeIssue(file, Buffer.byteLength(text))]);
+  }
   const overlong = findOverlongKey(text, MAX_NESTING);
   if (overlong !== undefined) {
     throw new ConfigError([
@@ -209,14 +231,28 @@ export async function loadConfig(
   const file = displayName(absolute, cwd);
   let text: string;
   try {
+    const size = statSync(absolute).size;
+    if (size > MAX_CONFIG_BYTES) throw new ConfigError([tooLargeIssue(file, size)]);
     text = await readFile(absolute, "utf8");
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     const reason = existsSync(absolute) ? "cannot be read" : "does not exist";
     throw new ConfigError([{ file, path: "", message: `the config file ${absolute} ${reason}` }], {
       cause: error,
     });
   }
-  const snapshot = parseConfigText(text, { ...options, file });
+  return parseConfigFileText(text, absolute, options);
+}
+
+/**
+ * Parses the text read from the config file at `path` (made absolute against `cwd`): issues name the file as
+ * `loadConfig` does, and the snapshot keeps the absolute path. For a reload that has read the file itself.
+ * @throws {ConfigError}
+ */
+export function parseConfigFileText(text: string, path: string, options: LoadOptions = {}): ConfigSnapshot {
+  const cwd = options.cwd ?? process.cwd();
+  const absolute = resolve(cwd, path);
+  const snapshot = parseConfigText(text, { ...options, file: displayName(absolute, cwd) });
   return Object.freeze({ ...snapshot, file: absolute });
 }
 

@@ -13,6 +13,7 @@ import { type PathIssue, quoteList } from "./issues.ts";
 import {
   ALGORITHM_NAMES,
   type AlgorithmName,
+  allowNoLimitersSchema,
   defaultsSchema,
   ENGINE_NAMES,
   LIMITER_KEYS,
@@ -27,6 +28,8 @@ import type { LimiterDefinition } from "./types.ts";
 
 /** A document that passed validation, in file order. */
 export interface ValidatedDocument {
+  /** `allow_no_limiters = true` at the top of the file. */
+  readonly allowNoLimiters: boolean;
   readonly defaults: ParsedDefaults;
   readonly stores: ReadonlyMap<string, ParsedStore>;
   readonly limiters: ReadonlyMap<string, ValidatedLimiter>;
@@ -95,7 +98,9 @@ function unknownStoreMessage(name: string, storeIds: readonly string[]): string 
   return `unknown store ${JSON.stringify(name)}; known stores: ${storeIds.length > 0 ? storeIds.join(", ") : "(none)"}`;
 }
 
-const DOCUMENT_KEYS = ["defaults", "stores", "limiters"];
+/** The tables of a document, named in the message about an unknown top-level key. */
+const DOCUMENT_TABLES = ["defaults", "stores", "limiters"];
+const DOCUMENT_KEYS = ["allow_no_limiters", ...DOCUMENT_TABLES];
 
 /**
  * Validates a whole document (the TOML shape). `value` is present only when there are no issues.
@@ -111,9 +116,16 @@ export function validateDocument(document: unknown): { value?: ValidatedDocument
     if (!DOCUMENT_KEYS.includes(key)) {
       issues.push({
         path: [key],
-        message: `unknown key ${JSON.stringify(key)}${didYouMean(key, DOCUMENT_KEYS)} (expected ${quoteList(DOCUMENT_KEYS)})`,
+        message: `unknown key ${JSON.stringify(key)}${didYouMean(key, DOCUMENT_KEYS)} (expected ${quoteList(DOCUMENT_TABLES)})`,
       });
     }
+  }
+
+  let allowNoLimiters = false;
+  if (has(document, "allow_no_limiters")) {
+    const result = allowNoLimitersSchema.safeParse(document.allow_no_limiters);
+    if (result.success) allowNoLimiters = result.data;
+    else issues.push(...fromZod(result.error, ["allow_no_limiters"], (key) => `unknown key ${key}`));
   }
 
   // Stores first: limiters and defaults refer to them.
@@ -166,7 +178,7 @@ export function validateDocument(document: unknown): { value?: ValidatedDocument
     }
   }
 
-  return issues.length > 0 ? { issues } : { value: { defaults, stores, limiters }, issues };
+  return issues.length > 0 ? { issues } : { value: { allowNoLimiters, defaults, stores, limiters }, issues };
 }
 
 function unknownKeyMessage(key: string, known: readonly string[], where: string): string {
