@@ -32,6 +32,7 @@ import { postgresNames } from "../../src/stores/postgres/identifiers.ts";
 import { requirePostgres, requireRedis, uniqueName } from "../helpers/stores.ts";
 import { TcpProxy } from "../helpers/tcp-proxy.ts";
 import { adminSql, dropStoreObjects } from "../stores/postgres/setup.ts";
+import { startInPlaceSaves } from "./in-place-saves.ts";
 
 // ------------------------------------------------------------------------------------------------ settings
 
@@ -313,6 +314,7 @@ async function worker(): Promise<void> {
 const startedAt = Date.now();
 const deadline = startedAt + SECONDS * 1_000;
 const workers = Array.from({ length: WORKERS }, () => worker());
+const inPlaceSaves = await startInPlaceSaves(violation);
 
 let generation = 0;
 const reloader = setInterval(() => {
@@ -344,6 +346,7 @@ stopping = true;
 clearInterval(reloader);
 if (cutter) clearInterval(cutter);
 await Promise.all(workers);
+const inPlace = await inPlaceSaves.stop();
 proxy?.restore();
 // A valid file last, so the final state is the running one; give the watcher time to settle.
 writeFileSync(file, configText(generation + 1));
@@ -418,6 +421,7 @@ const summary = [
   `reloads=${counts.reloads}`,
   `reloadErrors=${counts.reloadErrors}/${counts.badWrites}bad`,
   `cuts=${counts.cuts}`,
+  `inPlaceSaves=${inPlace.writes}w/${inPlace.applied}applied/${inPlace.emptied}emptied/${inPlace.unknownLimiter}unknown`,
   `heap=${mb(heapWarm)}->${mb(heapEnd)}MB`,
   `memKeys=${String(memoryKeys)}`,
   `redisKeys=${redisKeys}`,
