@@ -55,6 +55,12 @@ export function tooLargeIssue(file: string, bytes: number): ConfigIssue {
 /** Where `loadConfig()` looks when no path is given, after `RATE_SYNC_CONFIG`. */
 export const CONFIG_SEARCH_PATH: readonly string[] = ["rate-sync.toml", "config/rate-sync.toml"];
 
+/**
+ * At most this many issues are listed in a ConfigError (its `issues` and its message); the rest are counted
+ * in one last issue, "… and 12,345 more issues". A file of 260k broken limiters built an 81 MB message.
+ */
+export const MAX_LISTED_ISSUES = 100;
+
 function toConfigIssues(issues: readonly PathIssue[], file: string, locate?: Locator): ConfigIssue[] {
   const located = issues.map((issue): ConfigIssue => {
     const position = locate?.(issue.path);
@@ -66,7 +72,7 @@ function toConfigIssues(issues: readonly PathIssue[], file: string, locate?: Loc
     };
   });
   // File order, so a user can fix top to bottom; issues without a position keep their order at the end.
-  return located
+  const sorted = located
     .map((issue, index) => ({ issue, index }))
     .sort(
       (a, b) =>
@@ -75,10 +81,27 @@ function toConfigIssues(issues: readonly PathIssue[], file: string, locate?: Loc
         a.index - b.index,
     )
     .map(({ issue }) => issue);
+  if (sorted.length <= MAX_LISTED_ISSUES) return sorted;
+  const more = sorted.length - MAX_LISTED_ISSUES;
+  return [
+    ...sorted.slice(0, MAX_LISTED_ISSUES),
+    { file, path: "", message: `… and ${more.toLocaleString("en-US")} more issue${more === 1 ? "" : "s"}` },
+  ];
 }
 
-function isUnder(path: readonly string[], prefix: readonly string[]): boolean {
-  return prefix.length <= path.length && prefix.every((key, index) => path[index] === key);
+/**
+ * `issues` without those at or under a path in `failed` (a set of paths, so a file with thousands of failed
+ * `${…}` values and thousands of validation issues is not compared pairwise).
+ */
+function withoutRepeats(issues: readonly PathIssue[], failed: readonly PathIssue[]): PathIssue[] {
+  if (failed.length === 0) return [...issues];
+  const failedPaths = new Set(failed.map((issue) => JSON.stringify(issue.path)));
+  return issues.filter((issue) => {
+    for (let length = 0; length <= issue.path.length; length++) {
+      if (failedPaths.has(JSON.stringify(issue.path.slice(0, length)))) return false;
+    }
+    return true;
+  });
 }
 
 /** Normalizes a validated document into a deeply frozen snapshot. */
@@ -149,12 +172,7 @@ export function parseConfigText(text: string, options: LoadOptions & { file?: st
   const interpolated = interpolateDocument(document, options.env ?? process.env);
   const validated = validateDocument(interpolated.value);
   // A value whose interpolation failed was left as written; its validation issue would only repeat the first.
-  const issues = [
-    ...interpolated.issues,
-    ...validated.issues.filter(
-      (issue) => !interpolated.issues.some((failed) => isUnder(issue.path, failed.path)),
-    ),
-  ];
+  const issues = [...interpolated.issues, ...withoutRepeats(validated.issues, interpolated.issues)];
   if (issues.length > 0 || validated.value === undefined) {
     const locator = createLocator(text);
     throw new ConfigError(toConfigIssues(issues, file, (path) => locator(interpolated.sourcePath(path))));
