@@ -334,6 +334,10 @@ export class RateSync {
    * when its turn comes. `${ENV}` values are read again (the `env` given at construction, else `process.env`).
    * Limiters from the file return to the file's definition, even after `DynamicConfig.update`.
    *
+   * The file is read once, after it has not changed for 20 ms (waiting at most 1 s), and the reload decides on
+   * that text: an empty file, a file still changing, or one that declares no limiter while limiters of the file
+   * run (unless it says `allow_no_limiters = true`) is refused like an invalid one.
+   *
    * @example
    * ```ts
    * process.on("SIGHUP", () => void rs.reload().catch(() => {})); // errors arrive as "reloadError"
