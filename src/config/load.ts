@@ -12,7 +12,7 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import { ConfigError, type ConfigIssue } from "../errors.ts";
 import { deepFreeze, FrozenMap } from "./freeze.ts";
 import { interpolateDocument } from "./interpolate.ts";
-import { formatPath, MAX_NESTING, type PathIssue } from "./issues.ts";
+import { formatPath, MAX_LISTED_ISSUES, MAX_NESTING, type PathIssue } from "./issues.ts";
 import { createLocator, findOverlongKey, type Locator } from "./locate.ts";
 import { IMPLICIT_STORE, normalizeDefaults, normalizeLimiter, normalizeStore } from "./normalize.ts";
 import type {
@@ -55,13 +55,18 @@ export function tooLargeIssue(file: string, bytes: number): ConfigIssue {
 /** Where `loadConfig()` looks when no path is given, after `RATE_SYNC_CONFIG`. */
 export const CONFIG_SEARCH_PATH: readonly string[] = ["rate-sync.toml", "config/rate-sync.toml"];
 
-/**
- * At most this many issues are listed in a ConfigError (its `issues` and its message); the rest are counted
- * in one last issue, "… and 12,345 more issues". A file of 260k broken limiters built an 81 MB message.
- */
-export const MAX_LISTED_ISSUES = 100;
+export { MAX_LISTED_ISSUES };
 
-function toConfigIssues(issues: readonly PathIssue[], file: string, locate?: Locator): ConfigIssue[] {
+/**
+ * Positions, file order and the bound on the list.
+ * @param unchecked - limiter tables left unchecked once enough issues were found (see `validateDocument`).
+ */
+function toConfigIssues(
+  issues: readonly PathIssue[],
+  file: string,
+  locate?: Locator,
+  unchecked = 0,
+): ConfigIssue[] {
   const located = issues.map((issue): ConfigIssue => {
     const position = locate?.(issue.path);
     return {
@@ -81,12 +86,14 @@ function toConfigIssues(issues: readonly PathIssue[], file: string, locate?: Loc
         a.index - b.index,
     )
     .map(({ issue }) => issue);
-  if (sorted.length <= MAX_LISTED_ISSUES) return sorted;
-  const more = sorted.length - MAX_LISTED_ISSUES;
-  return [
-    ...sorted.slice(0, MAX_LISTED_ISSUES),
-    { file, path: "", message: `… and ${more.toLocaleString("en-US")} more issue${more === 1 ? "" : "s"}` },
+  const more = Math.max(0, sorted.length - MAX_LISTED_ISSUES);
+  if (more === 0 && unchecked === 0) return sorted;
+  const count = (n: number, what: string) => `${n.toLocaleString("en-US")} ${what}${n === 1 ? "" : "s"}`;
+  const parts = [
+    ...(more > 0 ? [`${count(more, "more issue")}`] : []),
+    ...(unchecked > 0 ? [`${count(unchecked, "more limiter table")} not checked`] : []),
   ];
+  return [...sorted.slice(0, MAX_LISTED_ISSUES), { file, path: "", message: `… and ${parts.join(", ")}` }];
 }
 
 /**
@@ -175,7 +182,8 @@ export function parseConfigText(text: string, options: LoadOptions & { file?: st
   const issues = [...interpolated.issues, ...withoutRepeats(validated.issues, interpolated.issues)];
   if (issues.length > 0 || validated.value === undefined) {
     const locator = createLocator(text);
-    throw new ConfigError(toConfigIssues(issues, file, (path) => locator(interpolated.sourcePath(path))));
+    const locate = (path: readonly string[]) => locator(interpolated.sourcePath(path));
+    throw new ConfigError(toConfigIssues(issues, file, locate, validated.unchecked));
   }
   return buildSnapshot(validated.value, options.file);
 }
@@ -192,7 +200,9 @@ export function parseConfigText(text: string, options: LoadOptions & { file?: st
 export function parseConfigObject(input: unknown, options: { file?: string } = {}): ConfigSnapshot {
   const validated = validateDocument(input);
   if (validated.value === undefined) {
-    throw new ConfigError(toConfigIssues(validated.issues, options.file ?? CODE_CONFIG_FILE));
+    throw new ConfigError(
+      toConfigIssues(validated.issues, options.file ?? CODE_CONFIG_FILE, undefined, validated.unchecked),
+    );
   }
   return buildSnapshot(validated.value, undefined);
 }

@@ -9,7 +9,7 @@
  */
 
 import type { z } from "zod";
-import { type PathIssue, quoteList } from "./issues.ts";
+import { MAX_LISTED_ISSUES, type PathIssue, quoteList } from "./issues.ts";
 import {
   ALGORITHM_NAMES,
   type AlgorithmName,
@@ -102,12 +102,24 @@ function unknownStoreMessage(name: string, storeIds: readonly string[]): string 
 const DOCUMENT_TABLES = ["defaults", "stores", "limiters"];
 const DOCUMENT_KEYS = ["allow_no_limiters", ...DOCUMENT_TABLES];
 
+/** What `validateDocument` found. */
+export interface DocumentValidation {
+  /** Present only when there are no issues. */
+  readonly value?: ValidatedDocument;
+  readonly issues: PathIssue[];
+  /**
+   * Limiter tables not checked: once {@link MAX_LISTED_ISSUES} issues are found, the remaining tables are
+   * only counted (a ConfigError lists no more than that, and checking 250k broken tables took 20 s).
+   */
+  readonly unchecked: number;
+}
+
 /**
  * Validates a whole document (the TOML shape). `value` is present only when there are no issues.
  *
  * @param document - The parsed and interpolated TOML, or an object of the same shape given in code.
  */
-export function validateDocument(document: unknown): { value?: ValidatedDocument; issues: PathIssue[] } {
+export function validateDocument(document: unknown): DocumentValidation {
   // zod builds an Error (with a stack trace) per failed table; nothing here reads those stacks, and capturing
   // them was a third of the time to reject a file of thousands of broken limiters. Restored on the way out.
   const stackTraceLimit = Error.stackTraceLimit;
@@ -119,10 +131,10 @@ export function validateDocument(document: unknown): { value?: ValidatedDocument
   }
 }
 
-function validateTables(document: unknown): { value?: ValidatedDocument; issues: PathIssue[] } {
+function validateTables(document: unknown): DocumentValidation {
   const issues: PathIssue[] = [];
   if (!isTable(document))
-    return { issues: [{ path: [], message: "expected a table of stores and limiters" }] };
+    return { issues: [{ path: [], message: "expected a table of stores and limiters" }], unchecked: 0 };
 
   for (const key of presentKeys(document)) {
     if (!DOCUMENT_KEYS.includes(key)) {
@@ -178,11 +190,16 @@ function validateTables(document: unknown): { value?: ValidatedDocument; issues:
     isTable(rawDefaults) && typeof rawDefaults.store === "string" ? rawDefaults.store : undefined;
 
   const limiters = new Map<string, ValidatedLimiter>();
+  let unchecked = 0;
   const rawLimiters = has(document, "limiters") ? document.limiters : undefined;
   if (rawLimiters !== undefined && !isTable(rawLimiters)) {
     issues.push({ path: ["limiters"], message: "expected a table of limiters ([limiters.<id>])" });
   } else if (rawLimiters !== undefined) {
     for (const id of presentKeys(rawLimiters)) {
+      if (issues.length >= MAX_LISTED_ISSUES) {
+        unchecked++;
+        continue;
+      }
       const path = ["limiters", id];
       const result = validateLimiterTable(path, rawLimiters[id], { storeIds, defaultStore });
       issues.push(...result.issues);
@@ -190,7 +207,9 @@ function validateTables(document: unknown): { value?: ValidatedDocument; issues:
     }
   }
 
-  return issues.length > 0 ? { issues } : { value: { allowNoLimiters, defaults, stores, limiters }, issues };
+  return issues.length > 0
+    ? { issues, unchecked }
+    : { value: { allowNoLimiters, defaults, stores, limiters }, issues, unchecked };
 }
 
 function unknownKeyMessage(key: string, known: readonly string[], where: string): string {
