@@ -6,7 +6,7 @@
  * changing is waited for (bounded), never read half way.
  */
 
-import { appendFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
@@ -185,12 +185,21 @@ describe("readSettled", () => {
     cleanups.push(() => removeDir(dir));
     const file = join(dir, "growing.toml");
     writeFileSync(file, "");
-    const appender = setInterval(() => appendFileSync(file, "# more\n"), 2);
+    // Appended to from a thread of its own, so the appends go on whatever this thread is doing.
+    const stop = new SharedArrayBuffer(4);
+    const appender = new Worker(
+      `const { appendFileSync } = require("node:fs");
+       const { workerData } = require("node:worker_threads");
+       const flag = new Int32Array(workerData.stop);
+       while (Atomics.load(flag, 0) === 0) { appendFileSync(workerData.file, "# more\\n"); Atomics.wait(flag, 0, 0, 1); }`,
+      { eval: true, workerData: { file, stop } },
+    );
     try {
-      const read = await readSettled(file, { settleMs: 20, maxWaitMs: 150, maxBytes: 1e9 });
+      const read = await readSettled(file, { settleMs: 50, maxWaitMs: 300, maxBytes: 1e9 });
       expect(read.kind).toBe("unsettled");
     } finally {
-      clearInterval(appender);
+      Atomics.store(new Int32Array(stop), 0, 1);
+      await new Promise((resolve) => appender.once("exit", resolve));
     }
     writeFileSync(file, "# done\n");
     await expect(readSettled(file, { settleMs: 20, maxWaitMs: 1_000, maxBytes: 1e9 })).resolves.toEqual({
