@@ -5,7 +5,13 @@
  * table keys (store and limiter ids). Every problem is collected; nothing stops at the first.
  */
 
-import type { PathIssue } from "./issues.ts";
+import { MAX_NESTING, type PathIssue } from "./issues.ts";
+
+/**
+ * How deep `${…}` references may nest inside one another (`${A:-${B:-${C}}}` is 3). Each level is scanned
+ * again, so without a bound a string nested thousands deep took seconds and then overflowed the stack.
+ */
+export const MAX_REFERENCE_NESTING = 16;
 
 /** Environment variables to read; `undefined` values count as unset. */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -34,6 +40,17 @@ type StringResult = { ok: true; text: string } | { ok: false; messages: string[]
  * interpolateString("redis://${HOST:-localhost}:6379", { HOST: "cache" }); // { ok: true, text: "redis://cache:6379" }
  */
 export function interpolateString(input: string, env: Env): StringResult {
+  // Most strings (every id, most values) hold no `$`: taken as they are, without a character-by-character copy.
+  if (!input.includes("$")) return { ok: true, text: input };
+  const nesting = referenceNesting(input);
+  if (nesting > MAX_REFERENCE_NESTING) {
+    return {
+      ok: false,
+      messages: [
+        `"\${" references are nested ${nesting} deep; at most ${MAX_REFERENCE_NESTING} levels are allowed`,
+      ],
+    };
+  }
   const messages: string[] = [];
   let out = "";
   let i = 0;
@@ -70,6 +87,27 @@ export function interpolateString(input: string, env: Env): StringResult {
     i = end + 1;
   }
   return messages.length > 0 ? { ok: false, messages } : { ok: true, text: out };
+}
+
+/** The deepest nesting of `${` in `text`, in one pass (`$$` escapes are skipped, an unclosed `${` counts). */
+function referenceNesting(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 0x24 /* $ */) {
+      const next = text.charCodeAt(i + 1);
+      if (next === 0x24) i++;
+      else if (next === 0x7b /* { */) {
+        depth++;
+        i++;
+        if (depth > deepest) deepest = depth;
+      }
+    } else if (ch === 0x7d /* } */ && depth > 0) {
+      depth--;
+    }
+  }
+  return deepest;
 }
 
 /** Index of the `}` closing a reference whose body starts at `from`, honouring nested `${…}`; -1 if none. */
@@ -149,6 +187,15 @@ export function interpolateDocument(document: unknown, env: Env): InterpolationR
   const sourceKeys = new WeakMap<object, Map<string, string>>();
 
   const visit = (value: unknown, path: readonly string[]): unknown => {
+    if (path.length > MAX_NESTING) {
+      // Only reachable with dotted keys or headers of many segments (smol-toml bounds arrays and inline tables):
+      // reported once at the first level too deep, not descended (the recursion would overflow the stack).
+      issues.push({
+        path,
+        message: `keys are nested ${MAX_NESTING + 1} or more levels deep; a rate-sync config needs at most a few levels (at most ${MAX_NESTING})`,
+      });
+      return undefined;
+    }
     if (typeof value === "string") {
       const result = interpolateString(value, env);
       if (result.ok) return result.text;
@@ -161,7 +208,9 @@ export function interpolateDocument(document: unknown, env: Env): InterpolationR
     if (!isTable(value)) return value;
     // Null prototype: ids such as `__proto__` or `constructor` are plain keys and can never reach a prototype.
     const out: Record<string, unknown> = Object.create(null);
-    const origins = new Map<string, string>();
+    // Only keys that interpolation changed are recorded (most tables have none): a map per table, and a
+    // WeakMap entry per table, made loading 100k limiters markedly slower.
+    let origins: Map<string, string> | undefined;
     for (const rawKey of Object.keys(value)) {
       const keyResult = interpolateString(rawKey, env);
       let key = rawKey;
@@ -171,17 +220,20 @@ export function interpolateDocument(document: unknown, env: Env): InterpolationR
         for (const message of keyResult.messages)
           issues.push({ path: [...path, rawKey], message: `in the key: ${message}` });
       }
-      if (origins.has(key)) {
+      if (Object.hasOwn(out, key)) {
         issues.push({
           path: [...path, rawKey],
-          message: `the key becomes ${JSON.stringify(key)} after interpolation, which is already used by ${JSON.stringify(origins.get(key))}`,
+          message: `the key becomes ${JSON.stringify(key)} after interpolation, which is already used by ${JSON.stringify(origins?.get(key) ?? key)}`,
         });
         continue;
       }
-      origins.set(key, rawKey);
+      if (key !== rawKey) {
+        origins ??= new Map();
+        origins.set(key, rawKey);
+      }
       out[key] = visit(value[rawKey], [...path, key]);
     }
-    sourceKeys.set(out, origins);
+    if (origins !== undefined) sourceKeys.set(out, origins);
     return out;
   };
 

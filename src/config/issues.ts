@@ -12,6 +12,18 @@ export interface PathIssue {
   readonly message: string;
 }
 
+/**
+ * At most this many issues are listed in a ConfigError (its `issues` and its message); the rest are counted
+ * in one last issue, "… and 12,345 more issues". A file of 260k broken limiters built an 81 MB message.
+ */
+export const MAX_LISTED_ISSUES = 100;
+
+/**
+ * How many keys deep a document may nest (`limiters.api.rate` is 3). Deeper documents are refused with one
+ * issue: walking a dotted key of thousands of segments overflowed the stack before this bound.
+ */
+export const MAX_NESTING = 32;
+
 const BARE_KEY = /^[A-Za-z0-9_-]+$/;
 
 /**

@@ -12,8 +12,8 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import { ConfigError, type ConfigIssue } from "../errors.ts";
 import { deepFreeze, FrozenMap } from "./freeze.ts";
 import { interpolateDocument } from "./interpolate.ts";
-import { formatPath, type PathIssue } from "./issues.ts";
-import { createLocator, type Locator } from "./locate.ts";
+import { formatPath, MAX_LISTED_ISSUES, MAX_NESTING, type PathIssue } from "./issues.ts";
+import { createLocator, findOverlongKey, type Locator } from "./locate.ts";
 import { IMPLICIT_STORE, normalizeDefaults, normalizeLimiter, normalizeStore } from "./normalize.ts";
 import { describeTomlError } from "./toml-error.ts";
 import type {
@@ -36,10 +36,38 @@ export interface LoadOptions {
 /** File name used in issues of config given in code. */
 export const CODE_CONFIG_FILE = "<config>";
 
+/**
+ * The largest config file (or TOML text) accepted, in bytes: 16 MiB, room for about 400,000 short limiter
+ * tables. Larger input is refused with a ConfigError before it is parsed, so a wrong file (a log, a dump)
+ * cannot tie up the process.
+ */
+export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+
+/** The issue of input over {@link MAX_CONFIG_BYTES}. */
+export function tooLargeIssue(file: string, bytes: number): ConfigIssue {
+  const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  return {
+    file,
+    path: "",
+    message: `the config is ${mib(bytes)} (${bytes} bytes); at most ${mib(MAX_CONFIG_BYTES)} (${MAX_CONFIG_BYTES} bytes) is accepted`,
+  };
+}
+
 /** Where `loadConfig()` looks when no path is given, after `RATE_SYNC_CONFIG`. */
 export const CONFIG_SEARCH_PATH: readonly string[] = ["rate-sync.toml", "config/rate-sync.toml"];
 
-function toConfigIssues(issues: readonly PathIssue[], file: string, locate?: Locator): ConfigIssue[] {
+export { MAX_LISTED_ISSUES };
+
+/**
+ * Positions, file order and the bound on the list.
+ * @param unchecked - limiter tables left unchecked once enough issues were found (see `validateDocument`).
+ */
+function toConfigIssues(
+  issues: readonly PathIssue[],
+  file: string,
+  locate?: Locator,
+  unchecked = 0,
+): ConfigIssue[] {
   const located = issues.map((issue): ConfigIssue => {
     const position = locate?.(issue.path);
     return {
@@ -50,7 +78,7 @@ function toConfigIssues(issues: readonly PathIssue[], file: string, locate?: Loc
     };
   });
   // File order, so a user can fix top to bottom; issues without a position keep their order at the end.
-  return located
+  const sorted = located
     .map((issue, index) => ({ issue, index }))
     .sort(
       (a, b) =>
@@ -59,10 +87,29 @@ function toConfigIssues(issues: readonly PathIssue[], file: string, locate?: Loc
         a.index - b.index,
     )
     .map(({ issue }) => issue);
+  const more = Math.max(0, sorted.length - MAX_LISTED_ISSUES);
+  if (more === 0 && unchecked === 0) return sorted;
+  const count = (n: number, what: string) => `${n.toLocaleString("en-US")} ${what}${n === 1 ? "" : "s"}`;
+  const parts = [
+    ...(more > 0 ? [`${count(more, "more issue")}`] : []),
+    ...(unchecked > 0 ? [`${count(unchecked, "more limiter table")} not checked`] : []),
+  ];
+  return [...sorted.slice(0, MAX_LISTED_ISSUES), { file, path: "", message: `… and ${parts.join(", ")}` }];
 }
 
-function isUnder(path: readonly string[], prefix: readonly string[]): boolean {
-  return prefix.length <= path.length && prefix.every((key, index) => path[index] === key);
+/**
+ * `issues` without those at or under a path in `failed` (a set of paths, so a file with thousands of failed
+ * `${…}` values and thousands of validation issues is not compared pairwise).
+ */
+function withoutRepeats(issues: readonly PathIssue[], failed: readonly PathIssue[]): PathIssue[] {
+  if (failed.length === 0) return [...issues];
+  const failedPaths = new Set(failed.map((issue) => JSON.stringify(issue.path)));
+  return issues.filter((issue) => {
+    for (let length = 0; length <= issue.path.length; length++) {
+      if (failedPaths.has(JSON.stringify(issue.path.slice(0, length)))) return false;
+    }
+    return true;
+  });
 }
 
 /** Normalizes a validated document into a deeply frozen snapshot. */
@@ -81,6 +128,7 @@ function buildSnapshot(document: ValidatedDocument, file: string | undefined): C
   for (const store of stores.values()) deepFreeze(store);
   return Object.freeze({
     ...(file === undefined ? {} : { file }),
+    ...(document.allowNoLimiters ? { allowNoLimiters: true as const } : {}),
     defaults: deepFreeze(defaults),
     stores: new FrozenMap(stores),
     limiters: new FrozenMap(limiters),
@@ -99,6 +147,21 @@ function buildSnapshot(document: ValidatedDocument, file: string | undefined): C
  */
 export function parseConfigText(text: string, options: LoadOptions & { file?: string } = {}): ConfigSnapshot {
   const file = options.file ?? CODE_CONFIG_FILE;
+  // A UTF-8 byte is at most one UTF-16 unit: only text that may be over the bound needs to be measured.
+  if (text.length > MAX_CONFIG_BYTES / 3 && Buffer.byteLength(text) > MAX_CONFIG_BYTES) {
+    throw new ConfigError([tooLargeIssue(file, Buffer.byteLength(text))]);
+  }
+  const overlong = findOverlongKey(text, MAX_NESTING);
+  if (overlong !== undefined) {
+    throw new ConfigError([
+      {
+        file,
+        path: "",
+        ...overlong,
+        message: `a key or table header of more than ${MAX_NESTING} dotted parts; a rate-sync config needs at most a few`,
+      },
+    ]);
+  }
   let document: unknown;
   try {
     document = parseToml(text);
@@ -118,15 +181,11 @@ export function parseConfigText(text: string, options: LoadOptions & { file?: st
   const interpolated = interpolateDocument(document, options.env ?? process.env);
   const validated = validateDocument(interpolated.value);
   // A value whose interpolation failed was left as written; its validation issue would only repeat the first.
-  const issues = [
-    ...interpolated.issues,
-    ...validated.issues.filter(
-      (issue) => !interpolated.issues.some((failed) => isUnder(issue.path, failed.path)),
-    ),
-  ];
+  const issues = [...interpolated.issues, ...withoutRepeats(validated.issues, interpolated.issues)];
   if (issues.length > 0 || validated.value === undefined) {
     const locator = createLocator(text);
-    throw new ConfigError(toConfigIssues(issues, file, (path) => locator(interpolated.sourcePath(path))));
+    const locate = (path: readonly string[]) => locator(interpolated.sourcePath(path));
+    throw new ConfigError(toConfigIssues(issues, file, locate, validated.unchecked));
   }
   return buildSnapshot(validated.value, options.file);
 }
@@ -143,7 +202,9 @@ export function parseConfigText(text: string, options: LoadOptions & { file?: st
 export function parseConfigObject(input: unknown, options: { file?: string } = {}): ConfigSnapshot {
   const validated = validateDocument(input);
   if (validated.value === undefined) {
-    throw new ConfigError(toConfigIssues(validated.issues, options.file ?? CODE_CONFIG_FILE));
+    throw new ConfigError(
+      toConfigIssues(validated.issues, options.file ?? CODE_CONFIG_FILE, undefined, validated.unchecked),
+    );
   }
   return buildSnapshot(validated.value, undefined);
 }
@@ -213,14 +274,28 @@ export async function loadConfig(
   const file = displayName(absolute, cwd);
   let text: string;
   try {
+    const size = statSync(absolute).size;
+    if (size > MAX_CONFIG_BYTES) throw new ConfigError([tooLargeIssue(file, size)]);
     text = await readFile(absolute, "utf8");
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     const reason = existsSync(absolute) ? "cannot be read" : "does not exist";
     throw new ConfigError([{ file, path: "", message: `the config file ${absolute} ${reason}` }], {
       cause: error,
     });
   }
-  const snapshot = parseConfigText(text, { ...options, file });
+  return parseConfigFileText(text, absolute, options);
+}
+
+/**
+ * Parses the text read from the config file at `path` (made absolute against `cwd`): issues name the file as
+ * `loadConfig` does, and the snapshot keeps the absolute path. For a reload that has read the file itself.
+ * @throws {ConfigError}
+ */
+export function parseConfigFileText(text: string, path: string, options: LoadOptions = {}): ConfigSnapshot {
+  const cwd = options.cwd ?? process.cwd();
+  const absolute = resolve(cwd, path);
+  const snapshot = parseConfigText(text, { ...options, file: displayName(absolute, cwd) });
   return Object.freeze({ ...snapshot, file: absolute });
 }
 

@@ -7,6 +7,8 @@
  * moves to the next line, and whatever it could not place is simply not located.
  */
 
+import { MAX_NESTING } from "./issues.ts";
+
 /** A 1-based position in the source. */
 export interface SourcePosition {
   readonly line: number;
@@ -58,10 +60,52 @@ function pathId(path: readonly string[]): string {
   return JSON.stringify(path);
 }
 
-/** Offset of the first place each key path (and every prefix of it) is written. */
-function scanKeyOffsets(text: string): Map<string, number> {
+/**
+ * Where the first key (or table header) of more than `maxSegments` dotted segments is written, if any.
+ * smol-toml takes time quadratic in the segments of one key (a header of 50,000 segments took 20 s), so the
+ * loader refuses such keys before parsing. A pass over the characters picks out the lines with that many
+ * dots; only when there is one does the scanner run to tell keys from dots inside strings.
+ */
+export function findOverlongKey(text: string, maxSegments: number): SourcePosition | undefined {
+  let dots = 0;
+  let suspicious = false;
+  for (let i = 0; i < text.length && !suspicious; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 0x2e /* . */) suspicious = ++dots >= maxSegments;
+    else if (ch === 0x0a /* \n */) dots = 0;
+  }
+  if (!suspicious) return undefined;
+  let found: number | undefined;
+  scanKeyOffsets(text, (segments, offset) => {
+    if (found === undefined && segments > maxSegments) found = offset;
+  });
+  return found === undefined ? undefined : positionIn(text, found);
+}
+
+/** The line and column of `offset` in `text`. */
+function positionIn(text: string, offset: number): SourcePosition {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = text.indexOf("\n"); i !== -1 && i < offset; i = text.indexOf("\n", i + 1)) {
+    line++;
+    lineStart = i + 1;
+  }
+  return { line, column: offset - lineStart + 1 };
+}
+
+/**
+ * Offset of the first place each key path (and every prefix of it) is written. With `onKey`, nothing is
+ * recorded: `onKey` hears the number of segments and the offset of every key and header instead.
+ */
+function scanKeyOffsets(
+  text: string,
+  onKey?: (segments: number, offset: number) => void,
+): Map<string, number> {
   const offsets = new Map<string, number>();
   const record = (path: readonly string[], offset: number): void => {
+    // Paths deeper than the loader accepts are never looked up past that depth; recording every prefix of a
+    // key of thousands of segments would cost time and memory quadratic in its length.
+    if (onKey !== undefined || path.length > MAX_NESTING + 1) return;
     const id = pathId(path);
     if (!offsets.has(id)) offsets.set(id, offset);
   };
@@ -119,6 +163,7 @@ function scanKeyOffsets(text: string): Map<string, number> {
   const readKey = (): { segments: string[]; starts: number[] } | undefined => {
     const segments: string[] = [];
     const starts: number[] = [];
+    const keyStart = pos;
     for (;;) {
       skipSpaces();
       const start = pos;
@@ -132,7 +177,10 @@ function scanKeyOffsets(text: string): Map<string, number> {
       }
       starts.push(start);
       skipSpaces();
-      if (peek() !== ".") return { segments, starts };
+      if (peek() !== ".") {
+        onKey?.(segments.length, keyStart);
+        return { segments, starts };
+      }
       pos++;
     }
   };
@@ -222,7 +270,8 @@ function scanKeyOffsets(text: string): Map<string, number> {
         if (key !== undefined) {
           table = key.segments;
           // The header is where a table "is": point at its `[` rather than at its last key.
-          for (let length = 1; length <= table.length; length++) record(table.slice(0, length), lineStart);
+          const recorded = Math.min(table.length, MAX_NESTING + 1);
+          for (let length = 1; length <= recorded; length++) record(table.slice(0, length), lineStart);
         }
       } else {
         const key = readKey();

@@ -561,9 +561,18 @@ export type ParsedStore =
 /** The keys a limiter table may have. */
 export const LIMITER_KEYS: readonly string[] = Object.keys(limiterSchema.shape);
 
+/**
+ * The top-level `allow_no_limiters = true`: the explicit opt-in a reload needs to apply a file that declares no
+ * limiter at all while limiters from the file are running (otherwise refused as a save caught half way).
+ */
+export const allowNoLimitersSchema = booleanField(
+  "Lets a reload apply this file although it declares no limiter, removing every running limiter of the file (refused otherwise). Write it before the first table.",
+);
+
 /** The whole file, for the JSON Schema only (validation runs table by table, see `validate.ts`). */
 const configFileSchema = z
   .strictObject({
+    allow_no_limiters: allowNoLimitersSchema.optional(),
     defaults: defaultsSchema.optional().meta({ description: "Settings every limiter inherits." }),
     stores: z
       .record(

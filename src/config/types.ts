@@ -144,4 +144,9 @@ export interface ConfigSnapshot {
   readonly limiters: ReadonlyMap<string, LimiterConfig>;
   /** The user-facing definitions the limiters were built from (what `DynamicConfig.get()` returns). */
   readonly definitions: ReadonlyMap<string, LimiterDefinition>;
+  /**
+   * `allow_no_limiters = true` was written: a reload may apply this snapshot although it has no limiter
+   * (without it, such a reload is refused while limiters from the file run). Absent otherwise.
+   */
+  readonly allowNoLimiters?: true;
 }

@@ -11,11 +11,12 @@
 import type { z } from "zod";
 import { templateIdProblem } from "../core/templates.ts";
 import { MAX_DURATION_MS, MAX_DURATION_TEXT } from "./bounds.ts";
-import { type PathIssue, quoteList } from "./issues.ts";
+import { MAX_LISTED_ISSUES, type PathIssue, quoteList } from "./issues.ts";
 import { bucketShape } from "./normalize.ts";
 import {
   ALGORITHM_NAMES,
   type AlgorithmName,
+  allowNoLimitersSchema,
   defaultsSchema,
   ENGINE_NAMES,
   fastapiSchema,
@@ -31,6 +32,8 @@ import type { LimiterDefinition } from "./types.ts";
 
 /** A document that passed validation, in file order. */
 export interface ValidatedDocument {
+  /** `allow_no_limiters = true` at the top of the file. */
+  readonly allowNoLimiters: boolean;
   readonly defaults: ParsedDefaults;
   readonly stores: ReadonlyMap<string, ParsedStore>;
   readonly limiters: ReadonlyMap<string, ValidatedLimiter>;
@@ -99,7 +102,22 @@ function unknownStoreMessage(name: string, storeIds: readonly string[]): string 
   return `unknown store ${JSON.stringify(name)}; known stores: ${storeIds.length > 0 ? storeIds.join(", ") : "(none)"}`;
 }
 
-const DOCUMENT_KEYS = ["defaults", "stores", "limiters"];
+/** The tables of a document, named in the message about an unknown top-level key. */
+const DOCUMENT_TABLES = ["defaults", "stores", "limiters"];
+const DOCUMENT_KEYS = ["allow_no_limiters", ...DOCUMENT_TABLES];
+
+/** What `validateDocument` found. */
+export interface DocumentValidation {
+  /** Present only when there are no issues. */
+  readonly value?: ValidatedDocument;
+  readonly issues: PathIssue[];
+  /**
+   * Limiter tables not checked: once {@link MAX_LISTED_ISSUES} issues are found, the remaining tables are
+   * only counted (a ConfigError lists no more than that, and checking 250k broken tables took 20 s).
+   */
+  readonly unchecked: number;
+}
+
 // rate-sync (Python)'s `[fastapi]` is validated and otherwise ignored (see `fastapiSchema`); messages do not
 // offer it, since it configures nothing here.
 const COMPAT_DOCUMENT_KEYS = ["fastapi"];
@@ -109,18 +127,37 @@ const COMPAT_DOCUMENT_KEYS = ["fastapi"];
  *
  * @param document - The parsed and interpolated TOML, or an object of the same shape given in code.
  */
-export function validateDocument(document: unknown): { value?: ValidatedDocument; issues: PathIssue[] } {
+export function validateDocument(document: unknown): DocumentValidation {
+  // zod builds an Error (with a stack trace) per failed table; nothing here reads those stacks, and capturing
+  // them was a third of the time to reject a file of thousands of broken limiters. Restored on the way out.
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return validateTables(document);
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
+  }
+}
+
+function validateTables(document: unknown): DocumentValidation {
   const issues: PathIssue[] = [];
   if (!isTable(document))
-    return { issues: [{ path: [], message: "expected a table of stores and limiters" }] };
+    return { issues: [{ path: [], message: "expected a table of stores and limiters" }], unchecked: 0 };
 
   for (const key of presentKeys(document)) {
     if (!DOCUMENT_KEYS.includes(key) && !COMPAT_DOCUMENT_KEYS.includes(key)) {
       issues.push({
         path: [key],
-        message: `unknown key ${JSON.stringify(key)}${didYouMean(key, DOCUMENT_KEYS)} (expected ${quoteList(DOCUMENT_KEYS)})`,
+        message: `unknown key ${JSON.stringify(key)}${didYouMean(key, DOCUMENT_KEYS)} (expected ${quoteList(DOCUMENT_TABLES)})`,
       });
     }
+  }
+
+  let allowNoLimiters = false;
+  if (has(document, "allow_no_limiters")) {
+    const result = allowNoLimitersSchema.safeParse(document.allow_no_limiters);
+    if (result.success) allowNoLimiters = result.data;
+    else issues.push(...fromZod(result.error, ["allow_no_limiters"], (key) => `unknown key ${key}`));
   }
 
   // Stores first: limiters and defaults refer to them.
@@ -172,11 +209,16 @@ export function validateDocument(document: unknown): { value?: ValidatedDocument
   }
 
   const limiters = new Map<string, ValidatedLimiter>();
+  let unchecked = 0;
   const rawLimiters = has(document, "limiters") ? document.limiters : undefined;
   if (rawLimiters !== undefined && !isTable(rawLimiters)) {
     issues.push({ path: ["limiters"], message: "expected a table of limiters ([limiters.<id>])" });
   } else if (rawLimiters !== undefined) {
     for (const id of presentKeys(rawLimiters)) {
+      if (issues.length >= MAX_LISTED_ISSUES) {
+        unchecked++;
+        continue;
+      }
       const path = ["limiters", id];
       const result = validateLimiterTable(path, rawLimiters[id], { storeIds, defaultStore });
       issues.push(...result.issues);
@@ -184,7 +226,9 @@ export function validateDocument(document: unknown): { value?: ValidatedDocument
     }
   }
 
-  return issues.length > 0 ? { issues } : { value: { defaults, stores, limiters }, issues };
+  return issues.length > 0
+    ? { issues, unchecked }
+    : { value: { allowNoLimiters, defaults, stores, limiters }, issues, unchecked };
 }
 
 function unknownKeyMessage(key: string, known: readonly string[], where: string): string {

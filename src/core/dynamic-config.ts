@@ -15,6 +15,8 @@ export type DefinitionValidator = (definition: LimiterDefinition) => LimiterConf
 export const bindValidator: unique symbol = Symbol("rate-sync.bindValidator");
 /** Package-internal: replaces the definition with one validated elsewhere (a reload) and notifies. */
 export const replaceDefinition: unique symbol = Symbol("rate-sync.replaceDefinition");
+/** Package-internal: passed to the constructor by a RateSync whose loader has already validated the definition. */
+export const validatedDefinition: unique symbol = Symbol("rate-sync.validatedDefinition");
 
 type Listener = (definition: LimiterDefinition) => void;
 
@@ -53,8 +55,10 @@ export class DynamicConfig {
   readonly #listeners = new Set<Listener>();
 
   /** Creates a config holding `initial`, validated on its own (throws `ConfigError`). */
-  constructor(initial: LimiterDefinition) {
-    validateStandalone(initial);
+  constructor(initial: LimiterDefinition, trust?: typeof validatedDefinition) {
+    // A RateSync builds one per limiter from definitions it has just validated in their own context: a second,
+    // standalone validation each (a whole document per limiter) was most of the cost of loading a large file.
+    if (trust !== validatedDefinition) validateStandalone(initial);
     this.#definition = freezeDefinition(initial);
   }
 

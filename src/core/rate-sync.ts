@@ -4,14 +4,16 @@
  * waits, hands out leases, reloads and reports. Most applications need one per process.
  */
 
-import { existsSync } from "node:fs";
 import { MAX_TIMER_MS, MIN_COST } from "../config/bounds.ts";
 import {
   describeConfigSearch,
   loadConfig,
+  MAX_CONFIG_BYTES,
   normalizeLimiterDefinition,
+  parseConfigFileText,
   parseConfigObject,
   parseConfigText,
+  tooLargeIssue,
 } from "../config/load.ts";
 import type { ConfigSnapshot, LimiterConfig, LimiterDefinition } from "../config/types.ts";
 import { describeValue } from "../config/units.ts";
@@ -24,14 +26,15 @@ import {
   UnknownLimiterError,
 } from "../errors.ts";
 import { Acquirer } from "./acquirer.ts";
-import { bindValidator, DynamicConfig, replaceDefinition } from "./dynamic-config.ts";
+import { bindValidator, DynamicConfig, replaceDefinition, validatedDefinition } from "./dynamic-config.ts";
 import { Engine, type EngineOutcome, type Member } from "./engine.ts";
 import { type Listener, TypedEmitter } from "./events.ts";
 import { assertValidKey } from "./keys.ts";
 import { copyCounters, type LimiterCounters, type MetricsSnapshot } from "./metrics.ts";
 import { Notices } from "./notices.ts";
 import { LimiterEntry, type LimiterOrigin, Registry, type ResolvedKey } from "./registry.ts";
-import { hasContent, planReload, sameSnapshot } from "./reload-plan.ts";
+import { planReload, sameSnapshot } from "./reload-plan.ts";
+import { readSettled } from "./settled-read.ts";
 import { StorePool } from "./store-pool.ts";
 import type {
   AcquireOptions,
@@ -106,6 +109,8 @@ export class RateSync {
   #fileReloadQueued = false;
   #reloads = 0;
   #reloadErrors = 0;
+  /** True while a reload hands DynamicConfigs their new definitions (their configs come from the snapshot). */
+  #notifyingReload = false;
   #closed: Promise<void> | undefined;
 
   private constructor(snapshot: ConfigSnapshot, options: RateSyncOptions) {
@@ -116,9 +121,11 @@ export class RateSync {
     this.#stores = new StorePool(options.stores ?? {}, (id) => this.#snapshot.stores.get(id));
     this.#engine = new Engine(this.#stores, this.#events);
     this.#acquirer = new Acquirer(this.#engine);
+    const entries: LimiterEntry[] = [];
     for (const [id, config] of snapshot.limiters) {
-      this.#registry.set(this.#createEntry(id, snapshot.definitions.get(id)!, config, "file"));
+      entries.push(this.#createEntry(id, snapshot.definitions.get(id)!, config, "file"));
     }
+    this.#registry.update([], entries);
     // Only a file can be reloaded, so only then can a reload remove a limiter behind the callers' backs.
     this.#usage = snapshot.file === undefined ? undefined : new UsageMarks(this.#registry);
   }
@@ -359,6 +366,10 @@ export class RateSync {
    * when its turn comes. `${ENV}` values are read again (the `env` given at construction, else `process.env`).
    * Limiters from the file return to the file's definition, even after `DynamicConfig.update`.
    *
+   * The file is read once, after it has not changed for 20 ms (waiting at most 1 s), and the reload decides on
+   * that text: an empty file, a file still changing, or one that declares no limiter while limiters of the file
+   * run (unless it says `allow_no_limiters = true`) is refused like an invalid one.
+   *
    * @example
    * ```ts
    * process.on("SIGHUP", () => void rs.reload().catch(() => {})); // errors arrive as "reloadError"
@@ -427,24 +438,41 @@ export class RateSync {
    */
   async #reloadNow(file: string, fromWatcher: boolean): Promise<ReloadEvent | undefined> {
     if (this.#closed) throw new ClosedError();
-    if (fromWatcher && !(await hasContent(file))) return undefined;
     let snapshot: ConfigSnapshot;
     let codeConfigs: Map<string, LimiterConfig>;
     try {
+      // The file is read once, after it stopped changing, and everything below decides on that text: a size
+      // checked apart from the read let a truncating save slip an empty file in between (#13).
+      const read = await readSettled(file, { maxBytes: MAX_CONFIG_BYTES });
+      if (this.#closed) throw new ClosedError();
+      if (read.kind === "too-large") throw new ConfigError([tooLargeIssue(file, read.bytes)]);
+      // Missing, empty or still being written: a save in progress. The watcher hears its end and reloads then.
+      const empty = read.kind === "text" && read.text.trim() === "";
+      if (fromWatcher && (read.kind !== "text" || empty)) return undefined;
+      if (read.kind === "missing") {
+        throw new ConfigError([{ file, path: "", message: `the config file ${file} does not exist` }]);
+      }
+      if (read.kind === "unsettled") {
+        throw new ConfigError([
+          {
+            file,
+            path: "",
+            message: `the file kept changing for ${read.waitedMs} ms; the running config is kept`,
+          },
+        ]);
+      }
       // An empty file is valid TOML with no limiters, but as a reload it is almost surely a save caught half
       // way (a truncating write): applying it would remove every limiter. Nothing is lost instead.
-      if (!(await hasContent(file)) && existsSync(file)) {
+      if (empty) {
         throw new ConfigError([{ file, path: "", message: "the file is empty; the running config is kept" }]);
       }
       // `${ENV}` is re-read now: the env given at construction, else `process.env` as it is at this moment.
-      const loaded = await loadConfig(
+      snapshot = parseConfigFileText(
+        read.text,
         file,
         this.#options.env === undefined ? {} : { env: this.#options.env },
       );
-      if (loaded === undefined) {
-        throw new ConfigError([{ file, path: "", message: `the config file ${file} does not exist` }]);
-      }
-      snapshot = loaded;
+      this.#refuseRemovingAll(file, snapshot);
       // Limiters configured in code live on in the new file's context (its stores and defaults): one that no
       // longer validates there (its store was removed) makes the whole reload invalid, not half-applied.
       codeConfigs = this.#revalidateCodeLimiters(snapshot);
@@ -468,6 +496,26 @@ export class RateSync {
     this.#reloads++;
     this.#events.emit("reload", event);
     return event;
+  }
+
+  /**
+   * A file that declares no limiter while limiters of the file run is refused unless it says
+   * `allow_no_limiters = true`: it is far more often a save cut short (only `[stores]` or `[defaults]` written
+   * yet) than a wish to stop limiting everything.
+   * @throws ConfigError
+   */
+  #refuseRemovingAll(file: string, snapshot: ConfigSnapshot): void {
+    if (snapshot.limiters.size > 0 || snapshot.allowNoLimiters) return;
+    let running = 0;
+    for (const entry of this.#registry.entries()) if (entry.origin === "file") running++;
+    if (running === 0) return;
+    throw new ConfigError([
+      {
+        file,
+        path: "",
+        message: `the file declares no limiters and would remove all ${running} running limiter(s) of the file; the running config is kept (write allow_no_limiters = true before the first table to remove them all)`,
+      },
+    ]);
   }
 
   // ------------------------------------------------------------------------------------- events and metrics
@@ -620,7 +668,8 @@ export class RateSync {
     origin: LimiterOrigin,
     provider?: ConfigProvider,
   ): LimiterEntry {
-    const dynamic = new DynamicConfig(definition);
+    // Every caller has validated `definition` in this instance's context already (`config` is the result).
+    const dynamic = new DynamicConfig(definition, validatedDefinition);
     dynamic[bindValidator]((next) => this.#validate(id, next));
     const unsubscribes: (() => void)[] = [];
     const entry = new LimiterEntry(id, config, dynamic, origin, () => {
@@ -629,7 +678,9 @@ export class RateSync {
     // Every change of the definition (update, reload, provider) re-derives the config the next call reads.
     unsubscribes.push(
       dynamic.subscribe((next) => {
-        entry.config = this.#validate(id, next);
+        // A reload hands over the config its snapshot validated right after notifying: validating each
+        // definition again here would double the cost of reloading a large file.
+        if (!this.#notifyingReload) entry.config = this.#validate(id, next);
       }),
     );
     if (provider) {
@@ -682,14 +733,28 @@ export class RateSync {
     // ---- the swap: from here to the end of the loops, only assignments.
     this.#snapshot = snapshot;
     this.#registry.setMaxClones(snapshot.defaults.maxClones);
-    for (const id of event.removed) this.#registry.delete(id);
-    for (const entry of create) this.#registry.set(entry);
+    this.#registry.update(event.removed, create);
     // In place: clones keep their handles and read the new parameters on their next call; the usage so far
     // stays in the store under the same state tag unless the algorithm or window changed (`stateTag`).
     for (const [entry, config] of reconfigure) entry.config = config;
     this.#stores.retireChanged(previous, snapshot);
 
     // ---- after the swap: tell DynamicConfig listeners (a throwing listener can no longer leave a mix behind).
+    this.#notifyingReload = true;
+    try {
+      this.#notifyAll(snapshot, notify);
+    } finally {
+      this.#notifyingReload = false;
+    }
+    this.#warnRemovedInUse(removedEntries);
+    return event;
+  }
+
+  /** Hands each reloaded DynamicConfig its new definition; the snapshot's config is what runs afterwards. */
+  #notifyAll(
+    snapshot: ConfigSnapshot,
+    notify: readonly (readonly [LimiterEntry, LimiterDefinition])[],
+  ): void {
     for (const [entry, definition] of notify) {
       try {
         entry.dynamic[replaceDefinition](definition);
@@ -703,7 +768,5 @@ export class RateSync {
       const config = snapshot.limiters.get(entry.id);
       if (config) entry.config = config;
     }
-    this.#warnRemovedInUse(removedEntries);
-    return event;
   }
 }

@@ -5,7 +5,6 @@
  * lets `RateSync` apply a reload as plain assignments that cannot fail halfway.
  */
 
-import { stat } from "node:fs/promises";
 import type { ConfigSnapshot, LimiterConfig, LimiterDefinition } from "../config/types.ts";
 import type { LimiterEntry, Registry } from "./registry.ts";
 import type { ReloadEvent } from "./types.ts";
@@ -22,19 +21,6 @@ export function sameSnapshot(a: ConfigSnapshot, b: ConfigSnapshot): boolean {
     sameJson([...a.limiters], [...b.limiters]) &&
     sameJson([...a.definitions], [...b.definitions])
   );
-}
-
-/**
- * Whether a file exists and is not empty. A watcher-triggered reload that finds no content is looking at a save
- * in progress (deleted before being re-created, truncated before being written, a dangling ConfigMap link):
- * loading it would report a bogus error, or worse apply an empty config that removes every limiter.
- */
-export async function hasContent(file: string): Promise<boolean> {
-  try {
-    return (await stat(file)).size > 0;
-  } catch {
-    return false;
-  }
 }
 
 /** The steps of one reload. */

@@ -34,6 +34,7 @@ import { postgresNames } from "../../src/stores/postgres/identifiers.ts";
 import { requirePostgres, requireRedis, uniqueName } from "../helpers/stores.ts";
 import { TcpProxy } from "../helpers/tcp-proxy.ts";
 import { adminSql, dropStoreObjects } from "../stores/postgres/setup.ts";
+import { startInPlaceSaves } from "./in-place-saves.ts";
 import { startRedisFreeze } from "./redis-freeze.ts";
 
 // ------------------------------------------------------------------------------------------------ settings
@@ -318,6 +319,7 @@ const deadline = startedAt + SECONDS * 1_000;
 const workers = Array.from({ length: WORKERS }, () => worker());
 // Its own private redis-server, frozen and resumed under load (item 2 of #13).
 const freeze = redis.available ? await startRedisFreeze(4) : undefined;
+const inPlaceSaves = await startInPlaceSaves(violation);
 
 let generation = 0;
 const reloader = setInterval(() => {
@@ -351,6 +353,7 @@ if (cutter) clearInterval(cutter);
 await Promise.all(workers);
 await freeze?.stop();
 for (const message of freeze?.violations ?? []) violation(message);
+const inPlace = await inPlaceSaves.stop();
 proxy?.restore();
 // A valid file last, so the final state is the running one; give the watcher time to settle.
 writeFileSync(file, configText(generation + 1));
@@ -426,6 +429,7 @@ const summary = [
   `reloadErrors=${counts.reloadErrors}/${counts.badWrites}bad`,
   `cuts=${counts.cuts}`,
   ...(freeze ? [freeze.summary()] : []),
+  `inPlaceSaves=${inPlace.writes}w/${inPlace.applied}applied/${inPlace.emptied}emptied/${inPlace.unknownLimiter}unknown`,
   `heap=${mb(heapWarm)}->${mb(heapEnd)}MB`,
   `memKeys=${String(memoryKeys)}`,
   `redisKeys=${redisKeys}`,
