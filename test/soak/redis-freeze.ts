@@ -33,6 +33,11 @@ const FREEZE_MAX_MS = 1_500;
 /** After a resume: the breaker's cool-down and probe, before releases go out again (see `release`). */
 const SETTLE_MS = 1_500;
 const BIG = 10_000_000;
+/**
+ * The token bucket's burst: as large as the config allows at 2/h (a bucket must refill within 3650 days), far
+ * more than a 5-minute soak admits; 2/h refills less than one unit in a run, so `burst - remaining` is exact.
+ */
+const TB_BURST = 175_000;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 const CONFIG = (url: string) => `
@@ -52,8 +57,8 @@ on_store_error = "deny"
 
 [limiters.fz_tb]
 store = "frozen"
-rate = "1/h"
-burst = ${BIG}
+rate = "2/h"
+burst = ${TB_BURST}
 on_store_error = "local"
 
 [limiters.fz_cc]
@@ -136,7 +141,7 @@ export async function startRedisFreeze(workers: number): Promise<FreezeScenario 
       for (let attempt = 0; attempt < 50; attempt++) {
         try {
           const [fw, tb, cc] = await Promise.all([rs.peek("fz_fw"), rs.peek("fz_tb"), rs.peek("fz_cc")]);
-          state = { fw: BIG - fw.remaining, tb: BIG - tb.remaining, cc: cc.concurrency?.held ?? Number.NaN };
+          state = { fw: BIG - fw.remaining, tb: TB_BURST - tb.remaining, cc: cc.concurrency?.held ?? Number.NaN };
           break;
         } catch {
           await sleep(100);

@@ -82,6 +82,14 @@ function violation(message: string): void {
 }
 process.on("unhandledRejection", (reason) => violation(`unhandled rejection: ${describe(reason)}`));
 process.on("uncaughtException", (error) => violation(`uncaught exception: ${describe(error)}`));
+// A setup step that throws at the top level becomes an unhandled rejection above, and the workers would go on
+// forever: past the run's length plus a generous allowance for the checks, say what was recorded and fail.
+const WATCHDOG_MS = (SECONDS + 300) * 1_000;
+setTimeout(() => {
+  for (const message of violations) console.error(`soak violation: ${message}`);
+  console.error(`soak FAIL: did not finish within ${WATCHDOG_MS / 1000} s`);
+  process.exit(1);
+}, WATCHDOG_MS).unref();
 
 function describe(error: unknown): string {
   return error instanceof Error
