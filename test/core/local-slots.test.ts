@@ -60,7 +60,11 @@ for (const backend of backends) {
       for (const close of closers.splice(0).reverse()) await close();
     });
 
-    it("slots granted locally during the outage count against max_concurrent until released", async () => {
+    /**
+     * A limiter `id` of two slots under `on_store_error = "local"`, on the store behind a TCP proxy the test
+     * can cut; `take()` asks for a slot and keeps its lease in `held`.
+     */
+    async function setUp(id: string) {
       const target = new URL(backend.url);
       const proxy = await TcpProxy.start({
         host: target.hostname || "127.0.0.1",
@@ -72,7 +76,7 @@ for (const backend of backends) {
 [stores.s]
 ${backend.store(proxy.port)}
 
-[limiters.upload]
+[limiters.${id}]
 store = "s"
 max_concurrent = 2
 lease = "60s"
@@ -83,10 +87,15 @@ on_store_error = "local"
       closers.push(() => rs.close(), backend.cleanup);
       const held: Lease[] = [];
       const take = async (): Promise<boolean> => {
-        const decision = await rs.tryAcquire("upload");
+        const decision = await rs.tryAcquire(id);
         if (decision.allowed && decision.lease) held.push(decision.lease);
         return decision.allowed;
       };
+      return { proxy, rs, held, take };
+    }
+
+    it("slots granted locally during the outage count against max_concurrent until released", async () => {
+      const { proxy, rs, held, take } = await setUp("upload");
 
       // Healthy: the store decides (and the table exists before the cut).
       expect(await take()).toBe(true);
@@ -129,32 +138,7 @@ on_store_error = "local"
     }, 60_000);
 
     it("slots held in the store when it fails count against max_concurrent in the local limiter", async () => {
-      const target = new URL(backend.url);
-      const proxy = await TcpProxy.start({
-        host: target.hostname || "127.0.0.1",
-        port: Number(target.port || (backend.name === "redis" ? 6379 : 5432)),
-      });
-      closers.push(() => proxy.close());
-      const rs = RateSync.fromToml(
-        `
-[stores.s]
-${backend.store(proxy.port)}
-
-[limiters.upload_b]
-store = "s"
-max_concurrent = 2
-lease = "60s"
-on_store_error = "local"
-`,
-        { env: {} },
-      );
-      closers.push(() => rs.close(), backend.cleanup);
-      const held: Lease[] = [];
-      const take = async (): Promise<boolean> => {
-        const decision = await rs.tryAcquire("upload_b");
-        if (decision.allowed && decision.lease) held.push(decision.lease);
-        return decision.allowed;
-      };
+      const { proxy, rs, held, take } = await setUp("upload_b");
 
       // One slot from the store, then the store fails: one more, locally, and no third.
       expect(await take()).toBe(true);
