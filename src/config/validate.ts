@@ -27,7 +27,9 @@ import {
   type ParsedStore,
   storeSchemas,
 } from "./schema.ts";
+import { runSync, STEP_SIZE, type Steps } from "./steps.ts";
 import { closestName, didYouMean } from "./suggest.ts";
+import { keysOf } from "./table-keys.ts";
 import type { LimiterDefinition } from "./types.ts";
 
 /** A document that passed validation, in file order. */
@@ -128,18 +130,34 @@ const COMPAT_DOCUMENT_KEYS = ["fastapi"];
  * @param document - The parsed and interpolated TOML, or an object of the same shape given in code.
  */
 export function validateDocument(document: unknown): DocumentValidation {
+  return runSync(validateDocumentSteps(document));
+}
+
+/**
+ * {@link validateDocument} as steps: it yields every {@link STEP_SIZE} limiter tables, so a reload can
+ * validate a large file in slices.
+ */
+export function* validateDocumentSteps(document: unknown): Steps<DocumentValidation> {
   // zod builds an Error (with a stack trace) per failed table; nothing here reads those stacks, and capturing
-  // them was a third of the time to reject a file of thousands of broken limiters. Restored on the way out.
+  // them was a third of the time to reject a file of thousands of broken limiters. Restored on the way out,
+  // and around every yield (other code runs in between).
   const stackTraceLimit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
+  const steps = validateTables(document);
   try {
-    return validateTables(document);
+    for (;;) {
+      const next = steps.next();
+      if (next.done) return next.value;
+      Error.stackTraceLimit = stackTraceLimit;
+      yield;
+      Error.stackTraceLimit = 0;
+    }
   } finally {
     Error.stackTraceLimit = stackTraceLimit;
   }
 }
 
-function validateTables(document: unknown): DocumentValidation {
+function* validateTables(document: unknown): Steps<DocumentValidation> {
   const issues: PathIssue[] = [];
   if (!isTable(document))
     return { issues: [{ path: [], message: "expected a table of stores and limiters" }], unchecked: 0 };
@@ -214,7 +232,11 @@ function validateTables(document: unknown): DocumentValidation {
   if (rawLimiters !== undefined && !isTable(rawLimiters)) {
     issues.push({ path: ["limiters"], message: "expected a table of limiters ([limiters.<id>])" });
   } else if (rawLimiters !== undefined) {
-    for (const id of presentKeys(rawLimiters)) {
+    let done = 0;
+    // Not `presentKeys`: the list of a large table is read as recorded (see `keysOf`), and filtered as it goes.
+    for (const id of keysOf(rawLimiters)) {
+      if (++done % STEP_SIZE === 0) yield;
+      if (rawLimiters[id] === undefined) continue;
       if (issues.length >= MAX_LISTED_ISSUES) {
         unchecked++;
         continue;

@@ -86,6 +86,7 @@ export class Registry {
   #templates: CompiledTemplate[] = [];
   #cache: BoundedCache<string, ResolvedKey>;
   #indexBuilds = 0;
+  #version = 0;
 
   constructor(maxClones: number) {
     this.#cache = new BoundedCache(maxClones);
@@ -117,6 +118,7 @@ export class Registry {
    * entry made it O(N²) (80k limiters took 30 s to load).
    */
   update(remove: readonly string[], add: readonly LimiterEntry[]): void {
+    this.#version++;
     let changed = false;
     for (const id of remove) {
       const entry = this.#entries.get(id);
@@ -136,6 +138,11 @@ export class Registry {
       changed = true;
     }
     if (changed) this.#rebuild();
+  }
+
+  /** Changes at every `set`, `delete` or `update`: a plan made at one version is stale at another. */
+  get version(): number {
+    return this.#version;
   }
 
   /** How many times the template index was rebuilt (once per `set`, `delete` or `update` that changed it). */
