@@ -65,7 +65,8 @@ parentPort.postMessage({ kind: "head", document, split: true });
 })();
 `;
 
-const smolToml = createRequire(import.meta.url).resolve("smol-toml");
+/** Where the worker loads smol-toml from: this package's own dependency, found once, when first needed. */
+let smolToml: string | undefined;
 
 type WorkerMessage =
   | { kind: "head"; document: Record<string, unknown>; split: boolean }
@@ -82,6 +83,7 @@ export function parseTomlInThread(text: string): Promise<ThreadParse> {
   return new Promise((resolve) => {
     let worker: Worker;
     try {
+      smolToml ??= createRequire(import.meta.url).resolve("smol-toml");
       worker = new Worker(WORKER_SOURCE, {
         eval: true,
         workerData: { text, smolToml, perMessage: TABLES_PER_MESSAGE },
