@@ -15,7 +15,7 @@ import {
   tooLargeIssue,
 } from "../config/load.ts";
 import { parseConfigFileTextInSlices, type SlicedLoadStats } from "../config/load-sliced.ts";
-import { runInSlices, STEP_SIZE, type Steps } from "../config/steps.ts";
+import { runInSlices, runSync, STEP_SIZE, type Steps } from "../config/steps.ts";
 import type { ConfigSnapshot, LimiterConfig, LimiterDefinition } from "../config/types.ts";
 import { describeValue } from "../config/units.ts";
 import {
@@ -33,7 +33,13 @@ import { type Listener, TypedEmitter } from "./events.ts";
 import { assertValidKey } from "./keys.ts";
 import { copyCounters, type LimiterCounters, type MetricsSnapshot } from "./metrics.ts";
 import { Notices } from "./notices.ts";
-import { LimiterEntry, type LimiterOrigin, Registry, type ResolvedKey } from "./registry.ts";
+import {
+  LimiterEntry,
+  type LimiterOrigin,
+  type PreparedUpdate,
+  Registry,
+  type ResolvedKey,
+} from "./registry.ts";
 import { planReload, planReloadSteps, type ReloadPlan, sameSnapshotSteps } from "./reload-plan.ts";
 import { readSettled } from "./settled-read.ts";
 import { StorePool } from "./store-pool.ts";
@@ -451,6 +457,7 @@ export class RateSync {
     if (this.#closed) throw new ClosedError();
     let snapshot: ConfigSnapshot;
     let plan: ReloadPlan;
+    let prepared: PreparedUpdate;
     this.#lastReloadStats = { slices: 0, parsedInThread: false, threadMessages: 0 };
     try {
       // The file is read once, after it stopped changing, and everything below decides on that text: a size
@@ -499,6 +506,13 @@ export class RateSync {
         // right before the swap, so nothing can change in between.
         plan = planReload(this.#registry, snapshot, this.#revalidateCodeLimiters(snapshot), this.#fileEntry);
       }
+      prepared = await runInSlices(this.#registry.prepareSteps(plan.event.removed, plan.create));
+      if (this.#closed) throw new ClosedError();
+      if (prepared.version !== this.#registry.version) {
+        // Changed in code meanwhile: planned and prepared again, in one piece, right before the swap.
+        plan = planReload(this.#registry, snapshot, this.#revalidateCodeLimiters(snapshot), this.#fileEntry);
+        prepared = runSync(this.#registry.prepareSteps(plan.event.removed, plan.create));
+      }
     } catch (error) {
       if (this.#closed) throw new ClosedError();
       this.#reloadErrors++;
@@ -513,9 +527,12 @@ export class RateSync {
       this.#events.emit("reloadError", configError);
       throw configError;
     }
-    const removedEntries = this.#apply(snapshot, plan);
-    // DynamicConfig listeners hear of their new definitions after the swap, in slices too.
+    const retired = this.#apply(snapshot, plan, prepared);
+    // Removed entries stop listening, and DynamicConfig listeners hear of their new definitions, after the
+    // swap, in slices too.
+    await runInSlices(this.#registry.retireSteps(retired), undefined, this.#lastReloadStats);
     await runInSlices(this.#notifySteps(snapshot, plan.notify), undefined, this.#lastReloadStats);
+    const removedEntries = prepared.removed;
     this.#warnRemovedInUse(removedEntries);
     const event = plan.event;
     this.#reloads++;
@@ -742,22 +759,21 @@ export class RateSync {
    * Applies a planned reload in one step. Everything was decided before and is swapped here with plain
    * assignments (nothing here awaits or can fail halfway), so a call starting at any moment resolves against
    * either the whole old config or the whole new one.
-   * @returns the entries removed.
+   * @returns the entries to retire after the swap (see `Registry.commit`).
    */
-  #apply(snapshot: ConfigSnapshot, plan: ReloadPlan): LimiterEntry[] {
+  #apply(snapshot: ConfigSnapshot, plan: ReloadPlan, prepared: PreparedUpdate): readonly LimiterEntry[] {
     const previous = this.#snapshot;
-    const { event, create, reconfigure } = plan;
-    const removedEntries = event.removed.flatMap((id) => this.#registry.get(id) ?? []);
+    const { reconfigure } = plan;
 
     // ---- the swap: from here to the end of the loops, only assignments.
     this.#snapshot = snapshot;
     this.#registry.setMaxClones(snapshot.defaults.maxClones);
-    this.#registry.update(event.removed, create);
+    const retired = this.#registry.commit(prepared);
     // In place: clones keep their handles and read the new parameters on their next call; the usage so far
     // stays in the store under the same state tag unless the algorithm or window changed (`stateTag`).
     for (const [entry, config] of reconfigure) entry.config = config;
     this.#stores.retireChanged(previous, snapshot);
-    return removedEntries;
+    return retired;
   }
 
   /** Builds the entry of a limiter a reload adds. */

@@ -14,7 +14,7 @@ import { limiterFile } from "../../bench/config-load.ts";
 import { parseConfigFileText } from "../../src/config/load.ts";
 import { parseConfigFileTextInSlices, THREAD_PARSE_FROM } from "../../src/config/load-sliced.ts";
 import { reloadStats } from "../../src/core/rate-sync.ts";
-import { ConfigError, RateSync } from "../../src/index.ts";
+import { ConfigError, RateSync, UnknownLimiterError } from "../../src/index.ts";
 import { removeDir, tempDir } from "./files.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -165,6 +165,33 @@ describe(`a reload of ${LARGE.toLocaleString("en-US")} limiters`, () => {
     expect(rs.explain("from-code")?.policy.quota).toBe(1);
     expect(rs.limiterIds()).toHaveLength(LARGE + 1);
     expect(rs.explain(id(LARGE - 1))?.policy.quota).toBe(20);
+  }, 120_000);
+
+  it("renaming every limiter swaps the whole registry at once: old ids are unknown, new ones resolve", async () => {
+    const file = configFile(limiterFile(LARGE, 10));
+    const rs = await RateSync.fromFile(file);
+    cleanups.push(() => rs.close());
+    const before = await rs.tryAcquire(id(7));
+    expect(before.allowed).toBe(true);
+    writeFileSync(file, limiterFile(LARGE, 10).replaceAll("[limiters.l", "[limiters.m"));
+    // Between slices, a call finds the old id or the new one, never both and never neither.
+    const seen = new Set<string>();
+    const counter = turnCounter();
+    counter.onTurn(() => {
+      seen.add(
+        `${rs.explain(id(LARGE - 1)) !== undefined}/${rs.explain(`m${id(0).slice(1)}`) !== undefined}`,
+      );
+    });
+    const event = await rs.reload();
+    const turns = counter.stop();
+    expect(event.added).toHaveLength(LARGE);
+    expect(event.removed).toHaveLength(LARGE);
+    expect(turns).toBeGreaterThan(LARGE / 1000);
+    expect([...seen].every((pair) => pair === "true/false" || pair === "false/true")).toBe(true);
+    await expect(rs.tryAcquire(id(7))).rejects.toThrow(UnknownLimiterError);
+    expect(() => rs.dynamic(id(7))).toThrow(UnknownLimiterError);
+    await expect(rs.tryAcquire(`m${id(7).slice(1)}`)).resolves.toMatchObject({ allowed: true });
+    expect(rs.limiterIds()).toHaveLength(LARGE);
   }, 120_000);
 
   it("a short file is parsed on the event loop: a thread would take longer to start", async () => {
