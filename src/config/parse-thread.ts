@@ -14,7 +14,7 @@ import { rememberKeys } from "./table-keys.ts";
 import type { TomlErrorLike } from "./toml-error.ts";
 
 /** Limiter tables per message from the worker: each message costs the event loop a few milliseconds. */
-export const TABLES_PER_MESSAGE = 1000;
+export const TABLES_PER_MESSAGE = 500;
 
 /** What a parse thread gives back. */
 export type ThreadParse =

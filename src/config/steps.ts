@@ -12,7 +12,7 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 export type Steps<T> = Generator<void, T, void>;
 
 /** How many units (limiter tables, entries) a loop handles between two yields. */
-export const STEP_SIZE = 256;
+export const STEP_SIZE = 128;
 
 /** Runs `steps` to the end without letting anything else run. */
 export function runSync<T>(steps: Steps<T>): T {
@@ -32,7 +32,7 @@ export interface SliceStats {
  * Runs `steps` in slices of about `budgetMs` of work, each followed by a turn of the event loop
  * (`setImmediate`: timers and I/O run in between, so a slice is the longest the loop waits).
  */
-export async function runInSlices<T>(steps: Steps<T>, budgetMs = 8, stats?: SliceStats): Promise<T> {
+export async function runInSlices<T>(steps: Steps<T>, budgetMs = 5, stats?: SliceStats): Promise<T> {
   for (;;) {
     const started = performance.now();
     if (stats) stats.slices++;
