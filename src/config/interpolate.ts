@@ -6,6 +6,8 @@
  */
 
 import { MAX_NESTING, type PathIssue } from "./issues.ts";
+import { runSync, STEP_SIZE, type Steps } from "./steps.ts";
+import { keysOf, rememberKeys } from "./table-keys.ts";
 
 /**
  * How deep `${…}` references may nest inside one another (`${A:-${B:-${C}}}` is 3). Each level is scanned
@@ -182,6 +184,14 @@ function isTable(value: unknown): value is Record<string, unknown> {
  * @param env - Variables to read. @default process.env (chosen by the caller)
  */
 export function interpolateDocument(document: unknown, env: Env): InterpolationResult {
+  return runSync(interpolateDocumentSteps(document, env));
+}
+
+/**
+ * {@link interpolateDocument} as steps: it yields between the tables of the top two levels (every
+ * `[limiters.<id>]`), so a reload can interpolate a large file in slices.
+ */
+export function* interpolateDocumentSteps(document: unknown, env: Env): Steps<InterpolationResult> {
   const issues: PathIssue[] = [];
   // For each output table: its interpolated keys → the keys written in the file.
   const sourceKeys = new WeakMap<object, Map<string, string>>();
@@ -206,12 +216,22 @@ export function interpolateDocument(document: unknown, env: Env): InterpolationR
       return value.map((item, index) => visit(item, [...path, String(index)]));
     }
     if (!isTable(value)) return value;
+    return runSync(visitTable(value, path));
+  };
+
+  // The tables of the first two levels yield every STEP_SIZE keys; deeper ones run in one piece.
+  function* visitTable(value: Record<string, unknown>, path: readonly string[]): Steps<unknown> {
+    const sliced = path.length < 2;
     // Null prototype: ids such as `__proto__` or `constructor` are plain keys and can never reach a prototype.
     const out: Record<string, unknown> = Object.create(null);
     // Only keys that interpolation changed are recorded (most tables have none): a map per table, and a
     // WeakMap entry per table, made loading 100k limiters markedly slower.
     let origins: Map<string, string> | undefined;
-    for (const rawKey of Object.keys(value)) {
+    let done = 0;
+    let written = 0;
+    const keys = sliced ? keysOf(value) : Object.keys(value);
+    for (const rawKey of keys) {
+      if (sliced && ++done % STEP_SIZE === 0) yield;
       const keyResult = interpolateString(rawKey, env);
       let key = rawKey;
       if (keyResult.ok) {
@@ -231,13 +251,21 @@ export function interpolateDocument(document: unknown, env: Env): InterpolationR
         origins ??= new Map();
         origins.set(key, rawKey);
       }
-      out[key] = visit(value[rawKey], [...path, key]);
+      const child = value[rawKey];
+      const childPath = [...path, key];
+      written++;
+      out[key] =
+        sliced && path.length === 0 && isTable(child) && childPath.length <= MAX_NESTING
+          ? yield* visitTable(child, childPath)
+          : visit(child, childPath);
     }
     if (origins !== undefined) sourceKeys.set(out, origins);
+    // Unchanged keys written in the same order: `out` lists them as `value` does.
+    else if (sliced && written === keys.length && keys.length > STEP_SIZE) rememberKeys(out, keys);
     return out;
-  };
+  }
 
-  const value = visit(document, []);
+  const value = isTable(document) ? yield* visitTable(document, []) : visit(document, []);
   const sourcePath = (path: readonly string[]): string[] => {
     const raw: string[] = [];
     let node: unknown = value;

@@ -10,12 +10,13 @@ import { readFile } from "node:fs/promises";
 import { isAbsolute, relative, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { ConfigError, type ConfigIssue } from "../errors.ts";
-import { deepFreeze, FrozenMap } from "./freeze.ts";
-import { interpolateDocument } from "./interpolate.ts";
+import { deepFreeze, FrozenMap, openFrozenMap, sealMap } from "./freeze.ts";
+import { interpolateDocumentSteps } from "./interpolate.ts";
 import { formatPath, MAX_LISTED_ISSUES, MAX_NESTING, type PathIssue } from "./issues.ts";
-import { createLocator, findOverlongKey, type Locator } from "./locate.ts";
+import { createLocator, findOverlongKeySteps, type Locator } from "./locate.ts";
 import { IMPLICIT_STORE, normalizeDefaults, normalizeLimiter, normalizeStore } from "./normalize.ts";
-import { describeTomlError } from "./toml-error.ts";
+import { runSync, STEP_SIZE, type Steps } from "./steps.ts";
+import { describeTomlError, type TomlErrorLike } from "./toml-error.ts";
 import type {
   ConfigSnapshot,
   DefaultsConfig,
@@ -23,7 +24,12 @@ import type {
   LimiterDefinition,
   StoreConfig,
 } from "./types.ts";
-import { type ValidatedDocument, validateDocument, validateLimiterTable } from "./validate.ts";
+import {
+  type ValidatedDocument,
+  validateDocument,
+  validateDocumentSteps,
+  validateLimiterTable,
+} from "./validate.ts";
 
 /** Options of every loader function. */
 export interface LoadOptions {
@@ -112,27 +118,32 @@ function withoutRepeats(issues: readonly PathIssue[], failed: readonly PathIssue
   });
 }
 
-/** Normalizes a validated document into a deeply frozen snapshot. */
-function buildSnapshot(document: ValidatedDocument, file: string | undefined): ConfigSnapshot {
+/** Normalizes a validated document into a deeply frozen snapshot; yields every STEP_SIZE limiters. */
+function* buildSnapshot(document: ValidatedDocument, file: string | undefined): Steps<ConfigSnapshot> {
   const stores = new Map<string, StoreConfig>();
   for (const [id, parsed] of document.stores) stores.set(id, normalizeStore(id, parsed));
   if (stores.size === 0) stores.set(IMPLICIT_STORE.id, IMPLICIT_STORE);
   const defaults = normalizeDefaults(document.defaults);
   const context = { defaults, storeIds: [...stores.keys()] };
-  const limiters = new Map<string, LimiterConfig>();
-  const definitions = new Map<string, LimiterDefinition>();
+  // Filled as they are built, then sealed: no copy of 100k entries in one piece.
+  const limiters = openFrozenMap<string, LimiterConfig>();
+  const definitions = openFrozenMap<string, LimiterDefinition>();
+  let done = 0;
   for (const [id, limiter] of document.limiters) {
+    if (++done % STEP_SIZE === 0) yield;
     limiters.set(id, deepFreeze(normalizeLimiter(id, limiter.parsed, context)));
     definitions.set(id, limiter.definition);
   }
+  sealMap(limiters.map);
+  sealMap(definitions.map);
   for (const store of stores.values()) deepFreeze(store);
   return Object.freeze({
     ...(file === undefined ? {} : { file }),
     ...(document.allowNoLimiters ? { allowNoLimiters: true as const } : {}),
     defaults: deepFreeze(defaults),
     stores: new FrozenMap(stores),
-    limiters: new FrozenMap(limiters),
-    definitions: new FrozenMap(definitions),
+    limiters: limiters.map,
+    definitions: definitions.map,
   });
 }
 
@@ -147,11 +158,32 @@ function buildSnapshot(document: ValidatedDocument, file: string | undefined): C
  */
 export function parseConfigText(text: string, options: LoadOptions & { file?: string } = {}): ConfigSnapshot {
   const file = options.file ?? CODE_CONFIG_FILE;
+  checkText(text, file);
+  let document: unknown;
+  try {
+    document = parseToml(text);
+  } catch (error) {
+    if (!(error instanceof TomlError)) throw error;
+    throw tomlConfigError(error, text, file);
+  }
+  return runSync(snapshotSteps(text, document, options));
+}
+
+/**
+ * The checks made on TOML text before it is parsed: its size and the depth of its keys.
+ * @throws {ConfigError}
+ */
+export function checkText(text: string, file: string): void {
+  runSync(checkTextSteps(text, file));
+}
+
+/** {@link checkText} as steps. @throws {ConfigError} (from the generator) */
+export function* checkTextSteps(text: string, file: string): Steps<void> {
   // A UTF-8 byte is at most one UTF-16 unit: only text that may be over the bound needs to be measured.
   if (text.length > MAX_CONFIG_BYTES / 3 && Buffer.byteLength(text) > MAX_CONFIG_BYTES) {
     throw new ConfigError([tooLargeIssue(file, Buffer.byteLength(text))]);
   }
-  const overlong = findOverlongKey(text, MAX_NESTING);
+  const overlong = yield* findOverlongKeySteps(text, MAX_NESTING);
   if (overlong !== undefined) {
     throw new ConfigError([
       {
@@ -162,24 +194,34 @@ export function parseConfigText(text: string, options: LoadOptions & { file?: st
       },
     ]);
   }
-  let document: unknown;
-  try {
-    document = parseToml(text);
-  } catch (error) {
-    if (!(error instanceof TomlError)) throw error;
-    const problem = describeTomlError(error, text);
-    throw new ConfigError([
-      {
-        file,
-        path: "",
-        line: problem.line,
-        column: problem.column,
-        message: `invalid TOML: ${problem.message}`,
-      },
-    ]);
-  }
-  const interpolated = interpolateDocument(document, options.env ?? process.env);
-  const validated = validateDocument(interpolated.value);
+}
+
+/** The ConfigError of a TOML syntax error (thrown by smol-toml here, or reported by a parse thread). */
+export function tomlConfigError(error: TomlErrorLike, text: string, file: string): ConfigError {
+  const problem = describeTomlError(error, text);
+  return new ConfigError([
+    {
+      file,
+      path: "",
+      line: problem.line,
+      column: problem.column,
+      message: `invalid TOML: ${problem.message}`,
+    },
+  ]);
+}
+
+/**
+ * The steps from a parsed TOML document (of `text`) to a snapshot: interpolate, validate, normalize.
+ * @throws {ConfigError} (from the generator) listing every issue at once.
+ */
+export function* snapshotSteps(
+  text: string,
+  document: unknown,
+  options: LoadOptions & { file?: string },
+): Steps<ConfigSnapshot> {
+  const file = options.file ?? CODE_CONFIG_FILE;
+  const interpolated = yield* interpolateDocumentSteps(document, options.env ?? process.env);
+  const validated = yield* validateDocumentSteps(interpolated.value);
   // A value whose interpolation failed was left as written; its validation issue would only repeat the first.
   const issues = [...interpolated.issues, ...withoutRepeats(validated.issues, interpolated.issues)];
   if (issues.length > 0 || validated.value === undefined) {
@@ -187,7 +229,7 @@ export function parseConfigText(text: string, options: LoadOptions & { file?: st
     const locate = (path: readonly string[]) => locator(interpolated.sourcePath(path));
     throw new ConfigError(toConfigIssues(issues, file, locate, validated.unchecked));
   }
-  return buildSnapshot(validated.value, options.file);
+  return yield* buildSnapshot(validated.value, options.file);
 }
 
 /**
@@ -206,7 +248,7 @@ export function parseConfigObject(input: unknown, options: { file?: string } = {
       toConfigIssues(validated.issues, options.file ?? CODE_CONFIG_FILE, undefined, validated.unchecked),
     );
   }
-  return buildSnapshot(validated.value, undefined);
+  return runSync(buildSnapshot(validated.value, undefined));
 }
 
 function isFile(path: string): boolean {
@@ -248,7 +290,7 @@ export function describeConfigSearch(options: LoadOptions = {}): string {
 }
 
 /** How a file is named in issues: relative to `cwd` when inside it, else absolute. */
-function displayName(path: string, cwd: string): string {
+export function displayName(path: string, cwd: string): string {
   const rel = relative(cwd, path);
   return rel !== "" && !rel.startsWith("..") && !isAbsolute(rel) ? rel : path;
 }

@@ -8,6 +8,7 @@
  */
 
 import { MAX_NESTING } from "./issues.ts";
+import { runSync, type Steps } from "./steps.ts";
 
 /** A 1-based position in the source. */
 export interface SourcePosition {
@@ -67,9 +68,18 @@ function pathId(path: readonly string[]): string {
  * dots; only when there is one does the scanner run to tell keys from dots inside strings.
  */
 export function findOverlongKey(text: string, maxSegments: number): SourcePosition | undefined {
+  return runSync(findOverlongKeySteps(text, maxSegments));
+}
+
+/** Characters the first pass of {@link findOverlongKeySteps} reads between two yields. */
+const CHARS_PER_STEP = 1 << 16;
+
+/** {@link findOverlongKey} as steps: the pass over the characters yields every 64k characters. */
+export function* findOverlongKeySteps(text: string, maxSegments: number): Steps<SourcePosition | undefined> {
   let dots = 0;
   let suspicious = false;
   for (let i = 0; i < text.length && !suspicious; i++) {
+    if (i % CHARS_PER_STEP === CHARS_PER_STEP - 1) yield;
     const ch = text.charCodeAt(i);
     if (ch === 0x2e /* . */) suspicious = ++dots >= maxSegments;
     else if (ch === 0x0a /* \n */) dots = 0;

@@ -7,6 +7,9 @@
 
 import type { TomlError } from "smol-toml";
 
+/** What is read of a smol-toml error (also what a parse thread reports of one). */
+export type TomlErrorLike = Pick<TomlError, "message" | "line" | "column">;
+
 /** A TOML syntax problem as an issue position and message (the message without the `invalid TOML: ` prefix). */
 export interface TomlProblem {
   readonly line: number;
@@ -80,7 +83,7 @@ export function findUnterminatedString(text: string): OpenString | undefined {
  * string's start) when an unclosed string is what the parser tripped on, else smol-toml's own first line.
  * Never includes smol-toml's code excerpt, which may show a secret.
  */
-export function describeTomlError(error: TomlError, text: string): TomlProblem {
+export function describeTomlError(error: TomlErrorLike, text: string): TomlProblem {
   const first = (error.message.split("\n")[0] ?? "").replace(/^Invalid TOML document:\s*/, "");
   const original = { line: error.line, column: error.column, message: first };
   if (!/control characters are not allowed in strings|unfinished string/.test(first)) return original;

@@ -27,7 +27,9 @@ import {
   type ParsedStore,
   storeSchemas,
 } from "./schema.ts";
+import { runSync, STEP_SIZE, type Steps } from "./steps.ts";
 import { closestName, didYouMean } from "./suggest.ts";
+import { keysOf } from "./table-keys.ts";
 import type { LimiterDefinition } from "./types.ts";
 
 /** A document that passed validation, in file order. */
@@ -92,7 +94,8 @@ function fromZod(
 
 function checkId(kind: string, id: string, path: readonly string[]): PathIssue[] {
   if (id.trim() === "") return [{ path, message: `a ${kind} id must not be empty` }];
-  if (Buffer.byteLength(id) > 1024)
+  // A UTF-16 unit is at most 3 UTF-8 bytes: only long ids need measuring.
+  if (id.length > 341 && Buffer.byteLength(id) > 1024)
     return [{ path, message: `a ${kind} id must be at most 1024 bytes long` }];
   return [];
 }
@@ -128,18 +131,34 @@ const COMPAT_DOCUMENT_KEYS = ["fastapi"];
  * @param document - The parsed and interpolated TOML, or an object of the same shape given in code.
  */
 export function validateDocument(document: unknown): DocumentValidation {
+  return runSync(validateDocumentSteps(document));
+}
+
+/**
+ * {@link validateDocument} as steps: it yields every {@link STEP_SIZE} limiter tables, so a reload can
+ * validate a large file in slices.
+ */
+export function* validateDocumentSteps(document: unknown): Steps<DocumentValidation> {
   // zod builds an Error (with a stack trace) per failed table; nothing here reads those stacks, and capturing
-  // them was a third of the time to reject a file of thousands of broken limiters. Restored on the way out.
+  // them was a third of the time to reject a file of thousands of broken limiters. Restored on the way out,
+  // and around every yield (other code runs in between).
   const stackTraceLimit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
+  const steps = validateTables(document);
   try {
-    return validateTables(document);
+    for (;;) {
+      const next = steps.next();
+      if (next.done) return next.value;
+      Error.stackTraceLimit = stackTraceLimit;
+      yield;
+      Error.stackTraceLimit = 0;
+    }
   } finally {
     Error.stackTraceLimit = stackTraceLimit;
   }
 }
 
-function validateTables(document: unknown): DocumentValidation {
+function* validateTables(document: unknown): Steps<DocumentValidation> {
   const issues: PathIssue[] = [];
   if (!isTable(document))
     return { issues: [{ path: [], message: "expected a table of stores and limiters" }], unchecked: 0 };
@@ -214,7 +233,11 @@ function validateTables(document: unknown): DocumentValidation {
   if (rawLimiters !== undefined && !isTable(rawLimiters)) {
     issues.push({ path: ["limiters"], message: "expected a table of limiters ([limiters.<id>])" });
   } else if (rawLimiters !== undefined) {
-    for (const id of presentKeys(rawLimiters)) {
+    let done = 0;
+    // Not `presentKeys`: the list of a large table is read as recorded (see `keysOf`), and filtered as it goes.
+    for (const id of keysOf(rawLimiters)) {
+      if (++done % STEP_SIZE === 0) yield;
+      if (rawLimiters[id] === undefined) continue;
       if (issues.length >= MAX_LISTED_ISSUES) {
         unchecked++;
         continue;
@@ -311,6 +334,21 @@ const WINDOW_ALGORITHMS: readonly AlgorithmName[] = [
 ];
 const BUCKET_KEYS = ["rate", "rate_per_second", "burst"];
 const WINDOW_KEYS = ["limit", "window", "window_seconds"];
+// Built once, not per limiter table (closures and arrays made per table were a visible part of loading 100k).
+const RATE_KEYS = [...BUCKET_KEYS, ...WINDOW_KEYS];
+const BUCKET_ALGORITHMS_BUT_GCRA = BUCKET_ALGORITHMS.filter((name) => name !== "gcra");
+const unknownLimiterKey = (key: string): string => unknownKeyMessage(key, LIMITER_KEYS, "a limiter");
+
+/** `path` and then `key`: where an issue about one key of a table is reported. */
+function at(path: readonly string[], key: string): string[] {
+  return [...path, key];
+}
+
+/** True when `table` has one of `keys`. */
+function hasAny(table: Table, keys: readonly string[]): boolean {
+  for (const key of keys) if (has(table, key)) return true;
+  return false;
+}
 
 /**
  * Validates one `[limiters.<id>]` table: its fields, the rules between them, and its store reference.
@@ -329,12 +367,9 @@ export function validateLimiterTable(
   if (idIssues.length > 0) return { issues: idIssues };
   if (!isTable(raw)) return { issues: [{ path, message: "expected a table of limiter settings" }] };
   const issues: PathIssue[] = [];
-  const at = (key: string): string[] => [...path, key];
 
   const result = limiterSchema.safeParse(raw);
-  if (!result.success) {
-    issues.push(...fromZod(result.error, path, (key) => unknownKeyMessage(key, LIMITER_KEYS, "a limiter")));
-  }
+  if (!result.success) issues.push(...fromZod(result.error, path, unknownLimiterKey));
 
   // The rules below read the raw table, so they are reported even when a field above failed.
   const explicitAlgorithm = has(raw, "algorithm")
@@ -345,25 +380,28 @@ export function validateLimiterTable(
   const algorithmLabel = explicitAlgorithm === undefined ? `"token_bucket" (the default)` : `"${algorithm}"`;
 
   if (has(raw, "rate") && has(raw, "rate_per_second")) {
-    issues.push({ path: at("rate_per_second"), message: `set either "rate" or "rate_per_second", not both` });
+    issues.push({
+      path: at(path, "rate_per_second"),
+      message: `set either "rate" or "rate_per_second", not both`,
+    });
   }
   if (has(raw, "window") && has(raw, "window_seconds")) {
-    issues.push({ path: at("window_seconds"), message: `set either "window" or "window_seconds", not both` });
+    issues.push({
+      path: at(path, "window_seconds"),
+      message: `set either "window" or "window_seconds", not both`,
+    });
   }
 
-  const hasRatePart =
-    explicitAlgorithm !== undefined || [...BUCKET_KEYS, ...WINDOW_KEYS].some((key) => has(raw, key));
+  const hasRatePart = explicitAlgorithm !== undefined || hasAny(raw, RATE_KEYS);
   if (algorithmIsValid) {
     const isBucket = BUCKET_ALGORITHMS.includes(algorithm);
     const foreignKeys = isBucket ? WINDOW_KEYS : BUCKET_KEYS;
-    const foreignAlgorithms = isBucket
-      ? WINDOW_ALGORITHMS
-      : BUCKET_ALGORITHMS.filter((name) => name !== "gcra");
-    const misplaced = foreignKeys.filter((key) => has(raw, key));
+    const foreignAlgorithms = isBucket ? WINDOW_ALGORITHMS : BUCKET_ALGORITHMS_BUT_GCRA;
+    const misplaced = hasAny(raw, foreignKeys) ? foreignKeys.filter((key) => has(raw, key)) : [];
     for (const key of misplaced) {
       const hint = explicitAlgorithm === undefined ? `; set "algorithm" to use it` : "";
       issues.push({
-        path: at(key),
+        path: at(path, key),
         message: `"${key}" does not apply to algorithm ${algorithmLabel}; it belongs to ${foreignAlgorithms.join(", ")}${hint}`,
       });
     }
@@ -395,7 +433,7 @@ export function validateLimiterTable(
   }
 
   if (has(raw, "lease") && !has(raw, "max_concurrent")) {
-    issues.push({ path: at("lease"), message: `"lease" applies only together with "max_concurrent"` });
+    issues.push({ path: at(path, "lease"), message: `"lease" applies only together with "max_concurrent"` });
   }
 
   const failClosed = raw.fail_closed === true || raw.fail_closed === "true";
@@ -406,13 +444,13 @@ export function validateLimiterTable(
     (failOpen && onStoreError === "deny")
   ) {
     issues.push({
-      path: at("fail_closed"),
+      path: at(path, "fail_closed"),
       message: `fail_closed = ${failClosed} contradicts on_store_error = ${JSON.stringify(onStoreError)}; keep only one of them`,
     });
   }
 
   if (typeof raw.store === "string" && raw.store !== "" && !context.storeIds.includes(raw.store)) {
-    issues.push({ path: at("store"), message: unknownStoreMessage(raw.store, context.storeIds) });
+    issues.push({ path: at(path, "store"), message: unknownStoreMessage(raw.store, context.storeIds) });
   } else if (!has(raw, "store") && context.defaultStore === undefined && context.storeIds.length > 1) {
     issues.push({
       path,

@@ -10,11 +10,12 @@ import {
   loadConfig,
   MAX_CONFIG_BYTES,
   normalizeLimiterDefinition,
-  parseConfigFileText,
   parseConfigObject,
   parseConfigText,
   tooLargeIssue,
 } from "../config/load.ts";
+import { parseConfigFileTextInSlices, type SlicedLoadStats } from "../config/load-sliced.ts";
+import { runInSlices, runSync, STEP_SIZE, type Steps } from "../config/steps.ts";
 import type { ConfigSnapshot, LimiterConfig, LimiterDefinition } from "../config/types.ts";
 import { describeValue } from "../config/units.ts";
 import {
@@ -32,8 +33,14 @@ import { type Listener, TypedEmitter } from "./events.ts";
 import { assertValidKey } from "./keys.ts";
 import { copyCounters, type LimiterCounters, type MetricsSnapshot } from "./metrics.ts";
 import { Notices } from "./notices.ts";
-import { LimiterEntry, type LimiterOrigin, Registry, type ResolvedKey } from "./registry.ts";
-import { planReload, sameSnapshot } from "./reload-plan.ts";
+import {
+  LimiterEntry,
+  type LimiterOrigin,
+  type PreparedUpdate,
+  Registry,
+  type ResolvedKey,
+} from "./registry.ts";
+import { planReload, planReloadSteps, type ReloadPlan, sameSnapshotSteps } from "./reload-plan.ts";
 import { readSettled } from "./settled-read.ts";
 import { StorePool } from "./store-pool.ts";
 import type {
@@ -71,6 +78,9 @@ export interface ConfigureOptions {
   /** A live source of the definition (feature flags, a control plane); its changes apply like a reload. */
   readonly provider?: ConfigProvider;
 }
+
+/** Package-internal: how the last reload was parsed and sliced (tests read it). Not public API. */
+export const reloadStats: unique symbol = Symbol("rate-sync.reloadStats");
 
 /**
  * Declarative rate limiting: limits from a TOML file (or an object), decided by name.
@@ -111,6 +121,8 @@ export class RateSync {
   #reloadErrors = 0;
   /** True while a reload hands DynamicConfigs their new definitions (their configs come from the snapshot). */
   #notifyingReload = false;
+  /** How the last reload was sliced (package-internal, for tests: see `reloadStats`). */
+  #lastReloadStats: SlicedLoadStats = { slices: 0, parsedInThread: false, threadMessages: 0 };
   #closed: Promise<void> | undefined;
 
   private constructor(snapshot: ConfigSnapshot, options: RateSyncOptions) {
@@ -181,6 +193,11 @@ export class RateSync {
   /** The config snapshot the limiters were last loaded from (file or object). */
   get snapshot(): ConfigSnapshot {
     return this.#snapshot;
+  }
+
+  /** Package-internal: how the last reload was parsed and sliced. */
+  [reloadStats](): Readonly<SlicedLoadStats> {
+    return { ...this.#lastReloadStats };
   }
 
   // ---------------------------------------------------------------------------------------------- decisions
@@ -439,7 +456,9 @@ export class RateSync {
   async #reloadNow(file: string, fromWatcher: boolean): Promise<ReloadEvent | undefined> {
     if (this.#closed) throw new ClosedError();
     let snapshot: ConfigSnapshot;
-    let codeConfigs: Map<string, LimiterConfig>;
+    let plan: ReloadPlan;
+    let prepared: PreparedUpdate;
+    this.#lastReloadStats = { slices: 0, parsedInThread: false, threadMessages: 0 };
     try {
       // The file is read once, after it stopped changing, and everything below decides on that text: a size
       // checked apart from the read let a truncating save slip an empty file in between (#13).
@@ -467,15 +486,33 @@ export class RateSync {
         throw new ConfigError([{ file, path: "", message: "the file is empty; the running config is kept" }]);
       }
       // `${ENV}` is re-read now: the env given at construction, else `process.env` as it is at this moment.
-      snapshot = parseConfigFileText(
+      // Parsed in a worker thread and checked in slices, so calls keep being served meanwhile (#13).
+      snapshot = await parseConfigFileTextInSlices(
         read.text,
         file,
         this.#options.env === undefined ? {} : { env: this.#options.env },
+        this.#lastReloadStats,
       );
+      if (this.#closed) throw new ClosedError();
       this.#refuseRemovingAll(file, snapshot);
       // Limiters configured in code live on in the new file's context (its stores and defaults): one that no
       // longer validates there (its store was removed) makes the whole reload invalid, not half-applied.
-      codeConfigs = this.#revalidateCodeLimiters(snapshot);
+      const codeConfigs = this.#revalidateCodeLimiters(snapshot);
+      if (fromWatcher && (await runInSlices(sameSnapshotSteps(this.#snapshot, snapshot)))) return undefined;
+      plan = await runInSlices(planReloadSteps(this.#registry, snapshot, codeConfigs, this.#fileEntry));
+      if (this.#closed) throw new ClosedError();
+      if (plan.registryVersion !== this.#registry.version) {
+        // Limiters were configured or removed in code while the plan was made: planned again, in one piece and
+        // right before the swap, so nothing can change in between.
+        plan = planReload(this.#registry, snapshot, this.#revalidateCodeLimiters(snapshot), this.#fileEntry);
+      }
+      prepared = await runInSlices(this.#registry.prepareSteps(plan.event.removed, plan.create));
+      if (this.#closed) throw new ClosedError();
+      if (prepared.version !== this.#registry.version) {
+        // Changed in code meanwhile: planned and prepared again, in one piece, right before the swap.
+        plan = planReload(this.#registry, snapshot, this.#revalidateCodeLimiters(snapshot), this.#fileEntry);
+        prepared = runSync(this.#registry.prepareSteps(plan.event.removed, plan.create));
+      }
     } catch (error) {
       if (this.#closed) throw new ClosedError();
       this.#reloadErrors++;
@@ -490,9 +527,14 @@ export class RateSync {
       this.#events.emit("reloadError", configError);
       throw configError;
     }
-    if (this.#closed) throw new ClosedError();
-    if (fromWatcher && sameSnapshot(this.#snapshot, snapshot)) return undefined;
-    const event = this.#apply(snapshot, codeConfigs);
+    const retired = this.#apply(snapshot, plan, prepared);
+    // Removed entries stop listening, and DynamicConfig listeners hear of their new definitions, after the
+    // swap, in slices too.
+    await runInSlices(this.#registry.retireSteps(retired), undefined, this.#lastReloadStats);
+    await runInSlices(this.#notifySteps(snapshot, plan.notify), undefined, this.#lastReloadStats);
+    const removedEntries = prepared.removed;
+    this.#warnRemovedInUse(removedEntries);
+    const event = plan.event;
     this.#reloads++;
     this.#events.emit("reload", event);
     return event;
@@ -714,48 +756,55 @@ export class RateSync {
   }
 
   /**
-   * Applies a validated snapshot in one step and says what changed. Everything is decided first and then
-   * swapped with plain assignments (nothing here awaits or can fail halfway), so a call starting at any moment
-   * resolves against either the whole old config or the whole new one. Listeners of DynamicConfigs hear about
-   * the change only after the swap.
+   * Applies a planned reload in one step. Everything was decided before and is swapped here with plain
+   * assignments (nothing here awaits or can fail halfway), so a call starting at any moment resolves against
+   * either the whole old config or the whole new one.
+   * @returns the entries to retire after the swap (see `Registry.commit`).
    */
-  #apply(snapshot: ConfigSnapshot, codeConfigs: ReadonlyMap<string, LimiterConfig>): ReloadEvent {
+  #apply(snapshot: ConfigSnapshot, plan: ReloadPlan, prepared: PreparedUpdate): readonly LimiterEntry[] {
     const previous = this.#snapshot;
-    const { event, create, reconfigure, notify } = planReload(
-      this.#registry,
-      snapshot,
-      codeConfigs,
-      (id, definition, config) => this.#createEntry(id, definition, config, "file"),
-    );
-
-    const removedEntries = event.removed.flatMap((id) => this.#registry.get(id) ?? []);
+    const { reconfigure } = plan;
 
     // ---- the swap: from here to the end of the loops, only assignments.
     this.#snapshot = snapshot;
     this.#registry.setMaxClones(snapshot.defaults.maxClones);
-    this.#registry.update(event.removed, create);
+    const retired = this.#registry.commit(prepared);
     // In place: clones keep their handles and read the new parameters on their next call; the usage so far
     // stays in the store under the same state tag unless the algorithm or window changed (`stateTag`).
     for (const [entry, config] of reconfigure) entry.config = config;
     this.#stores.retireChanged(previous, snapshot);
-
-    // ---- after the swap: tell DynamicConfig listeners (a throwing listener can no longer leave a mix behind).
-    this.#notifyingReload = true;
-    try {
-      this.#notifyAll(snapshot, notify);
-    } finally {
-      this.#notifyingReload = false;
-    }
-    this.#warnRemovedInUse(removedEntries);
-    return event;
+    return retired;
   }
 
-  /** Hands each reloaded DynamicConfig its new definition; the snapshot's config is what runs afterwards. */
-  #notifyAll(
+  /** Builds the entry of a limiter a reload adds. */
+  readonly #fileEntry = (id: string, definition: LimiterDefinition, config: LimiterConfig): LimiterEntry =>
+    this.#createEntry(id, definition, config, "file");
+
+  /**
+   * Hands each reloaded DynamicConfig its new definition (after the swap: a throwing listener can no longer
+   * leave a mix behind); the snapshot's config is what runs afterwards. Steps: a large reload notifies in
+   * slices. A limiter removed in code meanwhile is skipped; one whose definition was changed in code since the
+   * reload was planned keeps that change (the later one), and runs it in the new file's context.
+   */
+  *#notifySteps(
     snapshot: ConfigSnapshot,
-    notify: readonly (readonly [LimiterEntry, LimiterDefinition])[],
-  ): void {
-    for (const [entry, definition] of notify) {
+    notify: readonly (readonly [LimiterEntry, LimiterDefinition, LimiterDefinition])[],
+  ): Steps<void> {
+    let done = 0;
+    for (const [entry, definition, planned] of notify) {
+      if (++done % STEP_SIZE === 0) yield;
+      if (entry.removed) continue;
+      if (entry.dynamic.get() !== planned) {
+        try {
+          entry.config = this.#validate(entry.id, entry.dynamic.get());
+        } catch {
+          // Invalid in the new file's context (its store was removed): the file's config runs.
+        }
+        continue;
+      }
+      // Only while this one definition is handed over: the entry's listener then takes the snapshot's config
+      // instead of validating the definition again (it would double the cost of a large reload).
+      this.#notifyingReload = true;
       try {
         entry.dynamic[replaceDefinition](definition);
       } catch (error) {
@@ -763,6 +812,8 @@ export class RateSync {
           code: "RATE_SYNC_LISTENER_ERROR",
           detail: `A DynamicConfig listener of "${entry.id}" threw during a reload`,
         });
+      } finally {
+        this.#notifyingReload = false;
       }
       // The snapshot's config is the one the file validated; whatever a listener did, it is what runs.
       const config = snapshot.limiters.get(entry.id);

@@ -11,6 +11,7 @@
 
 import { randomUUID } from "node:crypto";
 import { storeCost } from "../algorithms/shared.ts";
+import { STEP_SIZE, type Steps } from "../config/steps.ts";
 import type { LimiterConfig } from "../config/types.ts";
 import { UnknownLimiterError } from "../errors.ts";
 import type { StoreOp } from "../stores/store.ts";
@@ -79,13 +80,25 @@ export class ResolvedKey {
   }
 }
 
+/** A registry update built ahead of time by {@link Registry.prepareSteps}, applied by {@link Registry.commit}. */
+export interface PreparedUpdate {
+  readonly version: number;
+  readonly remove: readonly string[];
+  readonly add: readonly LimiterEntry[];
+  readonly entries: Map<string, LimiterEntry>;
+  readonly templates: CompiledTemplate[];
+  /** The entries `remove` takes away (to mark removed once committed). */
+  readonly removed: readonly LimiterEntry[];
+}
+
 /** The limiters of one instance and the key → limiter resolution. */
 export class Registry {
-  readonly #entries = new Map<string, LimiterEntry>();
+  #entries = new Map<string, LimiterEntry>();
   /** Templates in declaration order (ties between equally literal templates go to the first). */
   #templates: CompiledTemplate[] = [];
   #cache: BoundedCache<string, ResolvedKey>;
   #indexBuilds = 0;
+  #version = 0;
 
   constructor(maxClones: number) {
     this.#cache = new BoundedCache(maxClones);
@@ -117,6 +130,7 @@ export class Registry {
    * entry made it O(N²) (80k limiters took 30 s to load).
    */
   update(remove: readonly string[], add: readonly LimiterEntry[]): void {
+    this.#version++;
     let changed = false;
     for (const id of remove) {
       const entry = this.#entries.get(id);
@@ -136,6 +150,74 @@ export class Registry {
       changed = true;
     }
     if (changed) this.#rebuild();
+  }
+
+  /**
+   * Builds, in steps, the entries and template index `update(remove, add)` would leave, without changing
+   * anything: {@link commit} then swaps them in with a few assignments. Removing and adding 100k limiters in
+   * `update` held the event loop for over 100 ms.
+   */
+  *prepareSteps(remove: readonly string[], add: readonly LimiterEntry[]): Steps<PreparedUpdate> {
+    const version = this.#version;
+    const removing = new Set<string>();
+    const removed: LimiterEntry[] = [];
+    let done = 0;
+    for (const id of remove) {
+      if (++done % STEP_SIZE === 0) yield;
+      const entry = this.#entries.get(id);
+      if (!entry) continue;
+      removing.add(id);
+      removed.push(entry);
+    }
+    const entries = new Map<string, LimiterEntry>();
+    for (const entry of this.#entries.values()) {
+      if (++done % STEP_SIZE === 0) yield;
+      if (!removing.has(entry.id)) entries.set(entry.id, entry);
+    }
+    for (const entry of add) {
+      if (++done % STEP_SIZE === 0) yield;
+      entries.set(entry.id, entry);
+    }
+    const templates: CompiledTemplate[] = [];
+    for (const entry of entries.values()) {
+      if (++done % STEP_SIZE === 0) yield;
+      if (entry.template) templates.push(entry.template);
+    }
+    return { version, remove, add, entries, templates, removed };
+  }
+
+  /**
+   * Applies a prepared update in one step, as `update` would. The entries it removes are marked removed and
+   * stop listening in {@link retireSteps}, after the swap (the resolution cache is dropped here, so no call
+   * reaches them meanwhile). When the registry changed since the preparation, `update` runs instead.
+   * @returns the entries to retire.
+   */
+  commit(prepared: PreparedUpdate): readonly LimiterEntry[] {
+    if (prepared.version !== this.#version) {
+      this.update(prepared.remove, prepared.add);
+      return [];
+    }
+    this.#version++;
+    this.#indexBuilds++;
+    this.#entries = prepared.entries;
+    this.#templates = prepared.templates;
+    this.#cache.clear();
+    return prepared.removed;
+  }
+
+  /** Marks entries a commit removed, and stops them listening; steps. */
+  *retireSteps(retired: readonly LimiterEntry[]): Steps<void> {
+    let done = 0;
+    for (const entry of retired) {
+      if (++done % STEP_SIZE === 0) yield;
+      entry.removed = true;
+      entry.unsubscribe();
+    }
+  }
+
+  /** Changes at every `set`, `delete` or `update`: a plan made at one version is stale at another. */
+  get version(): number {
+    return this.#version;
   }
 
   /** How many times the template index was rebuilt (once per `set`, `delete` or `update` that changed it). */

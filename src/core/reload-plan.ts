@@ -5,6 +5,7 @@
  * lets `RateSync` apply a reload as plain assignments that cannot fail halfway.
  */
 
+import { runSync, STEP_SIZE, type Steps } from "../config/steps.ts";
 import type { ConfigSnapshot, LimiterConfig, LimiterDefinition } from "../config/types.ts";
 import type { LimiterEntry, Registry } from "./registry.ts";
 import type { ReloadEvent } from "./types.ts";
@@ -15,12 +16,26 @@ function sameJson(a: unknown, b: unknown): boolean {
 
 /** True when two snapshots configure the same things (order included): reloading one over the other is a no-op. */
 export function sameSnapshot(a: ConfigSnapshot, b: ConfigSnapshot): boolean {
-  return (
-    sameJson(a.defaults, b.defaults) &&
-    sameJson([...a.stores], [...b.stores]) &&
-    sameJson([...a.limiters], [...b.limiters]) &&
-    sameJson([...a.definitions], [...b.definitions])
-  );
+  return runSync(sameSnapshotSteps(a, b));
+}
+
+/** {@link sameSnapshot} as steps: it yields every STEP_SIZE limiters. */
+export function* sameSnapshotSteps(a: ConfigSnapshot, b: ConfigSnapshot): Steps<boolean> {
+  if (!sameJson(a.defaults, b.defaults) || !sameJson([...a.stores], [...b.stores])) return false;
+  return (yield* sameEntries(a.limiters, b.limiters)) && (yield* sameEntries(a.definitions, b.definitions));
+}
+
+/** The same keys in the same order with the same JSON values (what comparing `[...a]` and `[...b]` as JSON says). */
+function* sameEntries(a: ReadonlyMap<string, unknown>, b: ReadonlyMap<string, unknown>): Steps<boolean> {
+  if (a.size !== b.size) return false;
+  const others = b.entries();
+  let done = 0;
+  for (const [key, value] of a) {
+    if (++done % STEP_SIZE === 0) yield;
+    const other = others.next();
+    if (other.done || other.value[0] !== key || !sameJson(value, other.value[1])) return false;
+  }
+  return true;
 }
 
 /** The steps of one reload. */
@@ -31,8 +46,13 @@ export interface ReloadPlan {
   readonly create: readonly LimiterEntry[];
   /** Entries that take a new config in place (their clones follow on their next call). */
   readonly reconfigure: readonly (readonly [LimiterEntry, LimiterConfig])[];
-  /** DynamicConfigs to tell of their new definition, after the swap. */
-  readonly notify: readonly (readonly [LimiterEntry, LimiterDefinition])[];
+  /**
+   * DynamicConfigs to tell of their new definition, after the swap, each with the definition it held when the
+   * reload was planned (one changed in code since then keeps that change).
+   */
+  readonly notify: readonly (readonly [LimiterEntry, LimiterDefinition, LimiterDefinition])[];
+  /** The registry's version the plan was made for (see `Registry.version`). */
+  readonly registryVersion: number;
 }
 
 /**
@@ -47,23 +67,41 @@ export function planReload(
   codeConfigs: ReadonlyMap<string, LimiterConfig>,
   createEntry: (id: string, definition: LimiterDefinition, config: LimiterConfig) => LimiterEntry,
 ): ReloadPlan {
+  return runSync(planReloadSteps(registry, snapshot, codeConfigs, createEntry));
+}
+
+/**
+ * {@link planReload} as steps: it yields every STEP_SIZE limiters. The plan holds for the registry as it was
+ * when planning began: compare {@link ReloadPlan.registryVersion} with the registry's before applying it.
+ */
+export function* planReloadSteps(
+  registry: Registry,
+  snapshot: ConfigSnapshot,
+  codeConfigs: ReadonlyMap<string, LimiterConfig>,
+  createEntry: (id: string, definition: LimiterDefinition, config: LimiterConfig) => LimiterEntry,
+): Steps<ReloadPlan> {
+  const registryVersion = registry.version;
+  let done = 0;
   const added: string[] = [];
   const removed: string[] = [];
-  const changed: string[] = [];
-  const notify: [LimiterEntry, LimiterDefinition][] = [];
+  // A set filled as changes are found (built from a list at the end, it held the loop for 50 ms at 100k).
+  const changed = new Set<string>();
+  const notify: [LimiterEntry, LimiterDefinition, LimiterDefinition][] = [];
   const reconfigure: [LimiterEntry, LimiterConfig][] = [];
   const create: LimiterEntry[] = [];
 
   for (const entry of registry.entries()) {
+    if (++done % STEP_SIZE === 0) yield;
     if (entry.origin === "file" && !snapshot.limiters.has(entry.id)) removed.push(entry.id);
     const codeConfig = codeConfigs.get(entry.id);
     if (entry.origin === "code" && codeConfig && !sameJson(entry.config, codeConfig)) {
       // Its definition is unchanged, but the file's defaults or stores it inherits did change.
       reconfigure.push([entry, codeConfig]);
-      changed.push(entry.id);
+      changed.add(entry.id);
     }
   }
   for (const [id, config] of snapshot.limiters) {
+    if (++done % STEP_SIZE === 0) yield;
     const definition = snapshot.definitions.get(id);
     if (definition === undefined) continue; // the loader pairs every limiter with its definition
     const entry = registry.get(id);
@@ -77,15 +115,23 @@ export function planReload(
     const configChanged = !sameJson(entry.config, config);
     if (configChanged) {
       reconfigure.push([entry, config]);
-      changed.push(id);
+      changed.add(id);
     }
     // A definition written differently to the same effect (`rate_per_second = 10` for `rate = "10/s"`) is
     // taken too, so `dynamic(id).get()` shows the file, but it is not listed as changed: nothing runs differently.
-    if (configChanged || !sameJson(entry.dynamic.get(), definition)) notify.push([entry, definition]);
+    const current = entry.dynamic.get();
+    if (configChanged || !sameJson(current, definition)) notify.push([entry, definition, current]);
   }
 
   // Changes are named in declaration order, whichever loop found them.
-  const order = new Map([...registry.entries()].map((entry, index) => [entry.id, index]));
-  changed.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0));
-  return { event: { added, removed, changed }, create, reconfigure, notify };
+  // Changed ids are all in the registry: its order, read in steps (a map and a sort of 100k ids held the
+  // event loop for tens of milliseconds).
+  const ordered: string[] = [];
+  if (changed.size > 0) {
+    for (const entry of registry.entries()) {
+      if (++done % STEP_SIZE === 0) yield;
+      if (changed.has(entry.id)) ordered.push(entry.id);
+    }
+  }
+  return { event: { added, removed, changed: ordered }, create, reconfigure, notify, registryVersion };
 }
