@@ -141,7 +141,11 @@ export async function startRedisFreeze(workers: number): Promise<FreezeScenario 
       for (let attempt = 0; attempt < 50; attempt++) {
         try {
           const [fw, tb, cc] = await Promise.all([rs.peek("fz_fw"), rs.peek("fz_tb"), rs.peek("fz_cc")]);
-          state = { fw: BIG - fw.remaining, tb: TB_BURST - tb.remaining, cc: cc.concurrency?.held ?? Number.NaN };
+          state = {
+            fw: BIG - fw.remaining,
+            tb: TB_BURST - tb.remaining,
+            cc: cc.concurrency?.held ?? Number.NaN,
+          };
           break;
         } catch {
           await sleep(100);
