@@ -6,7 +6,7 @@
  * changing is waited for (bounded), never read half way.
  */
 
-import { writeFileSync } from "node:fs";
+import { appendFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
@@ -185,21 +185,15 @@ describe("readSettled", () => {
     cleanups.push(() => removeDir(dir));
     const file = join(dir, "growing.toml");
     writeFileSync(file, "");
-    // Appended to from a thread of its own, so the appends go on whatever this thread is doing.
-    const stop = new SharedArrayBuffer(4);
-    const appender = new Worker(
-      `const { appendFileSync } = require("node:fs");
-       const { workerData } = require("node:worker_threads");
-       const flag = new Int32Array(workerData.stop);
-       while (Atomics.load(flag, 0) === 0) { appendFileSync(workerData.file, "# more\\n"); Atomics.wait(flag, 0, 0, 1); }`,
-      { eval: true, workerData: { file, stop } },
-    );
+    // Appended to by a timer of this thread that is due every 5 ms: timers fire in order of due time, so
+    // however late a busy machine runs them, one append always comes before each 50 ms settle timer ends.
+    // (An appender thread was not enough: a loaded machine could leave it unscheduled for a whole period.)
+    const appender = setInterval(() => appendFileSync(file, "# more\n"), 5);
     try {
       const read = await readSettled(file, { settleMs: 50, maxWaitMs: 300, maxBytes: 1e9 });
       expect(read.kind).toBe("unsettled");
     } finally {
-      Atomics.store(new Int32Array(stop), 0, 1);
-      await new Promise((resolve) => appender.once("exit", resolve));
+      clearInterval(appender);
     }
     writeFileSync(file, "# done\n");
     await expect(readSettled(file, { settleMs: 20, maxWaitMs: 1_000, maxBytes: 1e9 })).resolves.toEqual({
