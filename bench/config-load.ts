@@ -17,11 +17,13 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { RateSync } from "../src/index.ts";
 
+/** The id of the `i`-th limiter of {@link limiterFile}: `l000001`. */
+export const limiterId = (i: number): string => `l${String(i).padStart(6, "0")}`;
+
 /** A file of `count` limiters, about 40 bytes each: `[limiters.l000001]` with `rate = "<limit>/s"`. */
 export function limiterFile(count: number, limit = 10): string {
   const parts: string[] = [];
-  for (let i = 0; i < count; i++)
-    parts.push(`[limiters.l${String(i).padStart(6, "0")}]\nrate = "${limit}/s"\n`);
+  for (let i = 0; i < count; i++) parts.push(`[limiters.${limiterId(i)}]\nrate = "${limit}/s"\n`);
   return parts.join("");
 }
 

@@ -22,6 +22,14 @@ export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), "rate-sync-"));
 }
 
+/** Writes `text` as `rate-sync.toml` in a fresh temp directory; `remove()` deletes the directory. */
+export function tempConfigFile(text: string): { readonly file: string; remove(): void } {
+  const dir = tempDir();
+  const file = join(dir, "rate-sync.toml");
+  writeFileSync(file, text);
+  return { file, remove: () => removeDir(dir) };
+}
+
 /** How a file is saved. */
 export type SavePattern = "in-place" | "atomic-rename" | "delete-recreate" | "configmap";
 

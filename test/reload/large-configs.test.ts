@@ -7,13 +7,12 @@
  */
 
 import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { limiterFile } from "../../bench/config-load.ts";
+import { limiterFile, limiterId } from "../../bench/config-load.ts";
 import { MAX_CONFIG_BYTES, MAX_LISTED_ISSUES } from "../../src/config/load.ts";
 import { BoundedCache } from "../../src/core/bounded-cache.ts";
 import { ConfigError, RateSync } from "../../src/index.ts";
-import { removeDir, tempDir } from "./files.ts";
+import { tempConfigFile } from "./files.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -22,14 +21,12 @@ afterEach(async () => {
 });
 
 function configFile(text: string): string {
-  const dir = tempDir();
-  cleanups.push(() => removeDir(dir));
-  const file = join(dir, "rate-sync.toml");
-  writeFileSync(file, text);
+  const { file, remove } = tempConfigFile(text);
+  cleanups.push(remove);
   return file;
 }
 
-const id = (i: number) => `l${String(i).padStart(6, "0")}`;
+const id = limiterId;
 
 describe("a file of 100,000 limiters", () => {
   it("loads and hot-reloads with every limiter in place", async () => {

@@ -8,14 +8,13 @@
  */
 
 import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { limiterFile } from "../../bench/config-load.ts";
+import { limiterFile, limiterId } from "../../bench/config-load.ts";
 import { parseConfigFileText } from "../../src/config/load.ts";
 import { parseConfigFileTextInSlices, THREAD_PARSE_FROM } from "../../src/config/load-sliced.ts";
 import { reloadStats } from "../../src/core/rate-sync.ts";
 import { ConfigError, RateSync, UnknownLimiterError } from "../../src/index.ts";
-import { removeDir, tempDir } from "./files.ts";
+import { tempConfigFile } from "./files.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -23,14 +22,12 @@ afterEach(async () => {
 });
 
 function configFile(text: string): string {
-  const dir = tempDir();
-  cleanups.push(() => removeDir(dir));
-  const file = join(dir, "rate-sync.toml");
-  writeFileSync(file, text);
+  const { file, remove } = tempConfigFile(text);
+  cleanups.push(remove);
   return file;
 }
 
-const id = (i: number) => `l${String(i).padStart(6, "0")}`;
+const id = limiterId;
 const LARGE = 40_000;
 
 /** Counts the turns of the event loop (a chain of `setImmediate`) until `stop()`. */

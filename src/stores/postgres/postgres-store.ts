@@ -548,7 +548,7 @@ export class PostgresStore implements Store {
         application_name: this.#applicationName,
         // The server gives up on a statement soon after the caller has: a lock queue never holds a
         // connection much longer than the budget of the call that is waiting.
-        statement_timeout: Math.max(1, Math.ceil(config.socketTimeoutMs ?? config.timeoutMs * 2)),
+        statement_timeout: this.#statementTimeoutMs(),
       },
     });
     this.#sql = sql;
