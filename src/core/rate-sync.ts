@@ -26,8 +26,17 @@ import {
   isConfigError,
   UnknownLimiterError,
 } from "../errors.ts";
+import {
+  bindValidator,
+  DynamicConfig,
+  replaceDefinition,
+  validatedDefinition,
+} from "../reload/dynamic-config.ts";
+import { planReload, planReloadSteps, type ReloadPlan, sameSnapshotSteps } from "../reload/reload-plan.ts";
+import { readSettled } from "../reload/settled-read.ts";
+import { UsageMarks } from "../reload/usage-marks.ts";
+import { ConfigWatcher, DEFAULT_DEBOUNCE_MS } from "../reload/watcher.ts";
 import { Acquirer } from "./acquirer.ts";
-import { bindValidator, DynamicConfig, replaceDefinition, validatedDefinition } from "./dynamic-config.ts";
 import { Engine, type EngineOutcome, type Member } from "./engine.ts";
 import { type Listener, TypedEmitter } from "./events.ts";
 import { assertValidKey } from "./keys.ts";
@@ -40,8 +49,6 @@ import {
   Registry,
   type ResolvedKey,
 } from "./registry.ts";
-import { planReload, planReloadSteps, type ReloadPlan, sameSnapshotSteps } from "./reload-plan.ts";
-import { readSettled } from "./settled-read.ts";
 import { StorePool } from "./store-pool.ts";
 import type {
   AcquireOptions,
@@ -57,8 +64,6 @@ import type {
   TryAcquireOptions,
 } from "./types.ts";
 import { describeUnheard } from "./unheard.ts";
-import { UsageMarks } from "./usage-marks.ts";
-import { ConfigWatcher, DEFAULT_DEBOUNCE_MS } from "./watcher.ts";
 
 /** One key or several (a composite: all or nothing). */
 export type KeyInput = string | readonly string[];
