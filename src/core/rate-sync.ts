@@ -1,7 +1,9 @@
 /**
  * @module
  * `RateSync`: one instance holds a config (stores, limiters, templates), resolves keys to limiters, decides,
- * waits, hands out leases, reloads and reports. Most applications need one per process.
+ * waits, hands out leases, reloads and reports. Most applications need one per process. The reload lifecycle
+ * (the running snapshot, file reloads, the watch, limiters configured in code) lives in `src/reload/`, behind
+ * the `Reloader` this facade delegates to.
  */
 
 import { MIN_COST } from "../config/bounds.ts";
