@@ -15,6 +15,7 @@ import { bindValidator, DynamicConfig, replaceDefinition, validatedDefinition } 
 
 /** What the definitions of one instance read: its registry, its stores, and the running snapshot. */
 export interface DefinitionsContext {
+  /** Where `configure` puts the entries of limiters defined in code. */
   readonly registry: Registry;
   /** Stores given in code (`options.stores`) count as declared when a definition names them. */
   readonly stores: StorePool;

@@ -25,8 +25,11 @@ import { ConfigWatcher, DEFAULT_DEBOUNCE_MS } from "./watcher.ts";
 
 /** What a reloader works on: the instance's registry, stores and events, and how `${ENV}` is read. */
 export interface ReloaderContext {
+  /** The instance's limiters: filled from the first snapshot, then updated by each reload in one swap. */
   readonly registry: Registry;
+  /** The instance's stores: a reload retires those whose config it changed or removed. */
   readonly stores: StorePool;
+  /** Where `reload`, `reloadError` and `reloadWarning` are emitted. */
   readonly events: TypedEmitter<RateSyncEvents>;
   /** Environment for `${VAR}` in the file, read again at each reload; undefined: `process.env` then. */
   readonly env: Record<string, string | undefined> | undefined;
