@@ -41,7 +41,6 @@ export {
   run,
   tryAcquire,
 } from "./core/default-instance.ts";
-export { DynamicConfig } from "./core/dynamic-config.ts";
 export type { LimiterCounters, MetricsSnapshot, WaitStats } from "./core/metrics.ts";
 export type { NoticeLogger, NoticeOptions } from "./core/notices.ts";
 export { type ConfigureOptions, type KeyInput, type LimiterHandle, RateSync } from "./core/rate-sync.ts";
@@ -64,6 +63,7 @@ export type {
   UnknownLimiterEvent,
 } from "./core/types.ts";
 export * from "./errors.ts";
+export { DynamicConfig } from "./reload/dynamic-config.ts";
 export { MemoryStore, type MemoryStoreOptions } from "./stores/memory/memory-store.ts";
 export { type PostgresDdlOptions, postgresDdl } from "./stores/postgres/ddl.ts";
 export type { BatchResult, OpResult, Store, StoreEngine, StoreOp } from "./stores/store.ts";

@@ -10,8 +10,8 @@ import { appendFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
-import { readSettled } from "../../src/core/settled-read.ts";
 import { ConfigError, isUnknownLimiterError, RateSync } from "../../src/index.ts";
+import { readSettled } from "../../src/reload/settled-read.ts";
 import { removeDir, tempDir, waitFor } from "./files.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];

@@ -5,7 +5,7 @@
 
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createCounters } from "../../src/core/metrics.ts";
-import { USAGE_MARK_INTERVAL_MS, UsageMarks } from "../../src/core/usage-marks.ts";
+import { USAGE_MARK_INTERVAL_MS, UsageMarks } from "../../src/reload/usage-marks.ts";
 
 afterEach(() => {
   vi.useRealTimers();

@@ -8,7 +8,7 @@
  *
  * This lowers the odds of a torn read a lot but cannot rule it out (file times have a coarse clock tick, and
  * a writer may pause mid-write): the reload pipeline still decides on the text it read (empty text, or a file
- * that removes every limiter, is refused; see `RateSync.reload`).
+ * that removes every limiter, is refused; see `refusals.ts`).
  */
 
 import { type BigIntStats, stat } from "node:fs";

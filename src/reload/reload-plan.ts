@@ -2,13 +2,13 @@
  * @module
  * What a reload changes, worked out before anything is swapped: which limiters are added, removed or changed,
  * which entries take a new config, and which DynamicConfigs hear of a new definition. Planning first is what
- * lets `RateSync` apply a reload as plain assignments that cannot fail halfway.
+ * lets the `Reloader` apply a reload as plain assignments that cannot fail halfway.
  */
 
 import { runSync, STEP_SIZE, type Steps } from "../config/steps.ts";
 import type { ConfigSnapshot, LimiterConfig, LimiterDefinition } from "../config/types.ts";
-import type { LimiterEntry, Registry } from "./registry.ts";
-import type { ReloadEvent } from "./types.ts";
+import type { LimiterEntry, Registry } from "../core/registry.ts";
+import type { ReloadEvent } from "../core/types.ts";
 
 function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);

@@ -5,7 +5,7 @@
  * calls within the last one to two minutes. A reload uses it to warn when it removes a limiter still in use.
  */
 
-import type { LimiterCounters } from "./metrics.ts";
+import type { LimiterCounters } from "../core/metrics.ts";
 
 /** What is marked: anything with call counters (a registry entry). */
 export interface Counted {
