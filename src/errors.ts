@@ -29,12 +29,51 @@ export class RateSyncError extends Error {
   }
 }
 
+/**
+ * What kind of problem a {@link ConfigIssue} is, stable and safe to branch on (the message is for people and
+ * may be reworded):
+ *
+ * - `file`: the file cannot be used as a whole (missing, unreadable, empty, too large, or would remove every
+ *   limiter).
+ * - `toml_syntax`: the text is not valid TOML.
+ * - `too_deep`: keys nest deeper than a rate-sync config can.
+ * - `unknown_key`: a key rate-sync does not know (often a typo; the message suggests the closest one).
+ * - `missing_key`: a required key is absent.
+ * - `invalid_type`: a value of the wrong type (a table where a string is expected, …).
+ * - `invalid_value`: a value of the right type that does not parse or is not one of the allowed names.
+ * - `out_of_range`: a number or duration outside its range (see README, "Ranges of numbers").
+ * - `conflict`: keys that contradict each other, or do not apply together.
+ * - `unknown_store`: a limiter or `[defaults]` names a store that is not declared.
+ * - `env`: a `${VAR}` reference that cannot be resolved.
+ * - `more_issues`: the last issue of a long list, counting the issues not listed.
+ */
+export type ConfigIssueCode =
+  | "file"
+  | "toml_syntax"
+  | "too_deep"
+  | "unknown_key"
+  | "missing_key"
+  | "invalid_type"
+  | "invalid_value"
+  | "out_of_range"
+  | "conflict"
+  | "unknown_store"
+  | "env"
+  | "more_issues";
+
 /** One problem found in a config file: where it is and what is wrong. */
 export interface ConfigIssue {
+  /** What kind of problem it is. */
+  readonly code: ConfigIssueCode;
   /** The file the issue is in, or `"<config>"` for config given in code. */
   readonly file: string;
-  /** Dotted path of the value, e.g. `limiters.api.rate`; empty for file-level problems. */
+  /**
+   * Dotted path of the value as TOML would write it, e.g. `limiters.api.rate` or `limiters."api:<id>".rate`;
+   * empty for file-level problems. {@link keys} holds the same path unquoted.
+   */
   readonly path: string;
+  /** The keys of {@link path} from the document root, e.g. `["limiters", "api:<id>", "rate"]`. */
+  readonly keys: readonly string[];
   /** 1-based line in the file, when the value could be located. */
   readonly line?: number;
   /** 1-based column in the file, when the value could be located. */

@@ -161,10 +161,12 @@ function failureJson(code: string, message: string, issues: readonly ConfigIssue
     ok: false,
     error: { code, message },
     issues: issues.map((issue) => ({
+      code: issue.code,
       file: issue.file,
       line: issue.line ?? null,
       column: issue.column ?? null,
       path: issue.path,
+      keys: issue.keys,
       message: issue.message,
     })),
   };

@@ -201,6 +201,7 @@ export function* interpolateDocumentSteps(document: unknown, env: Env): Steps<In
       // Only reachable with dotted keys or headers of many segments (smol-toml bounds arrays and inline tables):
       // reported once at the first level too deep, not descended (the recursion would overflow the stack).
       issues.push({
+        code: "too_deep",
         path,
         message: `keys are nested ${MAX_NESTING + 1} or more levels deep; a rate-sync config needs at most a few levels (at most ${MAX_NESTING})`,
       });
@@ -209,7 +210,7 @@ export function* interpolateDocumentSteps(document: unknown, env: Env): Steps<In
     if (typeof value === "string") {
       const result = interpolateString(value, env);
       if (result.ok) return result.text;
-      for (const message of result.messages) issues.push({ path, message });
+      for (const message of result.messages) issues.push({ code: "env", path, message });
       return value;
     }
     if (Array.isArray(value)) {
@@ -238,10 +239,11 @@ export function* interpolateDocumentSteps(document: unknown, env: Env): Steps<In
         key = keyResult.text;
       } else {
         for (const message of keyResult.messages)
-          issues.push({ path: [...path, rawKey], message: `in the key: ${message}` });
+          issues.push({ code: "env", path: [...path, rawKey], message: `in the key: ${message}` });
       }
       if (Object.hasOwn(out, key)) {
         issues.push({
+          code: "conflict",
           path: [...path, rawKey],
           message: `the key becomes ${JSON.stringify(key)} after interpolation, which is already used by ${JSON.stringify(origins?.get(key) ?? key)}`,
         });

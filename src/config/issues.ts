@@ -4,8 +4,12 @@
  * `ConfigIssue`s with the file name and a line and column found by `locate.ts`.
  */
 
+import type { ConfigIssue, ConfigIssueCode } from "../errors.ts";
+
 /** One problem found by a loader stage, before it is given a file position. */
 export interface PathIssue {
+  /** What kind of problem it is. */
+  readonly code: ConfigIssueCode;
   /** Keys from the document root, e.g. `["limiters", "api", "rate"]`; empty for file-level problems. */
   readonly path: readonly string[];
   /** What is wrong, in words a user can act on. Never contains a secret. */
@@ -39,4 +43,13 @@ export function quoteList(names: readonly string[], conjunction = "or"): string 
   const quoted = names.map((name) => JSON.stringify(name));
   if (quoted.length <= 1) return quoted.join("");
   return `${quoted.slice(0, -1).join(", ")} ${conjunction} ${quoted.at(-1)}`;
+}
+
+/**
+ * An issue about the file as a whole (no key path): missing, unreadable, too large, and the like.
+ *
+ * @example throw new ConfigError([fileIssue("rate-sync.toml", "the file is empty")])
+ */
+export function fileIssue(file: string, message: string, code: ConfigIssueCode = "file"): ConfigIssue {
+  return { code, file, path: "", keys: [], message };
 }

@@ -12,7 +12,7 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import { ConfigError, type ConfigIssue } from "../errors.ts";
 import { deepFreeze, FrozenMap, openFrozenMap, sealMap } from "./freeze.ts";
 import { interpolateDocumentSteps } from "./interpolate.ts";
-import { formatPath, MAX_LISTED_ISSUES, MAX_NESTING, type PathIssue } from "./issues.ts";
+import { fileIssue, formatPath, MAX_LISTED_ISSUES, MAX_NESTING, type PathIssue } from "./issues.ts";
 import { createLocator, findOverlongKeySteps, type Locator } from "./locate.ts";
 import { IMPLICIT_STORE, normalizeDefaults, normalizeLimiter, normalizeStore } from "./normalize.ts";
 import { runSync, STEP_SIZE, type Steps } from "./steps.ts";
@@ -53,8 +53,10 @@ export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
 export function tooLargeIssue(file: string, bytes: number): ConfigIssue {
   const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
   return {
+    code: "file",
     file,
     path: "",
+    keys: [],
     message: `the config is ${mib(bytes)} (${bytes} bytes); at most ${mib(MAX_CONFIG_BYTES)} (${MAX_CONFIG_BYTES} bytes) is accepted`,
   };
 }
@@ -77,8 +79,10 @@ function toConfigIssues(
   const located = issues.map((issue): ConfigIssue => {
     const position = locate?.(issue.path);
     return {
+      code: issue.code,
       file,
       path: formatPath(issue.path),
+      keys: issue.path,
       ...(position === undefined ? {} : { line: position.line, column: position.column }),
       message: issue.message,
     };
@@ -100,7 +104,7 @@ function toConfigIssues(
     ...(more > 0 ? [`${count(more, "more issue")}`] : []),
     ...(unchecked > 0 ? [`${count(unchecked, "more limiter table")} not checked`] : []),
   ];
-  return [...sorted.slice(0, MAX_LISTED_ISSUES), { file, path: "", message: `… and ${parts.join(", ")}` }];
+  return [...sorted.slice(0, MAX_LISTED_ISSUES), fileIssue(file, `… and ${parts.join(", ")}`, "more_issues")];
 }
 
 /**
@@ -187,8 +191,7 @@ export function* checkTextSteps(text: string, file: string): Steps<void> {
   if (overlong !== undefined) {
     throw new ConfigError([
       {
-        file,
-        path: "",
+        ...fileIssue(file, "", "too_deep"),
         ...overlong,
         message: `a key or table header of more than ${MAX_NESTING} dotted parts; a rate-sync config needs at most a few`,
       },
@@ -201,8 +204,7 @@ export function tomlConfigError(error: TomlErrorLike, text: string, file: string
   const problem = describeTomlError(error, text);
   return new ConfigError([
     {
-      file,
-      path: "",
+      ...fileIssue(file, "", "toml_syntax"),
       line: problem.line,
       column: problem.column,
       message: `invalid TOML: ${problem.message}`,
@@ -322,7 +324,7 @@ export async function loadConfig(
   } catch (error) {
     if (error instanceof ConfigError) throw error;
     const reason = existsSync(absolute) ? "cannot be read" : "does not exist";
-    throw new ConfigError([{ file, path: "", message: `the config file ${absolute} ${reason}` }], {
+    throw new ConfigError([fileIssue(file, `the config file ${absolute} ${reason}`)], {
       cause: error,
     });
   }

@@ -13,7 +13,7 @@
  */
 
 import { z } from "zod";
-import { InvalidArgumentError } from "../errors.ts";
+import { type ConfigIssueCode, InvalidArgumentError } from "../errors.ts";
 import {
   MAX_COUNT,
   MAX_DURATION_MS,
@@ -67,14 +67,29 @@ const ENV_REFERENCE_JSON = {
   description: "A reference to an environment variable, resolved at load time",
 };
 
-type Check<T> = (input: unknown) => { ok: true; value: T } | { ok: false; message: string };
+/** A field's check: the converted value, or what is wrong with the input (a code and a message). */
+type Check<T> = (
+  input: unknown,
+) => { ok: true; value: T } | { ok: false; code: ConfigIssueCode; message: string };
+
+/**
+ * The {@link ConfigIssueCode} of a zod issue raised by a field's check, carried in the issue's `params` (zod's
+ * own codes say little here: every field is a `custom` transform).
+ */
+export function issueCodeOf(issue: z.core.$ZodIssue): ConfigIssueCode | undefined {
+  if (issue.code !== "custom") return undefined;
+  const code: unknown = issue.params?.[ISSUE_CODE_PARAM];
+  return typeof code === "string" ? (code as ConfigIssueCode) : undefined;
+}
+
+const ISSUE_CODE_PARAM = "configIssueCode";
 
 /** A field: a transform that checks and converts the input, and the JSON Schema of how it is written. */
 function field<T>(check: Check<T>, json: Record<string, unknown>): z.ZodType<T, unknown> {
   const schema = z.unknown().transform((input, ctx): T => {
     const result = check(input);
     if (result.ok) return result.value;
-    ctx.addIssue({ code: "custom", message: result.message });
+    ctx.addIssue({ code: "custom", message: result.message, params: { [ISSUE_CODE_PARAM]: result.code } });
     return z.NEVER;
   });
   jsonForms.set(schema, json);
@@ -109,20 +124,36 @@ function numberField(options: NumberOptions): z.ZodType<number, unknown> {
     (input) => {
       const value =
         typeof input === "string" ? parseNumberText(input) : typeof input === "number" ? input : undefined;
-      if (value === undefined) return { ok: false, message: `expected a number, got ${describe(input)}` };
-      if (Number.isNaN(value)) return { ok: false, message: "expected a number, got NaN" };
+      if (value === undefined)
+        return { ok: false, code: "invalid_type", message: `expected a number, got ${describe(input)}` };
+      if (Number.isNaN(value))
+        return { ok: false, code: "invalid_value", message: "expected a number, got NaN" };
       if (!Number.isFinite(value))
-        return { ok: false, message: `expected a finite number, got ${describe(input)}` };
+        return {
+          ok: false,
+          code: "invalid_value",
+          message: `expected a finite number, got ${describe(input)}`,
+        };
       if ((min === "positive" || (typeof min === "number" && min > 0)) && value <= 0) {
-        return { ok: false, message: `must be positive, got ${describe(input)}` };
+        return { ok: false, code: "out_of_range", message: `must be positive, got ${describe(input)}` };
       }
-      if (value < 0) return { ok: false, message: `must not be negative, got ${describe(input)}` };
-      if (value > max) return { ok: false, message: `must be at most ${max}, got ${describe(input)}` };
+      if (value < 0)
+        return { ok: false, code: "out_of_range", message: `must not be negative, got ${describe(input)}` };
+      if (value > max)
+        return { ok: false, code: "out_of_range", message: `must be at most ${max}, got ${describe(input)}` };
       if (options.integer && !Number.isInteger(value)) {
-        return { ok: false, message: `must be a whole number, got ${describe(input)}` };
+        return {
+          ok: false,
+          code: "invalid_value",
+          message: `must be a whole number, got ${describe(input)}`,
+        };
       }
       if (typeof min === "number" && value < min) {
-        return { ok: false, message: `must be at least ${min}, got ${describe(input)}` };
+        return {
+          ok: false,
+          code: "out_of_range",
+          message: `must be at least ${min}, got ${describe(input)}`,
+        };
       }
       return { ok: true, value };
     },
@@ -135,7 +166,7 @@ function booleanField(description: string): z.ZodType<boolean, unknown> {
     (input) => {
       if (typeof input === "boolean") return { ok: true, value: input };
       if (input === "true" || input === "false") return { ok: true, value: input === "true" };
-      return { ok: false, message: `expected true or false, got ${describe(input)}` };
+      return { ok: false, code: "invalid_type", message: `expected true or false, got ${describe(input)}` };
     },
     { description, anyOf: [{ type: "boolean" }, ENV_REFERENCE_JSON] },
   );
@@ -145,10 +176,10 @@ function stringField(description: string, maxLength?: number): z.ZodType<string,
   return field<string>(
     (input) => {
       if (typeof input !== "string")
-        return { ok: false, message: `expected a string, got ${describe(input)}` };
-      if (input === "") return { ok: false, message: "must not be empty" };
+        return { ok: false, code: "invalid_type", message: `expected a string, got ${describe(input)}` };
+      if (input === "") return { ok: false, code: "invalid_value", message: "must not be empty" };
       if (maxLength !== undefined && Buffer.byteLength(input) > maxLength) {
-        return { ok: false, message: `must be at most ${maxLength} bytes long` };
+        return { ok: false, code: "out_of_range", message: `must be at most ${maxLength} bytes long` };
       }
       return { ok: true, value: input };
     },
@@ -166,9 +197,10 @@ function enumField<const T extends string>(
       const found = values.find((value) => value === input);
       if (found !== undefined) return { ok: true, value: found };
       if (typeof input !== "string")
-        return { ok: false, message: `expected a string, got ${describe(input)}` };
+        return { ok: false, code: "invalid_type", message: `expected a string, got ${describe(input)}` };
       return {
         ok: false,
+        code: "invalid_value",
         message: `unknown ${label} ${JSON.stringify(input)}${didYouMean(input, values)} (expected ${quoteList(values)})`,
       };
     },
@@ -191,6 +223,7 @@ function durationField(description: string, range: DurationRange): z.ZodType<num
       if (typeof input !== "string" && typeof input !== "number") {
         return {
           ok: false,
+          code: "invalid_type",
           message: `expected a duration such as "30s" or a number of seconds, got ${describe(input)}`,
         };
       }
@@ -198,17 +231,23 @@ function durationField(description: string, range: DurationRange): z.ZodType<num
       try {
         ms = parseDuration(input);
       } catch (error) {
-        if (error instanceof InvalidArgumentError) return { ok: false, message: error.message };
+        if (error instanceof InvalidArgumentError)
+          return { ok: false, code: "invalid_value", message: error.message };
         throw error;
       }
       if (range.min > 0 && ms === 0)
-        return { ok: false, message: `must be positive, got ${describe(input)}` };
+        return { ok: false, code: "out_of_range", message: `must be positive, got ${describe(input)}` };
       if (ms < range.min) {
-        return { ok: false, message: `must be at least ${range.min}ms, got ${describe(input)}` };
+        return {
+          ok: false,
+          code: "out_of_range",
+          message: `must be at least ${range.min}ms, got ${describe(input)}`,
+        };
       }
       if (ms > range.max) {
         return {
           ok: false,
+          code: "out_of_range",
           message: `must be at most ${range.maxText} (${range.max} ms), got ${describe(input)}`,
         };
       }
@@ -250,22 +289,28 @@ function rateField(description: string): z.ZodType<ParsedRate, unknown> {
       if (typeof input === "number") {
         return {
           ok: false,
+          code: "invalid_type",
           message: `expected a string such as "100/s", got ${input} (for a number of units per second use "rate_per_second")`,
         };
       }
       if (typeof input !== "string")
-        return { ok: false, message: `expected a string such as "100/s", got ${describe(input)}` };
+        return {
+          ok: false,
+          code: "invalid_type",
+          message: `expected a string such as "100/s", got ${describe(input)}`,
+        };
       let rate: ParsedRate;
       try {
         rate = parseRate(input);
       } catch (error) {
-        if (error instanceof InvalidArgumentError) return { ok: false, message: error.message };
+        if (error instanceof InvalidArgumentError)
+          return { ok: false, code: "invalid_value", message: error.message };
         throw error;
       }
       const problem = rateRangeProblem(rate);
       return problem === undefined
         ? { ok: true, value: rate }
-        : { ok: false, message: `${problem}, got ${describe(input)}` };
+        : { ok: false, code: "out_of_range", message: `${problem}, got ${describe(input)}` };
     },
     {
       description,
@@ -295,17 +340,21 @@ function redisUrlField(): z.ZodType<string | readonly string[], unknown> {
   return field<string | readonly string[]>(
     (input) => {
       if (Array.isArray(input)) {
-        if (input.length === 0) return { ok: false, message: "expected at least one URL" };
+        if (input.length === 0)
+          return { ok: false, code: "invalid_value", message: "expected at least one URL" };
         const urls: string[] = [];
         for (const [index, item] of input.entries()) {
           const problem = checkUrl(item, "redis");
-          if (problem !== undefined) return { ok: false, message: `item ${index}: ${problem}` };
+          if (problem !== undefined)
+            return { ok: false, code: "invalid_value", message: `item ${index}: ${problem}` };
           urls.push(String(item));
         }
         return { ok: true, value: Object.freeze(urls) };
       }
       const problem = checkUrl(input, "redis");
-      return problem === undefined ? { ok: true, value: String(input) } : { ok: false, message: problem };
+      return problem === undefined
+        ? { ok: true, value: String(input) }
+        : { ok: false, code: "invalid_value", message: problem };
     },
     {
       description: "redis:// or rediss:// URL; with cluster = true, a list of node URLs.",
@@ -318,7 +367,9 @@ function postgresUrlField(): z.ZodType<string, unknown> {
   return field<string>(
     (input) => {
       const problem = checkUrl(input, "postgres");
-      return problem === undefined ? { ok: true, value: String(input) } : { ok: false, message: problem };
+      return problem === undefined
+        ? { ok: true, value: String(input) }
+        : { ok: false, code: "invalid_value", message: problem };
     },
     {
       description: "postgres:// or postgresql:// URL.",
@@ -402,7 +453,7 @@ export const memoryStoreSchema = z.strictObject(
       (input) =>
         typeof input === "string"
           ? { ok: true, value: input }
-          : { ok: false, message: `expected a string, got ${describe(input)}` },
+          : { ok: false, code: "invalid_type", message: `expected a string, got ${describe(input)}` },
       { type: "string", description: "rate-sync (Python) engine switching: accepted, not used." },
     ).optional(),
     max_keys: numberField({
@@ -463,10 +514,18 @@ function stringListField(description: string): z.ZodType<readonly string[], unkn
   return field<readonly string[]>(
     (input) => {
       if (!Array.isArray(input))
-        return { ok: false, message: `expected a list of strings, got ${describe(input)}` };
+        return {
+          ok: false,
+          code: "invalid_type",
+          message: `expected a list of strings, got ${describe(input)}`,
+        };
       for (const [index, item] of input.entries()) {
         if (typeof item !== "string" || item === "") {
-          return { ok: false, message: `item ${index}: expected a non-empty string, got ${describe(item)}` };
+          return {
+            ok: false,
+            code: "invalid_value",
+            message: `item ${index}: expected a non-empty string, got ${describe(item)}`,
+          };
         }
       }
       return { ok: true, value: Object.freeze([...input]) };

@@ -10,6 +10,7 @@
 
 import type { z } from "zod";
 import { templateIdProblem } from "../core/templates.ts";
+import type { ConfigIssueCode } from "../errors.ts";
 import { MAX_DURATION_MS, MAX_DURATION_TEXT } from "./bounds.ts";
 import { MAX_LISTED_ISSUES, type PathIssue, quoteList } from "./issues.ts";
 import { bucketShape } from "./normalize.ts";
@@ -20,6 +21,7 @@ import {
   defaultsSchema,
   ENGINE_NAMES,
   fastapiSchema,
+  issueCodeOf,
   LIMITER_KEYS,
   limiterSchema,
   type ParsedDefaults,
@@ -84,19 +86,35 @@ function fromZod(
   for (const issue of error.issues) {
     const path = [...base, ...issue.path.map(String)];
     if (issue.code === "unrecognized_keys") {
-      for (const key of issue.keys) issues.push({ path: [...path, key], message: unknownKey(key) });
+      for (const key of issue.keys)
+        issues.push({ code: "unknown_key", path: [...path, key], message: unknownKey(key) });
     } else {
-      issues.push({ path, message: issue.message });
+      issues.push({ code: zodIssueCode(issue), path, message: issue.message });
     }
   }
   return issues;
 }
 
+/** The {@link ConfigIssueCode} of a zod issue other than an unknown key. */
+function zodIssueCode(issue: z.core.$ZodIssue): ConfigIssueCode {
+  switch (issue.code) {
+    case "custom":
+      return issueCodeOf(issue) ?? "invalid_value";
+    case "invalid_type":
+      return issue.input === undefined ? "missing_key" : "invalid_type";
+    case "too_big":
+    case "too_small":
+      return "out_of_range";
+    default:
+      return "invalid_value";
+  }
+}
+
 function checkId(kind: string, id: string, path: readonly string[]): PathIssue[] {
-  if (id.trim() === "") return [{ path, message: `a ${kind} id must not be empty` }];
+  if (id.trim() === "") return [{ code: "invalid_value", path, message: `a ${kind} id must not be empty` }];
   // A UTF-16 unit is at most 3 UTF-8 bytes: only long ids need measuring.
   if (id.length > 341 && Buffer.byteLength(id) > 1024)
-    return [{ path, message: `a ${kind} id must be at most 1024 bytes long` }];
+    return [{ code: "out_of_range", path, message: `a ${kind} id must be at most 1024 bytes long` }];
   return [];
 }
 
@@ -161,11 +179,15 @@ export function* validateDocumentSteps(document: unknown): Steps<DocumentValidat
 function* validateTables(document: unknown): Steps<DocumentValidation> {
   const issues: PathIssue[] = [];
   if (!isTable(document))
-    return { issues: [{ path: [], message: "expected a table of stores and limiters" }], unchecked: 0 };
+    return {
+      issues: [{ code: "invalid_type", path: [], message: "expected a table of stores and limiters" }],
+      unchecked: 0,
+    };
 
   for (const key of presentKeys(document)) {
     if (!DOCUMENT_KEYS.includes(key) && !COMPAT_DOCUMENT_KEYS.includes(key)) {
       issues.push({
+        code: "unknown_key",
         path: [key],
         message: `unknown key ${JSON.stringify(key)}${didYouMean(key, DOCUMENT_KEYS)} (expected ${quoteList(DOCUMENT_TABLES)})`,
       });
@@ -184,7 +206,11 @@ function* validateTables(document: unknown): Steps<DocumentValidation> {
   const storeIds: string[] = [];
   const rawStores = has(document, "stores") ? document.stores : undefined;
   if (rawStores !== undefined && !isTable(rawStores)) {
-    issues.push({ path: ["stores"], message: "expected a table of stores ([stores.<id>])" });
+    issues.push({
+      code: "invalid_type",
+      path: ["stores"],
+      message: "expected a table of stores ([stores.<id>])",
+    });
   } else if (rawStores !== undefined) {
     for (const id of presentKeys(rawStores)) {
       // Declared ids count as known even when their table has problems, so limiters naming them do not
@@ -203,7 +229,11 @@ function* validateTables(document: unknown): Steps<DocumentValidation> {
   if (defaultsResult.success) {
     defaults = defaultsResult.data;
     if (defaults.store !== undefined && !storeIds.includes(defaults.store)) {
-      issues.push({ path: ["defaults", "store"], message: unknownStoreMessage(defaults.store, storeIds) });
+      issues.push({
+        code: "unknown_store",
+        path: ["defaults", "store"],
+        message: unknownStoreMessage(defaults.store, storeIds),
+      });
     }
   } else {
     issues.push(
@@ -231,7 +261,11 @@ function* validateTables(document: unknown): Steps<DocumentValidation> {
   let unchecked = 0;
   const rawLimiters = has(document, "limiters") ? document.limiters : undefined;
   if (rawLimiters !== undefined && !isTable(rawLimiters)) {
-    issues.push({ path: ["limiters"], message: "expected a table of limiters ([limiters.<id>])" });
+    issues.push({
+      code: "invalid_type",
+      path: ["limiters"],
+      message: "expected a table of limiters ([limiters.<id>])",
+    });
   } else if (rawLimiters !== undefined) {
     let done = 0;
     // Not `presentKeys`: the list of a large table is read as recorded (see `keysOf`), and filtered as it goes.
@@ -271,7 +305,7 @@ export function validateStoreTable(
 ): { value?: ParsedStore; issues: PathIssue[] } {
   const idIssues = checkId("store", path.at(-1) ?? "", path);
   if (idIssues.length > 0) return { issues: idIssues };
-  if (!isTable(raw)) return { issues: [{ path, message: "expected a table" }] };
+  if (!isTable(raw)) return { issues: [{ code: "invalid_type", path, message: "expected a table" }] };
   if (!has(raw, "engine")) {
     // Without an engine the table's other keys cannot be checked; a misspelled "engine" is the likely cause,
     // so it is named where it was written.
@@ -280,13 +314,18 @@ export function validateStoreTable(
       return {
         issues: [
           {
+            code: "unknown_key",
             path: [...path, typo],
             message: `unknown key ${JSON.stringify(typo)} in a store; did you mean "engine"? (expected ${quoteList(ENGINE_NAMES)})`,
           },
         ],
       };
     }
-    return { issues: [{ path, message: `missing "engine" (expected ${quoteList(ENGINE_NAMES)})` }] };
+    return {
+      issues: [
+        { code: "missing_key", path, message: `missing "engine" (expected ${quoteList(ENGINE_NAMES)})` },
+      ],
+    };
   }
   const engine = ENGINE_NAMES.find((name) => name === raw.engine);
   if (engine === undefined) {
@@ -295,7 +334,15 @@ export function validateStoreTable(
       typeof written === "string"
         ? `unknown engine ${JSON.stringify(written)}${didYouMean(written, ENGINE_NAMES)} (expected ${quoteList(ENGINE_NAMES)})`
         : `expected a string (${quoteList(ENGINE_NAMES)})`;
-    return { issues: [{ path: [...path, "engine"], message }] };
+    return {
+      issues: [
+        {
+          code: typeof written === "string" ? "invalid_value" : "invalid_type",
+          path: [...path, "engine"],
+          message,
+        },
+      ],
+    };
   }
 
   const result = storeSchemas[engine].safeParse(raw);
@@ -312,12 +359,13 @@ export function validateStoreTable(
   const store = result.data;
   const issues: PathIssue[] = [];
   if (store.engine === "redis" && typeof store.url !== "string" && store.cluster !== true) {
-    issues.push({ path: [...path, "url"], message: "a list of URLs needs cluster = true" });
+    issues.push({ code: "conflict", path: [...path, "url"], message: "a list of URLs needs cluster = true" });
   }
   if (store.engine !== "memory" && store.pool_min_size !== undefined) {
     const max = store.pool_max_size ?? 10;
     if (store.pool_min_size > max) {
       issues.push({
+        code: "conflict",
         path: [...path, "pool_min_size"],
         message: `must not exceed pool_max_size (${max}), got ${store.pool_min_size}`,
       });
@@ -363,9 +411,10 @@ export function validateLimiterTable(
   const id = path.at(-1) ?? "";
   const idIssues = checkId("limiter", id, path);
   const templateProblem = templateIdProblem(id);
-  if (templateProblem !== undefined) idIssues.push({ path, message: templateProblem });
+  if (templateProblem !== undefined) idIssues.push({ code: "invalid_value", path, message: templateProblem });
   if (idIssues.length > 0) return { issues: idIssues };
-  if (!isTable(raw)) return { issues: [{ path, message: "expected a table of limiter settings" }] };
+  if (!isTable(raw))
+    return { issues: [{ code: "invalid_type", path, message: "expected a table of limiter settings" }] };
   const issues: PathIssue[] = [];
 
   const result = limiterSchema.safeParse(raw);
@@ -381,12 +430,14 @@ export function validateLimiterTable(
 
   if (has(raw, "rate") && has(raw, "rate_per_second")) {
     issues.push({
+      code: "conflict",
       path: at(path, "rate_per_second"),
       message: `set either "rate" or "rate_per_second", not both`,
     });
   }
   if (has(raw, "window") && has(raw, "window_seconds")) {
     issues.push({
+      code: "conflict",
       path: at(path, "window_seconds"),
       message: `set either "window" or "window_seconds", not both`,
     });
@@ -401,12 +452,14 @@ export function validateLimiterTable(
     for (const key of misplaced) {
       const hint = explicitAlgorithm === undefined ? `; set "algorithm" to use it` : "";
       issues.push({
+        code: "conflict",
         path: at(path, key),
         message: `"${key}" does not apply to algorithm ${algorithmLabel}; it belongs to ${foreignAlgorithms.join(", ")}${hint}`,
       });
     }
     if (!hasRatePart && !has(raw, "max_concurrent")) {
       issues.push({
+        code: "missing_key",
         path,
         message: `a limiter needs "rate" (or "rate_per_second"), "limit" with "window" (and an algorithm), or "max_concurrent"`,
       });
@@ -415,16 +468,22 @@ export function validateLimiterTable(
       const meantWindow = explicitAlgorithm === undefined && misplaced.length > 0;
       if (!has(raw, "rate") && !has(raw, "rate_per_second") && !meantWindow) {
         issues.push({
+          code: "missing_key",
           path,
           message: `missing "rate" (or "rate_per_second"): a ${algorithm} limiter needs a rate`,
         });
       }
     } else if (hasRatePart) {
       if (!has(raw, "limit")) {
-        issues.push({ path, message: `missing "limit": a ${algorithm} limiter needs "limit" and "window"` });
+        issues.push({
+          code: "missing_key",
+          path,
+          message: `missing "limit": a ${algorithm} limiter needs "limit" and "window"`,
+        });
       }
       if (!has(raw, "window") && !has(raw, "window_seconds")) {
         issues.push({
+          code: "missing_key",
           path,
           message: `missing "window" (or "window_seconds"): a ${algorithm} limiter needs "limit" and "window"`,
         });
@@ -433,7 +492,11 @@ export function validateLimiterTable(
   }
 
   if (has(raw, "lease") && !has(raw, "max_concurrent")) {
-    issues.push({ path: at(path, "lease"), message: `"lease" applies only together with "max_concurrent"` });
+    issues.push({
+      code: "conflict",
+      path: at(path, "lease"),
+      message: `"lease" applies only together with "max_concurrent"`,
+    });
   }
 
   const failClosed = raw.fail_closed === true || raw.fail_closed === "true";
@@ -444,15 +507,21 @@ export function validateLimiterTable(
     (failOpen && onStoreError === "deny")
   ) {
     issues.push({
+      code: "conflict",
       path: at(path, "fail_closed"),
       message: `fail_closed = ${failClosed} contradicts on_store_error = ${JSON.stringify(onStoreError)}; keep only one of them`,
     });
   }
 
   if (typeof raw.store === "string" && raw.store !== "" && !context.storeIds.includes(raw.store)) {
-    issues.push({ path: at(path, "store"), message: unknownStoreMessage(raw.store, context.storeIds) });
+    issues.push({
+      code: "unknown_store",
+      path: at(path, "store"),
+      message: unknownStoreMessage(raw.store, context.storeIds),
+    });
   } else if (!has(raw, "store") && context.defaultStore === undefined && context.storeIds.length > 1) {
     issues.push({
+      code: "missing_key",
       path,
       message: `several stores are declared (${context.storeIds.join(", ")}) and neither this limiter nor [defaults] names one; set "store"`,
     });
@@ -481,6 +550,7 @@ function refillIssues(path: readonly string[], raw: Table, parsed: ParsedLimiter
   const takes = Number.isFinite(days) ? `${Number(days.toPrecision(4))} days` : "forever";
   return [
     {
+      code: "out_of_range",
       path: [...path, key],
       message: `the bucket takes ${takes} to refill (burst ${shape.burst} at this rate); burst / rate must be at most ${MAX_DURATION_TEXT}`,
     },

@@ -192,17 +192,21 @@ window = "5m"
     expect(parsed.error.code).toBe("CONFIG_INVALID");
     expect(parsed.issues).toEqual([
       {
+        code: "invalid_value",
         file: "bad-json.toml",
         line: 2,
         column: 1,
         path: "limiters.api.rate",
+        keys: ["limiters", "api", "rate"],
         message: 'invalid rate "10/Min": units are lower case; did you mean "10/min"?',
       },
       {
+        code: "unknown_key",
         file: "bad-json.toml",
         line: 6,
         column: 1,
         path: "limiters.b.brust",
+        keys: ["limiters", "b", "brust"],
         message: 'unknown key "brust" in a limiter; did you mean "burst"?',
       },
     ]);

@@ -17,7 +17,9 @@ async function issuesOf(file: string, env: Record<string, string> = {}): Promise
   );
   expect(error).toBeInstanceOf(ConfigError);
   if (!isConfigError(error)) throw new Error(`${file} loaded without an error`);
-  expect(error.message).toContain(formatConfigIssue(error.issues[0] ?? { file, path: "", message: "" }));
+  expect(error.message).toContain(
+    formatConfigIssue(error.issues[0] ?? { code: "file", file, path: "", keys: [], message: "" }),
+  );
   return error.issues.map(formatConfigIssue);
 }
 

@@ -386,8 +386,10 @@ describe("ids", () => {
     );
     expect(error.issues).toEqual([
       {
+        code: "invalid_value",
         file: "<config>",
         path: "limiters.api-pro.rate",
+        keys: ["limiters", "api-pro", "rate"],
         line: 5,
         column: 1,
         message: expect.stringContaining('invalid rate "fast"'),
@@ -417,7 +419,13 @@ describe("snapshot", () => {
     expect(snapshot.limiters.get("login")).toMatchObject({ store: "main", rate: { windowMs: 300_000 } });
     const error = configErrorOf(() => parseConfigObject({ limiters: { api: { rate: "${RATE}" } } }));
     expect(error.issues).toEqual([
-      { file: "<config>", path: "limiters.api.rate", message: expect.stringContaining("invalid rate") },
+      {
+        code: "invalid_value",
+        file: "<config>",
+        path: "limiters.api.rate",
+        keys: ["limiters", "api", "rate"],
+        message: expect.stringContaining("invalid rate"),
+      },
     ]);
     expect(configErrorOf(() => parseConfigObject(42)).issues[0]?.message).toBe(
       "expected a table of stores and limiters",
