@@ -7,6 +7,7 @@
  */
 
 import { MIN_COST } from "../config/bounds.ts";
+import { fileIssue } from "../config/issues.ts";
 import { describeConfigSearch, loadConfig, parseConfigObject, parseConfigText } from "../config/load.ts";
 import type { SlicedLoadStats } from "../config/load-sliced.ts";
 import type { ConfigSnapshot, LimiterConfig, LimiterDefinition } from "../config/types.ts";
@@ -124,9 +125,7 @@ export class RateSync {
     if (snapshot === undefined) rs.#notFound = describeConfigSearch(loadOptions);
     if (options.watch) {
       if (!snapshot?.file)
-        throw new ConfigError([
-          { file: path ?? "<search path>", path: "", message: "no config file found to watch" },
-        ]);
+        throw new ConfigError([fileIssue(path ?? "<search path>", "no config file found to watch")]);
       // Awaited: a change written right after `fromFile` resolves must not slip by before the watch is set up.
       await rs.watch(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs });
     }

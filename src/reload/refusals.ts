@@ -5,6 +5,7 @@
  * more often a save caught half way than what the operator meant.
  */
 
+import { fileIssue } from "../config/issues.ts";
 import { tooLargeIssue } from "../config/load.ts";
 import type { ConfigSnapshot } from "../config/types.ts";
 import type { Registry } from "../core/registry.ts";
@@ -22,21 +23,17 @@ export function textToReload(file: string, read: SettledRead, fromWatcher: boole
   const empty = read.kind === "text" && read.text.trim() === "";
   if (fromWatcher && (read.kind !== "text" || empty)) return undefined;
   if (read.kind === "missing") {
-    throw new ConfigError([{ file, path: "", message: `the config file ${file} does not exist` }]);
+    throw new ConfigError([fileIssue(file, `the config file ${file} does not exist`)]);
   }
   if (read.kind === "unsettled") {
     throw new ConfigError([
-      {
-        file,
-        path: "",
-        message: `the file kept changing for ${read.waitedMs} ms; the running config is kept`,
-      },
+      fileIssue(file, `the file kept changing for ${read.waitedMs} ms; the running config is kept`),
     ]);
   }
   // An empty file is valid TOML with no limiters, but as a reload it is almost surely a save caught half
   // way (a truncating write): applying it would remove every limiter. Nothing is lost instead.
   if (empty) {
-    throw new ConfigError([{ file, path: "", message: "the file is empty; the running config is kept" }]);
+    throw new ConfigError([fileIssue(file, "the file is empty; the running config is kept")]);
   }
   return read.text;
 }
@@ -53,10 +50,9 @@ export function refuseRemovingAll(file: string, snapshot: ConfigSnapshot, regist
   for (const entry of registry.entries()) if (entry.origin === "file") running++;
   if (running === 0) return;
   throw new ConfigError([
-    {
+    fileIssue(
       file,
-      path: "",
-      message: `the file declares no limiters and would remove all ${running} running limiter(s) of the file; the running config is kept (write allow_no_limiters = true before the first table to remove them all)`,
-    },
+      `the file declares no limiters and would remove all ${running} running limiter(s) of the file; the running config is kept (write allow_no_limiters = true before the first table to remove them all)`,
+    ),
   ]);
 }

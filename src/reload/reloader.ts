@@ -6,6 +6,7 @@
  */
 
 import { MAX_TIMER_MS } from "../config/bounds.ts";
+import { fileIssue } from "../config/issues.ts";
 import { MAX_CONFIG_BYTES } from "../config/load.ts";
 import { parseConfigFileTextInSlices, type SlicedLoadStats } from "../config/load-sliced.ts";
 import { runInSlices, runSync, STEP_SIZE, type Steps } from "../config/steps.ts";
@@ -229,12 +230,9 @@ export class Reloader {
       this.#reloadErrors++;
       const configError = isConfigError(error)
         ? error
-        : new ConfigError(
-            [{ file, path: "", message: error instanceof Error ? error.message : String(error) }],
-            {
-              cause: error,
-            },
-          );
+        : new ConfigError([fileIssue(file, error instanceof Error ? error.message : String(error))], {
+            cause: error,
+          });
       events.emit("reloadError", configError);
       throw configError;
     }

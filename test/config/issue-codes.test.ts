@@ -1,6 +1,8 @@
+import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { type ConfigIssue, isConfigError, loadConfig, parseConfigText } from "../../src/index.ts";
+import { type ConfigIssue, isConfigError, loadConfig, parseConfigText, RateSync } from "../../src/index.ts";
+import { tempConfigFile } from "../reload/files.ts";
 
 const cwd = fileURLToPath(new URL("../fixtures/bad/", import.meta.url));
 
@@ -84,5 +86,22 @@ describe("config issues carry a code and the key path as an array", () => {
     const issues = issuesOfText(tables);
     expect(issues).toHaveLength(101);
     expect(issues.at(-1)).toMatchObject({ code: "more_issues", keys: [], path: "" });
+  });
+
+  it("gives a refused reload the `file` code", async () => {
+    const { file, remove } = tempConfigFile('[limiters.api]\nrate = "1/s"\n');
+    const rs = await RateSync.fromFile(file, { quiet: true });
+    try {
+      writeFileSync(file, "");
+      const error: unknown = await rs.reload().catch((reason: unknown) => reason);
+      if (!isConfigError(error)) throw new Error("the empty file was applied");
+      expect(error.issues).toEqual([
+        { code: "file", file, path: "", keys: [], message: "the file is empty; the running config is kept" },
+      ]);
+      expect(rs.limiterIds()).toEqual(["api"]);
+    } finally {
+      await rs.close();
+      remove();
+    }
   });
 });
