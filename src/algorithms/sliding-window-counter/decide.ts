@@ -6,15 +6,15 @@
  * it is that window's `previous`.
  */
 
-import { type RefundOutcome, remainingUnits, windowStartOf } from "./shared.ts";
-import {
-  type DecideInput,
-  type Outcome,
-  type PeekOutcome,
-  type SlidingCounterState,
-  TIME_EPSILON_MS,
-  type WindowParams,
-} from "./types.ts";
+import { peekOf, type RefundOutcome, remainingUnits, windowStartOf } from "../shared.ts";
+import { type DecideInput, type Outcome, TIME_EPSILON_MS, type WindowShape } from "../types.ts";
+
+/** Sliding window counter state: the current fixed window and the counts of it and of the one before. */
+export interface SlidingCounterState {
+  readonly windowStart: number;
+  readonly current: number;
+  readonly previous: number;
+}
 
 /** Counts of the current window and of the one before, as of window start `ws`. */
 interface Counts {
@@ -58,7 +58,7 @@ const scratch: Counts = { cur: 0, prev: 0 };
  * // weighted = 10 * 0.5 + 0 = 5 → allowed, remaining 4
  */
 export function decideSlidingWindowCounter(
-  params: WindowParams,
+  params: WindowShape,
   input: DecideInput<SlidingCounterState>,
 ): Outcome<SlidingCounterState> {
   const { limit, windowMs } = params;
@@ -107,26 +107,12 @@ export function decideSlidingWindowCounter(
   };
 }
 
-/** Reports a sliding window counter as of `nowMs`, consuming nothing. */
-export function peekSlidingWindowCounter(
-  params: WindowParams,
-  state: SlidingCounterState | undefined,
-  nowMs: number,
-): PeekOutcome {
-  const ws = windowStartOf(nowMs, params.windowMs);
-  countsAt(state, ws, params.windowMs, scratch);
-  const { cur, prev } = scratch;
-  const weighted = prev * (1 - (nowMs - ws) / params.windowMs) + cur;
-  return {
-    limit: params.limit,
-    remaining: remainingUnits(params.limit - weighted),
-    resetAfterMs: resetAfter(cur, prev, ws, params.windowMs, nowMs),
-  };
-}
+/** Reports a sliding window counter as of `nowMs`, consuming nothing (its decide with an infinite cost). */
+export const peekSlidingWindowCounter = peekOf(decideSlidingWindowCounter);
 
 /** Gives back `cost` units of an allowed call, if it was counted in the current window (`current -= cost`). */
 export function refundSlidingWindowCounter(
-  params: WindowParams,
+  params: WindowShape,
   state: SlidingCounterState | undefined,
   nowMs: number,
   cost: number,
