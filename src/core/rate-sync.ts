@@ -4,6 +4,7 @@
  * waits, hands out leases, reloads and reports. Most applications need one per process.
  */
 
+import { allowsFractionalCost } from "../algorithms/registry.ts";
 import { MAX_TIMER_MS, MIN_COST } from "../config/bounds.ts";
 import {
   describeConfigSearch,
@@ -680,7 +681,7 @@ export class RateSync {
         throw this.#unknownKey(k, error);
       }
       const config = resolved.entry.config;
-      if (!Number.isInteger(units) && config.rate !== undefined && config.rate.kind !== "token_bucket") {
+      if (!Number.isInteger(units) && config.rate !== undefined && !allowsFractionalCost(config.rate)) {
         throw new InvalidArgumentError(
           `cost must be a whole number for limiter "${resolved.entry.id}" (${config.rate.kind}); got ${units}`,
         );
