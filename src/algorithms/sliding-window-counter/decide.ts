@@ -18,24 +18,15 @@ export interface SlidingCounterState {
 
 /** Counts of the current window and of the one before, as of window start `ws`. */
 interface Counts {
-  cur: number;
-  prev: number;
+  readonly cur: number;
+  readonly prev: number;
 }
 
-function countsAt(state: SlidingCounterState | undefined, ws: number, windowMs: number, out: Counts): void {
-  if (state === undefined) {
-    out.cur = 0;
-    out.prev = 0;
-  } else if (state.windowStart === ws) {
-    out.cur = state.current;
-    out.prev = state.previous;
-  } else if (state.windowStart === ws - windowMs) {
-    out.cur = 0;
-    out.prev = state.current;
-  } else {
-    out.cur = 0;
-    out.prev = 0;
-  }
+function countsAt(state: SlidingCounterState | undefined, ws: number, windowMs: number): Counts {
+  if (state === undefined) return { cur: 0, prev: 0 };
+  if (state.windowStart === ws) return { cur: state.current, prev: state.previous };
+  if (state.windowStart === ws - windowMs) return { cur: 0, prev: state.current };
+  return { cur: 0, prev: 0 };
 }
 
 function resetAfter(cur: number, prev: number, ws: number, windowMs: number, nowMs: number): number {
@@ -43,10 +34,6 @@ function resetAfter(cur: number, prev: number, ws: number, windowMs: number, now
   if (prev > 0) return ws + windowMs - nowMs;
   return 0;
 }
-
-// One scratch object: the functions below are synchronous and never re-entered, so sharing it saves an
-// allocation per call on the memory store's hot path.
-const scratch: Counts = { cur: 0, prev: 0 };
 
 /**
  * Decides one sliding window counter call. `maxWaitMs` is ignored. A cost above `limit` is denied with
@@ -64,8 +51,7 @@ export function decideSlidingWindowCounter(
   const { limit, windowMs } = params;
   const { state, nowMs, cost } = input;
   const ws = windowStartOf(nowMs, windowMs);
-  countsAt(state, ws, windowMs, scratch);
-  const { cur, prev } = scratch;
+  const { cur, prev } = countsAt(state, ws, windowMs);
   const weighted = prev * (1 - (nowMs - ws) / windowMs) + cur;
 
   if (cost <= limit && cur + cost <= limit && weighted + cost <= limit + TIME_EPSILON_MS) {
@@ -121,8 +107,7 @@ export function refundSlidingWindowCounter(
   const ws = windowStartOf(nowMs, windowMs);
   if (state === undefined || state.windowStart !== ws) {
     // Counted in an earlier window: that count is now `previous` and stays (refunding it would be guesswork).
-    countsAt(state, ws, windowMs, scratch);
-    const ttlMs = resetAfter(0, scratch.prev, ws, windowMs, nowMs);
+    const ttlMs = resetAfter(0, countsAt(state, ws, windowMs).prev, ws, windowMs, nowMs);
     return ttlMs > 0 ? { state, ttlMs } : { state: undefined, ttlMs: 0 };
   }
   const current = Math.max(0, state.current - cost);
