@@ -2,6 +2,8 @@
  * @module
  * The fixed window in Lua, for the Redis scripts (see `src/stores/redis/lua.ts` for the helpers and the calling
  * convention). Encodes `decide.ts` exactly; the reference-model tests compare the two.
+ *
+ * Stored state (the hash field under its state tag): `windowStart:count`.
  */
 
 /** `fixedWindow(state, L, W, cost)`: decides one call (see `LuaPieces.decide`). */

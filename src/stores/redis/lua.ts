@@ -26,11 +26,8 @@
  *
  * Stored state (hash field values, numbers as `fmt` prints them — `%d` when whole, else `%.17g` — so they
  * round-trip exactly; a window start already stored may be written back as the same text; the lean scripts read and
- * write exactly this, so both kinds of script, and processes of either version, share state):
- * - `tb` / `lb`: `tat`
- * - `fw<W>`: `windowStart:count`
- * - `sw<W>`: `t0,c0,t1,c1,…` (oldest first)
- * - `sc<W>`: `windowStart:current:previous`
+ * write exactly this, so both kinds of script, and processes of either version, share state): each algorithm's
+ * `lua.ts` (`src/algorithms/<name>/lua.ts`) gives its field's format.
  */
 
 import type { ALGORITHMS } from "../../algorithms/registry.ts";
