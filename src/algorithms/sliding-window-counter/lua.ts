@@ -1,7 +1,7 @@
 /**
  * @module
- * The sliding window counter in Lua, for the Redis scripts (see `src/stores/redis/lua.ts` for the helpers and the calling
- * convention). Encodes `decide.ts` exactly; the reference-model tests compare the two.
+ * The sliding window counter in Lua, for the Redis scripts (see `src/stores/redis/lua.ts` for the helpers and the
+ * calling convention). Encodes `decide.ts` exactly; the reference-model tests compare the two.
  *
  * Stored state (the hash field under its state tag): `windowStart:current:previous`.
  */

@@ -1,7 +1,7 @@
 /**
  * @module
- * The sliding window counter in SQL, for the PostgreSQL store (see `src/stores/postgres/rate-sql.ts` for how steps become
- * PL/pgSQL and plain SQL). Encodes `decide.ts` exactly; the reference-model test compares the two.
+ * The sliding window counter in SQL, for the PostgreSQL store (see `src/stores/postgres/rate-sql.ts` for how steps
+ * become PL/pgSQL and plain SQL). Encodes `decide.ts` exactly; the reference-model test compares the two.
  */
 
 import { bool, EPS, INF, kept, num, type RateMath } from "../sql-steps.ts";

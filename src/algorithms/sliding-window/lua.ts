@@ -1,7 +1,7 @@
 /**
  * @module
- * The sliding window log in Lua, for the Redis scripts (see `src/stores/redis/lua.ts` for the helpers and the calling
- * convention). Encodes `decide.ts` exactly; the reference-model tests compare the two.
+ * The sliding window log in Lua, for the Redis scripts (see `src/stores/redis/lua.ts` for the helpers and the
+ * calling convention). Encodes `decide.ts` exactly; the reference-model tests compare the two.
  *
  * Stored state (the hash field under its state tag): `t0,c0,t1,c1,…` (oldest first).
  */

@@ -1,7 +1,7 @@
 /**
  * @module
- * The sliding window log in SQL, for the PostgreSQL store (a PL/pgSQL block of `<table>_rate`: its loops over the log
- * have no plain-SQL form). Encodes `decide.ts` exactly; the reference-model test compares the two.
+ * The sliding window log in SQL, for the PostgreSQL store (a PL/pgSQL block of `<table>_rate`: its loops over the
+ * log have no plain-SQL form). Encodes `decide.ts` exactly; the reference-model test compares the two.
  */
 
 /**

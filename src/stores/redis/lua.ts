@@ -247,7 +247,7 @@ for i = 1, n do
     resetAfter = 0
     if maxExp ~= nil then resetAfter = maxExp - now end
   else
-    -- A zero-cost look: the denied branch of each algorithm reports the state as it stands.
+    -- Peek, as in every store: decide with an infinite cost, which is denied and reports the state as it stands.
     local probe = { kind = o.kind, tag = o.tag, p1 = o.p1, p2 = o.p2, cost = INF, lease = o.lease }
     local s = decideOp(key, probe, 0)
     remaining, resetAfter = s.remaining, s.resetAfter
