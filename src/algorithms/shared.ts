@@ -1,11 +1,11 @@
 /**
  * @module
- * Helpers shared by several algorithms: the `remaining` rounding rule, epoch-aligned windows, and the GCRA
- * core (peek and refund) that token and leaky buckets have in common. Kept here so the two buckets and the two
- * window algorithms cannot drift apart.
+ * Helpers shared by every algorithm: the `remaining` rounding rule, epoch-aligned windows, capacity, and peek
+ * derived from decide.
  */
 
-import { type GcraState, type PeekOutcome, type RateParams, TIME_EPSILON_MS } from "./types.ts";
+import type { BucketShape, DecideInput, Outcome, PeekOutcome, WindowShape } from "./types.ts";
+import { TIME_EPSILON_MS } from "./types.ts";
 
 /** What a refund leaves behind: the state to store (or none) and how long it still constrains. */
 export interface RefundOutcome<S> {
@@ -33,8 +33,8 @@ export function windowStartOf(nowMs: number, windowMs: number): number {
 }
 
 /** The capacity a rate algorithm reports as `limit`. */
-export function capacityOf(params: RateParams): number {
-  return params.kind === "token_bucket" || params.kind === "leaky_bucket" ? params.burst : params.limit;
+export function capacityOf(params: BucketShape | WindowShape): number {
+  return "burst" in params ? params.burst : params.limit;
 }
 
 /**
@@ -45,42 +45,22 @@ export function capacityOf(params: RateParams): number {
  *
  * @example storeCost({ kind: "token_bucket", intervalMs: 100, burst: 10 }, 1e308) // 11
  */
-export function storeCost(params: RateParams, cost: number): number {
+export function storeCost(params: BucketShape | WindowShape, cost: number): number {
   const capacity = capacityOf(params);
   return cost > capacity ? capacity + 1 : cost;
 }
 
 /**
- * GCRA state as of now, consuming nothing: both buckets report the units not yet spoken for and the time until
- * the bucket is full (token bucket) or the queue is empty (leaky bucket) — the same expression.
+ * Peek, derived from decide (the one way every store peeks): a call costing `Infinity` is denied by every
+ * algorithm, and a denial reports the state as it stands and consumes nothing.
+ *
+ * @example const peekFixedWindow = peekOf(decideFixedWindow);
  */
-export function peekGcra(
-  intervalMs: number,
-  burst: number,
-  state: GcraState | undefined,
-  nowMs: number,
-): PeekOutcome {
-  const tat = state !== undefined && state.tat > nowMs ? state.tat : nowMs;
-  const busyMs = tat - nowMs;
-  return {
-    limit: burst,
-    remaining: remainingUnits((burst * intervalMs - busyMs) / intervalMs),
-    resetAfterMs: busyMs,
+export function peekOf<P, S>(
+  decide: (params: P, input: DecideInput<S>) => Outcome<S>,
+): (params: P, state: S | undefined, nowMs: number) => PeekOutcome {
+  return (params, state, nowMs) => {
+    const probe = decide(params, { state, nowMs, cost: Number.POSITIVE_INFINITY, maxWaitMs: 0 });
+    return { limit: probe.limit, remaining: probe.remaining, resetAfterMs: probe.resetAfterMs };
   };
-}
-
-/**
- * Gives back `cost` units of an allowed GCRA call: `tat -= cost * T`, never below now (the past cannot be
- * un-spent). The state is dropped when nothing is left ahead of now.
- */
-export function refundGcra(
-  intervalMs: number,
-  state: GcraState | undefined,
-  nowMs: number,
-  cost: number,
-): RefundOutcome<GcraState> {
-  if (state === undefined) return { state: undefined, ttlMs: 0 };
-  const tat = state.tat - cost * intervalMs;
-  if (tat <= nowMs) return { state: undefined, ttlMs: 0 };
-  return { state: { tat }, ttlMs: tat - nowMs };
 }

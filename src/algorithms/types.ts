@@ -4,45 +4,69 @@
  * source of rate-limiting math: the memory store runs them directly, and the Redis (Lua) and PostgreSQL (SQL)
  * stores encode the same math and are tested against them as a reference model.
  *
+ * Each algorithm lives in its own folder (`token-bucket/`, …) with its state type, and is listed once in
+ * `registry.ts`; the types here are the ones every algorithm shares.
+ *
  * Conventions: every time is a number of milliseconds on the store's clock (fractions allowed); `cost` is a
  * positive number (an integer except for token buckets); nothing here reads a clock or keeps state.
  */
 
-/** The rate algorithms a limiter can use. `gcra` is accepted in config as an alias of `token_bucket`. */
-export type Algorithm =
-  | "token_bucket"
-  | "fixed_window"
-  | "sliding_window"
-  | "sliding_window_counter"
-  | "leaky_bucket";
+import type { ALGORITHMS } from "./registry.ts";
 
-/** Token bucket as GCRA: capacity `burst` units, refilled continuously, one unit every `intervalMs`. */
-export interface TokenBucketParams {
-  readonly kind: "token_bucket";
-  /** Milliseconds per unit of refill: `1000 / ratePerSecond`. */
+/**
+ * The rate algorithms a limiter can use: the keys of the registry (`src/algorithms/registry.ts`). `gcra` is
+ * accepted in config as an alias of `token_bucket`.
+ */
+export type Algorithm = keyof typeof ALGORITHMS;
+
+/**
+ * How an algorithm is parameterised: `bucket` (a rate and a capacity) or `window` (a limit per window). The family
+ * decides the config fields, the params shape, the two numbers sent to Redis and PostgreSQL, and the state tag.
+ */
+export type Family = "bucket" | "window";
+
+/** The algorithms of one family. */
+export type AlgorithmOf<F extends Family> = {
+  [K in Algorithm]: (typeof ALGORITHMS)[K]["family"] extends F ? K : never;
+}[Algorithm];
+
+/** Bucket shape: capacity `burst` units, one unit (refilled or drained) every `intervalMs`. */
+export interface BucketShape {
+  /** Milliseconds per unit: `1000 / ratePerSecond`. */
   readonly intervalMs: number;
-  /** Capacity in units (at least 1). */
+  /** Capacity (token bucket) or queue length (leaky bucket) in units (at least 1). */
   readonly burst: number;
 }
 
-/** Leaky bucket (shaping): departures `intervalMs` apart, at most `burst` units queued ahead. */
-export interface LeakyBucketParams {
-  readonly kind: "leaky_bucket";
-  /** Milliseconds between two departures: `1000 / ratePerSecond`. */
-  readonly intervalMs: number;
-  /** Queue length in units (at least 1). */
-  readonly burst: number;
-}
-
-/** Window algorithms: at most `limit` units per `windowMs`. */
-export interface WindowParams {
-  readonly kind: "fixed_window" | "sliding_window" | "sliding_window_counter";
+/** Window shape: at most `limit` units per `windowMs`. */
+export interface WindowShape {
   readonly limit: number;
   readonly windowMs: number;
 }
 
-/** Parameters of a rate algorithm. */
-export type RateParams = TokenBucketParams | LeakyBucketParams | WindowParams;
+/** Parameters of a bucket algorithm `K`. */
+export interface BucketParams<K extends string = AlgorithmOf<"bucket">> extends BucketShape {
+  readonly kind: K;
+}
+
+/** Parameters of a window algorithm `K` (all window algorithms by default). */
+export interface WindowParams<K extends string = AlgorithmOf<"window">> extends WindowShape {
+  readonly kind: K;
+}
+
+/** The params of algorithm `K` of family `F`. */
+export type ParamsOf<K extends string, F extends Family> = F extends "bucket"
+  ? BucketParams<K>
+  : WindowParams<K>;
+
+/** Token bucket as GCRA: capacity `burst` units, refilled continuously, one unit every `intervalMs`. */
+export type TokenBucketParams = BucketParams<"token_bucket">;
+
+/** Leaky bucket (shaping): departures `intervalMs` apart, at most `burst` units queued ahead. */
+export type LeakyBucketParams = BucketParams<"leaky_bucket">;
+
+/** Parameters of a rate algorithm, one member per registry entry. */
+export type RateParams = { [K in Algorithm]: ParamsOf<K, (typeof ALGORITHMS)[K]["family"]> }[Algorithm];
 
 /** Concurrency limit: at most `maxConcurrent` leases held at once, each expiring `leaseMs` after grant/renewal. */
 export interface ConcurrencyParams {
@@ -53,32 +77,6 @@ export interface ConcurrencyParams {
 
 /** Anything a store can decide on. */
 export type LimitParams = RateParams | ConcurrencyParams;
-
-/** GCRA state of token and leaky buckets: the theoretical arrival time of the next unit. */
-export interface GcraState {
-  readonly tat: number;
-}
-
-/** Fixed window state: the window's start (a multiple of `windowMs` since the epoch) and units used in it. */
-export interface FixedWindowState {
-  readonly windowStart: number;
-  readonly count: number;
-}
-
-/**
- * Sliding window log: admitted calls, oldest first, as `[time, cost]` pairs flattened into one array
- * (`[t0, c0, t1, c1, …]`) so one key costs one small array rather than one object per call.
- */
-export interface SlidingLogState {
-  readonly entries: readonly number[];
-}
-
-/** Sliding window counter: the current fixed window and the counts of it and of the one before. */
-export interface SlidingCounterState {
-  readonly windowStart: number;
-  readonly current: number;
-  readonly previous: number;
-}
 
 /** Concurrency state: lease id → expiry time. */
 export interface ConcurrencyState {
@@ -136,3 +134,8 @@ export interface PeekOutcome {
  * 2.4e-4 ms of rounding, so `burst` calls at one instant must not be denied by the last bit.
  */
 export const TIME_EPSILON_MS = 1e-3;
+
+export type { FixedWindowState } from "./fixed-window/decide.ts";
+export type { GcraState } from "./gcra.ts";
+export type { SlidingWindowState as SlidingLogState } from "./sliding-window/decide.ts";
+export type { SlidingCounterState } from "./sliding-window-counter/decide.ts";

@@ -112,7 +112,7 @@ export function describeLimiter(
 ): string {
   const parts: string[] = [];
   const rate = limiter.rate;
-  if (rate?.kind === "token_bucket" || rate?.kind === "leaky_bucket") {
+  if (rate !== undefined && "burst" in rate) {
     parts.push(rate.kind);
     const effective = formatRate(rate.intervalMs);
     parts.push(

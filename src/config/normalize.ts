@@ -5,6 +5,7 @@
  * computed. Pure: validation (`validate.ts`) has already rejected everything these functions assume away.
  */
 
+import { ALGORITHMS, DEFAULT_ALGORITHM, resolveAlgorithm } from "../algorithms/registry.ts";
 import type { RateParams } from "../algorithms/types.ts";
 import { isTemplateId } from "../core/templates.ts";
 import type { ParsedDefaults, ParsedLimiter, ParsedStore } from "./schema.ts";
@@ -126,13 +127,14 @@ export function bucketShape(parsed: ParsedLimiter): BucketShape | undefined {
 function rateParams(
   parsed: ParsedLimiter,
 ): { params: RateParams; policy: Omit<PolicyDescriptor, "name"> } | undefined {
-  const algorithm = parsed.algorithm === "gcra" ? "token_bucket" : (parsed.algorithm ?? "token_bucket");
-  if (algorithm === "token_bucket" || algorithm === "leaky_bucket") {
+  const algorithm = resolveAlgorithm(parsed.algorithm ?? DEFAULT_ALGORITHM);
+  if (ALGORITHMS[algorithm].family === "bucket") {
     const shape = bucketShape(parsed);
     if (shape === undefined) return undefined;
     const { intervalMs, burst } = shape;
     return {
-      params: { kind: algorithm, intervalMs, burst },
+      // The family says which params shape the algorithm takes; the registry keeps the two in step.
+      params: { kind: algorithm, intervalMs, burst } as RateParams,
       // The policy window: how long the whole bucket takes to refill.
       policy: { quota: burst, windowSeconds: Math.ceil((burst * intervalMs) / 1000) },
     };
@@ -141,7 +143,7 @@ function rateParams(
     parsed.window ?? (parsed.window_seconds === undefined ? undefined : parsed.window_seconds * 1000);
   if (parsed.limit === undefined || windowMs === undefined) return undefined;
   return {
-    params: { kind: algorithm, limit: parsed.limit, windowMs },
+    params: { kind: algorithm, limit: parsed.limit, windowMs } as RateParams,
     policy: { quota: parsed.limit, windowSeconds: Math.ceil(windowMs / 1000) },
   };
 }

@@ -13,6 +13,7 @@
  */
 
 import { z } from "zod";
+import { ALGORITHM_NAMES, type AlgorithmName } from "../algorithms/registry.ts";
 import { type ConfigIssueCode, InvalidArgumentError } from "../errors.ts";
 import {
   MAX_COUNT,
@@ -40,17 +41,11 @@ import {
   rateIntervalMs,
 } from "./units.ts";
 
-/** Algorithm names accepted in `algorithm` (`gcra` is an alias of `token_bucket`). */
-export const ALGORITHM_NAMES = [
-  "token_bucket",
-  "gcra",
-  "fixed_window",
-  "sliding_window",
-  "sliding_window_counter",
-  "leaky_bucket",
-] as const;
-/** One of {@link ALGORITHM_NAMES}. */
-export type AlgorithmName = (typeof ALGORITHM_NAMES)[number];
+/**
+ * Algorithm names accepted in `algorithm`: every registered algorithm and its aliases (`gcra` is an alias of
+ * `token_bucket`).
+ */
+export { ALGORITHM_NAMES, type AlgorithmName };
 
 /** Store engines accepted in `engine`. */
 export const ENGINE_NAMES = ["memory", "redis", "postgres"] as const;

@@ -4,6 +4,7 @@
  * (`load.ts`), deeply frozen, and swapped whole on reload.
  */
 
+import type { AlgorithmName } from "../algorithms/registry.ts";
 import type { ConcurrencyParams, RateParams } from "../algorithms/types.ts";
 import type { StoreEngine } from "../stores/store.ts";
 
@@ -16,13 +17,8 @@ export type OnStoreError = "allow" | "deny" | "local";
  */
 export interface LimiterDefinition {
   readonly store?: string;
-  readonly algorithm?:
-    | "token_bucket"
-    | "gcra"
-    | "fixed_window"
-    | "sliding_window"
-    | "sliding_window_counter"
-    | "leaky_bucket";
+  /** One of the registered algorithms or aliases (`token_bucket`, `gcra`, `fixed_window`, …). */
+  readonly algorithm?: AlgorithmName;
   /** `"100/s"`, `"10/min"`, `"3/5min"`, `"1000/day"`. */
   readonly rate?: string;
   /** rate-sync (Python) form of `rate`. */

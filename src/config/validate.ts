@@ -9,6 +9,7 @@
  */
 
 import type { z } from "zod";
+import { ALGORITHMS, DEFAULT_ALGORITHM, namesOfFamily, resolveAlgorithm } from "../algorithms/registry.ts";
 import { templateIdProblem } from "../core/templates.ts";
 import type { ConfigIssueCode } from "../errors.ts";
 import { MAX_DURATION_MS, MAX_DURATION_TEXT } from "./bounds.ts";
@@ -374,17 +375,13 @@ export function validateStoreTable(
   return issues.length > 0 ? { issues } : { value: store, issues };
 }
 
-const BUCKET_ALGORITHMS: readonly AlgorithmName[] = ["token_bucket", "gcra", "leaky_bucket"];
-const WINDOW_ALGORITHMS: readonly AlgorithmName[] = [
-  "fixed_window",
-  "sliding_window",
-  "sliding_window_counter",
-];
+const BUCKET_ALGORITHMS: readonly AlgorithmName[] = namesOfFamily("bucket", true);
+const WINDOW_ALGORITHMS: readonly AlgorithmName[] = namesOfFamily("window", false);
 const BUCKET_KEYS = ["rate", "rate_per_second", "burst"];
 const WINDOW_KEYS = ["limit", "window", "window_seconds"];
 // Built once, not per limiter table (closures and arrays made per table were a visible part of loading 100k).
 const RATE_KEYS = [...BUCKET_KEYS, ...WINDOW_KEYS];
-const BUCKET_ALGORITHMS_BUT_GCRA = BUCKET_ALGORITHMS.filter((name) => name !== "gcra");
+const BUCKET_ALGORITHMS_BUT_GCRA = namesOfFamily("bucket", false);
 const unknownLimiterKey = (key: string): string => unknownKeyMessage(key, LIMITER_KEYS, "a limiter");
 
 /** `path` and then `key`: where an issue about one key of a table is reported. */
@@ -425,8 +422,8 @@ export function validateLimiterTable(
     ? ALGORITHM_NAMES.find((name) => name === raw.algorithm)
     : undefined;
   const algorithmIsValid = !has(raw, "algorithm") || explicitAlgorithm !== undefined;
-  const algorithm: AlgorithmName = explicitAlgorithm ?? "token_bucket";
-  const algorithmLabel = explicitAlgorithm === undefined ? `"token_bucket" (the default)` : `"${algorithm}"`;
+  const algorithm: AlgorithmName = explicitAlgorithm ?? DEFAULT_ALGORITHM;
+  const algorithmLabel = explicitAlgorithm === undefined ? `"${algorithm}" (the default)` : `"${algorithm}"`;
 
   if (has(raw, "rate") && has(raw, "rate_per_second")) {
     issues.push({
@@ -445,7 +442,7 @@ export function validateLimiterTable(
 
   const hasRatePart = explicitAlgorithm !== undefined || hasAny(raw, RATE_KEYS);
   if (algorithmIsValid) {
-    const isBucket = BUCKET_ALGORITHMS.includes(algorithm);
+    const isBucket = ALGORITHMS[resolveAlgorithm(algorithm)].family === "bucket";
     const foreignKeys = isBucket ? WINDOW_KEYS : BUCKET_KEYS;
     const foreignAlgorithms = isBucket ? WINDOW_ALGORITHMS : BUCKET_ALGORITHMS_BUT_GCRA;
     const misplaced = hasAny(raw, foreignKeys) ? foreignKeys.filter((key) => has(raw, key)) : [];

@@ -6,6 +6,7 @@
  * the `Reloader` this facade delegates to.
  */
 
+import { allowsFractionalCost } from "../algorithms/registry.ts";
 import { MIN_COST } from "../config/bounds.ts";
 import { fileIssue } from "../config/issues.ts";
 import { describeConfigSearch, loadConfig, parseConfigObject, parseConfigText } from "../config/load.ts";
@@ -481,7 +482,7 @@ export class RateSync {
         throw this.#unknownKey(k, error);
       }
       const config = resolved.entry.config;
-      if (!Number.isInteger(units) && config.rate !== undefined && config.rate.kind !== "token_bucket") {
+      if (!Number.isInteger(units) && config.rate !== undefined && !allowsFractionalCost(config.rate)) {
         throw new InvalidArgumentError(
           `cost must be a whole number for limiter "${resolved.entry.id}" (${config.rate.kind}); got ${units}`,
         );

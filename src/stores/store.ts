@@ -81,23 +81,5 @@ export interface Store {
   close(): Promise<void>;
 }
 
-/**
- * The tag that separates states of different shapes under one key: algorithm plus window. Token and leaky buckets
- * keep their state across rate changes (GCRA's timestamp stays meaningful), so their tag has no rate in it.
- */
-export function stateTag(params: LimitParams): string {
-  switch (params.kind) {
-    case "token_bucket":
-      return "tb";
-    case "leaky_bucket":
-      return "lb";
-    case "fixed_window":
-      return `fw${params.windowMs}`;
-    case "sliding_window":
-      return `sw${params.windowMs}`;
-    case "sliding_window_counter":
-      return `sc${params.windowMs}`;
-    case "concurrency":
-      return "cc";
-  }
-}
+/** The tag that separates states of different shapes under one key (algorithm plus window; see the registry). */
+export { stateTag } from "../algorithms/registry.ts";

@@ -1,6 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { acquireLease, peekConcurrency, releaseLease, renewLease } from "../../src/algorithms/concurrency.ts";
+import {
+  acquireLease,
+  peekConcurrency,
+  releaseLease,
+  renewLease,
+} from "../../src/algorithms/concurrency/index.ts";
 import type { ConcurrencyParams, ConcurrencyState } from "../../src/algorithms/types.ts";
 
 const params: ConcurrencyParams = { kind: "concurrency", maxConcurrent: 2, leaseMs: 1000 };

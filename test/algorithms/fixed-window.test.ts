@@ -1,6 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decideFixedWindow, peekFixedWindow, refundFixedWindow } from "../../src/algorithms/fixed-window.ts";
+import {
+  decideFixedWindow,
+  peekFixedWindow,
+  refundFixedWindow,
+} from "../../src/algorithms/fixed-window/index.ts";
 import type { FixedWindowState, WindowParams } from "../../src/algorithms/types.ts";
 import { admitted, perAlignedWindow, windowCalls } from "./windows.property.ts";
 

@@ -1,6 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decideLeakyBucket, peekLeakyBucket, refundLeakyBucket } from "../../src/algorithms/leaky-bucket.ts";
+import {
+  decideLeakyBucket,
+  peekLeakyBucket,
+  refundLeakyBucket,
+} from "../../src/algorithms/leaky-bucket/index.ts";
 import type { GcraState, LeakyBucketParams } from "../../src/algorithms/types.ts";
 
 const params: LeakyBucketParams = { kind: "leaky_bucket", intervalMs: 100, burst: 3 };

@@ -4,7 +4,7 @@ import {
   decideSlidingWindowCounter,
   peekSlidingWindowCounter,
   refundSlidingWindowCounter,
-} from "../../src/algorithms/sliding-window-counter.ts";
+} from "../../src/algorithms/sliding-window-counter/index.ts";
 import type { SlidingCounterState, WindowParams } from "../../src/algorithms/types.ts";
 import { admitted, perAlignedWindow, windowCalls } from "./windows.property.ts";
 

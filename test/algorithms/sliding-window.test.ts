@@ -4,7 +4,7 @@ import {
   decideSlidingWindow,
   peekSlidingWindow,
   refundSlidingWindow,
-} from "../../src/algorithms/sliding-window.ts";
+} from "../../src/algorithms/sliding-window/index.ts";
 import type { SlidingLogState, WindowParams } from "../../src/algorithms/types.ts";
 import { admitted, windowCalls } from "./windows.property.ts";
 

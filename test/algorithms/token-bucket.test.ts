@@ -1,6 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decideTokenBucket, peekTokenBucket, refundTokenBucket } from "../../src/algorithms/token-bucket.ts";
+import {
+  decideTokenBucket,
+  peekTokenBucket,
+  refundTokenBucket,
+} from "../../src/algorithms/token-bucket/index.ts";
 import type { GcraState, TokenBucketParams } from "../../src/algorithms/types.ts";
 
 const params: TokenBucketParams = { kind: "token_bucket", intervalMs: 100, burst: 3 };

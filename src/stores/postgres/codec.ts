@@ -4,8 +4,9 @@
  * result rows become `OpResult`s. Keys and limiter ids only ever travel as bound parameters.
  */
 
+import { paramPair, stateTag } from "../../algorithms/registry.ts";
 import type { LimitParams } from "../../algorithms/types.ts";
-import { type OpResult, type StoreOp, stateTag } from "../store.ts";
+import type { OpResult, StoreOp } from "../store.ts";
 
 /** The escape character of {@link encodeText}; it never appears unescaped in an encoded string. */
 const ESCAPE = "\u0001";
@@ -50,19 +51,10 @@ function needsEscape(value: string): boolean {
   return false;
 }
 
-/** The algorithm name the SQL switches on, and its two numeric parameters (see `<table>_step`). */
+/** The algorithm name the SQL switches on, and its two numeric parameters (see `paramPair`). */
 export function paramsColumns(params: LimitParams): { kind: string; a: number; b: number } {
-  switch (params.kind) {
-    case "token_bucket":
-    case "leaky_bucket":
-      return { kind: params.kind, a: params.intervalMs, b: params.burst };
-    case "fixed_window":
-    case "sliding_window":
-    case "sliding_window_counter":
-      return { kind: params.kind, a: params.limit, b: params.windowMs };
-    case "concurrency":
-      return { kind: params.kind, a: params.maxConcurrent, b: params.leaseMs };
-  }
+  const [a, b] = paramPair(params);
+  return { kind: params.kind, a, b };
 }
 
 /** The parallel arrays of a batch, in the order of the decide/refund functions' parameters. */

@@ -25,9 +25,10 @@
  * the sweep all share state.
  */
 
+import { CONCURRENCY } from "../../algorithms/registry.ts";
 import { TIME_EPSILON_MS } from "../../algorithms/types.ts";
 import type { PostgresNames } from "./identifiers.ts";
-import { PLAIN_RATE_KINDS, rateBranchSql, rateStepDeclarationsSql, remainingRuleSql } from "./rate-sql.ts";
+import { rateBranchesSql, rateStepDeclarationsSql, remainingRuleSql } from "./rate-sql.ts";
 
 /** Custom SQLSTATE raised to undo the tentative writes of a composite when a member is denied. */
 const DENIED_SQLSTATE = "RSDNY";
@@ -40,13 +41,14 @@ const LOCK_SQLSTATE = "RSLCK";
  * (the row's columns, NULL when there is no state) and the store time `p_now` (ms), it computes the decision and
  * the state to write when the call is allowed. Both deciding functions call it (`<table>_step` for composites,
  * the lean `<table>_decide_one` for a single op), so they cannot drift apart; the reference-model test compares
- * it with `src/algorithms/`. The branches of the O(1) algorithms assign the steps of `rate-sql.ts` in order, the
- * very expressions the plain-SQL single-op statements evaluate, so those statements cannot drift either.
+ * it with `src/algorithms/`. It has one branch per registered algorithm (its `sql.ts`); the branches of the O(1)
+ * algorithms assign their steps in order, the very expressions the plain-SQL single-op statements evaluate, so
+ * those statements cannot drift either.
  *
  * The `new_*` columns are the whole state after an allowed call (columns an algorithm does not use pass through
  * unchanged), so callers write them with one UPDATE whatever the algorithm; `ttl_ms` is how long the row keeps
- * constraining anything from `p_now`. In peek mode the result reports the state as it is (the `remaining` and
- * `reset_after_ms` a denied call would report, with `allowed` saying whether the call would pass).
+ * constraining anything from `p_now`. It knows nothing of peek: a peek is this function with `p_cost = 'Infinity'`
+ * (denied, so it reports the state as it stands), see {@link peekSql}.
  *
  * Argument meaning by `p_kind`: buckets `a = intervalMs, b = burst`; windows `a = limit, b = windowMs`.
  *
@@ -56,7 +58,7 @@ const LOCK_SQLSTATE = "RSLCK";
 export function rateFunctionSql(names: PostgresNames): string {
   return `CREATE OR REPLACE FUNCTION ${names.rateFunction}(
   p_kind text, p_a double precision, p_b double precision, p_cost double precision,
-  p_max_wait double precision, p_now double precision, p_peek boolean,
+  p_max_wait double precision, p_now double precision,
   p_tat double precision, p_window_start double precision, p_used double precision,
   p_previous double precision, p_log double precision[],
   OUT allowed boolean, OUT lim double precision, OUT remaining double precision,
@@ -66,12 +68,8 @@ export function rateFunctionSql(names: PostgresNames): string {
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $fn$
 DECLARE
-  -- the steps of the algorithms' math (rate-sql.ts), then the exact log's own variables
+  -- the variables of every algorithm's math (each algorithm's sql.ts)
 ${rateStepDeclarationsSql()}
-  v_len integer;
-  v_i integer;
-  v_acc double precision;
-  v_newest double precision;
 BEGIN
   allowed := false;
   retry_after_ms := 0;
@@ -83,70 +81,8 @@ BEGIN
   new_previous := p_previous;
   new_log := p_log;
 
-  IF p_kind = 'sliding_window' THEN
-    -- exact log: a = limit (L), b = windowMs (W); log = [t0, c0, t1, c1, ...] oldest first
-    lim := p_a;
-    v_len := coalesce(array_length(p_log, 1), 0);
-    v_i := 1;
-    WHILE v_i <= v_len AND p_log[v_i] <= p_now - p_b LOOP
-      v_i := v_i + 2;
-    END LOOP;
-    IF v_i > v_len THEN
-      p_log := '{}';
-    ELSIF v_i > 1 THEN
-      p_log := p_log[v_i:v_len];
-    END IF;
-    v_len := coalesce(array_length(p_log, 1), 0);
-    v_acc := 0;
-    v_i := 2;
-    WHILE v_i <= v_len LOOP
-      v_acc := v_acc + p_log[v_i];
-      v_i := v_i + 2;
-    END LOOP;
-    v_newest := CASE WHEN v_len > 0 THEN p_log[v_len - 1] END;
-    v_cur_remaining := p_a - v_acc;
-    v_cur_reset := CASE WHEN v_len > 0 THEN v_newest + p_b - p_now ELSE 0 END;
-    IF p_cost > p_a THEN
-      retry_after_ms := 'Infinity';
-    ELSIF v_acc + p_cost <= p_a THEN
-      allowed := true;
-    ELSE
-      -- the first entry whose expiry frees enough room for this cost
-      v_count := v_acc;
-      v_i := 1;
-      WHILE v_i <= v_len LOOP
-        v_count := v_count - p_log[v_i + 1];
-        IF v_count + p_cost <= p_a THEN
-          retry_after_ms := p_log[v_i] + p_b - p_now;
-          EXIT;
-        END IF;
-        v_i := v_i + 2;
-      END LOOP;
-    END IF;
-    IF allowed THEN
-      -- keep the log sorted even if the server clock stepped back (failover)
-      v_new := CASE WHEN v_len > 0 THEN greatest(p_now, v_newest) ELSE p_now END;
-      remaining := p_a - v_acc - p_cost;
-      reset_after_ms := v_new + p_b - p_now;
-      ttl_ms := v_new + p_b - p_now;
-      new_log := p_log || ARRAY[v_new, p_cost];
-    ELSE
-      remaining := v_cur_remaining;
-      reset_after_ms := v_cur_reset;
-    END IF;
+${rateBranchesSql()}
 
-${PLAIN_RATE_KINDS.map(rateBranchSql).join("")}  ELSE
-    RAISE EXCEPTION 'rate-sync: unknown algorithm %', p_kind USING ERRCODE = '22023';
-  END IF;
-
-  IF p_peek THEN
-    remaining := v_cur_remaining;
-    reset_after_ms := v_cur_reset;
-    IF p_kind = 'leaky_bucket' THEN
-      -- peek reports both buckets with the token bucket's expression (the same value, rounded alike)
-      remaining := (p_b * p_a - v_cur_reset) / p_a;
-    END IF;
-  END IF;
   remaining := ${remainingRuleSql("remaining")};
 END
 $fn$`;
@@ -164,6 +100,18 @@ function writeRateStateSql(t: string): string {
      WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = ''`;
 }
 
+/**
+ * Peek, the one way every store peeks: the state as it stands is what `<table>_rate` reports for a call of
+ * infinite cost (always denied, nothing written); whether the call itself would pass comes from the decision
+ * already in `v_r`. Overwrites `remaining` and `reset_after_ms` after {@link rateResultSql}.
+ */
+function peekSql(rateFunction: string, now: string): string {
+  return `v_r := ${rateFunction}(p_kind, p_a, p_b, 'Infinity', p_max_wait, ${now},
+      v_tat, v_ws, v_used, v_prev, v_log);
+    remaining := v_r.remaining;
+    reset_after_ms := v_r.reset_after_ms;`;
+}
+
 /** Copies the decision of `<table>_rate` (held in `v_r`) into the OUT parameters of the same names. */
 const rateResultSql = `allowed := v_r.allowed; lim := v_r.lim; remaining := v_r.remaining;
     reset_after_ms := v_r.reset_after_ms; retry_after_ms := v_r.retry_after_ms; wait_ms := v_r.wait_ms;`;
@@ -171,8 +119,8 @@ const rateResultSql = `allowed := v_r.allowed; lim := v_r.lim; remaining := v_r.
 /**
  * `<table>_step`: decides one member of a composite at `p_now_ts` on a row the caller has locked, and when
  * `p_write` is true and the member is allowed, writes the new state. In peek mode (`p_peek`) it reports the state
- * as it is. Rate algorithms use the math of `<table>_rate`; concurrency (a count of lease rows) lives here, as
- * only the general path handles it.
+ * as it is. Rate algorithms use the math of `<table>_rate` (a peek as {@link peekSql}); concurrency (a count of
+ * lease rows, `src/algorithms/concurrency/sql.ts`) is spliced in here, as only the general path handles it.
  *
  * Argument meaning by `p_kind`: buckets `a = intervalMs, b = burst`; windows `a = limit, b = windowMs`;
  * concurrency `a = maxConcurrent, b = leaseMs`.
@@ -210,50 +158,19 @@ BEGIN
     SELECT s.tat, s.window_start, s.used, s.previous, s.log INTO v_tat, v_ws, v_used, v_prev, v_log
       FROM ${t} AS s
      WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = '';
-    v_r := ${names.rateFunction}(p_kind, p_a, p_b, p_cost, p_max_wait, v_now, p_peek,
+    v_r := ${names.rateFunction}(p_kind, p_a, p_b, p_cost, p_max_wait, v_now,
       v_tat, v_ws, v_used, v_prev, v_log);
     IF v_r.allowed AND p_write AND NOT p_peek THEN
       ${writeRateStateSql(t)};
     END IF;
     ${rateResultSql}
+    IF p_peek THEN
+      ${peekSql(names.rateFunction, "v_now")}
+    END IF;
     RETURN;
   END IF;
 
-  allowed := false;
-  retry_after_ms := 0;
-  wait_ms := 0;
-  lim := p_a;
-  SELECT count(*)::integer, min(s.expires_at), max(s.expires_at) INTO v_live, v_min_exp, v_max_exp
-    FROM ${t} AS s
-   WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id <> ''
-     AND s.expires_at > p_now_ts;
-  v_cur_remaining := p_a - v_live;
-  v_cur_reset := CASE WHEN v_live > 0
-    THEN (extract(epoch FROM v_max_exp) * 1000)::double precision - v_now ELSE 0 END;
-  IF v_live + 1 <= p_a AND (p_lease <> '' OR p_peek) THEN
-    allowed := true;
-    v_new_exp := p_now_ts + p_b * interval '1 millisecond';
-    remaining := p_a - v_live - 1;
-    reset_after_ms := (extract(epoch FROM greatest(v_max_exp, v_new_exp)) * 1000)::double precision - v_now;
-    IF p_write AND NOT p_peek THEN
-      INSERT INTO ${t} AS s (limiter_id, key, tag, lease_id, expires_at)
-      VALUES (p_limiter, p_key, p_tag, p_lease, v_new_exp)
-      ON CONFLICT (limiter_id, key, tag, lease_id) DO UPDATE SET expires_at = excluded.expires_at;
-      -- The lock row lives as long as the longest lease, so it is not swept and re-created under load.
-      UPDATE ${t} AS s SET expires_at = greatest(s.expires_at, v_new_exp)
-       WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = '';
-    END IF;
-  ELSE
-    retry_after_ms := CASE WHEN v_live > 0
-      THEN (extract(epoch FROM v_min_exp) * 1000)::double precision - v_now ELSE 0 END;
-    remaining := 0;
-    reset_after_ms := v_cur_reset;
-  END IF;
-  IF p_peek THEN
-    remaining := v_cur_remaining;
-    reset_after_ms := v_cur_reset;
-  END IF;
-  remaining := greatest(0, floor(remaining + v_eps));
+${CONCURRENCY.sql.step(t)}  remaining := greatest(0, floor(remaining + v_eps));
 END
 $fn$`;
 }
@@ -318,12 +235,15 @@ BEGIN
   -- After the lock, as in <table>_decide: time never goes backwards along the row's history.
   v_now_ts := clock_timestamp();
   now_ms := (extract(epoch FROM v_now_ts) * 1000)::double precision;
-  v_r := ${names.rateFunction}(p_kind, p_a, p_b, p_cost, p_max_wait, now_ms, p_peek,
+  v_r := ${names.rateFunction}(p_kind, p_a, p_b, p_cost, p_max_wait, now_ms,
     v_tat, v_ws, v_used, v_prev, v_log);
   IF v_r.allowed AND NOT p_peek THEN
     ${writeRateStateSql(t)};
   END IF;
   ${rateResultSql}
+  IF p_peek THEN
+    ${peekSql(names.rateFunction, "now_ms")}
+  END IF;
 END
 $fn$`;
 }

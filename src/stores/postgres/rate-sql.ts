@@ -1,7 +1,7 @@
 /**
  * @module
- * The math of the four O(1) rate algorithms (fixed window, sliding window counter, token and leaky bucket) as
- * SQL expressions, written once and used twice:
+ * The math of the O(1) rate algorithms (those whose `sql.rate` in the registry is steps, written in each
+ * algorithm's `sql.ts`) as SQL expressions, written once and used twice:
  * - `<table>_rate` (PL/pgSQL, see `functions-sql.ts`) assigns each step to a variable of the same name;
  * - the plain-SQL single-op statements ({@link singleRateStatementSql}) compute the same steps as columns.
  * Both evaluate the same expressions in the same order on the same doubles, so their answers are bit-identical
@@ -20,34 +20,22 @@
  * statement has locked, so nobody changed it since) and writes the values computed from it. The contention
  * tests check exact admissions on one hot key for every algorithm.
  *
- * The exact log (`sliding_window`) is not here: its loops over the log stay in `<table>_rate`.
+ * An algorithm written as a PL/pgSQL block (the exact log, `sliding_window`) is not here: its loops stay in
+ * `<table>_rate`.
  */
 
-import { TIME_EPSILON_MS } from "../../algorithms/types.ts";
+import { ALGORITHM_SPECS, specOf } from "../../algorithms/registry.ts";
+import { EPS, type RateMath, type RateStep } from "../../algorithms/sql-steps.ts";
+import type { Algorithm } from "../../algorithms/types.ts";
 import type { PostgresNames } from "./identifiers.ts";
 
-/** The algorithms whose math is written as {@link RateStep}s (the exact log keeps its PL/pgSQL loops). */
-export type PlainRateKind = "fixed_window" | "sliding_window_counter" | "token_bucket" | "leaky_bucket";
+/** An algorithm whose math is written as steps (one of {@link PLAIN_RATE_KINDS}). */
+export type PlainRateKind = Algorithm;
 
-/** The algorithms with a plain-SQL single-op statement, in a fixed order. */
-export const PLAIN_RATE_KINDS: readonly PlainRateKind[] = [
-  "fixed_window",
-  "sliding_window_counter",
-  "token_bucket",
-  "leaky_bucket",
-];
-
-/**
- * One named intermediate value of an algorithm's math: `expr` may use the inputs (`p_a`, `p_b`, `p_cost`,
- * `p_max_wait`, `p_now` and the stored state `p_tat`, `p_window_start`, `p_used`, `p_previous`, NULL when
- * unset) and the names of earlier steps. Every name starts with `v_`, which is how a later step's references
- * are found.
- */
-export interface RateStep {
-  readonly name: string;
-  readonly type: "double precision" | "boolean";
-  readonly expr: string;
-}
+/** The algorithms with a plain-SQL single-op statement (those whose SQL is steps), in registry order. */
+export const PLAIN_RATE_KINDS: readonly PlainRateKind[] = ALGORITHM_SPECS.filter(
+  (spec) => "steps" in spec.sql.rate,
+).map((spec) => spec.name as Algorithm);
 
 /**
  * The outputs every algorithm's steps define, by step name: the decision (`v_remaining` before the rounding
@@ -66,172 +54,11 @@ export const RATE_OUTPUTS = [
   "v_cur_reset",
 ] as const;
 
-/** An algorithm's math: its steps, and which state columns an allowed call writes from which step. */
-export interface RateMath {
-  readonly steps: readonly RateStep[];
-  /** State column → the step holding its new value (the value stays as stored when the call is denied). */
-  readonly writes: Readonly<Record<string, string>>;
-}
-
-const EPS = `${TIME_EPSILON_MS}::double precision`;
-const INF = `'Infinity'::double precision`;
-
-function num(name: string, expr: string): RateStep {
-  return { name, type: "double precision", expr };
-}
-
-function bool(name: string, expr: string): RateStep {
-  return { name, type: "boolean", expr };
-}
-
-/** The new value of a state column: the step's value when allowed, the stored one otherwise. */
-function kept(name: string, value: string, stored: string): RateStep {
-  return num(name, `CASE WHEN v_allowed THEN ${value} ELSE ${stored} END`);
-}
-
-/** GCRA token bucket: `a = intervalMs (T)`, `b = burst (B)`. Mirrors `src/algorithms/token-bucket.ts`. */
-function tokenBucket(): RateMath {
-  return {
-    steps: [
-      num("v_lim", "p_b"),
-      num("v_base", "greatest(coalesce(p_tat, p_now), p_now)"),
-      num("v_cur_remaining", "(p_b * p_a - (v_base - p_now)) / p_a"),
-      num("v_cur_reset", "v_base - p_now"),
-      num("v_new", "v_base + p_cost * p_a"),
-      num("v_wait", "v_new - p_b * p_a - p_now"),
-      bool(
-        "v_allowed",
-        `CASE WHEN p_cost > p_b THEN false WHEN v_wait <= ${EPS} THEN true WHEN v_wait <= p_max_wait THEN true ELSE false END`,
-      ),
-      num(
-        "v_wait_ms",
-        `CASE WHEN p_cost > p_b THEN 0 WHEN v_wait <= ${EPS} THEN 0 WHEN v_wait <= p_max_wait THEN v_wait ELSE 0 END`,
-      ),
-      num("v_retry", `CASE WHEN p_cost > p_b THEN ${INF} WHEN v_allowed THEN 0 ELSE v_wait END`),
-      kept("v_remaining", "(p_b * p_a - (v_new - p_now)) / p_a", "v_cur_remaining"),
-      kept("v_reset", "v_new - p_now", "v_cur_reset"),
-      kept("v_ttl", "v_new - p_now", "0"),
-      kept("v_new_tat", "v_new", "p_tat"),
-    ],
-    writes: { tat: "v_new_tat" },
-  };
-}
-
-/**
- * Leaky bucket (shaping by reservation): `a = intervalMs (T)`, `b = burst (B)`, `tat` = next free departure
- * slot. Mirrors `src/algorithms/leaky-bucket.ts`.
- */
-function leakyBucket(): RateMath {
-  return {
-    steps: [
-      num("v_lim", "p_b"),
-      num("v_base", "greatest(coalesce(p_tat, p_now), p_now)"),
-      num("v_wait", "v_base - p_now"),
-      num("v_cur_remaining", "p_b - v_wait / p_a"),
-      num("v_cur_reset", "v_wait"),
-      bool("v_full", `v_wait / p_a + p_cost > p_b + ${EPS} / p_a`),
-      bool(
-        "v_allowed",
-        `CASE WHEN p_cost > p_b THEN false WHEN v_full THEN false WHEN v_wait <= ${EPS} THEN true WHEN v_wait <= p_max_wait THEN true ELSE false END`,
-      ),
-      num(
-        "v_wait_ms",
-        `CASE WHEN p_cost > p_b THEN 0 WHEN v_full THEN 0 WHEN v_wait <= ${EPS} THEN 0 WHEN v_wait <= p_max_wait THEN v_wait ELSE 0 END`,
-      ),
-      // Full: a caller whose budget covers the wait reserves once enough drained, any other only once empty.
-      num(
-        "v_retry",
-        `CASE WHEN p_cost > p_b THEN ${INF} WHEN v_full THEN (CASE WHEN v_wait > p_max_wait THEN v_wait ELSE (v_wait / p_a + p_cost - p_b) * p_a END) WHEN v_allowed THEN 0 ELSE v_wait END`,
-      ),
-      num("v_new", "v_base + p_cost * p_a"),
-      kept("v_remaining", "p_b - (v_new - p_now) / p_a", "v_cur_remaining"),
-      kept("v_reset", "v_new - p_now", "v_cur_reset"),
-      kept("v_ttl", "v_new - p_now", "0"),
-      kept("v_new_tat", "v_new", "p_tat"),
-    ],
-    writes: { tat: "v_new_tat" },
-  };
-}
-
-/** Fixed window: `a = limit (L)`, `b = windowMs (W)`, aligned to the epoch. Mirrors `fixed-window.ts`. */
-function fixedWindow(): RateMath {
-  return {
-    steps: [
-      num("v_lim", "p_a"),
-      num("v_ws", "floor(p_now / p_b) * p_b"),
-      num("v_count", "CASE WHEN p_window_start = v_ws THEN coalesce(p_used, 0) ELSE 0 END"),
-      num("v_cur_remaining", "p_a - v_count"),
-      num("v_cur_reset", "CASE WHEN v_count > 0 THEN v_ws + p_b - p_now ELSE 0 END"),
-      bool(
-        "v_allowed",
-        "CASE WHEN p_cost > p_a THEN false WHEN v_count + p_cost <= p_a THEN true ELSE false END",
-      ),
-      num("v_wait_ms", "0::double precision"),
-      num("v_retry", `CASE WHEN p_cost > p_a THEN ${INF} WHEN v_allowed THEN 0 ELSE v_ws + p_b - p_now END`),
-      kept("v_remaining", "p_a - v_count - p_cost", "v_cur_remaining"),
-      kept("v_reset", "v_ws + p_b - p_now", "v_cur_reset"),
-      kept("v_ttl", "v_ws + p_b - p_now", "0"),
-      kept("v_new_ws", "v_ws", "p_window_start"),
-      kept("v_new_used", "v_count + p_cost", "p_used"),
-    ],
-    writes: { window_start: "v_new_ws", used: "v_new_used" },
-  };
-}
-
-/**
- * Sliding window counter: `a = limit (L)`, `b = windowMs (W)`; `used` = the current window's count,
- * `previous` = the window before. Mirrors `sliding-window-counter.ts`.
- */
-function slidingWindowCounter(): RateMath {
-  return {
-    steps: [
-      num("v_lim", "p_a"),
-      num("v_ws", "floor(p_now / p_b) * p_b"),
-      num("v_count", "CASE WHEN p_window_start = v_ws THEN coalesce(p_used, 0) ELSE 0 END"),
-      num(
-        "v_prev",
-        "CASE WHEN p_window_start = v_ws THEN coalesce(p_previous, 0) WHEN p_window_start = v_ws - p_b THEN coalesce(p_used, 0) ELSE 0 END",
-      ),
-      num("v_weighted", "v_prev * (1 - (p_now - v_ws) / p_b) + v_count"),
-      num("v_cur_remaining", "p_a - v_weighted"),
-      num(
-        "v_cur_reset",
-        "CASE WHEN v_count > 0 THEN v_ws + 2 * p_b - p_now WHEN v_prev > 0 THEN v_ws + p_b - p_now ELSE 0 END",
-      ),
-      bool(
-        "v_allowed",
-        `CASE WHEN p_cost > p_a THEN false WHEN v_count + p_cost <= p_a AND v_weighted + p_cost <= p_a + ${EPS} THEN true ELSE false END`,
-      ),
-      num("v_wait_ms", "0::double precision"),
-      // Current window full: wait for the next one, until this window's count (then "previous") weighs little
-      // enough. Otherwise until the previous window weighs little enough (v_prev > 0 there, or it would fit).
-      num(
-        "v_retry",
-        `CASE WHEN p_cost > p_a THEN ${INF} WHEN v_allowed THEN 0 WHEN v_count + p_cost > p_a THEN v_ws + p_b + p_b * (1 - (p_a - p_cost) / v_count) - p_now ELSE (v_ws + p_b * (1 - (p_a - v_count - p_cost) / v_prev)) - p_now END`,
-      ),
-      kept("v_remaining", "p_a - (v_weighted + p_cost)", "v_cur_remaining"),
-      kept("v_reset", "v_ws + 2 * p_b - p_now", "v_cur_reset"),
-      kept("v_ttl", "v_ws + 2 * p_b - p_now", "0"),
-      kept("v_new_ws", "v_ws", "p_window_start"),
-      kept("v_new_used", "v_count + p_cost", "p_used"),
-      kept("v_new_prev", "v_prev", "p_previous"),
-    ],
-    writes: { window_start: "v_new_ws", used: "v_new_used", previous: "v_new_prev" },
-  };
-}
-
 /** The math of one algorithm, as steps. */
 export function rateMath(kind: PlainRateKind): RateMath {
-  switch (kind) {
-    case "token_bucket":
-      return tokenBucket();
-    case "leaky_bucket":
-      return leakyBucket();
-    case "fixed_window":
-      return fixedWindow();
-    case "sliding_window_counter":
-      return slidingWindowCounter();
-  }
+  const { rate } = specOf(kind).sql;
+  if (!("steps" in rate)) throw new Error(`${kind} has no SQL steps`);
+  return rate.steps;
 }
 
 /** The `remaining` rule of every algorithm (`max(0, floor(x + EPS))`, as `remainingUnits`), in SQL. */
@@ -313,33 +140,50 @@ SELECT v_allowed AS allowed, v_lim AS lim, ${remainingRuleSql("v_remaining")} AS
 }
 
 /**
- * The PL/pgSQL declarations of every step variable of every algorithm in {@link PLAIN_RATE_KINDS}, for
- * `<table>_rate`, which assigns the steps in order to variables of the same names.
+ * The PL/pgSQL declarations of every variable of every algorithm, for `<table>_rate`: the step variables (which
+ * it assigns in order to variables of the same names) and the variables of PL/pgSQL blocks. A name several
+ * algorithms use is declared once, so it must have one type.
  */
 export function rateStepDeclarationsSql(): string {
-  const types = new Map<string, RateStep["type"]>();
-  for (const kind of PLAIN_RATE_KINDS) {
-    for (const step of rateMath(kind).steps) {
-      const known = types.get(step.name);
-      if (known !== undefined && known !== step.type) throw new Error(`rate step ${step.name}: two types`);
-      types.set(step.name, step.type);
-    }
+  const types = new Map<string, string>();
+  const declare = (name: string, type: string): void => {
+    const known = types.get(name);
+    if (known !== undefined && known !== type) throw new Error(`rate variable ${name}: two types`);
+    types.set(name, type);
+  };
+  for (const spec of ALGORITHM_SPECS) {
+    const { rate } = spec.sql;
+    if ("steps" in rate) for (const step of rate.steps.steps) declare(step.name, step.type);
+    else for (const [name, type] of Object.entries(rate.declarations)) declare(name, type);
   }
   return [...types].map(([name, type]) => `  ${name} ${type};`).join("\n");
 }
 
 /**
- * One `ELSIF p_kind = '<kind>'` branch of `<table>_rate`: the algorithm's steps as assignments, then the
- * function's outputs (`new_<column>` for each column an allowed call writes).
+ * The `IF p_kind = '<kind>' THEN … ELSIF … ELSE RAISE … END IF` of `<table>_rate`: one branch per algorithm, in
+ * registry order.
  */
-export function rateBranchSql(kind: PlainRateKind): string {
-  const math = rateMath(kind);
+export function rateBranchesSql(): string {
+  const branches = ALGORITHM_SPECS.map((spec, i) => {
+    const { rate } = spec.sql;
+    const body = "steps" in rate ? stepsBranchSql(rate.steps) : rate.block;
+    return `  ${i === 0 ? "IF" : "ELSIF"} p_kind = '${spec.name}' THEN\n${body}\n`;
+  });
+  return `${branches.join("")}  ELSE
+    RAISE EXCEPTION 'rate-sync: unknown algorithm %', p_kind USING ERRCODE = '22023';
+  END IF;`;
+}
+
+/**
+ * The body of one steps branch of `<table>_rate`: the algorithm's steps as assignments, then the function's
+ * outputs (`new_<column>` for each column an allowed call writes).
+ */
+function stepsBranchSql(math: RateMath): string {
   const steps = math.steps.map((s) => `    ${s.name} := ${s.expr};`).join("\n");
   const writes = Object.entries(math.writes)
     .map(([column, step]) => `    new_${column} := ${step};`)
     .join("\n");
-  return `  ELSIF p_kind = '${kind}' THEN
-${steps}
+  return `${steps}
     allowed := v_allowed;
     lim := v_lim;
     remaining := v_remaining;
@@ -347,7 +191,5 @@ ${steps}
     retry_after_ms := v_retry;
     wait_ms := v_wait_ms;
     ttl_ms := v_ttl;
-${writes}
-
-`;
+${writes}`;
 }

@@ -1,7 +1,8 @@
 /**
  * @module
  * `<table>_refund`: gives back what an allowed decision consumed, as well as each algorithm can. Used when a
- * composite spans stores and a later member denies. Same locking order as a decision; one statement.
+ * composite spans stores and a later member denies. Same locking order as a decision; one statement. Each
+ * algorithm's refund is its `sql.ts`'s (registry entry `sql.refund`):
  *
  * - Buckets move the theoretical arrival time back by `cost * intervalMs` (never before now: a full bucket
  *   stays full).
@@ -13,7 +14,17 @@
  * Returns the store time it used, in ms.
  */
 
+import { ALGORITHM_SPECS } from "../../algorithms/registry.ts";
 import type { PostgresNames } from "./identifiers.ts";
+
+/** One `IF p_kind[v_i] = '<kind>'` branch per algorithm, each running the algorithm's `sql.refund`. */
+function refundBranchesSql(table: string, row: string): string {
+  const branches = ALGORITHM_SPECS.map(
+    (spec, i) =>
+      `    ${i === 0 ? "IF" : "ELSIF"} p_kind[v_i] = '${spec.name}' THEN\n      ${spec.sql.refund(table, row)}\n`,
+  );
+  return `${branches.join("")}    END IF;`;
+}
 
 /** The `CREATE FUNCTION` statement of the refund function. */
 export function refundFunctionSql(names: PostgresNames): string {
@@ -58,48 +69,7 @@ BEGIN
     IF NOT FOUND THEN
       CONTINUE;
     END IF;
-    IF p_kind[v_i] IN ('token_bucket', 'leaky_bucket') THEN
-      IF v_tat IS NOT NULL AND v_tat > v_now THEN
-        UPDATE ${t} AS s SET tat = greatest(v_now, v_tat - p_cost[v_i] * p_a[v_i])
-         WHERE ${row} AND s.lease_id = '';
-      END IF;
-    ELSIF p_kind[v_i] IN ('fixed_window', 'sliding_window_counter') THEN
-      IF v_ws = floor(v_now / p_b[v_i]) * p_b[v_i] AND v_used IS NOT NULL THEN
-        UPDATE ${t} AS s SET used = greatest(0, v_used - p_cost[v_i]) WHERE ${row} AND s.lease_id = '';
-      END IF;
-    ELSIF p_kind[v_i] = 'sliding_window' THEN
-      -- drop expired entries, then remove the newest entry of exactly this cost (the call being refunded,
-      -- most likely), else take the cost off the newest entries
-      v_len := coalesce(array_length(v_log, 1), 0);
-      v_j := 1;
-      WHILE v_j <= v_len AND v_log[v_j] <= v_now - p_b[v_i] LOOP
-        v_j := v_j + 2;
-      END LOOP;
-      v_log := CASE WHEN v_j > v_len THEN '{}'::double precision[] ELSE v_log[v_j:v_len] END;
-      v_len := coalesce(array_length(v_log, 1), 0);
-      v_left := p_cost[v_i];
-      v_j := v_len - 1;
-      WHILE v_j >= 1 LOOP
-        IF v_log[v_j + 1] = v_left THEN
-          v_log := v_log[1:v_j - 1] || v_log[v_j + 2:v_len];
-          v_len := v_len - 2;
-          v_left := 0;
-          EXIT;
-        END IF;
-        v_j := v_j - 2;
-      END LOOP;
-      WHILE v_left > 0 AND v_len >= 2 LOOP
-        IF v_log[v_len] <= v_left THEN
-          v_left := v_left - v_log[v_len];
-          v_len := v_len - 2;
-        ELSE
-          v_log[v_len] := v_log[v_len] - v_left;
-          v_left := 0;
-        END IF;
-      END LOOP;
-      UPDATE ${t} AS s SET log = CASE WHEN v_len > 0 THEN v_log[1:v_len] ELSE '{}' END
-       WHERE ${row} AND s.lease_id = '';
-    END IF;
+${refundBranchesSql(t, row)}
   END LOOP;
   -- the store time of the refund, for tests that replay it on the reference model
   RETURN v_now;

@@ -42,27 +42,30 @@ export interface RedisConnection {
   close(): Promise<void>;
 }
 
+/** The command of each lean decide script: `rateSyncDecide` + its kind code (`tb` → `rateSyncDecideTb`). */
+const LEAN_COMMANDS = Object.fromEntries(
+  Object.keys(LEAN_DECIDE_SCRIPTS).map((kind) => [
+    kind,
+    `rateSyncDecide${kind[0]?.toUpperCase()}${kind.slice(1)}`,
+  ]),
+) as Readonly<Record<LeanKindCode, LeanCommand>>;
+
+/** The name of a lean decide script's command. */
+type LeanCommand = `rateSyncDecide${Capitalize<LeanKindCode>}`;
+
+/** The name of any script command. */
+type ScriptName = "rateSyncDecide" | "rateSyncPeek" | "rateSyncRefund" | "rateSyncRenew" | LeanCommand;
+
 /** Script commands defined on every connection (names are private to this module). */
 const SCRIPTS = {
   rateSyncDecide: DECIDE_SCRIPT,
   rateSyncPeek: PEEK_SCRIPT,
   rateSyncRefund: REFUND_SCRIPT,
   rateSyncRenew: RENEW_SCRIPT,
-  rateSyncDecideTb: LEAN_DECIDE_SCRIPTS.tb,
-  rateSyncDecideLb: LEAN_DECIDE_SCRIPTS.lb,
-  rateSyncDecideFw: LEAN_DECIDE_SCRIPTS.fw,
-  rateSyncDecideSw: LEAN_DECIDE_SCRIPTS.sw,
-  rateSyncDecideSc: LEAN_DECIDE_SCRIPTS.sc,
-} as const;
-
-/** The command of each lean decide script. */
-const LEAN_COMMANDS: Readonly<Record<LeanKindCode, keyof typeof SCRIPTS>> = {
-  tb: "rateSyncDecideTb",
-  lb: "rateSyncDecideLb",
-  fw: "rateSyncDecideFw",
-  sw: "rateSyncDecideSw",
-  sc: "rateSyncDecideSc",
-};
+  ...Object.fromEntries(
+    Object.entries(LEAN_DECIDE_SCRIPTS).map(([kind, lua]) => [LEAN_COMMANDS[kind as LeanKindCode], lua]),
+  ),
+} as Readonly<Record<ScriptName, string>>;
 
 /**
  * Imports ioredis, or rejects with {@link StoreUnavailableError} when it is not installed.
@@ -176,12 +179,12 @@ export function openConnection(driver: IoRedisModule, config: RedisStoreConfig):
   // carry it to the caller, so the event must not crash the process or print "Unhandled error event".
   client.on("error", () => {});
   for (const [name, lua] of Object.entries(SCRIPTS)) client.defineCommand(name, { lua });
-  const scripts = client as unknown as Record<keyof typeof SCRIPTS, ScriptCommand>;
+  const scripts = client as unknown as Record<ScriptName, ScriptCommand>;
   const busy = config.cluster
     ? <T>(command: Promise<T>) => command
     : holdOpenWhileBusy(client as Handles & typeof client);
 
-  const run = (name: keyof typeof SCRIPTS, keys: readonly string[], args: readonly string[]) =>
+  const run = (name: ScriptName, keys: readonly string[], args: readonly string[]) =>
     busy(scripts[name](keys.length, ...keys, ...args));
 
   return {

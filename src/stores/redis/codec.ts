@@ -5,11 +5,12 @@
  * as Redis integers (whole numbers) or as exact text (`%.17g`, `inf`).
  */
 
+import { ALGORITHMS, kindCode, paramPair, stateTag } from "../../algorithms/registry.ts";
 import type { LimitParams } from "../../algorithms/types.ts";
 import { InvalidArgumentError } from "../../errors.ts";
-import { type OpResult, type StoreOp, stateTag } from "../store.ts";
+import type { OpResult, StoreOp } from "../store.ts";
 import { leaseKey, stateKey } from "./keys.ts";
-import { KIND_CODES, type LeanKindCode } from "./lua.ts";
+import type { LeanKindCode } from "./lua.ts";
 
 /** KEYS and ARGV of one script call. */
 export interface ScriptCall {
@@ -25,18 +26,10 @@ export interface DecodedReply {
   readonly results: OpResult[];
 }
 
+/** The two numbers of an op's params as ARGV text (see `paramPair`). */
 function paramsArgs(params: LimitParams): [string, string] {
-  switch (params.kind) {
-    case "token_bucket":
-    case "leaky_bucket":
-      return [String(params.intervalMs), String(params.burst)];
-    case "fixed_window":
-    case "sliding_window":
-    case "sliding_window_counter":
-      return [String(params.limit), String(params.windowMs)];
-    case "concurrency":
-      return [String(params.maxConcurrent), String(params.leaseMs)];
-  }
+  const [p1, p2] = paramPair(params);
+  return [String(p1), String(p2)];
 }
 
 /** The Redis key that holds an op's state (the rate hash or the lease set). */
@@ -66,7 +59,7 @@ export function encodeOps(
     }
     keys.push(keyOfOp(prefix, op));
     const [p1, p2] = paramsArgs(op.params);
-    args.push(KIND_CODES[op.params.kind], stateTag(op.params), p1, p2, String(op.cost), op.leaseId ?? "");
+    args.push(kindCode(op.params), stateTag(op.params), p1, p2, String(op.cost), op.leaseId ?? "");
   }
   return { keys, args };
 }
@@ -87,7 +80,7 @@ export function encodeLean(prefix: string, op: StoreOp, maxWaitMs: number): Lean
   if (params.kind === "concurrency") return undefined;
   const [p1, p2] = paramsArgs(params);
   return {
-    kind: KIND_CODES[params.kind],
+    kind: ALGORITHMS[params.kind].code,
     key: stateKey(prefix, op.limiterId, op.key),
     args: [stateTag(params), p1, p2, String(op.cost), String(maxWaitMs)],
   };

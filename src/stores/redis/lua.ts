@@ -26,21 +26,20 @@
  *
  * Stored state (hash field values, numbers as `fmt` prints them — `%d` when whole, else `%.17g` — so they
  * round-trip exactly; a window start already stored may be written back as the same text; the lean scripts read and
- * write exactly this, so both kinds of script, and processes of either version, share state):
- * - `tb` / `lb`: `tat`
- * - `fw<W>`: `windowStart:count`
- * - `sw<W>`: `t0,c0,t1,c1,…` (oldest first)
- * - `sc<W>`: `windowStart:current:previous`
+ * write exactly this, so both kinds of script, and processes of either version, share state): each algorithm's
+ * `lua.ts` (`src/algorithms/<name>/lua.ts`) gives its field's format.
  */
 
-/** Code of each kind in ARGV (short: it is sent on every call). */
+import type { ALGORITHMS } from "../../algorithms/registry.ts";
+import { ALGORITHM_SPECS, CONCURRENCY } from "../../algorithms/registry.ts";
+import type { Algorithm } from "../../algorithms/types.ts";
+
+/** The short code of each kind, sent in ARGV on every call: each registry entry's `code`. */
 export const KIND_CODES = {
-  token_bucket: "tb",
-  leaky_bucket: "lb",
-  fixed_window: "fw",
-  sliding_window: "sw",
-  sliding_window_counter: "sc",
-  concurrency: "cc",
+  ...(Object.fromEntries(ALGORITHM_SPECS.map((spec) => [spec.name, spec.code])) as {
+    readonly [K in Algorithm]: (typeof ALGORITHMS)[K]["code"];
+  }),
+  concurrency: CONCURRENCY.code,
 } as const;
 
 /** Values per op in ARGV. */
@@ -105,192 +104,24 @@ end
 `;
 
 /*
- * The math, one Lua function per rate algorithm, shared by the general and the lean scripts. Each takes
- * (state or nil, p1, p2, cost, maxWait) and returns, as multiple values (no table per call):
- * allowed, limit, remaining, resetAfter, retryAfter, wait, newState (string, nil when denied), ttl (ms the key
- * must live after a write), and for the windows a 9th value `fresh`: true when the stored state was not of the
- * current window (so this write is the window's first; the lean scripts use it to skip TTL work).
- * Window states are `start:count…`; they are parsed with one string.match rather than split (a table and an
- * iterator per call) — same numbers, as tonumber of the same digits.
+ * The math of each rate algorithm is one Lua function, written in its folder (`src/algorithms/<name>/lua.ts`,
+ * see `LuaPieces` for the calling convention) and shared by the general and the lean scripts.
  */
-const TOKEN_BUCKET = `
-local function tokenBucket(state, T, B, cost, maxWait)
-  local tat = tonumber(state)
-  local tat0 = now
-  if tat ~= nil and tat > now then tat0 = tat end
-  local deniedRemaining = rem((B * T - (tat0 - now)) / T)
-  if cost > B then
-    return false, B, deniedRemaining, tat0 - now, INF, 0, nil, tat0 - now
-  end
-  local newTat = tat0 + cost * T
-  local wait = newTat - B * T - now
-  local waitMs = 0
-  if wait <= EPS then
-    waitMs = 0
-  elseif wait <= maxWait then
-    waitMs = wait
-  else
-    return false, B, deniedRemaining, tat0 - now, wait, 0, nil, tat0 - now
-  end
-  return true, B, rem((B * T - (newTat - now)) / T), newTat - now, 0, waitMs, fmt(newTat), newTat - now
-end
-`;
+const DECIDE_FUNCTIONS = ALGORITHM_SPECS.map((spec) => spec.lua.decideSource).join("");
 
-const LEAKY_BUCKET = `
-local function leakyBucket(state, T, B, cost, maxWait)
-  local tat = tonumber(state)
-  local slot = now
-  if tat ~= nil and tat > now then slot = tat end
-  local wait = slot - now
-  local queued = wait / T
-  local deniedRemaining = rem(B - wait / T)
-  if cost > B then
-    return false, B, deniedRemaining, wait, INF, 0, nil, wait
-  end
-  if queued + cost > B + EPS / T then
-    local retry = (queued + cost - B) * T
-    if wait > maxWait then retry = wait end
-    return false, B, deniedRemaining, wait, retry, 0, nil, wait
-  end
-  local waitMs = 0
-  if wait <= EPS then
-    waitMs = 0
-  elseif wait <= maxWait then
-    waitMs = wait
-  else
-    return false, B, deniedRemaining, wait, wait, 0, nil, wait
-  end
-  local after = slot + cost * T - now
-  return true, B, rem(B - after / T), after, 0, waitMs, fmt(slot + cost * T), after
-end
-`;
+/** Every algorithm's refund function (only the refund script needs them). */
+const REFUND_FUNCTIONS = [...new Set(ALGORITHM_SPECS.map((spec) => spec.lua.refundSource))].join("");
 
-const FIXED_WINDOW = `
-local function fixedWindow(state, L, W, cost)
-  local ws = math.floor(now / W) * W
-  local count = 0
-  local fresh = true
-  -- The window start as text: the stored text when the state is of this window (it reads back as ws exactly),
-  -- else ws formatted. Reusing the text saves a number format on every write but a window's first.
-  local wsText
-  if state ~= nil then
-    local a, b = string.match(state, '^([^:]+):([^:]+)')
-    if a ~= nil and tonumber(a) == ws then
-      count = tonumber(b)
-      fresh = false
-      wsText = a
-    end
-  end
-  local finish = ws + W - now
-  -- resetAfter is the window's end while anything is counted in it, else 0.
-  local reset = 0
-  if count > 0 then reset = finish end
-  if cost > L then
-    return false, L, rem(L - count), reset, INF, 0, nil, finish
-  end
-  if count + cost <= L then
-    local r = 0
-    if count + cost > 0 then r = finish end
-    return true, L, rem(L - count - cost), r, 0, 0, (wsText or fmt(ws)) .. ':' .. fmt(count + cost), finish, fresh
-  end
-  return false, L, rem(L - count), reset, finish, 0, nil, finish
-end
-`;
+/** One `if` per algorithm: `o.kind` → its decide function on the stored state. */
+const DECIDE_DISPATCH = ALGORITHM_SPECS.map(
+  (spec) =>
+    `  if o.kind == '${spec.code}' then return result(${spec.lua.decide}(state, o.p1, o.p2, o.cost, maxWait)) end\n`,
+).join("");
 
-const SLIDING_WINDOW = `
--- When the newest entry of a log leaves the window (0 for an empty log).
-local function newestEnd(list, W)
-  if #list == 0 then return 0 end
-  return list[#list - 1] + W - now
-end
-
-local function slidingWindow(state, L, W, cost)
-  local all = split(state, ',')
-  local entries = {}
-  local used = 0
-  for i = 1, #all - 1, 2 do
-    if all[i] > now - W then
-      entries[#entries + 1] = all[i]
-      entries[#entries + 1] = all[i + 1]
-      used = used + all[i + 1]
-    end
-  end
-  if cost > L then
-    local r = newestEnd(entries, W)
-    return false, L, rem(L - used), r, INF, 0, nil, r
-  end
-  if used + cost <= L then
-    local at = now
-    if #entries > 0 and entries[#entries - 1] > at then at = entries[#entries - 1] end
-    entries[#entries + 1] = at
-    entries[#entries + 1] = cost
-    local parts = {}
-    for i = 1, #entries do parts[i] = fmt(entries[i]) end
-    local r = newestEnd(entries, W)
-    return true, L, rem(L - used - cost), r, 0, 0, table.concat(parts, ','), r
-  end
-  local retry = INF
-  local sum = 0
-  for i = 1, #entries - 1, 2 do
-    sum = sum + entries[i + 1]
-    if used - sum + cost <= L then
-      retry = entries[i] + W - now
-      break
-    end
-  end
-  local r = newestEnd(entries, W)
-  return false, L, rem(L - used), r, retry, 0, nil, r
-end
-`;
-
-const SLIDING_COUNTER = `
--- resetAfter of a sliding counter: until the current count has faded (two windows), else the previous one.
-local function counterReset(c, prev, ws, W)
-  if c > 0 then return ws + 2 * W - now end
-  if prev > 0 then return ws + W - now end
-  return 0
-end
-
-local function slidingCounter(state, L, W, cost)
-  local ws = math.floor(now / W) * W
-  local cur, prev = 0, 0
-  local fresh = true
-  -- As in fixedWindow: a state of this window keeps its start and previous count as stored text.
-  local wsText, prevText
-  if state ~= nil then
-    local a, b, c = string.match(state, '^([^:]+):([^:]+):([^:]+)')
-    local start = a and tonumber(a)
-    if start == ws then
-      cur, prev = tonumber(b), tonumber(c)
-      fresh = false
-      wsText, prevText = a, c
-    elseif start == ws - W then
-      cur, prev = 0, tonumber(b)
-    end
-  end
-  local elapsed = now - ws
-  local weighted = prev * (1 - elapsed / W) + cur
-  if cost > L then
-    local r = counterReset(cur, prev, ws, W)
-    return false, L, rem(L - weighted), r, INF, 0, nil, r
-  end
-  if cur + cost <= L and weighted + cost <= L + EPS then
-    local r = counterReset(cur + cost, prev, ws, W)
-    return true, L, rem(L - (weighted + cost)), r, 0, 0,
-      (wsText or fmt(ws)) .. ':' .. fmt(cur + cost) .. ':' .. (prevText or fmt(prev)), r, fresh
-  end
-  local retry
-  if cur + cost > L then
-    -- Not before the next window, where cur becomes the previous count and must fade until cost fits:
-    -- cur * (1 - e/W) + cost <= L (cur > L - cost >= 0 here).
-    retry = ws + W + W * (1 - (L - cost) / cur) - now
-  else
-    retry = (ws + W * (1 - (L - cur - cost) / prev)) - now
-  end
-  local r = counterReset(cur, prev, ws, W)
-  return false, L, rem(L - weighted), r, retry, 0, nil, r
-end
-`;
+/** One `if` per algorithm: `o.kind` → its refund function on the stored state. */
+const REFUND_DISPATCH = ALGORITHM_SPECS.map(
+  (spec) => `  if o.kind == '${spec.code}' then return ${spec.lua.refund}(state, o.p1, o.p2, o.cost) end\n`,
+).join("");
 
 /**
  * Refuses a decision that reached Redis after its deadline (store clock, ms since the epoch; empty or absent:
@@ -305,7 +136,7 @@ if deadline ~= nil and now > deadline then return { fmt(now), -1 } end
 }
 
 /** Helpers and the math of every algorithm, for the general scripts. Defines `decideOp` and `liveLeases`. */
-const PRELUDE = `${CLOCK}${HELPERS}${SPLIT}${TOKEN_BUCKET}${LEAKY_BUCKET}${FIXED_WINDOW}${SLIDING_WINDOW}${SLIDING_COUNTER}
+const PRELUDE = `${CLOCK}${HELPERS}${SPLIT}${DECIDE_FUNCTIONS}
 local function readOp(base)
   return {
     kind = ARGV[base],
@@ -337,49 +168,11 @@ local function result(allowed, limit, remaining, resetAfter, retryAfter, wait, n
            retryAfter = retryAfter, wait = wait, newState = newState, ttl = ttl }
 end
 
--- Live leases of a key: expired ones are removed here (they no longer constrain), plus the ones this script
--- is about to add. Returns count, min expiry, max expiry.
-local function liveLeases(key)
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', fmt(now))
-  local count = redis.call('ZCARD', key)
-  local minExp, maxExp = nil, nil
-  if count > 0 then
-    minExp = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
-    maxExp = tonumber(redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2])
-  end
-  local extra = pendingLeases[key]
-  if extra ~= nil then
-    for _, exp in ipairs(extra) do
-      count = count + 1
-      if minExp == nil or exp < minExp then minExp = exp end
-      if maxExp == nil or exp > maxExp then maxExp = exp end
-    end
-  end
-  return count, minExp, maxExp
-end
-
-local function concurrency(key, o)
-  local N, leaseMs = o.p1, o.p2
-  local count, minExp, maxExp = liveLeases(key)
-  if count + 1 <= N then
-    local exp = now + leaseMs
-    if maxExp == nil or exp > maxExp then maxExp = exp end
-    return result(true, N, rem(N - count - 1), maxExp - now, 0, 0, fmt(exp), maxExp - now)
-  end
-  local r = 0
-  if maxExp ~= nil then r = maxExp - now end
-  return result(false, N, 0, r, minExp - now, 0, nil, r)
-end
-
+${CONCURRENCY.lua}
 local function decideOp(key, o, maxWait)
-  if o.kind == 'cc' then return concurrency(key, o) end
+  if o.kind == '${CONCURRENCY.code}' then return concurrency(key, o) end
   local state = readField(key, o.tag)
-  if o.kind == 'tb' then return result(tokenBucket(state, o.p1, o.p2, o.cost, maxWait)) end
-  if o.kind == 'lb' then return result(leakyBucket(state, o.p1, o.p2, o.cost, maxWait)) end
-  if o.kind == 'fw' then return result(fixedWindow(state, o.p1, o.p2, o.cost)) end
-  if o.kind == 'sw' then return result(slidingWindow(state, o.p1, o.p2, o.cost)) end
-  if o.kind == 'sc' then return result(slidingCounter(state, o.p1, o.p2, o.cost)) end
-  error('unknown kind ' .. tostring(o.kind))
+${DECIDE_DISPATCH}  error('unknown kind ' .. tostring(o.kind))
 end
 
 local function encode(d)
@@ -405,7 +198,7 @@ for i = 1, n do
   local d = decideOp(key, o, maxWait)
   decisions[i] = { o = o, d = d }
   if d.allowed then
-    if o.kind == 'cc' then
+    if o.kind == '${CONCURRENCY.code}' then
       local list = pendingLeases[key] or {}
       list[#list + 1] = tonumber(d.newState)
       pendingLeases[key] = list
@@ -419,7 +212,7 @@ end
 if all then
   for i = 1, n do
     local key, o, d = KEYS[i], decisions[i].o, decisions[i].d
-    if o.kind == 'cc' then
+    if o.kind == '${CONCURRENCY.code}' then
       redis.call('ZADD', key, d.newState, o.lease)
     else
       redis.call('HSET', key, o.tag, d.newState)
@@ -448,13 +241,13 @@ for i = 1, n do
   local key = KEYS[i]
   local d = decideOp(key, o, 0)
   local remaining, resetAfter
-  if o.kind == 'cc' then
+  if o.kind == '${CONCURRENCY.code}' then
     local count, _, maxExp = liveLeases(key)
     remaining = rem(o.p1 - count)
     resetAfter = 0
     if maxExp ~= nil then resetAfter = maxExp - now end
   else
-    -- A zero-cost look: the denied branch of each algorithm reports the state as it stands.
+    -- Peek, as in every store: decide with an infinite cost, which is denied and reports the state as it stands.
     local probe = { kind = o.kind, tag = o.tag, p1 = o.p1, p2 = o.p2, cost = INF, lease = o.lease }
     local s = decideOp(key, probe, 0)
     remaining, resetAfter = s.remaining, s.resetAfter
@@ -472,77 +265,21 @@ return out
  * lower the current count (the newest log entries for the exact log), concurrency removes the lease.
  * Returns the store time.
  */
-export const REFUND_SCRIPT = `${PRELUDE}
+export const REFUND_SCRIPT = `${PRELUDE}${REFUND_FUNCTIONS}
+local function refundOp(o, state)
+${REFUND_DISPATCH}  error('unknown kind ' .. tostring(o.kind))
+end
+
 local n = tonumber(ARGV[2])
 for i = 1, n do
   local o = readOp(3 + (i - 1) * ${OP_STRIDE})
   local key = KEYS[i]
-  if o.kind == 'cc' then
+  if o.kind == '${CONCURRENCY.code}' then
     redis.call('ZREM', key, o.lease)
   else
     local state = readField(key, o.tag)
     if state ~= nil then
-      local newState = nil
-      if o.kind == 'tb' or o.kind == 'lb' then
-        local tat = tonumber(state) - o.cost * o.p1
-        if tat > now then newState = fmt(tat) end
-      elseif o.kind == 'fw' then
-        -- A call counted in an earlier window is already forgotten: nothing to give back.
-        local W = o.p2
-        local s = split(state, ':')
-        if s[1] == math.floor(now / W) * W and s[2] - o.cost > 0 then
-          newState = fmt(s[1]) .. ':' .. fmt(s[2] - o.cost)
-        end
-      elseif o.kind == 'sc' then
-        -- Counted in an earlier window: that count is now the previous one and stays.
-        local W = o.p2
-        local s = split(state, ':')
-        if s[1] == math.floor(now / W) * W then
-          newState = fmt(s[1]) .. ':' .. fmt(math.max(0, s[2] - o.cost)) .. ':' .. fmt(s[3])
-        else
-          newState = state
-        end
-      elseif o.kind == 'sw' then
-        -- Drop what left the window, then remove the newest entry of exactly this cost (almost always the
-        -- refunded call); failing that, take the cost off the newest entries.
-        local all = split(state, ',')
-        local s = {}
-        for j = 1, #all - 1, 2 do
-          if all[j] > now - o.p2 then
-            s[#s + 1] = all[j]
-            s[#s + 1] = all[j + 1]
-          end
-        end
-        local match = nil
-        for j = #s - 1, 1, -2 do
-          if s[j + 1] == o.cost then
-            match = j
-            break
-          end
-        end
-        if match ~= nil then
-          table.remove(s, match)
-          table.remove(s, match)
-        else
-          local left = o.cost
-          while left > 0 and #s >= 2 do
-            local c = s[#s]
-            if c <= left then
-              left = left - c
-              s[#s] = nil
-              s[#s] = nil
-            else
-              s[#s] = c - left
-              left = 0
-            end
-          end
-        end
-        if #s > 0 then
-          local parts = {}
-          for j = 1, #s do parts[j] = fmt(s[j]) end
-          newState = table.concat(parts, ',')
-        end
-      end
+      local newState = refundOp(o, state)
       if newState == nil then
         redis.call('HDEL', key, o.tag)
       else
@@ -571,7 +308,7 @@ return 1
 `;
 
 /** Kind codes that have a lean single-op decide script: every rate algorithm (not concurrency). */
-export type LeanKindCode = Exclude<(typeof KIND_CODES)[keyof typeof KIND_CODES], "cc">;
+export type LeanKindCode = (typeof ALGORITHMS)[Algorithm]["code"];
 
 /**
  * TTL upkeep after a write whose required expiry grows with every write (buckets: the new `tat`; the exact log:
@@ -627,10 +364,13 @@ return { fmt(now), a, a, num(limit), num(remaining), num(resetAfter), num(retryA
  * `ARGV` = state tag, p1, p2, cost, maxWaitMs. Same math, state format and reply as {@link DECIDE_SCRIPT} with
  * one op (the same Lua functions), fewer Redis calls (see `GROWING_TTL`, `WINDOW_TTL`) and far less Lua work.
  */
-export const LEAN_DECIDE_SCRIPTS: Readonly<Record<LeanKindCode, string>> = {
-  tb: leanDecide(TOKEN_BUCKET, "tokenBucket", GROWING_TTL),
-  lb: leanDecide(LEAKY_BUCKET, "leakyBucket", GROWING_TTL),
-  fw: leanDecide(FIXED_WINDOW, "fixedWindow", WINDOW_TTL),
-  sw: leanDecide(`${SPLIT}${SLIDING_WINDOW}`, "slidingWindow", GROWING_TTL),
-  sc: leanDecide(SLIDING_COUNTER, "slidingCounter", WINDOW_TTL),
-};
+export const LEAN_DECIDE_SCRIPTS = Object.fromEntries(
+  ALGORITHM_SPECS.map((spec) => [
+    spec.code,
+    leanDecide(
+      spec.lua.split ? `${SPLIT}${spec.lua.decideSource}` : spec.lua.decideSource,
+      spec.lua.decide,
+      spec.lua.ttl === "growing" ? GROWING_TTL : WINDOW_TTL,
+    ),
+  ]),
+) as Readonly<Record<LeanKindCode, string>>;

@@ -6,15 +6,9 @@
  * reserves a slot up to B units ahead and sleeps until it.
  */
 
-import { peekGcra, type RefundOutcome, refundGcra, remainingUnits } from "./shared.ts";
-import {
-  type DecideInput,
-  type GcraState,
-  type LeakyBucketParams,
-  type Outcome,
-  type PeekOutcome,
-  TIME_EPSILON_MS,
-} from "./types.ts";
+import { type GcraState, refundGcra } from "../gcra.ts";
+import { peekOf, type RefundOutcome, remainingUnits } from "../shared.ts";
+import { type BucketShape, type DecideInput, type Outcome, TIME_EPSILON_MS } from "../types.ts";
 
 /**
  * Decides one leaky bucket call. Denied when the queue has no room for `cost` more units (retry once enough has
@@ -26,10 +20,7 @@ import {
  * decideLeakyBucket(params, { state: { tat: 300 }, nowMs: 0, cost: 1, maxWaitMs: 1000 })
  * // → allowed, waitMs 300, state { tat: 400 }
  */
-export function decideLeakyBucket(
-  params: LeakyBucketParams,
-  input: DecideInput<GcraState>,
-): Outcome<GcraState> {
+export function decideLeakyBucket(params: BucketShape, input: DecideInput<GcraState>): Outcome<GcraState> {
   const { intervalMs, burst } = params;
   const { state, nowMs, cost, maxWaitMs } = input;
   const slot = state !== undefined && state.tat > nowMs ? state.tat : nowMs;
@@ -60,7 +51,7 @@ export function decideLeakyBucket(
 }
 
 function denied(
-  params: LeakyBucketParams,
+  params: BucketShape,
   state: GcraState | undefined,
   wait: number,
   retryAfterMs: number,
@@ -77,18 +68,15 @@ function denied(
   };
 }
 
-/** Reports a leaky bucket as of `nowMs`, consuming nothing: free queue room and time until the queue is empty. */
-export function peekLeakyBucket(
-  params: LeakyBucketParams,
-  state: GcraState | undefined,
-  nowMs: number,
-): PeekOutcome {
-  return peekGcra(params.intervalMs, params.burst, state, nowMs);
-}
+/**
+ * Reports a leaky bucket as of `nowMs`, consuming nothing (its decide with an infinite cost): free queue room and
+ * time until the queue is empty.
+ */
+export const peekLeakyBucket = peekOf(decideLeakyBucket);
 
 /** Gives back the slot of an allowed call: `tat -= cost*T`, not below now. */
 export function refundLeakyBucket(
-  params: LeakyBucketParams,
+  params: BucketShape,
   state: GcraState | undefined,
   nowMs: number,
   cost: number,

@@ -6,36 +6,27 @@
  * it is that window's `previous`.
  */
 
-import { type RefundOutcome, remainingUnits, windowStartOf } from "./shared.ts";
-import {
-  type DecideInput,
-  type Outcome,
-  type PeekOutcome,
-  type SlidingCounterState,
-  TIME_EPSILON_MS,
-  type WindowParams,
-} from "./types.ts";
+import { peekOf, type RefundOutcome, remainingUnits, windowStartOf } from "../shared.ts";
+import { type DecideInput, type Outcome, TIME_EPSILON_MS, type WindowShape } from "../types.ts";
+
+/** Sliding window counter state: the current fixed window and the counts of it and of the one before. */
+export interface SlidingCounterState {
+  readonly windowStart: number;
+  readonly current: number;
+  readonly previous: number;
+}
 
 /** Counts of the current window and of the one before, as of window start `ws`. */
 interface Counts {
-  cur: number;
-  prev: number;
+  readonly cur: number;
+  readonly prev: number;
 }
 
-function countsAt(state: SlidingCounterState | undefined, ws: number, windowMs: number, out: Counts): void {
-  if (state === undefined) {
-    out.cur = 0;
-    out.prev = 0;
-  } else if (state.windowStart === ws) {
-    out.cur = state.current;
-    out.prev = state.previous;
-  } else if (state.windowStart === ws - windowMs) {
-    out.cur = 0;
-    out.prev = state.current;
-  } else {
-    out.cur = 0;
-    out.prev = 0;
-  }
+function countsAt(state: SlidingCounterState | undefined, ws: number, windowMs: number): Counts {
+  if (state === undefined) return { cur: 0, prev: 0 };
+  if (state.windowStart === ws) return { cur: state.current, prev: state.previous };
+  if (state.windowStart === ws - windowMs) return { cur: 0, prev: state.current };
+  return { cur: 0, prev: 0 };
 }
 
 function resetAfter(cur: number, prev: number, ws: number, windowMs: number, nowMs: number): number {
@@ -43,10 +34,6 @@ function resetAfter(cur: number, prev: number, ws: number, windowMs: number, now
   if (prev > 0) return ws + windowMs - nowMs;
   return 0;
 }
-
-// One scratch object: the functions below are synchronous and never re-entered, so sharing it saves an
-// allocation per call on the memory store's hot path.
-const scratch: Counts = { cur: 0, prev: 0 };
 
 /**
  * Decides one sliding window counter call. `maxWaitMs` is ignored. A cost above `limit` is denied with
@@ -58,14 +45,13 @@ const scratch: Counts = { cur: 0, prev: 0 };
  * // weighted = 10 * 0.5 + 0 = 5 → allowed, remaining 4
  */
 export function decideSlidingWindowCounter(
-  params: WindowParams,
+  params: WindowShape,
   input: DecideInput<SlidingCounterState>,
 ): Outcome<SlidingCounterState> {
   const { limit, windowMs } = params;
   const { state, nowMs, cost } = input;
   const ws = windowStartOf(nowMs, windowMs);
-  countsAt(state, ws, windowMs, scratch);
-  const { cur, prev } = scratch;
+  const { cur, prev } = countsAt(state, ws, windowMs);
   const weighted = prev * (1 - (nowMs - ws) / windowMs) + cur;
 
   if (cost <= limit && cur + cost <= limit && weighted + cost <= limit + TIME_EPSILON_MS) {
@@ -107,26 +93,12 @@ export function decideSlidingWindowCounter(
   };
 }
 
-/** Reports a sliding window counter as of `nowMs`, consuming nothing. */
-export function peekSlidingWindowCounter(
-  params: WindowParams,
-  state: SlidingCounterState | undefined,
-  nowMs: number,
-): PeekOutcome {
-  const ws = windowStartOf(nowMs, params.windowMs);
-  countsAt(state, ws, params.windowMs, scratch);
-  const { cur, prev } = scratch;
-  const weighted = prev * (1 - (nowMs - ws) / params.windowMs) + cur;
-  return {
-    limit: params.limit,
-    remaining: remainingUnits(params.limit - weighted),
-    resetAfterMs: resetAfter(cur, prev, ws, params.windowMs, nowMs),
-  };
-}
+/** Reports a sliding window counter as of `nowMs`, consuming nothing (its decide with an infinite cost). */
+export const peekSlidingWindowCounter = peekOf(decideSlidingWindowCounter);
 
 /** Gives back `cost` units of an allowed call, if it was counted in the current window (`current -= cost`). */
 export function refundSlidingWindowCounter(
-  params: WindowParams,
+  params: WindowShape,
   state: SlidingCounterState | undefined,
   nowMs: number,
   cost: number,
@@ -135,8 +107,7 @@ export function refundSlidingWindowCounter(
   const ws = windowStartOf(nowMs, windowMs);
   if (state === undefined || state.windowStart !== ws) {
     // Counted in an earlier window: that count is now `previous` and stays (refunding it would be guesswork).
-    countsAt(state, ws, windowMs, scratch);
-    const ttlMs = resetAfter(0, scratch.prev, ws, windowMs, nowMs);
+    const ttlMs = resetAfter(0, countsAt(state, ws, windowMs).prev, ws, windowMs, nowMs);
     return ttlMs > 0 ? { state, ttlMs } : { state: undefined, ttlMs: 0 };
   }
   const current = Math.max(0, state.current - cost);

@@ -5,15 +5,9 @@
  * conforms when `max(tat, now) + c*T - B*T <= now`. See the project's algorithm math for the exact rules.
  */
 
-import { peekGcra, type RefundOutcome, refundGcra, remainingUnits } from "./shared.ts";
-import {
-  type DecideInput,
-  type GcraState,
-  type Outcome,
-  type PeekOutcome,
-  TIME_EPSILON_MS,
-  type TokenBucketParams,
-} from "./types.ts";
+import { type GcraState, refundGcra } from "../gcra.ts";
+import { peekOf, type RefundOutcome, remainingUnits } from "../shared.ts";
+import { type BucketShape, type DecideInput, type Outcome, TIME_EPSILON_MS } from "../types.ts";
 
 /**
  * Decides one token bucket call. Allowed at once when the bucket holds `cost` tokens; with a positive
@@ -24,10 +18,7 @@ import {
  * decideTokenBucket({ kind: "token_bucket", intervalMs: 100, burst: 10 }, { state: undefined, nowMs: 0, cost: 1, maxWaitMs: 0 })
  * // → allowed, remaining 9, resetAfterMs 100, state { tat: 100 }
  */
-export function decideTokenBucket(
-  params: TokenBucketParams,
-  input: DecideInput<GcraState>,
-): Outcome<GcraState> {
+export function decideTokenBucket(params: BucketShape, input: DecideInput<GcraState>): Outcome<GcraState> {
   const { intervalMs, burst } = params;
   const { state, nowMs, cost, maxWaitMs } = input;
   const tat0 = state !== undefined && state.tat > nowMs ? state.tat : nowMs;
@@ -55,7 +46,7 @@ export function decideTokenBucket(
 }
 
 function denied(
-  params: TokenBucketParams,
+  params: BucketShape,
   state: GcraState | undefined,
   busyMs: number,
   retryAfterMs: number,
@@ -72,18 +63,12 @@ function denied(
   };
 }
 
-/** Reports a token bucket as of `nowMs`, consuming nothing. */
-export function peekTokenBucket(
-  params: TokenBucketParams,
-  state: GcraState | undefined,
-  nowMs: number,
-): PeekOutcome {
-  return peekGcra(params.intervalMs, params.burst, state, nowMs);
-}
+/** Reports a token bucket as of `nowMs`, consuming nothing (its decide with an infinite cost). */
+export const peekTokenBucket = peekOf(decideTokenBucket);
 
 /** Gives back the `cost` tokens of an allowed call: `tat -= cost*T`, not below now. */
 export function refundTokenBucket(
-  params: TokenBucketParams,
+  params: BucketShape,
   state: GcraState | undefined,
   nowMs: number,
   cost: number,

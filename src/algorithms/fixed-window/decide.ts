@@ -4,8 +4,14 @@
  * the Unix epoch so every key resets at the same instants. State: the window's start and the units used in it.
  */
 
-import { type RefundOutcome, remainingUnits, windowStartOf } from "./shared.ts";
-import type { DecideInput, FixedWindowState, Outcome, PeekOutcome, WindowParams } from "./types.ts";
+import { peekOf, type RefundOutcome, remainingUnits, windowStartOf } from "../shared.ts";
+import type { DecideInput, Outcome, WindowShape } from "../types.ts";
+
+/** Fixed window state: the window's start (a multiple of `windowMs` since the epoch) and units used in it. */
+export interface FixedWindowState {
+  readonly windowStart: number;
+  readonly count: number;
+}
 
 /**
  * Decides one fixed window call. `maxWaitMs` is ignored: a denied caller retries after `retryAfterMs` (the end
@@ -16,7 +22,7 @@ import type { DecideInput, FixedWindowState, Outcome, PeekOutcome, WindowParams 
  * // → allowed, remaining 1, resetAfterMs 750, state { windowStart: 1000, count: 1 }
  */
 export function decideFixedWindow(
-  params: WindowParams,
+  params: WindowShape,
   input: DecideInput<FixedWindowState>,
 ): Outcome<FixedWindowState> {
   const { limit, windowMs } = params;
@@ -49,24 +55,12 @@ export function decideFixedWindow(
   };
 }
 
-/** Reports a fixed window as of `nowMs`, consuming nothing. */
-export function peekFixedWindow(
-  params: WindowParams,
-  state: FixedWindowState | undefined,
-  nowMs: number,
-): PeekOutcome {
-  const ws = windowStartOf(nowMs, params.windowMs);
-  const count = state !== undefined && state.windowStart === ws ? state.count : 0;
-  return {
-    limit: params.limit,
-    remaining: remainingUnits(params.limit - count),
-    resetAfterMs: count > 0 ? ws + params.windowMs - nowMs : 0,
-  };
-}
+/** Reports a fixed window as of `nowMs`, consuming nothing (its decide with an infinite cost). */
+export const peekFixedWindow = peekOf(decideFixedWindow);
 
 /** Gives back `cost` units of an allowed call, if it was counted in the current window (`count -= cost`). */
 export function refundFixedWindow(
-  params: WindowParams,
+  params: WindowShape,
   state: FixedWindowState | undefined,
   nowMs: number,
   cost: number,

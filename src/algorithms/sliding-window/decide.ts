@@ -4,8 +4,16 @@
  * state lists admitted calls as flat `[time, cost]` pairs, oldest first; an entry counts while `now - t < W`.
  */
 
-import { type RefundOutcome, remainingUnits } from "./shared.ts";
-import type { DecideInput, Outcome, PeekOutcome, SlidingLogState, WindowParams } from "./types.ts";
+import { peekOf, type RefundOutcome, remainingUnits } from "../shared.ts";
+import type { DecideInput, Outcome, WindowShape } from "../types.ts";
+
+/**
+ * Sliding window log: admitted calls, oldest first, as `[time, cost]` pairs flattened into one array
+ * (`[t0, c0, t1, c1, …]`) so one key costs one small array rather than one object per call.
+ */
+export interface SlidingWindowState {
+  readonly entries: readonly number[];
+}
 
 /** Index (into the flat array) of the first entry still inside the window: entries with `t <= now - W` are out. */
 function firstLive(entries: readonly number[], nowMs: number, windowMs: number): number {
@@ -32,9 +40,9 @@ function usedFrom(entries: readonly number[], from: number): number {
  * // → denied, retryAfterMs 500 (the entry at 0 leaves at 1000)
  */
 export function decideSlidingWindow(
-  params: WindowParams,
-  input: DecideInput<SlidingLogState>,
-): Outcome<SlidingLogState> {
+  params: WindowShape,
+  input: DecideInput<SlidingWindowState>,
+): Outcome<SlidingWindowState> {
   const { limit, windowMs } = params;
   const { state, nowMs, cost } = input;
   const entries = state === undefined ? EMPTY : state.entries;
@@ -86,32 +94,19 @@ export function decideSlidingWindow(
 
 const EMPTY: readonly number[] = [];
 
-/** Reports a sliding log as of `nowMs`, consuming nothing. */
-export function peekSlidingWindow(
-  params: WindowParams,
-  state: SlidingLogState | undefined,
-  nowMs: number,
-): PeekOutcome {
-  const entries = state === undefined ? EMPTY : state.entries;
-  const from = firstLive(entries, nowMs, params.windowMs);
-  return {
-    limit: params.limit,
-    remaining: remainingUnits(params.limit - usedFrom(entries, from)),
-    resetAfterMs:
-      entries.length > from ? (entries[entries.length - 2] ?? nowMs) + params.windowMs - nowMs : 0,
-  };
-}
+/** Reports a sliding log as of `nowMs`, consuming nothing (its decide with an infinite cost). */
+export const peekSlidingWindow = peekOf(decideSlidingWindow);
 
 /**
  * Gives back an allowed call: removes the most recent live entry of exactly `cost` (the call being refunded is
  * almost always the newest). When no entry matches, `cost` is taken off the newest entries instead.
  */
 export function refundSlidingWindow(
-  params: WindowParams,
-  state: SlidingLogState | undefined,
+  params: WindowShape,
+  state: SlidingWindowState | undefined,
   nowMs: number,
   cost: number,
-): RefundOutcome<SlidingLogState> {
+): RefundOutcome<SlidingWindowState> {
   if (state === undefined) return { state: undefined, ttlMs: 0 };
   const from = firstLive(state.entries, nowMs, params.windowMs);
   const next = state.entries.slice(from);
