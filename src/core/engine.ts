@@ -186,7 +186,9 @@ export class Engine {
     let pending: Promise<void>[] | undefined;
     for (const group of groups) {
       const later = this.#run(group, members, maxWaitMs);
-      if (later !== undefined) (pending ??= []).push(later);
+      if (later === undefined) continue;
+      pending ??= [];
+      pending.push(later);
     }
     if (pending === undefined) return this.#conclude(members, groups, options);
     // One group: nothing else was applied, so nothing to give back if it rejects.
@@ -310,7 +312,9 @@ export class Engine {
         for (const result of batch.results) if (result.waitMs > waitMs) waitMs = result.waitMs;
       } else if (!group.shadow) allowed = false;
       if (group.failure !== undefined) failed ??= group;
-      if (group.appliedOn !== undefined) (grants ??= []).push({ store: group.appliedOn, ops: group.ops });
+      if (group.appliedOn === undefined) continue;
+      grants ??= [];
+      grants.push({ store: group.appliedOn, ops: group.ops });
     }
 
     const provisional = options.provisional === true;
@@ -355,7 +359,8 @@ export class Engine {
       for (let i = 0; i < group.ops.length; i++) {
         const op = group.ops[i]!;
         if (op.params.kind !== "concurrency" || op.leaseId === undefined) continue;
-        (leaseParts ??= []).push({
+        leaseParts ??= [];
+        leaseParts.push({
           store: group.appliedOn,
           limiterId: op.limiterId,
           storeKey: op.key,
