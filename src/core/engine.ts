@@ -98,14 +98,19 @@ export interface StoreProvider {
 
 /**
  * The members of a call that are decided in one store call (those on one store; a shadow member alone), and,
- * once decided, the answer. The only per-call state: there is no separate outcome per group.
+ * once decided, the answer: the only per-call state, there is no separate outcome per group. A plain object
+ * (made by {@link newGroup}), as cheap to allocate as any: every call makes one.
  */
-class Group {
-  readonly ops: StoreOp[] = [];
+interface Group {
+  readonly storeId: string;
+  /** A shadow member: its denial never denies the call, and it never waits (SPEC §6). */
+  readonly shadow: boolean;
   /** The call's members in this group, by index. */
-  readonly members: number[] = [];
-  /** For each op, the index of its member. */
-  readonly opMember: number[] = [];
+  readonly members: number[];
+  /** The ops of every member, in member order. */
+  readonly ops: StoreOp[];
+  /** For each op, the index of its member; undefined while the group has one member. */
+  opMember: number[] | undefined;
   /** The answer, set once decided: the store's, or under `on_store_error` its stand-in's or policy's. */
   batch: BatchResult | undefined;
   /** The store that applied the ops, when one did (what a denied call gives back). */
@@ -113,23 +118,55 @@ class Group {
   degraded: Degraded | undefined;
   /** The store failure behind a denial under `on_store_error = "deny"`. */
   failure: Error | undefined;
+}
 
-  constructor(
-    readonly storeId: string,
-    /** A shadow member: its denial never denies the call, and it never waits (SPEC §6). */
-    readonly shadow: boolean,
-  ) {}
+/** A group of member `m`, whose ops (a fresh array: the group owns it) are `ops`. */
+function newGroup(storeId: string, shadow: boolean, m: number, ops: StoreOp[]): Group {
+  return {
+    storeId,
+    shadow,
+    members: [m],
+    ops,
+    opMember: undefined,
+    batch: undefined,
+    appliedOn: undefined,
+    degraded: undefined,
+    failure: undefined,
+  };
+}
 
-  /** The answer's results of member `m`, in op order (its rate limit, then its concurrency limit). */
-  resultsOf(m: number): readonly OpResult[] {
-    const results = this.batch!.results;
-    return this.members.length === 1 ? results : results.filter((_, i) => this.opMember[i] === m);
+/** Adds member `m` and its ops to a group. */
+function addMember(group: Group, m: number, ops: readonly StoreOp[]): void {
+  const first = group.members[0]!;
+  group.opMember ??= group.ops.map(() => first);
+  group.members.push(m);
+  for (const op of ops) {
+    group.ops.push(op);
+    group.opMember.push(m);
   }
+}
 
-  /** The ops of member `m`. */
-  opsOf(m: number): readonly StoreOp[] {
-    return this.members.length === 1 ? this.ops : this.ops.filter((_, i) => this.opMember[i] === m);
-  }
+/** The index of the member of a group's op `i`. */
+function memberOf(group: Group, i: number): number {
+  return group.opMember === undefined ? group.members[0]! : group.opMember[i]!;
+}
+
+/** The answer's results of member `m`, in op order (its rate limit, then its concurrency limit). */
+function resultsOf(group: Group, m: number): readonly OpResult[] {
+  const results = group.batch!.results;
+  const opMember = group.opMember;
+  return opMember === undefined ? results : results.filter((_, i) => opMember[i] === m);
+}
+
+/** The ops of member `m` in a group. */
+function opsOf(group: Group, m: number): readonly StoreOp[] {
+  const opMember = group.opMember;
+  return opMember === undefined ? group.ops : group.ops.filter((_, i) => opMember[i] === m);
+}
+
+/** The group of member `m`. */
+function groupOf(groups: readonly Group[], m: number): Group {
+  return groups.find((group) => group.members.includes(m))!;
 }
 
 function storeErrorResult(params: LimitParams, allowed: boolean): OpResult {
@@ -180,9 +217,15 @@ export class Engine {
   decide(
     members: readonly Member[],
     maxWaitMs: number,
-    options: DecideOptions = {},
+    options?: DecideOptions,
   ): EngineOutcome | Promise<EngineOutcome> {
     const groups = this.#plan(members);
+    if (groups.length === 1) {
+      // One group: nothing else is applied, so nothing to give back if it rejects.
+      const later = this.#run(groups[0]!, members, maxWaitMs);
+      if (later === undefined) return this.#conclude(members, groups, options);
+      return later.then(() => this.#conclude(members, groups, options));
+    }
     let pending: Promise<void>[] | undefined;
     for (const group of groups) {
       const later = this.#run(group, members, maxWaitMs);
@@ -191,27 +234,21 @@ export class Engine {
       pending.push(later);
     }
     if (pending === undefined) return this.#conclude(members, groups, options);
-    // One group: nothing else was applied, so nothing to give back if it rejects.
-    const settled = groups.length === 1 ? pending[0]! : this.#settle(groups, pending);
-    return settled.then(() => this.#conclude(members, groups, options));
+    return this.#settle(groups, pending).then(() => this.#conclude(members, groups, options));
   }
 
   /** Sorts the members of a call into groups, one per store (shadow members on their own), in order. */
   #plan(members: readonly Member[]): Group[] {
     const groups: Group[] = [];
     for (let m = 0; m < members.length; m++) {
-      const member = members[m]!;
-      const { config } = member;
-      let group = config.shadow ? undefined : groups.find((g) => !g.shadow && g.storeId === config.store);
-      if (group === undefined) {
-        group = new Group(config.store, config.shadow);
-        groups.push(group);
+      const { resolved, config, cost } = members[m]!;
+      const ops = resolved.opsFor(config, cost);
+      let group: Group | undefined;
+      if (!config.shadow) {
+        for (const g of groups) if (!g.shadow && g.storeId === config.store) group = g;
       }
-      group.members.push(m);
-      for (const op of member.resolved.opsFor(config, member.cost)) {
-        group.ops.push(op);
-        group.opMember.push(m);
-      }
+      if (group === undefined) groups.push(newGroup(config.store, config.shadow, m, ops));
+      else addMember(group, m, ops);
     }
     return groups;
   }
@@ -265,7 +302,7 @@ export class Engine {
     batch: BatchResult,
   ): Promise<void> | undefined {
     for (let i = 0; i < batch.results.length; i++) {
-      if (batch.results[i]!.fromCache) members[group.opMember[i]!]!.resolved.entry.counters.localCacheHits++;
+      if (batch.results[i]!.fromCache) members[memberOf(group, i)]!.resolved.entry.counters.localCacheHits++;
     }
     const overLocal = this.#overLocalSlots(group.storeId, group.ops, batch);
     if (overLocal === undefined) {
@@ -300,7 +337,7 @@ export class Engine {
   #conclude(
     members: readonly Member[],
     groups: readonly Group[],
-    options: DecideOptions,
+    options: DecideOptions | undefined,
   ): EngineOutcome | Promise<EngineOutcome> {
     let allowed = true;
     let waitMs = 0;
@@ -317,37 +354,48 @@ export class Engine {
       grants.push({ store: group.appliedOn, ops: group.ops });
     }
 
-    const provisional = options.provisional === true;
+    const provisional = options?.provisional === true;
     let decision: Decision;
-    /** The member whose decision the call's is (its retry hint is the call's). */
+    /** The member whose decision is the call's, and its group (a denial's retry hint is theirs). */
     let deciding = 0;
+    let decidingGroup = groups[0]!;
     if (members.length === 1) {
-      const group = groups[0]!;
-      decision = this.#memberDecision(members[0]!, group.resultsOf(0), group.degraded, allowed, provisional);
+      decision = this.#memberDecision(
+        members[0]!,
+        resultsOf(decidingGroup, 0),
+        decidingGroup.degraded,
+        allowed,
+        provisional,
+      );
     } else {
       const decisions = members.map((member, m) => {
-        const group = groups.find((g) => g.members.includes(m))!;
-        return this.#memberDecision(member, group.resultsOf(m), group.degraded, allowed, provisional);
+        const group = groupOf(groups, m);
+        return this.#memberDecision(member, resultsOf(group, m), group.degraded, allowed, provisional);
       });
       decision = this.#composite(decisions, allowed);
       deciding = decisions.findIndex((d) => d.key === decision.key && d.limiter === decision.limiter);
+      decidingGroup = groupOf(groups, deciding);
     }
 
     if (!allowed) {
-      // A concurrency denial's `retryAfterMs` is only the latest a slot frees by expiry.
-      const group = groups.find((g) => g.members.includes(deciding))!;
-      const denied = group.resultsOf(deciding).findIndex((r) => !r.allowed);
-      const outcome: EngineOutcome = {
-        allowed,
-        waitMs: 0,
-        decision,
-        grants: NONE,
-        leaseParts: NONE,
-        retryIsHint: group.opsOf(deciding)[denied]?.params.kind === "concurrency",
-        ...(failed === undefined
-          ? {}
-          : { storeError: denialError(failed.storeId, failed.failure!, decision) }),
-      };
+      // A concurrency denial's `retryAfterMs` is only the latest a slot frees by expiry: a hint.
+      const results = resultsOf(decidingGroup, deciding);
+      let denied = 0;
+      while (denied < results.length && results[denied]!.allowed) denied++;
+      const retryIsHint = opsOf(decidingGroup, deciding)[denied]?.params.kind === "concurrency";
+      // Two literals rather than a spread: a denial is a hot path too (a limit under attack).
+      const outcome: EngineOutcome =
+        failed === undefined
+          ? { allowed, waitMs: 0, decision, grants: NONE, leaseParts: NONE, retryIsHint }
+          : {
+              allowed,
+              waitMs: 0,
+              decision,
+              grants: NONE,
+              leaseParts: NONE,
+              retryIsHint,
+              storeError: denialError(failed.storeId, failed.failure!, decision),
+            };
       // Denied calls consume nothing: give back what the members that passed took.
       if (grants === undefined) return outcome;
       return Promise.all(grants.map((grant) => this.refund(grant))).then(() => outcome);
@@ -370,7 +418,7 @@ export class Engine {
         // A stand-in's lease needs no record: only the store's are counted while it fails.
         const record =
           group.degraded === undefined
-            ? this.#recordStoreLease(group.appliedOn, members[group.opMember[i]!]!.config, op)
+            ? this.#recordStoreLease(group.appliedOn, members[memberOf(group, i)]!.config, op)
             : undefined;
         if (record !== undefined) leaseParts.push(record);
       }
