@@ -239,8 +239,13 @@ export class Engine {
 
   /** Sorts the members of a call into groups, one per store (shadow members on their own), in order. */
   #plan(members: readonly Member[]): Group[] {
-    const groups: Group[] = [];
-    for (let m = 0; m < members.length; m++) {
+    // The first member opens the first group; an array literal of one is sized exactly (a push into `[]` would
+    // allocate room for 17).
+    const first = members[0]!;
+    const groups = [
+      newGroup(first.config.store, first.config.shadow, 0, first.resolved.opsFor(first.config, first.cost)),
+    ];
+    for (let m = 1; m < members.length; m++) {
       const { resolved, config, cost } = members[m]!;
       const ops = resolved.opsFor(config, cost);
       let group: Group | undefined;
