@@ -309,7 +309,7 @@ export class Engine {
     for (let i = 0; i < batch.results.length; i++) {
       if (batch.results[i]!.fromCache) members[memberOf(group, i)]!.resolved.entry.counters.localCacheHits++;
     }
-    const overLocal = this.#overLocalSlots(group.storeId, group.ops, batch);
+    const overLocal = batch.allowed ? this.#overLocalSlots(group.storeId, group.ops, batch) : undefined;
     if (overLocal === undefined) {
       group.batch = batch;
       if (batch.allowed) group.appliedOn = store;
@@ -355,8 +355,10 @@ export class Engine {
       } else if (!group.shadow) allowed = false;
       if (group.failure !== undefined) failed ??= group;
       if (group.appliedOn === undefined) continue;
-      grants ??= [];
-      grants.push({ store: group.appliedOn, ops: group.ops });
+      const grant = { store: group.appliedOn, ops: group.ops };
+      // A literal of one, sized exactly (a push into `[]` would allocate room for 17).
+      if (grants === undefined) grants = [grant];
+      else grants.push(grant);
     }
 
     const provisional = options?.provisional === true;
