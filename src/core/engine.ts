@@ -211,8 +211,8 @@ export class Engine {
    *
    * Synchronous when every store of the call answers without I/O (`Store.decideNow`: the memory store, a remote
    * store's over-limit cache) and nothing needs giving back, else a promise; failures always reject.
-   * Against an `async` decide (`bench/run.ts --quick --only=memory`, ÷ rate-limiter-flexible, same minutes):
-   * denied 2.12× vs 1.04×, hot key 0.38× vs 0.30×.
+   * Kept for that: against an `async` decide (`bench/run.ts --quick --only=memory`, ÷ rate-limiter-flexible,
+   * two runs in the same minutes) denied 2.12–2.46× vs 1.04–1.35×, hot key 0.38–0.54× vs 0.30–0.38×.
    */
   decide(
     members: readonly Member[],
