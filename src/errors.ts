@@ -5,6 +5,15 @@
  * duplicated package copies, unlike `instanceof`).
  */
 
+import type { Decision } from "./core/types.ts";
+
+/**
+ * Marks every {@link RateSyncError}, on its prototype. A registered symbol, so the ESM and the CJS copies of the
+ * package (or two installed versions) recognise each other's errors, while an unrelated error that merely has a
+ * string `code` (an `fs` ENOENT) is not taken for one.
+ */
+const BRAND = Symbol.for("rate-sync.error");
+
 /** Stable machine-readable codes of {@link RateSyncError}. */
 export type RateSyncErrorCode =
   | "CONFIG_INVALID"
@@ -26,6 +35,11 @@ export class RateSyncError extends Error {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.name = new.target.name;
+  }
+
+  static {
+    // On the prototype: inherited by every subclass, not an own property of each error (nor enumerable).
+    Object.defineProperty(RateSyncError.prototype, BRAND, { value: true });
   }
 }
 
@@ -142,7 +156,10 @@ export class InvalidArgumentError extends RateSyncError {
   }
 }
 
-/** `acquire()` could not be allowed within its timeout. Thrown at once when the wait would pass it. */
+/**
+ * `acquire()` could not be allowed within its timeout (thrown at once when the wait would pass it), or
+ * `rateLimited(…, { mode: "try" })` was denied.
+ */
 export class RateLimitExceededError extends RateSyncError {
   /** The key that was limited. */
   readonly key: string;
@@ -150,8 +167,15 @@ export class RateLimitExceededError extends RateSyncError {
   readonly limiter: string;
   /** When a retry could succeed, in milliseconds; `Infinity` when it never can (cost above capacity). */
   readonly retryAfterMs: number;
+  /**
+   * The decision that refused the call, as `tryAcquire` would have returned it (limit, remaining, policy, and for
+   * a composite every member's). Always set when rate-sync throws the error; undefined only for one constructed
+   * without it.
+   */
+  readonly decision: Decision | undefined;
 
-  constructor(key: string, limiter: string, retryAfterMs: number) {
+  /** @param decision The refusing decision (`key`, `limiter` and `retryAfterMs` are normally its own). */
+  constructor(key: string, limiter: string, retryAfterMs: number, decision?: Decision) {
     const hint = Number.isFinite(retryAfterMs)
       ? `retry after ${Math.ceil(retryAfterMs)} ms`
       : "the cost exceeds the limit's capacity and can never be allowed";
@@ -162,6 +186,7 @@ export class RateLimitExceededError extends RateSyncError {
     this.key = key;
     this.limiter = limiter;
     this.retryAfterMs = retryAfterMs;
+    this.decision = decision;
   }
 }
 
@@ -169,10 +194,17 @@ export class RateLimitExceededError extends RateSyncError {
 export class StoreError extends RateSyncError {
   /** The id of the store that failed. */
   readonly store: string;
+  /**
+   * When the failure denied a call (`acquire()` under `on_store_error = "deny"`): the denial, with
+   * `degraded: "store-error"`. Undefined for a failure that decided nothing (`peek`, `reset`, `renew`).
+   */
+  readonly decision: Decision | undefined;
 
-  constructor(store: string, message: string, options?: { cause?: unknown }) {
+  /** @param options.decision The call the failure denied, if it denied one. */
+  constructor(store: string, message: string, options?: { cause?: unknown; decision?: Decision }) {
     super("STORE_ERROR", `Store "${store}": ${message}`, options);
     this.store = store;
+    this.decision = options?.decision;
   }
 }
 
@@ -225,12 +257,20 @@ export class ClosedError extends RateSyncError {
 }
 
 function hasCode(value: unknown, code: RateSyncErrorCode): boolean {
-  return value instanceof Error && (value as { code?: unknown }).code === code;
+  return isRateSyncError(value) && value.code === code;
 }
 
-/** True for any error rate-sync throws. */
+/**
+ * True for any error rate-sync throws, from this copy of the package or another (ESM and CJS, another realm),
+ * and for nothing else: an error that merely has a string `code` (an `fs` ENOENT) is not one.
+ */
 export function isRateSyncError(value: unknown): value is RateSyncError {
-  return value instanceof Error && typeof (value as { code?: unknown }).code === "string" && "code" in value;
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    (value as { [BRAND]?: unknown })[BRAND] === true &&
+    typeof (value as { code?: unknown }).code === "string"
+  );
 }
 /** True for a {@link ConfigError}. */
 export const isConfigError = (value: unknown): value is ConfigError => hasCode(value, "CONFIG_INVALID");

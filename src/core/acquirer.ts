@@ -149,6 +149,7 @@ export class Acquirer {
     if (outcome.allowed) return this.#grant(outcome, members, queueKey, started, signal, waitedBefore);
     if (outcome.storeError) {
       this.#engine.countDenied(members, outcome.decision);
+      // It carries the denial (`error.decision`).
       throw outcome.storeError;
     }
     const { decision } = outcome;
@@ -161,7 +162,7 @@ export class Acquirer {
     if (hopeless) {
       entryOf(members, decision.limiter).counters.timeouts++;
       this.#engine.countDenied(members, decision);
-      throw new RateLimitExceededError(decision.key, decision.limiter, decision.retryAfterMs);
+      throw new RateLimitExceededError(decision.key, decision.limiter, decision.retryAfterMs, decision);
     }
     return outcome.retryIsHint
       ? Math.min(decision.retryAfterMs, CONCURRENCY_RETRY_MS)

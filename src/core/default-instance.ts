@@ -176,8 +176,9 @@ export function rateLimited<Args extends unknown[], R>(
       key,
       acquireOptions.cost === undefined ? {} : { cost: acquireOptions.cost },
     );
-    if (!decision.allowed)
-      throw new RateLimitExceededError(decision.key, decision.limiter, decision.retryAfterMs);
+    if (!decision.allowed) {
+      throw new RateLimitExceededError(decision.key, decision.limiter, decision.retryAfterMs, decision);
+    }
     try {
       return await fn(...args);
     } finally {

@@ -176,16 +176,14 @@ export class RateSync {
    * When the limiter has `max_concurrent`, an allowed decision holds a slot: release `decision.lease`.
    */
   tryAcquire(key: KeyInput, options: TryAcquireOptions = {}): Promise<Decision> {
-    // Not `async`: on an in-process store the whole decision is synchronous, and the one promise made here is
+    // Not `async`: when the engine decides synchronously (an in-process store), the one promise made here is
     // the only one the call costs. Every error still arrives as a rejection, never a throw.
     try {
       this.#assertOpen();
       const members = this.#members(key, options.cost);
-      const now = this.#engine.decideNow(members, 0);
-      if (now !== undefined) return Promise.resolve(this.#tryDecision(now, members));
-      return this.#engine
-        .decideThroughStores(members, 0)
-        .then((outcome) => this.#tryDecision(outcome, members));
+      const outcome = this.#engine.decide(members, 0);
+      if (outcome instanceof Promise) return outcome.then((done) => this.#tryDecision(done, members));
+      return Promise.resolve(this.#tryDecision(outcome, members));
     } catch (error) {
       return Promise.reject(error);
     }

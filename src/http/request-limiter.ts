@@ -7,14 +7,13 @@
 
 import { parseDuration } from "../config/units.ts";
 import { getRateSync } from "../core/default-instance.ts";
-import type { KeyInput, RateSync } from "../core/rate-sync.ts";
+import type { KeyInput } from "../core/rate-sync.ts";
 import type { Decision, DurationInput, Lease } from "../core/types.ts";
 import {
   InvalidArgumentError,
   isRateLimitExceededError,
   isStoreError,
   isUnknownLimiterError,
-  type StoreError,
   type UnknownLimiterError,
 } from "../errors.ts";
 import { clientIp, compileTrustProxy, parseRanges } from "./client-ip.ts";
@@ -32,9 +31,6 @@ import {
 
 /** What `<ip>` stands for when the socket address is unknown: such requests share one bucket. */
 export const UNKNOWN_IP = "unknown";
-
-/** Retry hint of a 503 answered for a failing store when no decision says better. */
-const STORE_ERROR_RETRY_MS = 1000;
 
 /** How an adapter shows a request to the core. */
 export interface RequestView {
@@ -192,10 +188,10 @@ export class RequestLimiter<Req> {
     try {
       lease = await rs.acquire(keys, { cost, timeout: this.#wait, ...(signal ? { signal } : {}) });
     } catch (error) {
-      if (isRateLimitExceededError(error)) {
-        return this.#verdict(await deniedDecision(rs, error.key, error.limiter, error.retryAfterMs), noop);
+      // A refused wait carries its decision: the answer says what `tryAcquire` would have said.
+      if ((isRateLimitExceededError(error) || isStoreError(error)) && error.decision !== undefined) {
+        return this.#verdict(error.decision, noop);
       }
-      if (isStoreError(error)) return this.#verdict(storeErrorDecision(rs, keys, error), noop);
       throw error;
     }
     return this.#verdict(lease.decision, () => lease.release());
@@ -232,61 +228,3 @@ export class RequestLimiter<Req> {
 }
 
 const noop = (): Promise<void> => Promise.resolve();
-
-/**
- * The decision behind a refused wait (`acquire` rejects with the limiter and retry time only): the key's
- * state is read back so the headers carry real numbers; if that read fails, the limiter's policy alone.
- */
-async function deniedDecision(
-  rs: RateSync,
-  key: string,
-  limiter: string,
-  retryAfterMs: number,
-): Promise<Decision> {
-  try {
-    const state = await rs.peek(key);
-    return {
-      allowed: false,
-      key,
-      limiter,
-      limit: state.limit,
-      remaining: state.remaining,
-      resetAfterMs: state.resetAfterMs,
-      retryAfterMs,
-      policy: state.policy,
-    };
-  } catch {
-    const policy = rs.explain(key)?.policy ?? { name: limiter, quota: 0 };
-    return {
-      allowed: false,
-      key,
-      limiter,
-      limit: policy.quota,
-      remaining: 0,
-      resetAfterMs: Number.isFinite(retryAfterMs) ? retryAfterMs : 0,
-      retryAfterMs,
-      policy,
-    };
-  }
-}
-
-/** The decision behind a wait refused because the store failed (`on_store_error = "deny"`). */
-function storeErrorDecision(rs: RateSync, keys: KeyInput, error: StoreError): Decision {
-  const list = typeof keys === "string" ? [keys] : keys;
-  // The member on the failing store names the policy; any member will do if none can be told apart.
-  const configs = list.map((key) => ({ key, config: rs.explain(key) }));
-  const failing = configs.find((c) => c.config?.store === error.store) ?? configs[0];
-  const key = failing?.key ?? "";
-  const policy = failing?.config?.policy ?? { name: key, quota: 0 };
-  return {
-    allowed: false,
-    key,
-    limiter: failing?.config?.id ?? key,
-    limit: policy.quota,
-    remaining: 0,
-    resetAfterMs: 0,
-    retryAfterMs: STORE_ERROR_RETRY_MS,
-    policy,
-    degraded: "store-error",
-  };
-}
