@@ -8,7 +8,6 @@ import { loadConfig } from "../config/load.ts";
 import { MASK, maskUrl } from "../config/mask.ts";
 import type { ConfigSnapshot, LimiterConfig, LimiterDefinition, StoreConfig } from "../config/types.ts";
 import { RateSync } from "../core/rate-sync.ts";
-import { compileTemplate } from "../core/templates.ts";
 import {
   type ConfigIssue,
   formatConfigIssue,
@@ -16,6 +15,7 @@ import {
   isRateSyncError,
   isStoreError,
 } from "../errors.ts";
+import { compileTemplate } from "../limiters/templates.ts";
 import { parseArgs, UsageError } from "./args.ts";
 import { describeStoreFailure } from "./store-diagnosis.ts";
 import { packageVersion } from "./version.ts";

@@ -7,7 +7,7 @@
 
 import { ALGORITHMS, DEFAULT_ALGORITHM, resolveAlgorithm } from "../algorithms/registry.ts";
 import type { RateParams } from "../algorithms/types.ts";
-import { isTemplateId } from "../core/templates.ts";
+import { isTemplateId } from "../limiters/templates.ts";
 import type { ParsedDefaults, ParsedLimiter, ParsedStore } from "./schema.ts";
 import type { DefaultsConfig, LimiterConfig, OnStoreError, PolicyDescriptor, StoreConfig } from "./types.ts";
 import { rateIntervalMs } from "./units.ts";

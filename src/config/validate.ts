@@ -10,8 +10,8 @@
 
 import type { z } from "zod";
 import { ALGORITHMS, DEFAULT_ALGORITHM, namesOfFamily, resolveAlgorithm } from "../algorithms/registry.ts";
-import { templateIdProblem } from "../core/templates.ts";
 import type { ConfigIssueCode } from "../errors.ts";
+import { templateIdProblem } from "../limiters/templates.ts";
 import { MAX_DURATION_MS, MAX_DURATION_TEXT } from "./bounds.ts";
 import { MAX_LISTED_ISSUES, type PathIssue, quoteList } from "./issues.ts";
 import { bucketShape } from "./normalize.ts";

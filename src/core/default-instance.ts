@@ -8,9 +8,9 @@
  */
 
 import { InvalidArgumentError, RateLimitExceededError } from "../errors.ts";
+import { fillTemplate } from "../limiters/templates.ts";
 import type { NoticeOptions } from "./notices.ts";
 import { type KeyInput, RateSync } from "./rate-sync.ts";
-import { fillTemplate } from "./templates.ts";
 import type { AcquireOptions, Decision, Lease, LimiterState, TryAcquireOptions } from "./types.ts";
 
 /** Options of the module-level {@link configure}: how the default instance loads, watches and reports. */

@@ -13,6 +13,9 @@ import { describeConfigSearch, loadConfig, parseConfigObject, parseConfigText } 
 import type { SlicedLoadStats } from "../config/load-sliced.ts";
 import type { ConfigSnapshot, LimiterConfig, LimiterDefinition } from "../config/types.ts";
 import { describeValue } from "../config/units.ts";
+import { Engine, type EngineOutcome, type Member } from "../decide/engine.ts";
+import { assertValidKey } from "../decide/keys.ts";
+import { StorePool } from "../decide/store-pool.ts";
 import {
   ClosedError,
   ConfigError,
@@ -20,16 +23,13 @@ import {
   InvalidKeyError,
   UnknownLimiterError,
 } from "../errors.ts";
+import { Registry, type ResolvedKey } from "../limiters/registry.ts";
 import type { DynamicConfig } from "../reload/dynamic-config.ts";
 import { Reloader } from "../reload/reloader.ts";
-import { Acquirer } from "./acquirer.ts";
-import { Engine, type EngineOutcome, type Member } from "./engine.ts";
+import { Acquirer } from "../wait/acquirer.ts";
 import { type Listener, TypedEmitter } from "./events.ts";
-import { assertValidKey } from "./keys.ts";
 import { copyCounters, type LimiterCounters, type MetricsSnapshot } from "./metrics.ts";
 import { Notices } from "./notices.ts";
-import { Registry, type ResolvedKey } from "./registry.ts";
-import { StorePool } from "./store-pool.ts";
 import type {
   AcquireOptions,
   ConfigProvider,

@@ -5,7 +5,7 @@
  * error then, not a surprise on the first request), filled per request.
  */
 
-import { hashKey, MAX_KEY_BYTES } from "../core/keys.ts";
+import { hashKey, MAX_KEY_BYTES } from "../decide/keys.ts";
 import { InvalidArgumentError } from "../errors.ts";
 
 /** The values a request offers to a template. Missing ones are `undefined`. */

@@ -8,9 +8,9 @@
 
 import { normalizeLimiterDefinition } from "../config/load.ts";
 import type { ConfigSnapshot, LimiterConfig, LimiterDefinition } from "../config/types.ts";
-import { LimiterEntry, type LimiterOrigin, type Registry } from "../core/registry.ts";
-import type { StorePool } from "../core/store-pool.ts";
 import type { ConfigProvider } from "../core/types.ts";
+import type { StorePool } from "../decide/store-pool.ts";
+import { LimiterEntry, type LimiterOrigin, type Registry } from "../limiters/registry.ts";
 import { bindValidator, DynamicConfig, replaceDefinition, validatedDefinition } from "./dynamic-config.ts";
 
 /** What the definitions of one instance read: its registry, its stores, and the running snapshot. */

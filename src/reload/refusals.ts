@@ -8,8 +8,8 @@
 import { fileIssue } from "../config/issues.ts";
 import { tooLargeIssue } from "../config/load.ts";
 import type { ConfigSnapshot } from "../config/types.ts";
-import type { Registry } from "../core/registry.ts";
 import { ConfigError } from "../errors.ts";
+import type { Registry } from "../limiters/registry.ts";
 import type { SettledRead } from "./settled-read.ts";
 
 /**

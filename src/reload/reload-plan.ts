@@ -7,8 +7,8 @@
 
 import { runSync, STEP_SIZE, type Steps } from "../config/steps.ts";
 import type { ConfigSnapshot, LimiterConfig, LimiterDefinition } from "../config/types.ts";
-import type { LimiterEntry, Registry } from "../core/registry.ts";
 import type { ReloadEvent } from "../core/types.ts";
+import type { LimiterEntry, Registry } from "../limiters/registry.ts";
 
 function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);

@@ -13,10 +13,10 @@ import { runInSlices, runSync, STEP_SIZE, type Steps } from "../config/steps.ts"
 import type { ConfigSnapshot, LimiterDefinition } from "../config/types.ts";
 import { describeValue } from "../config/units.ts";
 import type { TypedEmitter } from "../core/events.ts";
-import type { LimiterEntry, PreparedUpdate, Registry } from "../core/registry.ts";
-import type { StorePool } from "../core/store-pool.ts";
 import type { RateSyncEvents, ReloadEvent } from "../core/types.ts";
+import type { StorePool } from "../decide/store-pool.ts";
 import { ClosedError, ConfigError, InvalidArgumentError, isConfigError } from "../errors.ts";
+import type { LimiterEntry, PreparedUpdate, Registry } from "../limiters/registry.ts";
 import { LimiterDefinitions } from "./limiter-definitions.ts";
 import { refuseRemovingAll, textToReload } from "./refusals.ts";
 import { planReload, planReloadSteps, type ReloadPlan, sameSnapshotSteps } from "./reload-plan.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BoundedCache } from "../../src/core/bounded-cache.ts";
+import { BoundedCache } from "../../src/limiters/bounded-cache.ts";
 
 describe("BoundedCache", () => {
   it("holds a working set of exactly maxSize keys in full, however it is walked", () => {

@@ -8,8 +8,8 @@
 
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { MAX_TIMER_MS } from "../../src/config/bounds.ts";
-import { sleep } from "../../src/core/sleep.ts";
 import { RateSync } from "../../src/index.ts";
+import { sleep } from "../../src/wait/sleep.ts";
 
 const DAY = 86_400_000;
 

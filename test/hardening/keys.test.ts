@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hashKey } from "../../src/core/keys.ts";
+import { hashKey } from "../../src/decide/keys.ts";
 import { RateSync, UnknownLimiterError } from "../../src/index.ts";
 import { requirePostgres, requireRedis, uniqueName } from "../helpers/stores.ts";
 import { adminSql, dropStoreObjects, testConfig } from "../stores/postgres/setup.ts";

@@ -10,8 +10,8 @@ import { writeFileSync } from "node:fs";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { limiterFile, limiterId } from "../../bench/config-load.ts";
 import { MAX_CONFIG_BYTES, MAX_LISTED_ISSUES } from "../../src/config/load.ts";
-import { BoundedCache } from "../../src/core/bounded-cache.ts";
 import { ConfigError, RateSync } from "../../src/index.ts";
+import { BoundedCache } from "../../src/limiters/bounded-cache.ts";
 import { tempConfigFile } from "./files.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];

@@ -3,9 +3,9 @@
  * The `Lease` an `acquire()` returns: the decision, how long it waited, and the concurrency slots to give back.
  */
 
+import type { Decision, Lease } from "../core/types.ts";
+import type { LeasePart } from "../decide/engine.ts";
 import { LeaseExpiredError } from "../errors.ts";
-import type { LeasePart } from "./engine.ts";
-import type { Decision, Lease } from "./types.ts";
 
 /** Called after a lease's slots are released, so waiters on its key can retry at once. */
 export type ReleaseListener = () => void;

@@ -11,12 +11,12 @@
 import { capacityOf } from "../algorithms/shared.ts";
 import type { LimitParams } from "../algorithms/types.ts";
 import type { LimiterConfig } from "../config/types.ts";
+import type { TypedEmitter } from "../core/events.ts";
+import type { Decision, Degraded, RateSyncEvents } from "../core/types.ts";
 import { StoreError, StoreUnavailableError } from "../errors.ts";
+import type { ResolvedKey } from "../limiters/registry.ts";
 import type { HeldLeases } from "../stores/memory/memory-store.ts";
 import type { BatchResult, OpResult, Store, StoreOp } from "../stores/store.ts";
-import type { TypedEmitter } from "./events.ts";
-import type { ResolvedKey } from "./registry.ts";
-import type { Decision, Degraded, RateSyncEvents } from "./types.ts";
 
 /** A shared empty list, for outcomes with no grants or leases (nothing may push to it: it is frozen). */
 const NONE: readonly never[] = Object.freeze([]);

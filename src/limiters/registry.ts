@@ -13,12 +13,12 @@ import { randomUUID } from "node:crypto";
 import { storeCost } from "../algorithms/shared.ts";
 import { STEP_SIZE, type Steps } from "../config/steps.ts";
 import type { LimiterConfig } from "../config/types.ts";
+import { createCounters, type LimiterCounters } from "../core/metrics.ts";
+import { hashKey } from "../decide/keys.ts";
 import { UnknownLimiterError } from "../errors.ts";
 import type { DynamicConfig } from "../reload/dynamic-config.ts";
 import type { StoreOp } from "../stores/store.ts";
 import { BoundedCache } from "./bounded-cache.ts";
-import { hashKey } from "./keys.ts";
-import { createCounters, type LimiterCounters } from "./metrics.ts";
 import { type CompiledTemplate, compileTemplate, isTemplateId, matchTemplate } from "./templates.ts";
 
 /** Where a limiter came from: reloads replace `file` limiters and leave `code` ones alone. */

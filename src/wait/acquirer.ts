@@ -6,13 +6,13 @@
  */
 
 import { describeValue, parseDuration } from "../config/units.ts";
+import { recordWait } from "../core/metrics.ts";
+import type { AcquireOptions } from "../core/types.ts";
+import type { Engine, EngineOutcome, Member } from "../decide/engine.ts";
 import { InvalidArgumentError, RateLimitExceededError } from "../errors.ts";
-import type { Engine, EngineOutcome, Member } from "./engine.ts";
+import type { LimiterEntry } from "../limiters/registry.ts";
 import { LeaseHandle } from "./lease.ts";
-import { recordWait } from "./metrics.ts";
-import type { LimiterEntry } from "./registry.ts";
 import { abortReason, sleep } from "./sleep.ts";
-import type { AcquireOptions } from "./types.ts";
 import { WaitQueues } from "./wait-queues.ts";
 
 /** A reservation budget that stands for "no timeout" (about 31 years): finite, so every store can take it. */
