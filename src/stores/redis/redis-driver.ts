@@ -32,7 +32,7 @@ export class RedisDriver implements StoreDriver {
   #connection: Promise<RedisConnection> | undefined;
   /** The connection once open, so calls reach it without awaiting {@link #connection}. */
   #ready: RedisConnection | undefined;
-  /** The connection's end, once the store is closing. */
+  /** True once the store is closing: a late decision is no longer refunded on a connection being closed. */
   #closing = false;
 
   constructor(
