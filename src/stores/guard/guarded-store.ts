@@ -189,7 +189,7 @@ export class GuardedStore<D extends StoreDriver> implements Store {
   }
 
   /** See {@link GuardedCalls.run}: counted, closed check, driver loaded outside the breaker, then sent. */
-  #run<T>(
+  async #run<T>(
     action: string,
     send: (signal: AbortSignal | undefined) => Promise<T>,
     onLate: ((value: T) => void) | undefined,
@@ -197,24 +197,12 @@ export class GuardedStore<D extends StoreDriver> implements Store {
     this.#calls += 1;
     if (this.#closed) {
       this.#errors += 1;
-      return Promise.reject(new StoreError(this.id, `${action} failed: the store is closed`));
+      throw new StoreError(this.id, `${action} failed: the store is closed`);
     }
-    const preparing = this.driver.prepare();
-    return preparing === undefined
-      ? this.#send(action, send, onLate)
-      : this.#sendWhenReady(preparing, action, send, onLate);
-  }
-
-  /** The first calls of a store: a failed load is counted but never reaches the breaker. */
-  async #sendWhenReady<T>(
-    preparing: Promise<void>,
-    action: string,
-    send: (signal: AbortSignal | undefined) => Promise<T>,
-    onLate: ((value: T) => void) | undefined,
-  ): Promise<T> {
     try {
-      await preparing;
+      await this.driver.prepare();
     } catch (error) {
+      // Counted, but kept from the breaker: a missing package is not an outage.
       this.#errors += 1;
       throw toStoreError(this.id, error, action);
     }

@@ -50,11 +50,11 @@ export interface StoreDriver {
   /** True when a call can be cancelled: `run` then hands `send` a signal that aborts past the time budget. */
   readonly cancels: boolean;
   /**
-   * Loads the engine's package (and connects, when the driver connects outside the breaker); `undefined` once
-   * ready, so calls skip a promise hop. A rejection fails the call without touching the breaker: a missing
-   * package is not an outage.
+   * Loads the engine's package (and connects, when the driver connects outside the breaker), once; later calls
+   * get the same settled promise. A rejection fails the call without touching the breaker: a missing package is
+   * not an outage.
    */
-  prepare(): Promise<void> | undefined;
+  prepare(): Promise<unknown>;
   /** Called after a failed call that went through the breaker, with the breaker's state then. */
   afterFailure?(breakerOpen: boolean): void;
   decide(ops: readonly StoreOp[], maxWaitMs: number, times: StoreTimes | undefined): Promise<BatchResult>;

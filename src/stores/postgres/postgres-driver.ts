@@ -50,8 +50,6 @@ export class PostgresDriver implements StoreDriver {
   #plainSql: ReadonlyMap<string, string>;
   /** The driver factory; a missing package rejects once and for all with `StoreUnavailableError`. */
   #driver: Promise<PostgresFactory> | undefined;
-  /** True once the package is loaded: calls then skip waiting for it. */
-  #driverLoaded = false;
   readonly #sweeper: ExpirySweeper;
   /** The pool once the driver is loaded (and the schema ensured); reset on a failed start so the next call retries. */
   #ready: Promise<Sql> | undefined;
@@ -108,13 +106,10 @@ export class PostgresDriver implements StoreDriver {
     this.#plainSql = this.#plainStatements(paths.lean && paths.plainSql);
   }
 
-  prepare(): Promise<void> | undefined {
-    // A missing driver is not an outage: it must surface as StoreUnavailableError on every call, never
-    // open the breaker.
-    if (this.#driverLoaded) return undefined;
-    return this.#loadDriver().then(() => {
-      this.#driverLoaded = true;
-    });
+  prepare(): Promise<unknown> {
+    // A missing driver must surface as StoreUnavailableError on every call; the pool is created inside the
+    // breaker (an unreachable server is an outage).
+    return this.#loadDriver();
   }
 
   afterFailure(breakerOpen: boolean): void {

@@ -45,10 +45,8 @@ export class RedisDriver implements StoreDriver {
     this.#importDriver = importDriver;
   }
 
-  prepare(): Promise<void> | undefined {
-    // Once open, the connection is at hand: no promise hop to get it.
-    if (this.#ready !== undefined) return undefined;
-    return this.#connect().then(() => {});
+  prepare(): Promise<unknown> {
+    return this.#connect();
   }
 
   decide(ops: readonly StoreOp[], maxWaitMs: number, times: StoreTimes | undefined): Promise<BatchResult> {
