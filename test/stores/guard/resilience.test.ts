@@ -1,5 +1,6 @@
 /**
- * Unit tests of the resilience layer (timeout, circuit breaker, over-limit cache), on a manual clock.
+ * Unit tests of the guarded store's parts (time budget, circuit breaker, over-limit cache, store clock) and of
+ * secret masking, on a manual clock.
  */
 
 import { describe, expect, it } from "vitest";
