@@ -1,21 +1,20 @@
 /**
  * @module
  * The PostgreSQL driver of the guarded store: encodes each call as one prepared statement (see
- * `postgres-store.ts` for which statement a call takes), sends it through the guard on a pool it creates on
- * first use (running the DDL once with `auto_create`), and decodes the rows. It also sweeps expired rows, and
- * after the breaker opens it replaces the pool: a black-holed link leaves sockets that look open but never
- * answer.
+ * `postgres-store.ts` for which statement a call takes), sends it through the guard on the store's pool
+ * (`pool.ts`), and decodes the rows. It also sweeps expired rows, and after the breaker opens it has the pool
+ * replaced: a black-holed link leaves sockets that look open but never answer.
  */
 
 import type { PostgresStoreConfig } from "../../config/types.ts";
-import { StoreError, StoreUnavailableError } from "../../errors.ts";
+import { StoreError } from "../../errors.ts";
 import { withTimeout } from "../guard/deadline.ts";
 import type { GuardedCalls, StoreDriver, StoreTimes } from "../guard/store-driver.ts";
 import type { BatchResult, OpResult, StoreOp } from "../store.ts";
 import { encodeText, rowNowMs, toBatchArrays, toOneOpParams, toOpResult } from "./codec.ts";
-import { ddlStatements, schemaMarker } from "./ddl.ts";
-import { loadDriver, type PostgresFactory, type Sql } from "./driver.ts";
+import type { Sql } from "./driver.ts";
 import { type PostgresNames, postgresNames } from "./identifiers.ts";
+import { PostgresPool } from "./pool.ts";
 import { PLAIN_RATE_KINDS, singleRateStatementSql } from "./rate-sql.ts";
 import { ExpirySweeper } from "./sweeper.ts";
 
@@ -43,22 +42,12 @@ export class PostgresDriver implements StoreDriver {
   readonly #config: PostgresStoreConfig;
   readonly #calls: GuardedCalls;
   readonly #names: PostgresNames;
-  readonly #applicationName: string;
   /** Whether a single rate op takes the lean function (see {@link DecidePaths}). */
   #lean = true;
   /** The plain-SQL single-op statement of each algorithm that has one (empty when turned off). */
   #plainSql: ReadonlyMap<string, string>;
-  /** The driver factory; a missing package rejects once and for all with `StoreUnavailableError`. */
-  #driver: Promise<PostgresFactory> | undefined;
+  readonly #pool: PostgresPool;
   readonly #sweeper: ExpirySweeper;
-  /** The pool once the driver is loaded (and the schema ensured); reset on a failed start so the next call retries. */
-  #ready: Promise<Sql> | undefined;
-  /** The pool, once created: `close()` must end it even when the schema step failed. */
-  #sql: Sql | undefined;
-  /** Ends of pools replaced after an outage that still wait for their late rows (run early by `close()`). */
-  readonly #retiring = new Set<() => void>();
-  /** True once auto-create has run: a pool rebuilt after an outage does not run the DDL again. */
-  #schemaReady = false;
 
   readonly #decideSql: string;
   readonly #decideOneSql: string;
@@ -72,7 +61,13 @@ export class PostgresDriver implements StoreDriver {
     this.#config = config;
     this.#calls = calls;
     this.#names = postgresNames(config.schemaName, config.tableName);
-    this.#applicationName = settings.applicationName;
+    this.#pool = new PostgresPool(config, {
+      storeId: calls.storeId,
+      names: this.#names,
+      applicationName: settings.applicationName,
+      isClosed: () => calls.closed,
+      onReady: () => this.#sweeper.start(),
+    });
     this.#plainSql = this.#plainStatements(true);
     const t = this.#names.table;
     this.#decideSql = `SELECT * FROM ${this.#names.decideFunction}($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::float8[], $8::text[], $9::float8, $10::boolean)`;
@@ -109,13 +104,13 @@ export class PostgresDriver implements StoreDriver {
   prepare(): Promise<unknown> {
     // A missing driver must surface as StoreUnavailableError on every call; the pool is created inside the
     // breaker (an unreachable server is an outage).
-    return this.#loadDriver();
+    return this.#pool.loadDriver();
   }
 
   afterFailure(breakerOpen: boolean): void {
     // The breaker just opened (or a probe failed): start over with fresh connections. A black-holed link
     // leaves sockets that look open but never answer, and nothing else would ever replace them.
-    if (breakerOpen) this.#dropPool();
+    if (breakerOpen) this.#pool.drop();
   }
 
   async decide(
@@ -173,18 +168,13 @@ export class PostgresDriver implements StoreDriver {
 
   /** Connects and, with `auto_create`, creates the schema now, as one guarded call. */
   async ensureReady(): Promise<void> {
-    await this.#calls.run("connect", () => this.#pool());
+    await this.#calls.run("connect", () => this.#pool.get());
   }
 
   async close(): Promise<void> {
     this.#sweeper.stop();
-    for (const end of [...this.#retiring]) end();
-    const sql = this.#sql;
-    this.#sql = undefined;
-    this.#ready = undefined;
     // Calls in flight finish (or fail) first; then connections close, forcibly after a grace period.
-    if (sql !== undefined)
-      await sql.end({ timeout: Math.max(1, this.#config.timeoutMs / 1000) }).catch(() => {});
+    await this.#pool.close();
   }
 
   #plainStatements(on: boolean): ReadonlyMap<string, string> {
@@ -215,7 +205,7 @@ export class PostgresDriver implements StoreDriver {
       return this.#calls.run(
         what,
         async (signal) => {
-          const sql = await this.#pool();
+          const sql = await this.#pool.get();
           const rows = await this.#execute(sql, plain, [limiter, key, tag, a, b, cost, maxWaitMs], signal);
           return rows.length > 0 ? rows : this.#execute(sql, this.#decideOneSql, oneParams, signal);
         },
@@ -239,7 +229,7 @@ export class PostgresDriver implements StoreDriver {
     }
     if (!allowed) return;
     this.#calls.refundLate(ops, () =>
-      this.#pool().then((sql) => this.#execute(sql, this.#refundSql, toBatchArrays(ops), undefined)),
+      this.#pool.get().then((sql) => this.#execute(sql, this.#refundSql, toBatchArrays(ops), undefined)),
     );
   }
 
@@ -268,7 +258,7 @@ export class PostgresDriver implements StoreDriver {
   ): Promise<RowsWithCount> {
     return this.#calls.run(
       what,
-      async (signal) => this.#execute(await this.#pool(), text, params, signal),
+      async (signal) => this.#execute(await this.#pool.get(), text, params, signal),
       onLate,
     );
   }
@@ -277,7 +267,7 @@ export class PostgresDriver implements StoreDriver {
     if (this.#calls.closed) return 0;
     // The sweep has the same time budget, but stays out of the call counters and the breaker: it is not a
     // caller's call, and a breaker opened by housekeeping would fail callers for nothing.
-    const sql = await this.#pool();
+    const sql = await this.#pool.get();
     const rows = await withTimeout(
       this.#execute(sql, this.#sweepSql, [limit], undefined),
       this.#config.timeoutMs,
@@ -300,115 +290,7 @@ export class PostgresDriver implements StoreDriver {
     const rows = await query;
     return rows as unknown as RowsWithCount;
   }
-
-  /**
-   * Forgets the pool; the next call builds a new one. The old pool is ended once the server's
-   * `statement_timeout` (plus a second) has passed: rows a statement sends after its caller timed out must
-   * still arrive, to be given back (see `#undoLate`). Ending it at once would lose them, and so would a
-   * graceful end, which closes a connection after its active statement while statements pipelined behind it
-   * are still to run on the server.
-   */
-  #dropPool(): void {
-    const sql = this.#sql;
-    this.#sql = undefined;
-    this.#ready = undefined;
-    if (sql === undefined) return;
-    const end = () => {
-      this.#retiring.delete(end);
-      sql.end({ timeout: 0 }).catch(() => {});
-    };
-    this.#retiring.add(end);
-    setTimeout(end, this.#statementTimeoutMs() + 1_000).unref();
-  }
-
-  /** The server-side `statement_timeout` of the store's connections, in ms. */
-  #statementTimeoutMs(): number {
-    const config = this.#config;
-    return Math.max(1, Math.ceil(config.socketTimeoutMs ?? config.timeoutMs * 2));
-  }
-
-  #loadDriver(): Promise<PostgresFactory> {
-    this.#driver ??= loadDriver(this.#calls.storeId);
-    return this.#driver;
-  }
-
-  /** The pool, created (and the schema ensured) on first use. */
-  #pool(): Promise<Sql> {
-    if (this.#ready === undefined) {
-      const ready = this.#start();
-      this.#ready = ready;
-      // A failed start (server down, DDL error) must not stick: the next call tries again. A missing driver
-      // does stick — installing a package needs a restart anyway.
-      ready.catch((error: unknown) => {
-        if (!(error instanceof StoreUnavailableError) && this.#ready === ready) this.#ready = undefined;
-      });
-    }
-    return this.#ready;
-  }
-
-  async #start(): Promise<Sql> {
-    const sql = this.#sql ?? (await this.#createPool());
-    if (this.#config.autoCreate && !this.#schemaReady) {
-      await this.#createSchema(sql);
-      this.#schemaReady = true;
-    }
-    this.#sweeper.start();
-    return sql;
-  }
-
-  async #createPool(): Promise<Sql> {
-    const postgres = await this.#loadDriver();
-    if (this.#calls.closed) throw new StoreError(this.#calls.storeId, "the store is closed");
-    const config = this.#config;
-    const connectMs = config.socketConnectTimeoutMs ?? config.timeoutMs;
-    const sql = postgres(config.url, {
-      max: config.poolMaxSize,
-      connect_timeout: Math.max(0.001, connectMs / 1000),
-      // Idle connections close soon; the pool reopens them on demand. postgres.js has no unref: an open
-      // connection (and its idle timer) keeps the process alive, so this is how long a script that never
-      // calls close() lingers after its last call. A busy server keeps its connections.
-      idle_timeout: POOL_IDLE_TIMEOUT_S,
-      prepare: true,
-      onnotice: () => {},
-      connection: {
-        application_name: this.#applicationName,
-        // The server gives up on a statement soon after the caller has: a lock queue never holds a
-        // connection much longer than the budget of the call that is waiting.
-        statement_timeout: this.#statementTimeoutMs(),
-      },
-    });
-    this.#sql = sql;
-    return sql;
-  }
-
-  async #createSchema(sql: Sql): Promise<void> {
-    const marker = schemaMarker(this.#config);
-    const check = `SELECT obj_description(to_regprocedure($1::text), 'pg_proc') AS comment,
-      to_regclass($2::text) IS NOT NULL AS has_table`;
-    const upToDate = async (runner: Pick<Sql, "unsafe">) => {
-      const [row] = await runner.unsafe(check, [marker.procedure, marker.table]);
-      return row?.comment === marker.comment && row?.has_table === true;
-    };
-    // The common case (every start but the first after an install or upgrade): nothing to do, no lock taken.
-    if (await upToDate(sql)) return;
-    const statements = ddlStatements(this.#config);
-    const lockKey = `rate-sync ddl ${this.#names.display}`;
-    // Several processes may start at once: CREATE … IF NOT EXISTS and CREATE OR REPLACE FUNCTION are not safe
-    // against each other (duplicate catalog rows, "tuple concurrently updated"), so they run one at a time
-    // under a transaction-scoped advisory lock, and whoever comes second finds the work done.
-    await sql.begin(async (tx) => {
-      await tx.unsafe("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))", [lockKey]);
-      if (await upToDate(tx)) return;
-      for (const statement of statements) await tx.unsafe(statement);
-    });
-  }
 }
-
-/**
- * Seconds after which an idle pooled connection closes. Short, since an idle connection holds the process
- * open (postgres.js cannot unref it); reopening one costs a connect and re-preparing a statement.
- */
-export const POOL_IDLE_TIMEOUT_S = 5;
 
 /** Rows as the driver returns them: an array with the affected row count. */
 type RowsWithCount = readonly unknown[] & { readonly count: number };

@@ -19,7 +19,7 @@ import type { CircuitBreakerOptions } from "../guard/breaker.ts";
 import { GuardedStore, type GuardedStoreStats } from "../guard/guarded-store.ts";
 import { type DecidePaths, PostgresDriver } from "./postgres-driver.ts";
 
-export { POOL_IDLE_TIMEOUT_S } from "./postgres-driver.ts";
+export { POOL_IDLE_TIMEOUT_S } from "./pool.ts";
 
 /** Tuning of a {@link PostgresStore} that is not part of the config file. */
 export interface PostgresStoreOptions {
