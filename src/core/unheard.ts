@@ -5,8 +5,8 @@
  * Events that report no failure (`reload`, `decision`) give none.
  */
 
+import { maskSecrets } from "../config/mask.ts";
 import type { LimiterConfig, StoreConfig } from "../config/types.ts";
-import { maskSecrets } from "../stores/resilience.ts";
 import type { RateSyncEventName, RateSyncEvents } from "./types.ts";
 
 /** A notice to write: its level, its rate-limiting topic and its one-line message. */

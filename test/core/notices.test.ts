@@ -131,7 +131,7 @@ describe("a Redis store that cannot connect, under the default on_store_error = 
     expect(allowed).toBe(20);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(
-      `rate-sync: store "main" (redis, redis://app:***@127.0.0.1:${port}) is failing: `,
+      `rate-sync: store "main" (redis, redis://app:****@127.0.0.1:${port}) is failing: `,
     );
     expect(lines[0]).toContain('on_store_error = "allow": calls are let through unlimited');
     expect(lines.join("\n")).not.toContain("s3cret");
@@ -174,7 +174,7 @@ describe("a PostgreSQL store that cannot connect at startup", () => {
     for (let i = 0; i < 10; i++) expect((await rs.tryAcquire("api")).allowed).toBe(false);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(
-      `rate-sync: store "db" (postgres, postgres://app:***@127.0.0.1:${port}/x) is failing: `,
+      `rate-sync: store "db" (postgres, postgres://app:****@127.0.0.1:${port}/x) is failing: `,
     );
     expect(lines[0]).toContain('on_store_error = "deny": calls are refused');
     expect(lines[0]).not.toContain("s3cret");

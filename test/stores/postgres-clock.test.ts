@@ -7,6 +7,7 @@
 import { afterAll, describe, expect, it, vi } from "vitest";
 import type { LimitParams } from "../../src/algorithms/types.ts";
 import { PostgresStore } from "../../src/stores/postgres/postgres-store.ts";
+import { decideTimed } from "../helpers/store-times.ts";
 import { requirePostgres } from "../helpers/stores.ts";
 import { adminSql, dropStoreObjects, testConfig } from "./postgres/setup.ts";
 import { runWorkers } from "./postgres/workers.ts";
@@ -46,7 +47,8 @@ describe.skipIf(!postgres.available)("PostgreSQL store with skewed client clocks
       const realNow = Date.now();
       vi.spyOn(Date, "now").mockImplementation(() => realNow + DAY_MS);
       const params: LimitParams = { kind: "fixed_window", limit: 1, windowMs: 60_000 };
-      const { batch, nowMs } = await store.decideTimed(
+      const { batch, nowMs } = await decideTimed(
+        store,
         [{ limiterId: "day-off", key: "k", params, cost: 1 }],
         0,
       );

@@ -22,8 +22,9 @@ import {
 import type { ConcurrencyParams, ConcurrencyState, RateParams } from "../../src/algorithms/types.ts";
 import { decideOneFunctionSql } from "../../src/stores/postgres/functions-sql.ts";
 import { postgresNames } from "../../src/stores/postgres/identifiers.ts";
-import { PostgresStore } from "../../src/stores/postgres/postgres-store.ts";
+import { PostgresStore, tuneDecidePaths } from "../../src/stores/postgres/postgres-store.ts";
 import { type OpResult, type StoreOp, stateTag } from "../../src/stores/store.ts";
+import { decideTimed, peekTimed, refundTimed } from "../helpers/store-times.ts";
 import { requirePostgres } from "../helpers/stores.ts";
 import { adminSql, dropStoreObjects, testConfig } from "./postgres/setup.ts";
 
@@ -161,7 +162,7 @@ async function checkRate(paths: Paths, params: RateParams, steps: readonly Step[
     const label = `#${index} ${step.type}${"path" in step ? ` (${step.path})` : ""} cost ${step.cost}`;
     if (step.type === "decide") {
       const versionBefore = await rowVersion(op);
-      const { batch, nowMs } = await store.decideTimed([op], step.maxWaitMs);
+      const { batch, nowMs } = await decideTimed(store, [op], step.maxWaitMs);
       const outcome = decide(params, { state, nowMs, cost: step.cost, maxWaitMs: step.maxWaitMs });
       expectSameResult(batch.results[0] as OpResult, outcome, label);
       if (outcome.allowed) {
@@ -177,7 +178,7 @@ async function checkRate(paths: Paths, params: RateParams, steps: readonly Step[
       else
         expect(Math.abs((stored ?? Number.NaN) - expiresAtMs), `${label} expiry`).toBeLessThanOrEqual(0.01);
     } else if (step.type === "peek") {
-      const { result, nowMs } = await store.peekTimed(op);
+      const { result, nowMs } = await peekTimed(store, op);
       const view = peek(params, state, nowMs);
       const dryRun = decide(params, { state, nowMs, cost: step.cost, maxWaitMs: 0 });
       expectSameResult(
@@ -186,7 +187,7 @@ async function checkRate(paths: Paths, params: RateParams, steps: readonly Step[
         label,
       );
     } else {
-      const nowMs = await store.refundTimed([op]);
+      const nowMs = await refundTimed(store, [op]);
       state = refund(params, state, nowMs, step.cost).state;
     }
   }
@@ -194,16 +195,10 @@ async function checkRate(paths: Paths, params: RateParams, steps: readonly Step[
 
 describe.skipIf(!postgres.available)("PostgreSQL store against the reference model", () => {
   const store = new PostgresStore(config, { cleanupIntervalMs: 0, overLimitCache: false });
-  const one = new PostgresStore(config, {
-    cleanupIntervalMs: 0,
-    overLimitCache: false,
-    plainSqlSingleOp: false,
-  });
-  const general = new PostgresStore(config, {
-    cleanupIntervalMs: 0,
-    overLimitCache: false,
-    leanSingleOp: false,
-  });
+  const one = new PostgresStore(config, { cleanupIntervalMs: 0, overLimitCache: false });
+  tuneDecidePaths(one, { lean: true, plainSql: false });
+  const general = new PostgresStore(config, { cleanupIntervalMs: 0, overLimitCache: false });
+  tuneDecidePaths(general, { lean: false, plainSql: false });
   const paths: Paths = { sql: store, one, general };
 
   // The table exists before the first step reads row versions.
@@ -362,7 +357,7 @@ describe.skipIf(!postgres.available)("PostgreSQL store against the reference mod
             const leaseId = `lease-${index}`;
             const op: StoreOp = { limiterId, key, params: p, cost: 1, leaseId };
             if (step.peek) {
-              const { result, nowMs } = await store.peekTimed(op);
+              const { result, nowMs } = await peekTimed(store, op);
               const view = peekConcurrency(p, state, nowMs);
               const dryRun = acquireLease(p, state, nowMs, "");
               expectSameResult(
@@ -372,7 +367,7 @@ describe.skipIf(!postgres.available)("PostgreSQL store against the reference mod
               );
               continue;
             }
-            const { batch, nowMs } = await store.decideTimed([op], 0);
+            const { batch, nowMs } = await decideTimed(store, [op], 0);
             const outcome = acquireLease(p, state, nowMs, leaseId);
             expectSameResult(batch.results[0] as OpResult, outcome, `#${index} acquire`);
             if (outcome.allowed) {
@@ -395,7 +390,7 @@ describe.skipIf(!postgres.available)("PostgreSQL store against the reference mod
     let stateB: unknown;
     for (let i = 0; i < 4; i++) {
       // `a` twice: the second member sees the first one's consumption.
-      const { batch, nowMs } = await store.decideTimed([a, b, { ...a, cost: 1 }], 0);
+      const { batch, nowMs } = await decideTimed(store, [a, b, { ...a, cost: 1 }], 0);
       const first = decide(fw, { state: stateA, nowMs, cost: 2, maxWaitMs: 0 });
       const second = decide(tb, { state: stateB, nowMs, cost: 1, maxWaitMs: 0 });
       const third = decide(fw, { state: first.allowed ? first.state : stateA, nowMs, cost: 1, maxWaitMs: 0 });

@@ -25,6 +25,7 @@ import { MemoryStore } from "../../src/stores/memory/memory-store.ts";
 import { PostgresStore } from "../../src/stores/postgres/postgres-store.ts";
 import type { RedisStore } from "../../src/stores/redis/redis-store.ts";
 import type { OpResult, StoreOp } from "../../src/stores/store.ts";
+import { decideTimed } from "../helpers/store-times.ts";
 import { requirePostgres, requireRedis, uniqueName } from "../helpers/stores.ts";
 import { adminSql, dropStoreObjects, testConfig } from "./postgres/setup.ts";
 import { deleteByPrefix, redisFixture } from "./redis/setup.ts";
@@ -75,7 +76,7 @@ function redisSubject(): Subject {
   return {
     name: "redis",
     async decide(op, maxWaitMs) {
-      const { batch, storeNowMs } = await store.decideTimed([op], maxWaitMs);
+      const { batch, storeNowMs } = await decideTimed(store, [op], maxWaitMs);
       expect(storeNowMs).toHaveLength(1);
       return { result: batch.results[0]!, nowMs: storeNowMs[0]! };
     },
@@ -103,7 +104,7 @@ function postgresSubject(): Subject {
   return {
     name: "postgres",
     async decide(op, maxWaitMs) {
-      const { batch, nowMs } = await store.decideTimed([op], maxWaitMs);
+      const { batch, nowMs } = await decideTimed(store, [op], maxWaitMs);
       return { result: batch.results[0]!, nowMs };
     },
     async expectTtls() {

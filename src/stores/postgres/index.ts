@@ -4,9 +4,4 @@
  */
 
 export { type PostgresDdlOptions, postgresDdl } from "./ddl.ts";
-export {
-  PostgresStore,
-  type PostgresStoreOptions,
-  type PostgresStoreStats,
-  type TimedBatchResult,
-} from "./postgres-store.ts";
+export { PostgresStore, type PostgresStoreOptions, type PostgresStoreStats } from "./postgres-store.ts";

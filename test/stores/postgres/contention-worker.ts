@@ -9,7 +9,7 @@
 
 import type { LimitParams } from "../../../src/algorithms/types.ts";
 import type { PostgresStoreConfig } from "../../../src/config/types.ts";
-import { PostgresStore } from "../../../src/stores/postgres/postgres-store.ts";
+import { PostgresStore, tuneDecidePaths } from "../../../src/stores/postgres/postgres-store.ts";
 import type { StoreOp } from "../../../src/stores/store.ts";
 
 /** What a worker does. */
@@ -51,8 +51,8 @@ if (task.skewMs !== undefined) {
 const store = new PostgresStore(task.config, {
   cleanupIntervalMs: 0,
   overLimitCache: false,
-  leanSingleOp: task.general !== true,
 });
+if (task.general === true) tuneDecidePaths(store, { lean: false, plainSql: false });
 
 function opFor(i: number): StoreOp[] {
   const leaseId = task.params.kind === "concurrency" ? `${process.pid}-${i}` : undefined;

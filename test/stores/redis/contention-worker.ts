@@ -8,6 +8,7 @@
 import type { LimitParams } from "../../../src/algorithms/types.ts";
 import { RedisStore } from "../../../src/stores/redis/index.ts";
 import type { StoreOp } from "../../../src/stores/store.ts";
+import { decideTimed } from "../../helpers/store-times.ts";
 import { redisConfig } from "./setup.ts";
 
 /** What the parent asks a worker to do. */
@@ -50,7 +51,7 @@ async function lane(): Promise<void> {
         ? { limiterId: "contention", key: task.key, params: task.params, cost: 1, leaseId }
         : { limiterId: "contention", key: task.key, params: task.params, cost: 1 };
     try {
-      const { batch, storeNowMs } = await store.decideTimed([op], 0);
+      const { batch, storeNowMs } = await decideTimed(store, [op], 0);
       if (!batch.allowed) {
         report.denied += 1;
         continue;

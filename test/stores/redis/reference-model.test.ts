@@ -12,6 +12,7 @@ import type { ConcurrencyParams, ConcurrencyState, RateParams } from "../../../s
 import { type DecodedReply, decodeReply, decodeTime, encodeOps } from "../../../src/stores/redis/codec.ts";
 import { DECIDE_SCRIPT, PEEK_SCRIPT, REFUND_SCRIPT } from "../../../src/stores/redis/lua.ts";
 import type { BatchResult, OpResult, StoreOp } from "../../../src/stores/store.ts";
+import { decideTimed } from "../../helpers/store-times.ts";
 import { requireRedis } from "../../helpers/stores.ts";
 import { redisFixture } from "./setup.ts";
 
@@ -107,7 +108,7 @@ describe.skipIf(!redis.available)("redis scripts vs the reference model", () => 
             let nowMs: number | undefined;
             let actual: OpResult | undefined;
             if (via === "lean") {
-              const { batch, storeNowMs } = await fixture.store.decideTimed([op], maxWaitMs);
+              const { batch, storeNowMs } = await decideTimed(fixture.store, [op], maxWaitMs);
               nowMs = storeNowMs[0];
               actual = batch.results[0];
             } else {
@@ -162,7 +163,7 @@ describe.skipIf(!redis.available)("redis scripts vs the reference model", () => 
             cost: costs[i] ?? 1,
           }));
           // A composite goes to the general script (through the store); a single op to the lean one.
-          const { batch, storeNowMs } = await fixture.store.decideTimed(ops, 0);
+          const { batch, storeNowMs } = await decideTimed(fixture.store, ops, 0);
           const nowMs = storeNowMs[0] ?? 0;
           const expected = ops.map((op, i) =>
             decide(params, { state: states[i], nowMs, cost: op.cost, maxWaitMs: 0 }),
@@ -184,7 +185,7 @@ describe.skipIf(!redis.available)("redis scripts vs the reference model", () => 
         for (const { cost, maxWaitMs, sleepMs } of steps) {
           // Token buckets accept fractional costs; the others count whole units.
           const op: StoreOp = { limiterId: "model", key, params, cost };
-          const { batch, storeNowMs } = await fixture.store.decideTimed([op], maxWaitMs);
+          const { batch, storeNowMs } = await decideTimed(fixture.store, [op], maxWaitMs);
           const nowMs = storeNowMs[0];
           const actual = batch.results[0];
           if (nowMs === undefined || actual === undefined) throw new Error("no store time or result");
@@ -209,7 +210,8 @@ describe.skipIf(!redis.available)("redis scripts vs the reference model", () => 
           const key = `fraction-${run}`;
           let state: unknown;
           for (const cost of costs) {
-            const { batch, storeNowMs } = await fixture.store.decideTimed(
+            const { batch, storeNowMs } = await decideTimed(
+              fixture.store,
               [{ limiterId: "model", key, params, cost }],
               0,
             );
@@ -251,7 +253,7 @@ describe.skipIf(!redis.available)("redis scripts vs the reference model", () => 
               state = releaseLease(state, lastNowMs, leaseId).state;
             } else {
               const op: StoreOp = { limiterId: "model", key, params, cost: 1, leaseId };
-              const { batch, storeNowMs } = await fixture.store.decideTimed([op], 0);
+              const { batch, storeNowMs } = await decideTimed(fixture.store, [op], 0);
               const nowMs = storeNowMs[0];
               const actual = batch.results[0];
               if (nowMs === undefined || actual === undefined) throw new Error("no store time or result");
@@ -287,7 +289,7 @@ describe.skipIf(!redis.available)("redis scripts vs the reference model", () => 
               params: p,
               cost: pair[i] ?? 1,
             }));
-            const { batch, storeNowMs } = await fixture.store.decideTimed(ops, 0);
+            const { batch, storeNowMs } = await decideTimed(fixture.store, ops, 0);
             const nowMs = storeNowMs[0] ?? 0;
             const expected = params.map((p, i) =>
               decide(p, { state: states[i], nowMs, cost: pair[i] ?? 1, maxWaitMs: 0 }),

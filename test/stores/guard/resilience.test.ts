@@ -1,17 +1,16 @@
 /**
- * Unit tests of the resilience layer (timeout, circuit breaker, over-limit cache), on a manual clock.
+ * Unit tests of the guarded store's parts (time budget, circuit breaker, over-limit cache, store clock) and of
+ * secret masking, on a manual clock.
  */
 
 import { describe, expect, it } from "vitest";
 import type { RateParams } from "../../../src/algorithms/types.ts";
+import { maskSecrets } from "../../../src/config/mask.ts";
 import { isStoreError } from "../../../src/errors.ts";
-import {
-  CircuitBreaker,
-  maskSecrets,
-  OverLimitCache,
-  StoreClock,
-  withTimeout,
-} from "../../../src/stores/resilience.ts";
+import { CircuitBreaker } from "../../../src/stores/guard/breaker.ts";
+import { withTimeout } from "../../../src/stores/guard/deadline.ts";
+import { OverLimitCache } from "../../../src/stores/guard/over-limit-cache.ts";
+import { StoreClock } from "../../../src/stores/guard/store-clock.ts";
 import type { OpResult } from "../../../src/stores/store.ts";
 
 function manualClock(start = 1_000) {
@@ -229,7 +228,7 @@ describe("OverLimitCache", () => {
 describe("maskSecrets", () => {
   it("masks URL passwords", () => {
     expect(maskSecrets("redis://u:p%40ss@h:1/0 and postgres://x:y@z/db")).toBe(
-      "redis://u:***@h:1/0 and postgres://x:***@z/db",
+      "redis://u:****@h:1/0 and postgres://x:****@z/db",
     );
   });
 });

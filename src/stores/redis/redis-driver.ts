@@ -1,0 +1,298 @@
+/**
+ * @module
+ * The Redis driver of the guarded store: encodes each call for its Lua script, sends it through the guard and
+ * decodes the reply. It knows what only Redis knows: the lean scripts of single rate ops, a Cluster's hash
+ * slots (and their clocks), and the script's refusal of a call that reached Redis past its deadline.
+ */
+
+import type { RedisStoreConfig } from "../../config/types.ts";
+import { StoreError } from "../../errors.ts";
+import type { StoreClock } from "../guard/store-clock.ts";
+import type { GuardedCalls, StoreDriver, StoreTimes } from "../guard/store-driver.ts";
+import type { BatchResult, OpResult, StoreOp } from "../store.ts";
+import { type IoRedisModule, loadIoRedis, openConnection, type RedisConnection } from "./client.ts";
+import {
+  deadlineArg,
+  decodeReply,
+  decodeTime,
+  encodeLean,
+  encodeOps,
+  keyOfOp,
+  pastDeadlineTime,
+} from "./codec.ts";
+import { hashSlot, leaseKey, stateKey } from "./keys.ts";
+
+/** Encodes, sends and decodes the calls of a Redis store. */
+export class RedisDriver implements StoreDriver {
+  readonly cancels = false;
+  readonly #config: RedisStoreConfig;
+  readonly #calls: GuardedCalls;
+  readonly #importDriver: (() => Promise<IoRedisModule>) | undefined;
+  /** The one connection, opened on first use; shared by every limiter and clone on this store. */
+  #connection: Promise<RedisConnection> | undefined;
+  /** The connection once open, so calls reach it without awaiting {@link #connection}. */
+  #ready: RedisConnection | undefined;
+  /** True once the store is closing: a late decision is no longer refunded on a connection being closed. */
+  #closing = false;
+
+  constructor(
+    config: RedisStoreConfig,
+    calls: GuardedCalls,
+    importDriver: (() => Promise<IoRedisModule>) | undefined,
+  ) {
+    this.#config = config;
+    this.#calls = calls;
+    this.#importDriver = importDriver;
+  }
+
+  prepare(): Promise<unknown> {
+    return this.#connect();
+  }
+
+  decide(ops: readonly StoreOp[], maxWaitMs: number, times: StoreTimes | undefined): Promise<BatchResult> {
+    return this.#spansSlots(ops)
+      ? this.#decideMemberByMember(ops, maxWaitMs, times)
+      : this.#decideInOneScript(ops, maxWaitMs, times);
+  }
+
+  async peek(op: StoreOp, times: StoreTimes | undefined): Promise<OpResult> {
+    const { keys, args } = encodeOps(this.#prefix, [op], 0, false);
+    const reply = await this.#calls.run("peek", () => this.#connected.peek(keys, args));
+    const decoded = this.#decode(reply, 1, "peek");
+    const result = decoded.results[0];
+    if (result === undefined) throw new StoreError(this.#calls.storeId, "peek returned no result");
+    times?.push(decoded.storeNowMs);
+    return result;
+  }
+
+  async refund(ops: readonly StoreOp[], times: StoreTimes | undefined): Promise<void> {
+    const groups = this.#spansSlots(ops) ? ops.map((op) => [op]) : [ops];
+    await Promise.all(
+      groups.map(async (group) => {
+        const { keys, args } = encodeOps(this.#prefix, group, 0);
+        const reply = await this.#calls.run("refund", () => this.#connected.refund(keys, args));
+        const nowMs = this.#read(() => decodeTime(reply), "refund");
+        times?.push(nowMs);
+      }),
+    );
+  }
+
+  async reset(limiterId: string, key: string): Promise<void> {
+    const keys = [stateKey(this.#prefix, limiterId, key), leaseKey(this.#prefix, limiterId, key)];
+    await this.#calls.run("reset", () => this.#connected.del(keys));
+  }
+
+  async release(limiterId: string, key: string, leaseId: string): Promise<void> {
+    const lease = leaseKey(this.#prefix, limiterId, key);
+    await this.#calls.run("release", () => this.#connected.zrem(lease, leaseId));
+  }
+
+  async renew(limiterId: string, key: string, leaseId: string, leaseMs: number): Promise<boolean> {
+    const lease = leaseKey(this.#prefix, limiterId, key);
+    const reply = await this.#calls.run("renew", () => this.#connected.renew(lease, leaseId, leaseMs));
+    return Number(reply) === 1;
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    const pending = this.#connection;
+    this.#connection = undefined;
+    this.#ready = undefined;
+    if (pending === undefined) return;
+    try {
+      await (await pending).close();
+    } catch {
+      // The connection never opened (missing package): nothing to close.
+    }
+  }
+
+  get #prefix(): string {
+    return this.#config.keyPrefix;
+  }
+
+  /** The open connection: `run` sends only after {@link prepare} resolved. */
+  get #connected(): RedisConnection {
+    const ready = this.#ready;
+    if (ready === undefined) throw new StoreError(this.#calls.storeId, "the connection is closed");
+    return ready;
+  }
+
+  /** True when the ops cannot share one script: a Cluster with keys in different slots. */
+  #spansSlots(ops: readonly StoreOp[]): boolean {
+    if (!this.#config.cluster || ops.length < 2) return false;
+    const slot = hashSlot(keyOfOp(this.#prefix, ops[0] as StoreOp));
+    return ops.some((op) => hashSlot(keyOfOp(this.#prefix, op)) !== slot);
+  }
+
+  /** The Redis clock of the node that holds `key` (a Cluster's nodes need not agree: one estimate per slot). */
+  #clockOf(key: string): StoreClock {
+    return this.#calls.clock(this.#config.cluster ? hashSlot(key) : 0);
+  }
+
+  /** One decide script run for `ops` (which share a slot), decoded. */
+  async #decideInOneScript(
+    ops: readonly StoreOp[],
+    maxWaitMs: number,
+    times: StoreTimes | undefined,
+  ): Promise<BatchResult> {
+    const clock = this.#clockOf(keyOfOp(this.#prefix, ops[0] as StoreOp));
+    // The deadline is taken before the budget starts, so the store's is never later than ours.
+    const localDeadline = clock.now() + this.#config.timeoutMs;
+    let reply = await this.#sendDecide(ops, maxWaitMs, clock, localDeadline);
+    const refusedAt = pastDeadlineTime(reply);
+    if (refusedAt !== undefined && clock.now() < localDeadline) {
+      // Refused although our own budget is not spent: the estimate was behind a store clock that stepped
+      // forward. The refusal applied nothing and its reply corrected the estimate, so one resend is safe.
+      clock.observe(refusedAt, clock.now());
+      reply = await this.#sendDecide(ops, maxWaitMs, clock, localDeadline);
+    }
+    return this.#toBatch(reply, ops.length, times, clock);
+  }
+
+  /**
+   * Sends one decide script run for `ops` (which share a slot), with its deadline on the Redis clock; resolves
+   * with its raw reply. An "allowed" reply that arrives after the time budget is refunded.
+   */
+  #sendDecide(
+    ops: readonly StoreOp[],
+    maxWaitMs: number,
+    clock: StoreClock,
+    localDeadline: number,
+  ): Promise<unknown> {
+    const deadline = deadlineArg(this.#config.timeoutMs > 0 ? clock.deadline(localDeadline) : undefined);
+    const onLate = (reply: unknown): void => this.#undoLate(ops, reply, clock);
+    // The common call, one rate op, goes to its algorithm's lean script (same state, math and reply, less
+    // work in Redis); composites and concurrency ops need the general one.
+    const lean = ops.length === 1 ? encodeLean(this.#prefix, ops[0] as StoreOp, maxWaitMs) : undefined;
+    if (lean !== undefined) {
+      lean.args.push(deadline);
+      return this.#calls.run(
+        "decide",
+        () => this.#connected.decideOne(lean.kind, lean.key, lean.args),
+        onLate,
+      );
+    }
+    const { keys, args } = encodeOps(this.#prefix, ops, maxWaitMs);
+    args.push(deadline);
+    return this.#calls.run("decide", () => this.#connected.decide(keys, args), onLate);
+  }
+
+  /**
+   * Decodes a decide reply for `count` ops, recording its store time in `times` when given and in the clock
+   * estimate. A reply saying the call reached Redis past its deadline (nothing applied) is a store error.
+   */
+  #toBatch(reply: unknown, count: number, times: StoreTimes | undefined, clock: StoreClock): BatchResult {
+    const late = pastDeadlineTime(reply);
+    if (late !== undefined) {
+      clock.observe(late, clock.now());
+      throw this.#calls.failed(
+        new StoreError(
+          this.#calls.storeId,
+          `decide reached Redis after its ${this.#config.timeoutMs} ms time budget; it was not applied`,
+        ),
+        "decide",
+      );
+    }
+    const decoded = this.#decode(reply, count, "decide");
+    clock.observe(decoded.storeNowMs, clock.now());
+    times?.push(decoded.storeNowMs);
+    return { allowed: decoded.allAllowed, results: decoded.results };
+  }
+
+  /**
+   * A decide reply that came after its caller timed out: the caller saw a store error, so whatever the script
+   * applied is given back (an unreadable or refused reply applied nothing, or cannot be trusted to have).
+   */
+  #undoLate(ops: readonly StoreOp[], reply: unknown, clock: StoreClock): void {
+    const late = pastDeadlineTime(reply);
+    if (late !== undefined) {
+      clock.observe(late, clock.now());
+      return;
+    }
+    let allowed: boolean;
+    try {
+      const decoded = decodeReply(reply, ops.length);
+      clock.observe(decoded.storeNowMs, clock.now());
+      allowed = decoded.allAllowed;
+    } catch {
+      return;
+    }
+    if (!allowed) return;
+    // The ops share a slot: one script run undoes them.
+    this.#calls.refundLate(ops, () => {
+      const connection = this.#ready;
+      if (connection === undefined || this.#closing) return Promise.resolve();
+      const { keys, args } = encodeOps(this.#prefix, ops, 0);
+      return connection.refund(keys, args);
+    });
+  }
+
+  /**
+   * Cluster fallback: decide member by member; when one denies, refund those that passed and report what the
+   * remaining members would have said (peeked, consuming nothing).
+   */
+  async #decideMemberByMember(
+    ops: readonly StoreOp[],
+    maxWaitMs: number,
+    times: StoreTimes | undefined,
+  ): Promise<BatchResult> {
+    const results: OpResult[] = [];
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i] as StoreOp;
+      let batch: BatchResult;
+      try {
+        batch = await this.#decideInOneScript([op], maxWaitMs, times);
+      } catch (error) {
+        // The call fails as a whole: the members that passed must not stay consumed.
+        await this.#refundPassed(ops.slice(0, i)).catch(() => {});
+        throw error;
+      }
+      const result = batch.results[0];
+      if (result === undefined) throw new StoreError(this.#calls.storeId, "decide returned no result");
+      results.push(result);
+      if (!result.allowed) {
+        await this.#refundPassed(ops.slice(0, i));
+        for (const other of ops.slice(i + 1)) results.push(await this.peek(other, undefined));
+        return { allowed: false, results };
+      }
+    }
+    return { allowed: true, results };
+  }
+
+  /** Gives back the members of a Cluster decision that passed before one denied or failed. */
+  async #refundPassed(passed: readonly StoreOp[]): Promise<void> {
+    if (passed.length === 0) return;
+    this.#calls.forget(passed);
+    await this.refund(passed, undefined);
+  }
+
+  #decode(reply: unknown, count: number, action: string) {
+    return this.#read(() => decodeReply(reply, count), action);
+  }
+
+  /** Runs a decoder; a malformed reply is a store error, counted like any other. */
+  #read<T>(decode: () => T, action: string): T {
+    try {
+      return decode();
+    } catch (error) {
+      throw this.#calls.failed(error, action);
+    }
+  }
+
+  #connect(): Promise<RedisConnection> {
+    if (this.#connection === undefined) {
+      const opening = loadIoRedis(this.#calls.storeId, this.#importDriver).then((driver) =>
+        openConnection(driver, this.#config),
+      );
+      this.#connection = opening;
+      // A missing package stays missing: every call rejects the same way, without re-importing each time.
+      opening.then(
+        (connection) => {
+          if (this.#connection === opening) this.#ready = connection;
+        },
+        () => {},
+      );
+    }
+    return this.#connection;
+  }
+}
