@@ -4,10 +4,10 @@
  * timestamps only: no timer keeps a process alive.
  */
 
+import { fingerprint as computeFingerprint } from "../../algorithms/registry.ts";
 import type { LimitParams } from "../../algorithms/types.ts";
 import { TIME_EPSILON_MS } from "../../algorithms/types.ts";
 import type { BatchResult, OpResult, StoreOp } from "../store.ts";
-import { computeFingerprint } from "./fingerprint.ts";
 import { type MonotonicClock, monotonicNow } from "./monotonic.ts";
 
 /** Options of an {@link OverLimitCache}. */

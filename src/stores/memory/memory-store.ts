@@ -22,7 +22,12 @@
  * it is kept, and the cost of ordering is paid only by stores that are full.
  */
 
-import { acquireLease, peekConcurrency, releaseLease, renewLease } from "../../algorithms/concurrency.ts";
+import {
+  acquireLease,
+  peekConcurrency,
+  releaseLease,
+  renewLease,
+} from "../../algorithms/concurrency/index.ts";
 import { decide, peek, refund } from "../../algorithms/index.ts";
 import type { ConcurrencyState, Outcome, PeekOutcome } from "../../algorithms/types.ts";
 import { MAX_ENTRIES } from "../../config/bounds.ts";
