@@ -79,8 +79,8 @@ export type Check<T> = (
  * table without zod's object machinery and asks zod only when something is wrong (see `fast-limiters.ts`).
  * `undefined` for any other schema.
  */
-export function fieldCheckOf(schema: z.ZodType): Check<unknown> | undefined {
-  let inner: z.ZodType = schema;
+export function fieldCheckOf(schema: z.core.$ZodType): Check<unknown> | undefined {
+  let inner: z.core.$ZodType = schema;
   while (inner instanceof z.ZodOptional) inner = inner.unwrap();
   return fieldChecks.get(inner);
 }
