@@ -252,11 +252,15 @@ export function* interpolateDocumentSteps(document: unknown, env: Env): Steps<In
     // as it is (the `limiters` table of most files: 100k keys copied for nothing otherwise). Null prototype:
     // ids such as `__proto__` or `constructor` are plain keys and can never reach a prototype.
     let out: Record<string, unknown> | undefined;
-    const copyUpTo = (index: number): Record<string, unknown> => {
+    // In steps too: a change in the last of 100k tables copies all the others.
+    function* copyUpTo(index: number): Steps<Record<string, unknown>> {
       const copy: Record<string, unknown> = Object.create(null);
-      for (let i = 0; i < index; i++) copy[keys[i]!] = value[keys[i]!];
+      for (let i = 0; i < index; i++) {
+        if (sliced && (i + 1) % STEP_SIZE === 0) yield;
+        copy[keys[i]!] = value[keys[i]!];
+      }
       return copy;
-    };
+    }
     // Only keys that interpolation changed are recorded (most tables have none): a map per table, and a
     // WeakMap entry per table, made loading 100k limiters markedly slower.
     let origins: Map<string, string> | undefined;
@@ -276,7 +280,7 @@ export function* interpolateDocumentSteps(document: unknown, env: Env): Steps<In
             issues.push({ code: "env", path: [...path, rawKey], message: `in the key: ${message}` });
         }
       }
-      if (key !== rawKey) out ??= copyUpTo(index);
+      if (key !== rawKey && out === undefined) out = yield* copyUpTo(index);
       // Without a copy every key so far is as written, and written keys are distinct.
       if (out !== undefined && Object.hasOwn(out, key)) {
         issues.push({
@@ -297,7 +301,7 @@ export function* interpolateDocumentSteps(document: unknown, env: Env): Steps<In
         sliced && path.length === 0 && isTable(child) && childPath.length <= MAX_NESTING
           ? yield* visitTable(child, childPath)
           : visit(child, childPath);
-      if (visited !== child) out ??= copyUpTo(index);
+      if (visited !== child && out === undefined) out = yield* copyUpTo(index);
       if (out !== undefined) out[key] = visited;
     }
     if (out === undefined) {
