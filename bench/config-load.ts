@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import { getHeapStatistics } from "node:v8";
 import { RateSync } from "../src/index.ts";
 
 /** The id of the `i`-th limiter of {@link limiterFile}: `l000001`. */
@@ -59,10 +60,13 @@ async function measureOne(count: number): Promise<void> {
     const histogram = monitorEventLoopDelay({ resolution: 1 });
     let last = performance.now();
     let maxGap = 0;
+    // The largest heap seen while the reload runs (old and new config live side by side until the swap).
+    let reloadPeakHeap = getHeapStatistics().used_heap_size;
     const ticker = setInterval(() => {
       const now = performance.now();
       maxGap = Math.max(maxGap, now - last);
       last = now;
+      reloadPeakHeap = Math.max(reloadPeakHeap, getHeapStatistics().used_heap_size);
     }, 1);
     histogram.enable();
     started = performance.now();
@@ -86,6 +90,7 @@ async function measureOne(count: number): Promise<void> {
         peakRssMb: Math.round(peakRssMb),
         reloadMs: Math.round(reloadMs),
         reloadCpuMs,
+        reloadPeakHeapMb: Math.round(reloadPeakHeap / 2 ** 20),
         reloadMaxBlockMs: +(histogram.max / 1e6).toFixed(1),
         reloadMaxTimerGapMs: +maxGap.toFixed(1),
         ok: ids === count && limit === 20,

@@ -20,7 +20,10 @@ export type Env = Readonly<Record<string, string | undefined>>;
 
 /** The interpolated document and everything that went wrong. */
 export interface InterpolationResult {
-  /** A copy of the input with every string and key interpolated; tables are null-prototype objects. */
+  /**
+   * The input with every string and key interpolated: a table where something changed is a null-prototype
+   * copy, one where nothing did is the input's own table.
+   */
   readonly value: unknown;
   readonly issues: readonly PathIssue[];
   /**
@@ -208,6 +211,8 @@ export function* interpolateDocumentSteps(document: unknown, env: Env): Steps<In
       return undefined;
     }
     if (typeof value === "string") {
+      // Most values hold no `$`: kept as they are, without a result object per string.
+      if (!value.includes("$")) return value;
       const result = interpolateString(value, env);
       if (result.ok) return result.text;
       for (const message of result.messages) issues.push({ code: "env", path, message });
@@ -217,31 +222,67 @@ export function* interpolateDocumentSteps(document: unknown, env: Env): Steps<In
       return value.map((item, index) => visit(item, [...path, String(index)]));
     }
     if (!isTable(value)) return value;
-    return runSync(visitTable(value, path));
+    // Kept, not copied, when nothing in it would change (most limiter tables): copying 100k tables into new
+    // ones was most of the time interpolation took, and then of the collector's.
+    return isUnchanged(value, path) ? value : runSync(visitTable(value, path));
+  };
+
+  /**
+   * True when visiting `table` (at `path`) would change nothing: no key or string value holds a `$`, no value
+   * is an array or a table, and its values are not too deep.
+   */
+  const isUnchanged = (table: Record<string, unknown>, path: readonly string[]): boolean => {
+    if (path.length >= MAX_NESTING) return false;
+    for (const key of Object.keys(table)) {
+      if (key.includes("$")) return false;
+      const child = table[key];
+      if (typeof child === "string") {
+        if (child.includes("$")) return false;
+      } else if (Array.isArray(child) || isTable(child)) {
+        return false;
+      }
+    }
+    return true;
   };
 
   // The tables of the first two levels yield every STEP_SIZE keys; deeper ones run in one piece.
   function* visitTable(value: Record<string, unknown>, path: readonly string[]): Steps<unknown> {
     const sliced = path.length < 2;
-    // Null prototype: ids such as `__proto__` or `constructor` are plain keys and can never reach a prototype.
-    const out: Record<string, unknown> = Object.create(null);
+    // Made only once a key or value changes, from the keys before it; a table where nothing changes is kept
+    // as it is (the `limiters` table of most files: 100k keys copied for nothing otherwise). Null prototype:
+    // ids such as `__proto__` or `constructor` are plain keys and can never reach a prototype.
+    let out: Record<string, unknown> | undefined;
+    // In steps too: a change in the last of 100k tables copies all the others.
+    function* copyUpTo(index: number): Steps<Record<string, unknown>> {
+      const copy: Record<string, unknown> = Object.create(null);
+      for (let i = 0; i < index; i++) {
+        if (sliced && (i + 1) % STEP_SIZE === 0) yield;
+        copy[keys[i]!] = value[keys[i]!];
+      }
+      return copy;
+    }
     // Only keys that interpolation changed are recorded (most tables have none): a map per table, and a
     // WeakMap entry per table, made loading 100k limiters markedly slower.
     let origins: Map<string, string> | undefined;
     let done = 0;
     let written = 0;
     const keys = sliced ? keysOf(value) : Object.keys(value);
-    for (const rawKey of keys) {
+    for (let index = 0; index < keys.length; index++) {
+      const rawKey = keys[index]!;
       if (sliced && ++done % STEP_SIZE === 0) yield;
-      const keyResult = interpolateString(rawKey, env);
       let key = rawKey;
-      if (keyResult.ok) {
-        key = keyResult.text;
-      } else {
-        for (const message of keyResult.messages)
-          issues.push({ code: "env", path: [...path, rawKey], message: `in the key: ${message}` });
+      if (rawKey.includes("$")) {
+        const keyResult = interpolateString(rawKey, env);
+        if (keyResult.ok) {
+          key = keyResult.text;
+        } else {
+          for (const message of keyResult.messages)
+            issues.push({ code: "env", path: [...path, rawKey], message: `in the key: ${message}` });
+        }
       }
-      if (Object.hasOwn(out, key)) {
+      if (key !== rawKey && out === undefined) out = yield* copyUpTo(index);
+      // Without a copy every key so far is as written, and written keys are distinct.
+      if (out !== undefined && Object.hasOwn(out, key)) {
         issues.push({
           code: "conflict",
           path: [...path, rawKey],
@@ -256,10 +297,16 @@ export function* interpolateDocumentSteps(document: unknown, env: Env): Steps<In
       const child = value[rawKey];
       const childPath = [...path, key];
       written++;
-      out[key] =
+      const visited =
         sliced && path.length === 0 && isTable(child) && childPath.length <= MAX_NESTING
           ? yield* visitTable(child, childPath)
           : visit(child, childPath);
+      if (visited !== child && out === undefined) out = yield* copyUpTo(index);
+      if (out !== undefined) out[key] = visited;
+    }
+    if (out === undefined) {
+      if (sliced && keys.length > STEP_SIZE) rememberKeys(value, keys);
+      return value;
     }
     if (origins !== undefined) sourceKeys.set(out, origins);
     // Unchanged keys written in the same order: `out` lists them as `value` does.

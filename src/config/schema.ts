@@ -54,6 +54,8 @@ export const ON_STORE_ERROR_VALUES = ["allow", "deny", "local"] as const;
 
 // The JSON Schema of each field as written in TOML, keyed by the field's zod schema (see `configJsonSchema`).
 const jsonForms = new WeakMap<object, Record<string, unknown>>();
+// The check of each field, keyed by the field's zod schema (see `fieldCheckOf`).
+const fieldChecks = new WeakMap<object, Check<unknown>>();
 
 /** A value written as `${VAR}` that the loader resolves: editors must accept it wherever a number is expected. */
 const ENV_REFERENCE_JSON = {
@@ -63,9 +65,20 @@ const ENV_REFERENCE_JSON = {
 };
 
 /** A field's check: the converted value, or what is wrong with the input (a code and a message). */
-type Check<T> = (
+export type Check<T> = (
   input: unknown,
 ) => { ok: true; value: T } | { ok: false; code: ConfigIssueCode; message: string };
+
+/**
+ * The check behind a field made by this module (also through `.optional()`), for code that validates a
+ * table without zod's object machinery and asks zod only when something is wrong (see `fast-limiters.ts`).
+ * `undefined` for any other schema.
+ */
+export function fieldCheckOf(schema: z.core.$ZodType): Check<unknown> | undefined {
+  let inner: z.core.$ZodType = schema;
+  while (inner instanceof z.ZodOptional) inner = inner.unwrap();
+  return fieldChecks.get(inner);
+}
 
 /**
  * The {@link ConfigIssueCode} of a zod issue raised by a field's check, carried in the issue's `params` (zod's
@@ -88,6 +101,7 @@ function field<T>(check: Check<T>, json: Record<string, unknown>): z.ZodType<T, 
     return z.NEVER;
   });
   jsonForms.set(schema, json);
+  fieldChecks.set(schema, check);
   return schema;
 }
 

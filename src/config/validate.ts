@@ -13,6 +13,7 @@ import { ALGORITHMS, DEFAULT_ALGORITHM, namesOfFamily, resolveAlgorithm } from "
 import type { ConfigIssueCode } from "../errors.ts";
 import { templateIdProblem } from "../limiters/templates.ts";
 import { MAX_DURATION_MS, MAX_DURATION_TEXT } from "./bounds.ts";
+import { parseLimiterFields } from "./fast-limiters.ts";
 import { MAX_LISTED_ISSUES, type PathIssue, quoteList } from "./issues.ts";
 import { bucketShape } from "./normalize.ts";
 import {
@@ -414,7 +415,8 @@ export function validateLimiterTable(
     return { issues: [{ code: "invalid_type", path, message: "expected a table of limiter settings" }] };
   const issues: PathIssue[] = [];
 
-  const result = limiterSchema.safeParse(raw);
+  // Tables without issues skip zod's object parse (same checks, same output); zod words every issue.
+  const result = parseLimiterFields(raw) ?? limiterSchema.safeParse(raw);
   if (!result.success) issues.push(...fromZod(result.error, path, unknownLimiterKey));
 
   // The rules below read the raw table, so they are reported even when a field above failed.

@@ -52,14 +52,20 @@ export class DynamicConfig {
   #definition: LimiterDefinition;
   /** Validation in the context the limiter runs in (its RateSync's stores and defaults) once bound. */
   #validate: DefinitionValidator = validateStandalone;
-  readonly #listeners = new Set<Listener>();
+  /**
+   * One listener as it is, a Set only from the second on: a RateSync subscribes exactly one per limiter,
+   * and a Set each was a tenth of the memory of 100k limiters.
+   */
+  #listeners: Listener | Set<Listener> | undefined;
 
   /** Creates a config holding `initial`, validated on its own (throws `ConfigError`). */
   constructor(initial: LimiterDefinition, trust?: typeof validatedDefinition) {
     // A RateSync builds one per limiter from definitions it has just validated in their own context: a second,
     // standalone validation each (a whole document per limiter) was most of the cost of loading a large file.
     if (trust !== validatedDefinition) validateStandalone(initial);
-    this.#definition = freezeDefinition(initial);
+    // A validated definition comes frozen from its snapshot: taken as it is, not copied once more.
+    this.#definition =
+      trust === validatedDefinition && Object.isFrozen(initial) ? initial : freezeDefinition(initial);
   }
 
   /** The current definition (the `[limiters.<id>]` shape). */
@@ -88,9 +94,14 @@ export class DynamicConfig {
 
   /** Calls `listener` after every change; returns a function that unsubscribes. */
   subscribe(listener: Listener): () => void {
-    this.#listeners.add(listener);
+    const listeners = this.#listeners;
+    if (listeners === undefined) this.#listeners = listener;
+    else if (listeners instanceof Set) listeners.add(listener);
+    else if (listeners !== listener) this.#listeners = new Set([listeners, listener]);
     return () => {
-      this.#listeners.delete(listener);
+      const now = this.#listeners;
+      if (now instanceof Set) now.delete(listener);
+      else if (now === listener) this.#listeners = undefined;
     };
   }
 
@@ -106,6 +117,8 @@ export class DynamicConfig {
 
   #set(definition: LimiterDefinition): void {
     this.#definition = freezeDefinition(definition);
-    for (const listener of [...this.#listeners]) listener(this.#definition);
+    const listeners = this.#listeners;
+    if (listeners instanceof Set) for (const listener of [...listeners]) listener(this.#definition);
+    else listeners?.(this.#definition);
   }
 }

@@ -5,14 +5,11 @@
  * lets the `Reloader` apply a reload as plain assignments that cannot fail halfway.
  */
 
+import { sameJson } from "../config/same-json.ts";
 import { runSync, STEP_SIZE, type Steps } from "../config/steps.ts";
 import type { ConfigSnapshot, LimiterConfig, LimiterDefinition } from "../config/types.ts";
 import type { ReloadEvent } from "../core/types.ts";
 import type { LimiterEntry, Registry } from "../limiters/registry.ts";
-
-function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
 
 /** True when two snapshots configure the same things (order included): reloading one over the other is a no-op. */
 export function sameSnapshot(a: ConfigSnapshot, b: ConfigSnapshot): boolean {

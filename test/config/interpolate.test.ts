@@ -1,6 +1,11 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: these strings are ${VAR} references on purpose
 import { describe, expect, it } from "vitest";
-import { interpolateDocument, interpolateString } from "../../src/config/interpolate.ts";
+import {
+  interpolateDocument,
+  interpolateDocumentSteps,
+  interpolateString,
+} from "../../src/config/interpolate.ts";
+import { STEP_SIZE } from "../../src/config/steps.ts";
 
 const env = { SET: "value", EMPTY: "", HOST: "cache" };
 const ok = (text: string) => ({ ok: true, text });
@@ -98,6 +103,23 @@ describe("interpolateDocument", () => {
     const result = interpolateDocument({ limiters: { "${A}": {}, b: {} } }, { A: "b" });
     expect(result.issues).toHaveLength(1);
     expect(result.issues[0]?.message).toContain('becomes "b"');
+  });
+
+  it("keeps tables where nothing changes, and copies a large table in steps when its last one changes", () => {
+    const count = 10 * STEP_SIZE;
+    const limiters: Record<string, unknown> = {};
+    for (let i = 0; i < count - 1; i++) limiters[`l${i}`] = { rate: "10/s" };
+    limiters.last = { rate: "${RATE}" };
+    const steps = interpolateDocumentSteps({ limiters }, { RATE: "1/s" });
+    let yields = 0;
+    let next = steps.next();
+    for (; !next.done; next = steps.next()) yields++;
+    const out = (next.value.value as { limiters: Record<string, { rate: string }> }).limiters;
+    expect(out.last?.rate).toBe("1/s");
+    expect(out.l0).toBe(limiters.l0);
+    expect(Object.keys(out)).toEqual(Object.keys(limiters));
+    // One pause per STEP_SIZE tables visited, and as many again while the tables before `last` are copied.
+    expect(yields).toBeGreaterThanOrEqual(2 * (count / STEP_SIZE) - 1);
   });
 
   it("builds tables without a prototype, so __proto__ is a plain key", () => {

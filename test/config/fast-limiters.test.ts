@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import { parseLimiterFields } from "../../src/config/fast-limiters.ts";
+import { limiterSchema } from "../../src/config/schema.ts";
+
+/** Tables a file may hold: valid ones of every key, and ones zod must word an issue for. */
+const TABLES: Record<string, unknown>[] = [
+  { rate: "10/s" },
+  { rate: "3/5min", burst: 7, store: "main", timeout: "250ms", on_store_error: "deny" },
+  { burst: "5", rate: "100/min", shadow: "true", hash_keys: false },
+  { rate_per_second: 2.5, fail_closed: true },
+  { algorithm: "sliding_window", limit: 5, window: "5m" },
+  { algorithm: "fixed_window", limit: "9", window_seconds: 30 },
+  { max_concurrent: 3, lease: "2m", timeout: 0 },
+  { algorithm: "gcra", rate: "1/day" },
+  {},
+  // Each of these has an issue: the fast path must leave it to zod.
+  { rate: 10 },
+  { rate: "ten per second" },
+  { rate: "10/s", burst: 0 },
+  { rate: "10/s", brust: 3 },
+  { rate: "10/s", store: "" },
+  { algorithm: "sliding", limit: 5, window: "5m" },
+  { max_concurrent: 1.5 },
+  { rate: "10/s", timeout: "forever" },
+];
+
+describe("parseLimiterFields", () => {
+  it.each(TABLES.map((table) => [JSON.stringify(table), table]))(
+    "gives what zod gives, or leaves the table to zod: %s",
+    (_name, table) => {
+      const zod = limiterSchema.safeParse(table);
+      const fast = parseLimiterFields(table as Record<string, unknown>);
+      if (!zod.success) {
+        expect(fast).toBeUndefined();
+        return;
+      }
+      expect(fast).toBeDefined();
+      expect(fast?.data).toStrictEqual(zod.data);
+      // zod's output order (the schema's), whatever order the table was written in.
+      expect(Object.keys(fast?.data ?? {})).toEqual(Object.keys(zod.data));
+    },
+  );
+
+  it("takes null-prototype tables, as smol-toml makes them", () => {
+    const table: Record<string, unknown> = Object.assign(Object.create(null), { rate: "10/s" });
+    expect(parseLimiterFields(table)?.data).toStrictEqual(limiterSchema.parse({ rate: "10/s" }));
+  });
+
+  it("leaves a key set to undefined to zod (which keeps it in its output)", () => {
+    expect(parseLimiterFields({ rate: "10/s", shadow: undefined })).toBeUndefined();
+  });
+
+  it("leaves a table with an own __proto__ key to zod", () => {
+    const table = JSON.parse('{"rate": "10/s", "__proto__": {"burst": 3}}') as Record<string, unknown>;
+    expect(parseLimiterFields(table)).toBeUndefined();
+  });
+});
