@@ -11,7 +11,7 @@ import { RateLimiterRedis } from "rate-limiter-flexible";
 import { parseConfigObject } from "../../src/config/load.ts";
 import type { RedisStoreConfig } from "../../src/config/types.ts";
 import { RateSync } from "../../src/core/rate-sync.ts";
-import { encodeLean } from "../../src/stores/redis/codec.ts";
+import { encodeCall, leanOf } from "../../src/stores/redis/codec.ts";
 import { LEAN_DECIDE_SCRIPTS } from "../../src/stores/redis/lua.ts";
 import { RedisStore } from "../../src/stores/redis/redis-store.ts";
 import type { StoreOp } from "../../src/stores/store.ts";
@@ -85,7 +85,7 @@ export async function redisScenarios(ctx: BenchContext): Promise<Row[]> {
         params: { kind: "fixed_window", limit: OPEN_POINTS, windowMs: WINDOW_S * 1000 },
         cost: 1,
       };
-      const lean = encodeLean(`${ourPrefix}_raw`, op, 0);
+      const lean = leanOf(encodeCall(`${ourPrefix}_raw`, [op], 0, ""));
       if (lean === undefined) throw new Error("a fixed window op has a lean script");
       return [sha, 1, lean.key, ...lean.args] as const;
     };

@@ -182,50 +182,111 @@ local function encode(d)
 end
 `;
 
+/** Each rate algorithm's decide function by kind code, and the kind codes whose TTL grows with every write. */
+const RATE_TABLES = `
+local RATE = { ${ALGORITHM_SPECS.map((spec) => `${spec.code} = ${spec.lua.decide}`).join(", ")} }
+local GROWING = { ${ALGORITHM_SPECS.filter((spec) => spec.lua.ttl === "growing")
+  .map((spec) => `${spec.code} = true`)
+  .join(", ")} }
+`;
+
 /**
- * Decides every op; applies all of them only when all are allowed. Returns
- * `[nowMs, allAllowed, (allowed, limit, remaining, resetAfterMs, retryAfterMs, waitMs) per op]`.
+ * Decides a batch of calls in arrival order, each exactly as it would be decided alone, at one instant (one
+ * `TIME`). `ARGV[1]` = number of calls, then per call: op count `n`, maxWaitMs, deadline (store clock, ms since
+ * the epoch; empty for none), then its `n` ops ({@link OP_STRIDE} values each, as for the peek and refund
+ * scripts). `KEYS` holds each call's keys, one per op, call after call. Replies with one array per call, in
+ * today's single-call format: `[nowMs, allAllowed, (allowed, limit, remaining, resetAfterMs, retryAfterMs,
+ * waitMs) per op]`, or `[nowMs, -1]` for a call past its deadline (refused alone, nothing applied).
+ *
+ * A call of one rate op (the common call) takes a short path: no op table, no pending writes, and the TTL
+ * upkeep of its algorithm (see `GROWING_TTL`, `WINDOW_TTL`), which saves Redis calls on most writes. A
+ * composite or a concurrency op takes the general path: decided member by member against the writes it has
+ * pending (so two members on one state see each other), applied only when every member is allowed. The pending
+ * writes start empty for every call: a call sees earlier calls of the batch through Redis itself, since each
+ * call applies its writes before the next one is decided.
  */
-export const DECIDE_SCRIPT = `${PRELUDE}
-local maxWait = tonumber(ARGV[1])
-local n = tonumber(ARGV[2])
-${pastDeadline(`ARGV[3 + n * ${OP_STRIDE}]`)}
-local decisions = {}
-local all = true
-for i = 1, n do
-  local o = readOp(3 + (i - 1) * ${OP_STRIDE})
-  local key = KEYS[i]
-  local d = decideOp(key, o, maxWait)
-  decisions[i] = { o = o, d = d }
-  if d.allowed then
-    if o.kind == '${CONCURRENCY.code}' then
-      local list = pendingLeases[key] or {}
-      list[#list + 1] = tonumber(d.newState)
-      pendingLeases[key] = list
-    else
-      pending[key .. '\\0' .. o.tag] = d.newState
+export const BATCH_DECIDE_SCRIPT = `${PRELUDE}${RATE_TABLES}
+local nowText = fmt(now)
+local noGt = redis.REDIS_VERSION_NUM == nil
+
+local function decideOne(key, base, maxWait)
+  local kind, tag = ARGV[base], ARGV[base + 1]
+  local rate = RATE[kind]
+  if rate == nil then error('unknown kind ' .. tostring(kind)) end
+  local state = redis.call('HGET', key, tag)
+  if state == false then state = nil end
+  local allowed, limit, remaining, resetAfter, retryAfter, wait, newState, ttl, fresh =
+    rate(state, tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4]), maxWait)
+  local a = 0
+  if allowed then
+    a = 1
+    redis.call('HSET', key, tag, newState)
+    if GROWING[kind] then
+      if state == nil or noGt then extendTtl(key, ttl) else redis.call('PEXPIRE', key, ttlMs(ttl), 'GT') end
+    elseif fresh then
+      extendTtl(key, ttl)
     end
-  else
-    all = false
   end
+  return { nowText, a, a, num(limit), num(remaining), num(resetAfter), num(retryAfter), num(wait) }
 end
-if all then
+
+local function decideMany(keyBase, base, n, maxWait)
+  pending = {}
+  pendingLeases = {}
+  local decisions = {}
+  local all = true
   for i = 1, n do
-    local key, o, d = KEYS[i], decisions[i].o, decisions[i].d
-    if o.kind == '${CONCURRENCY.code}' then
-      redis.call('ZADD', key, d.newState, o.lease)
+    local o = readOp(base + (i - 1) * ${OP_STRIDE})
+    local key = KEYS[keyBase + i]
+    local d = decideOp(key, o, maxWait)
+    decisions[i] = { o = o, d = d }
+    if d.allowed then
+      if o.kind == '${CONCURRENCY.code}' then
+        local list = pendingLeases[key] or {}
+        list[#list + 1] = tonumber(d.newState)
+        pendingLeases[key] = list
+      else
+        pending[key .. '\\0' .. o.tag] = d.newState
+      end
     else
-      redis.call('HSET', key, o.tag, d.newState)
+      all = false
     end
-    extendTtl(key, d.ttl)
   end
+  if all then
+    for i = 1, n do
+      local key, o, d = KEYS[keyBase + i], decisions[i].o, decisions[i].d
+      if o.kind == '${CONCURRENCY.code}' then
+        redis.call('ZADD', key, d.newState, o.lease)
+      else
+        redis.call('HSET', key, o.tag, d.newState)
+      end
+      extendTtl(key, d.ttl)
+    end
+  end
+  local out = { nowText, all and 1 or 0 }
+  for i = 1, n do
+    local e = encode(decisions[i].d)
+    for j = 1, #e do out[#out + 1] = e[j] end
+  end
+  return out
 end
-local out = { fmt(now), all and 1 or 0 }
-for i = 1, n do
-  local e = encode(decisions[i].d)
-  for j = 1, #e do out[#out + 1] = e[j] end
+
+local replies = {}
+local keyBase, base = 0, 2
+for c = 1, tonumber(ARGV[1]) do
+  local n, maxWait, deadline = tonumber(ARGV[base]), tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
+  local first = base + 3
+  if deadline ~= nil and now > deadline then
+    replies[c] = { nowText, -1 }
+  elseif n == 1 and ARGV[first] ~= '${CONCURRENCY.code}' then
+    replies[c] = decideOne(KEYS[keyBase + 1], first, maxWait)
+  else
+    replies[c] = decideMany(keyBase, first, n, maxWait)
+  end
+  keyBase = keyBase + n
+  base = first + n * ${OP_STRIDE}
 end
-return out
+return replies
 `;
 
 /**

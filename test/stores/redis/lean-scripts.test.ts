@@ -6,7 +6,7 @@
 
 import { afterAll, describe, expect, it } from "vitest";
 import type { RateParams } from "../../../src/algorithms/types.ts";
-import { encodeLean } from "../../../src/stores/redis/codec.ts";
+import { encodeCall, leanOf } from "../../../src/stores/redis/codec.ts";
 import { stateKey } from "../../../src/stores/redis/keys.ts";
 import { LEAN_DECIDE_SCRIPTS } from "../../../src/stores/redis/lua.ts";
 import type { StoreOp } from "../../../src/stores/store.ts";
@@ -93,7 +93,7 @@ describe.skipIf(!redis.available)("redis lean decide scripts: TTL upkeep", () =>
     const script = LEAN_DECIDE_SCRIPTS.tb.replace("redis.REDIS_VERSION_NUM == nil", "true");
     expect(script).not.toBe(LEAN_DECIDE_SCRIPTS.tb);
     const { op, key } = single({ kind: "token_bucket", intervalMs: 60_000, burst: 5 });
-    const call = encodeLean(fixture.config.keyPrefix, op, 0);
+    const call = leanOf(encodeCall(fixture.config.keyPrefix, [op], 0, ""));
     if (call === undefined) throw new Error("a token bucket op has a lean script");
     let last = 0;
     for (let i = 1; i <= 3; i++) {
