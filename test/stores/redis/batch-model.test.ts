@@ -9,8 +9,8 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { acquireLease, decide, peek } from "../../../src/algorithms/index.ts";
 import { stateTag } from "../../../src/algorithms/registry.ts";
-import type { LimitParams, OpResult } from "../../../src/algorithms/types.ts";
-import type { StoreOp } from "../../../src/stores/store.ts";
+import type { LimitParams } from "../../../src/algorithms/types.ts";
+import type { OpResult, StoreOp } from "../../../src/stores/store.ts";
 import { decideTimed, peekTimed } from "../../helpers/store-times.ts";
 import { requireRedis } from "../../helpers/stores.ts";
 import { redisFixture } from "./setup.ts";
@@ -63,12 +63,14 @@ const paramsOf = fc.record({
   }),
 });
 
+type KindParams = typeof paramsOf extends fc.Arbitrary<infer T> ? T : never;
+
 /** Every (key, kind) pair of a run: three keys, each with every kind, so calls on one key share its hash. */
-function slotsOf(run: number, params: fc.RecordValue<typeof paramsOf>): Slot[] {
+function slotsOf(run: number, params: KindParams): Slot[] {
   const slots: Slot[] = [];
   for (const key of ["a", "b", "c"]) {
     for (const [kind, p] of Object.entries(params)) {
-      slots.push({ key: `batch-${run}-${key}`, params: { kind, ...p } as LimitParams });
+      slots.push({ key: `batch-${run}-${key}`, params: { kind, ...(p as object) } as LimitParams });
     }
   }
   return slots;
@@ -109,8 +111,9 @@ describe.skipIf(!redis.available)("redis batched decisions vs the reference mode
               maxWaitMs,
               ops: members.map(({ slot, cost }): StoreOp => {
                 const { key, params: p } = slots[slot % slots.length] as Slot;
+                lease += 1;
                 return p.kind === "concurrency"
-                  ? { limiterId: "model", key, params: p, cost: 1, leaseId: `lease-${(lease += 1)}` }
+                  ? { limiterId: "model", key, params: p, cost: 1, leaseId: `lease-${lease}` }
                   : { limiterId: "model", key, params: p, cost };
               }),
             }));
@@ -135,7 +138,9 @@ describe.skipIf(!redis.available)("redis batched decisions vs the reference mode
               const actual = timed[i]?.batch;
               const all = results.every((r) => r.allowed);
               expect(actual?.allowed, `call ${i}`).toBe(all);
-              results.forEach((r, j) => expectSame(actual?.results[j], r, `call ${i} member ${j}`));
+              results.forEach((r, j) => {
+                expectSame(actual?.results[j], r, `call ${i} member ${j}`);
+              });
               if (all) for (const [id, state] of pending) states.set(id, state);
             });
             // The final state of every slot, as a peek reads it.
