@@ -189,12 +189,10 @@ export function openConnection(driver: IoRedisModule, config: RedisStoreConfig):
     busy(scripts[name](keys.length, ...keys, ...args));
 
   return {
-    decideBatch: (calls) =>
-      busy(
-        (scripts.rateSyncDecideBatch as (...args: (string | number)[]) => Promise<unknown>)(
-          ...encodeBatch(calls),
-        ),
-      ),
+    decideBatch: (calls) => {
+      const [numberOfKeys, ...keysAndArgs] = encodeBatch(calls);
+      return busy(scripts.rateSyncDecideBatch(numberOfKeys as number, ...(keysAndArgs as string[])));
+    },
     decideOne: (kind, key, args) => busy(scripts[LEAN_COMMANDS[kind]](1, key, ...args)),
     peek: (keys, args) => run("rateSyncPeek", keys, args),
     refund: (keys, args) => run("rateSyncRefund", keys, args),

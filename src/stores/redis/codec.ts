@@ -40,7 +40,7 @@ export function keyOfOp(prefix: string, op: StoreOp): string {
 }
 
 /**
- * Encodes ops for the decide, peek and refund scripts.
+ * Encodes ops for the peek and refund scripts.
  *
  * @param needLeaseIds False for peeks: looking at a lease set takes no lease, so it needs no id.
  * @throws InvalidArgumentError when a concurrency op that takes a lease has no lease id.

@@ -1,32 +1,32 @@
 /**
  * @module
- * The Lua scripts of the Redis store: one per kind of call (decide, peek, refund, renew), plus a lean decide
- * script per rate algorithm for the common single-op call. Each reads the clock with `TIME` inside the script,
- * so every decision uses the store's clock, and each does all its reads and writes in one atomic call. They
- * encode `src/algorithms/` exactly (see the math reference there); the tests compare them with those pure
- * functions. Every script is assembled from the same Lua source pieces below (one `fmt`, one function per
- * algorithm), so the general and the lean scripts cannot drift apart.
+ * The Lua scripts of the Redis store: a batch decide script (the decisions of one event-loop turn on one node
+ * or hash slot, in one run), peek, refund and renew, plus a lean decide script per rate algorithm for a lone
+ * single-op call. Each reads the clock with `TIME` once inside the script, so every decision uses the store's
+ * clock, and each does all its reads and writes in one atomic run. They encode `src/algorithms/` exactly (see
+ * the math reference there); the tests compare them with those pure functions. Every script is assembled from
+ * the same Lua source pieces below (one `fmt`, one function per algorithm), so the scripts cannot drift apart.
  *
  * Wire format (built by `codec.ts`):
- * - General scripts (decide, peek, refund): `KEYS[i]` is the state key of op `i`: a hash (field = state tag) for
- *   rate ops, a sorted set of leases (member = lease id, score = expiry) for concurrency ops.
- *   `ARGV[1]` = maxWaitMs, `ARGV[2]` = number of ops, then 6 values per op:
- *   kind code, state tag, p1, p2, cost, lease id — where (p1, p2) is (intervalMs, burst) for buckets,
- *   (limit, windowMs) for windows and (maxConcurrent, leaseMs) for concurrency. Decide takes one more value
- *   after the ops: its deadline on the store clock (ms since the epoch; empty for none).
- * - Lean decide scripts (`LEAN_DECIDE_SCRIPTS`, one per rate algorithm; used for a decision of exactly one op
- *   that is not a concurrency op): `KEYS[1]` = the state hash, `ARGV` = state tag, p1, p2, cost, maxWaitMs,
- *   deadline (as for decide).
- *   The algorithm is chosen by the script, so it is not sent; there is no op count and no lease id.
- * - Decide and peek reply `[nowMs, allAllowed, (allowed, limit, remaining, resetAfterMs, retryAfterMs, waitMs)
- *   per op]`, the lean scripts included (with one op). Whole numbers below 1e15 go back as Redis integers (no
- *   string to format); others as strings (`%.17g`, `inf`), since a Lua number returned as-is would be truncated
- *   to an integer. `codec.ts` reads both with `Number()`. A decide (lean or general) that reached Redis after its
- *   deadline replies `[nowMs, -1]` and touches nothing.
+ * - Peek and refund: `KEYS[i]` is the state key of op `i`: a hash (field = state tag) for rate ops, a sorted
+ *   set of leases (member = lease id, score = expiry) for concurrency ops. `ARGV[1]` = maxWaitMs, `ARGV[2]` =
+ *   number of ops, then 6 values per op: kind code, state tag, p1, p2, cost, lease id — where (p1, p2) is
+ *   (intervalMs, burst) for buckets, (limit, windowMs) for windows and (maxConcurrent, leaseMs) for concurrency.
+ * - Batch decide (`BATCH_DECIDE_SCRIPT`): `KEYS` = each call's op keys, call after call; `ARGV[1]` = number of
+ *   calls, then per call: op count, maxWaitMs, deadline on the store clock (ms since the epoch; empty for
+ *   none), and its ops (6 values each, as above). Replies with one array per call, in the format below.
+ * - Lean decide scripts (`LEAN_DECIDE_SCRIPTS`, one per rate algorithm; used for a lone decision of exactly one
+ *   op that is not a concurrency op): `KEYS[1]` = the state hash, `ARGV` = state tag, p1, p2, cost, maxWaitMs,
+ *   deadline. The algorithm is chosen by the script, so it is not sent; there is no op count and no lease id.
+ * - A decision and a peek reply `[nowMs, allAllowed, (allowed, limit, remaining, resetAfterMs, retryAfterMs,
+ *   waitMs) per op]`. Whole numbers below 1e15 go back as Redis integers (no string to format); others as
+ *   strings (`%.17g`, `inf`), since a Lua number returned as-is would be truncated to an integer. `codec.ts`
+ *   reads both with `Number()`. A decision that reached Redis after its deadline replies `[nowMs, -1]` and
+ *   touches nothing (in a batch: that call alone).
  *
  * Stored state (hash field values, numbers as `fmt` prints them — `%d` when whole, else `%.17g` — so they
- * round-trip exactly; a window start already stored may be written back as the same text; the lean scripts read and
- * write exactly this, so both kinds of script, and processes of either version, share state): each algorithm's
+ * round-trip exactly; a window start already stored may be written back as the same text; every script reads
+ * and writes exactly this, so all of them, and processes of either version, share state): each algorithm's
  * `lua.ts` (`src/algorithms/<name>/lua.ts`) gives its field's format.
  */
 
@@ -422,7 +422,7 @@ return { fmt(now), a, a, num(limit), num(remaining), num(resetAfter), num(retryA
 
 /**
  * Lean decide scripts by kind code, for a decision of exactly one rate op: `KEYS[1]` = state hash,
- * `ARGV` = state tag, p1, p2, cost, maxWaitMs. Same math, state format and reply as {@link DECIDE_SCRIPT} with
+ * `ARGV` = state tag, p1, p2, cost, maxWaitMs. Same math, state format and reply as one call of {@link BATCH_DECIDE_SCRIPT} with
  * one op (the same Lua functions), fewer Redis calls (see `GROWING_TTL`, `WINDOW_TTL`) and far less Lua work.
  */
 export const LEAN_DECIDE_SCRIPTS = Object.fromEntries(
