@@ -82,3 +82,24 @@ export async function interleaveLatency(
     Object.fromEntries(names.map((n) => [n, summarize(from[n]!)]));
   return { p50: summarizeAll(p50), p99: summarizeAll(p99) };
 }
+
+/** {@link interleave} for loaded measurements: one summary per contender for throughput and for p99. */
+export async function interleaveLoaded(
+  runs: number,
+  contenders: Readonly<Record<string, () => Promise<{ readonly opsPerSec: number; readonly p99: number }>>>,
+): Promise<{ opsPerSec: Record<string, Summary>; p99: Record<string, Summary> }> {
+  const names = Object.keys(contenders);
+  const rates: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  const p99: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  for (let r = 0; r < runs; r++) {
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(i + r) % names.length]!;
+      const measured = await contenders[name]!();
+      rates[name]!.push(measured.opsPerSec);
+      p99[name]!.push(measured.p99);
+    }
+  }
+  const summarizeAll = (from: Record<string, number[]>) =>
+    Object.fromEntries(names.map((n) => [n, summarize(from[n]!)]));
+  return { opsPerSec: summarizeAll(rates), p99: summarizeAll(p99) };
+}

@@ -86,3 +86,39 @@ export async function latency(op: Operation, timing: Timing): Promise<Latency> {
   const array = Float64Array.from(samples);
   return { p50: quantile(array, 0.5), p99: quantile(array, 0.99), samples: array.length };
 }
+
+/** Throughput and per-call latency under load. */
+export interface Loaded {
+  readonly opsPerSec: number;
+  /** The 99th percentile of one call's time (ms), over every call measured. */
+  readonly p99: number;
+}
+
+/**
+ * {@link throughput} that also times every call: operations per second with `inFlight` loops, and the p99 of
+ * one call's time under that load. `perCall` is how many operations one call of `op` stands for (a raw batch
+ * of 64 decisions counts 64; its latency is the batch's).
+ */
+export async function loaded(op: Operation, inFlight: number, timing: Timing, perCall = 1): Promise<Loaded> {
+  await runFor(op, inFlight, timing.warmupMs, 1);
+  await new Promise((resolve) => setImmediate(resolve));
+  const samples: number[] = [];
+  const started = performance.now();
+  const deadline = started + timing.durationMs;
+  let next = 0;
+  const loop = async (): Promise<void> => {
+    for (;;) {
+      const start = performance.now();
+      await op(next++);
+      const end = performance.now();
+      samples.push(end - start);
+      if (end >= deadline) return;
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, loop));
+  const elapsed = performance.now() - started;
+  return {
+    opsPerSec: (samples.length * perCall * 1000) / elapsed,
+    p99: quantile(Float64Array.from(samples), 0.99),
+  };
+}

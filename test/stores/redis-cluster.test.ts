@@ -1,6 +1,7 @@
 /**
  * The Redis store on a real Redis Cluster: three masters started here on loopback, joined with
- * `redis-cli --cluster create`, and torn down after.
+ * `redis-cli --cluster create`, and torn down after. Decisions are batched per hash slot; under contention
+ * (4 processes × 64 in flight, every algorithm, a hot key and 10k keys) each key admits exactly its limit.
  */
 
 import { type ChildProcess, execFile, spawn } from "node:child_process";
@@ -16,6 +17,7 @@ import { hashSlot, stateKey } from "../../src/stores/redis/keys.ts";
 import type { StoreOp } from "../../src/stores/store.ts";
 import { requireRedis } from "../helpers/stores.ts";
 import { redisConfig } from "./redis/setup.ts";
+import { admittedBy, contentionLimits } from "./redis/workers.ts";
 
 const run = promisify(execFile);
 const redis = await requireRedis();
@@ -167,6 +169,28 @@ describe.skipIf(!redis.available)("redis store on a Redis Cluster", () => {
     await store.reset("cl", "lease");
     expect(await store.renew("cl", "lease", "L2", 5000)).toBe(false);
   });
+
+  for (const [keys, limit] of [
+    [undefined, 100],
+    [10_000, 2],
+  ] as const) {
+    for (const { params, extra } of contentionLimits(limit)) {
+      it(`${params.kind}, ${keys === undefined ? "hot key" : `${keys} keys`}: 4 processes × 64 in flight admit exactly the limit`, async () => {
+        const n = await admittedBy(4, {
+          url: ports.map((p) => `redis://127.0.0.1:${p}`),
+          cluster: true,
+          keyPrefix: prefix,
+          params,
+          key: `contention-${keys ?? 1}-${params.kind}`,
+          ...(keys === undefined ? { total: 160 } : { keys, total: keys * limit }),
+          inFlight: 64,
+          holdMs: 0,
+          ...extra,
+        });
+        expect(n).toBe((keys ?? 1) * limit);
+      }, 120_000);
+    }
+  }
 
   it("a node frozen past the timeout: calls that timed out leave no usage once it resumes", async () => {
     // Which port serves which slots (`CLUSTER NODES`: `… host:port@bus … master … 0-5460 …`).

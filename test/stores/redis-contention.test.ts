@@ -1,21 +1,22 @@
 /**
- * Exactness under contention: 4 worker processes, each with 64 calls in flight, all on one key.
+ * Exactness under contention: 4 worker processes, each with 64 calls in flight (so batched with each other in
+ * every turn), all on one key, and every algorithm on one key and on 10k keys.
  */
 
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
-import type { LimitParams } from "../../src/algorithms/types.ts";
 import { requireRedis, uniqueName } from "../helpers/stores.ts";
 import { deleteByPrefix } from "./redis/setup.ts";
-import { startWorkers } from "./redis/workers.ts";
+import { admittedBy, contentionLimits, startWorkers } from "./redis/workers.ts";
 
 const redis = await requireRedis();
 const WORKERS = 4;
 const IN_FLIGHT = 64;
 const PER_WORKER = 160;
 const LIMIT = 100;
-/** A window no run can straddle: windows align to the epoch, so a short one could roll over mid-test. */
-const HUGE_WINDOW_MS = 1e12;
+/** Keys of the spread runs, and the limit of each: every key gets one call from each worker. */
+const SPREAD_KEYS = 10_000;
+const SPREAD_LIMIT = 2;
 
 describe.skipIf(!redis.available)("redis store under contention (4 processes × 64 in flight)", () => {
   const keyPrefix = uniqueName("redis_contention");
@@ -25,46 +26,39 @@ describe.skipIf(!redis.available)("redis store under contention (4 processes × 
     raw.disconnect();
   });
 
-  async function admitted(params: LimitParams, key: string): Promise<number> {
-    const workers = await startWorkers(WORKERS, {
-      url: redis.url,
-      keyPrefix,
-      params,
-      key,
-      total: PER_WORKER,
-      inFlight: IN_FLIGHT,
-      holdMs: 0,
-    });
-    const reports = await Promise.all(workers.map((w) => w.report));
-    expect(reports.reduce((n, r) => n + r.errors, 0)).toBe(0);
-    expect(reports.reduce((n, r) => n + r.allowed + r.denied, 0)).toBe(WORKERS * PER_WORKER);
-    return reports.reduce((n, r) => n + r.allowed, 0);
+  for (const { params, extra } of contentionLimits(LIMIT)) {
+    it(`${params.kind}, hot key: admits exactly the limit`, async () => {
+      const n = await admittedBy(WORKERS, {
+        url: redis.url,
+        keyPrefix,
+        params,
+        key: `hot-${params.kind}`,
+        total: PER_WORKER,
+        inFlight: IN_FLIGHT,
+        holdMs: 0,
+        ...extra,
+      });
+      expect(n).toBe(LIMIT);
+    }, 60_000);
   }
 
-  it("fixed_window admits exactly the limit", async () => {
-    expect(await admitted({ kind: "fixed_window", limit: LIMIT, windowMs: HUGE_WINDOW_MS }, "fw")).toBe(
-      LIMIT,
-    );
-  }, 60_000);
-
-  it("token_bucket admits exactly the burst", async () => {
-    // One token per hour: nothing refills during the test.
-    expect(await admitted({ kind: "token_bucket", intervalMs: 3_600_000, burst: LIMIT }, "tb")).toBe(LIMIT);
-  }, 60_000);
-
-  it("sliding_window never admits more than the limit", async () => {
-    const n = await admitted({ kind: "sliding_window", limit: LIMIT, windowMs: 3_600_000 }, "sw");
-    expect(n).toBeLessThanOrEqual(LIMIT);
-    expect(n).toBe(LIMIT); // nothing leaves the window during the test, so the limit is reached exactly
-  }, 60_000);
-
-  it("sliding_window_counter never admits more than the limit", async () => {
-    const n = await admitted(
-      { kind: "sliding_window_counter", limit: LIMIT, windowMs: HUGE_WINDOW_MS },
-      "sc",
-    );
-    expect(n).toBeLessThanOrEqual(LIMIT);
-  }, 60_000);
+  for (const { params, extra } of contentionLimits(SPREAD_LIMIT)) {
+    it(`${params.kind}, ${SPREAD_KEYS} keys: each key admits exactly the limit`, async () => {
+      const n = await admittedBy(WORKERS, {
+        url: redis.url,
+        keyPrefix,
+        params,
+        key: `spread-${params.kind}`,
+        keys: SPREAD_KEYS,
+        // Each worker calls every key SPREAD_LIMIT times: the workers race on each key together.
+        total: SPREAD_KEYS * SPREAD_LIMIT,
+        inFlight: IN_FLIGHT,
+        holdMs: 0,
+        ...extra,
+      });
+      expect(n).toBe(SPREAD_KEYS * SPREAD_LIMIT);
+    }, 120_000);
+  }
 
   it("concurrency never has more than N leases at any instant", async () => {
     const N = 5;

@@ -7,8 +7,9 @@
 
 import type { RedisStoreConfig } from "../../config/types.ts";
 import { StoreUnavailableError } from "../../errors.ts";
+import { encodeBatch, type ScriptCall } from "./codec.ts";
 import {
-  DECIDE_SCRIPT,
+  BATCH_DECIDE_SCRIPT,
   LEAN_DECIDE_SCRIPTS,
   type LeanKindCode,
   PEEK_SCRIPT,
@@ -24,8 +25,8 @@ type ScriptCommand = (numberOfKeys: number, ...keysAndArgs: string[]) => Promise
 
 /** What the store needs from a client; both `Redis` and `Cluster` provide it. */
 export interface RedisConnection {
-  /** Runs the decide script. */
-  decide(keys: readonly string[], args: readonly string[]): Promise<unknown>;
+  /** Runs the batch decide script over encoded calls (which share a slot); resolves with its raw reply. */
+  decideBatch(calls: readonly ScriptCall[]): Promise<unknown>;
   /** Runs the lean decide script of one rate algorithm on one state key. */
   decideOne(kind: LeanKindCode, key: string, args: readonly string[]): Promise<unknown>;
   /** Runs the peek script. */
@@ -54,11 +55,11 @@ const LEAN_COMMANDS = Object.fromEntries(
 type LeanCommand = `rateSyncDecide${Capitalize<LeanKindCode>}`;
 
 /** The name of any script command. */
-type ScriptName = "rateSyncDecide" | "rateSyncPeek" | "rateSyncRefund" | "rateSyncRenew" | LeanCommand;
+type ScriptName = "rateSyncDecideBatch" | "rateSyncPeek" | "rateSyncRefund" | "rateSyncRenew" | LeanCommand;
 
 /** Script commands defined on every connection (names are private to this module). */
 const SCRIPTS = {
-  rateSyncDecide: DECIDE_SCRIPT,
+  rateSyncDecideBatch: BATCH_DECIDE_SCRIPT,
   rateSyncPeek: PEEK_SCRIPT,
   rateSyncRefund: REFUND_SCRIPT,
   rateSyncRenew: RENEW_SCRIPT,
@@ -188,7 +189,10 @@ export function openConnection(driver: IoRedisModule, config: RedisStoreConfig):
     busy(scripts[name](keys.length, ...keys, ...args));
 
   return {
-    decide: (keys, args) => run("rateSyncDecide", keys, args),
+    decideBatch: (calls) => {
+      const [numberOfKeys, ...keysAndArgs] = encodeBatch(calls);
+      return busy(scripts.rateSyncDecideBatch(numberOfKeys as number, ...(keysAndArgs as string[])));
+    },
     decideOne: (kind, key, args) => busy(scripts[LEAN_COMMANDS[kind]](1, key, ...args)),
     peek: (keys, args) => run("rateSyncPeek", keys, args),
     refund: (keys, args) => run("rateSyncRefund", keys, args),

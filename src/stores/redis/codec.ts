@@ -1,7 +1,7 @@
 /**
  * @module
- * Turns store ops into the KEYS and ARGV of the Lua scripts (general or lean), and script replies back into
- * results. Numbers go out with `String(n)` (the shortest text that round-trips a double exactly) and come back
+ * Turns store ops into the KEYS and ARGV of the Lua scripts (a batch of decisions, the lean script of a lone
+ * decision, peek, refund), and script replies back into results. Numbers go out with `String(n)` (the shortest text that round-trips a double exactly) and come back
  * as Redis integers (whole numbers) or as exact text (`%.17g`, `inf`).
  */
 
@@ -40,7 +40,7 @@ export function keyOfOp(prefix: string, op: StoreOp): string {
 }
 
 /**
- * Encodes ops for the decide, peek and refund scripts.
+ * Encodes ops for the peek and refund scripts.
  *
  * @param needLeaseIds False for peeks: looking at a lease set takes no lease, so it needs no id.
  * @throws InvalidArgumentError when a concurrency op that takes a lease has no lease id.
@@ -64,6 +64,69 @@ export function encodeOps(
   return { keys, args };
 }
 
+/**
+ * Encodes one decision for the batch decide script (see `BATCH_DECIDE_SCRIPT`): its keys, and its ARGV part
+ * (op count, maxWaitMs, deadline, then the ops).
+ *
+ * @param deadline The deadline's ARGV text (see {@link deadlineArg}).
+ * @throws InvalidArgumentError when a concurrency op has no lease id.
+ */
+export function encodeCall(
+  prefix: string,
+  ops: readonly StoreOp[],
+  maxWaitMs: number,
+  deadline: string,
+): ScriptCall {
+  const keys: string[] = [];
+  const args: string[] = [String(ops.length), String(maxWaitMs), deadline];
+  for (const op of ops) {
+    const { params } = op;
+    if (params.kind === "concurrency" && (op.leaseId === undefined || op.leaseId === "")) {
+      throw new InvalidArgumentError(`A concurrency op on ${JSON.stringify(op.key)} needs a leaseId`);
+    }
+    keys.push(keyOfOp(prefix, op));
+    const [p1, p2] = paramsArgs(params);
+    args.push(kindCode(params), stateTag(params), p1, p2, String(op.cost), op.leaseId ?? "");
+  }
+  return { keys, args };
+}
+
+/** The size of an encoded call in a batch (characters of its keys and arguments), for the batch's byte bound. */
+export function callSize(call: ScriptCall): number {
+  let size = 0;
+  for (const key of call.keys) size += key.length;
+  for (const arg of call.args) size += arg.length + 1;
+  return size;
+}
+
+/**
+ * The `numberOfKeys, ...KEYS, ...ARGV` of one run of the batch decide script over `calls`, in order.
+ */
+export function encodeBatch(calls: readonly ScriptCall[]): (string | number)[] {
+  let keyCount = 0;
+  for (const call of calls) keyCount += call.keys.length;
+  const out: (string | number)[] = [keyCount];
+  for (const call of calls) for (const key of call.keys) out.push(key);
+  out.push(String(calls.length));
+  for (const call of calls) for (const arg of call.args) out.push(arg);
+  return out;
+}
+
+/**
+ * Splits a batch decide reply into the replies of its `count` calls (each in the single-call format that
+ * {@link decodeReply} and {@link pastDeadlineTime} read).
+ *
+ * @throws TypeError when the reply is not one array per call.
+ */
+export function splitBatchReply(reply: unknown, count: number): readonly unknown[] {
+  if (!Array.isArray(reply) || reply.length !== count) {
+    throw new TypeError(
+      `unexpected batch reply shape (${Array.isArray(reply) ? reply.length : typeof reply} for ${count} calls)`,
+    );
+  }
+  return reply;
+}
+
 /** Script, key and ARGV of a lean single-op decide (see `LEAN_DECIDE_SCRIPTS`). */
 export interface LeanCall {
   readonly kind: LeanKindCode;
@@ -71,18 +134,24 @@ export interface LeanCall {
   readonly args: string[];
 }
 
+/** The kind codes that have a lean script: every rate algorithm. */
+const LEAN_KINDS: ReadonlySet<string> = new Set(Object.values(ALGORITHMS).map((spec) => spec.code));
+
 /**
- * Encodes a decision of one op for its algorithm's lean decide script, or returns `undefined` when the op
- * needs the general script (a concurrency op: leases live in a sorted set and take a lease id).
+ * The lean decide script call of an encoded call (see {@link encodeCall}) of exactly one rate op, or
+ * `undefined` when the call needs the batch script (a composite, or a concurrency op: leases live in a sorted
+ * set and take a lease id). Sent instead of a batch of one: the same state, math and reply, less Lua work.
  */
-export function encodeLean(prefix: string, op: StoreOp, maxWaitMs: number): LeanCall | undefined {
-  const { params } = op;
-  if (params.kind === "concurrency") return undefined;
-  const [p1, p2] = paramsArgs(params);
+export function leanOf(call: ScriptCall): LeanCall | undefined {
+  const { keys, args } = call;
+  // args: op count, maxWaitMs, deadline, then kind, tag, p1, p2, cost, lease id.
+  if (keys.length !== 1) return undefined;
+  const kind = args[3] as string;
+  if (!LEAN_KINDS.has(kind)) return undefined;
   return {
-    kind: ALGORITHMS[params.kind].code,
-    key: stateKey(prefix, op.limiterId, op.key),
-    args: [stateTag(params), p1, p2, String(op.cost), String(maxWaitMs)],
+    kind: kind as LeanKindCode,
+    key: keys[0] as string,
+    args: [args[4], args[5], args[6], args[7], args[1], args[2]] as string[],
   };
 }
 

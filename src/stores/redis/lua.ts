@@ -1,32 +1,32 @@
 /**
  * @module
- * The Lua scripts of the Redis store: one per kind of call (decide, peek, refund, renew), plus a lean decide
- * script per rate algorithm for the common single-op call. Each reads the clock with `TIME` inside the script,
- * so every decision uses the store's clock, and each does all its reads and writes in one atomic call. They
- * encode `src/algorithms/` exactly (see the math reference there); the tests compare them with those pure
- * functions. Every script is assembled from the same Lua source pieces below (one `fmt`, one function per
- * algorithm), so the general and the lean scripts cannot drift apart.
+ * The Lua scripts of the Redis store: a batch decide script (the decisions of one event-loop turn on one node
+ * or hash slot, in one run), peek, refund and renew, plus a lean decide script per rate algorithm for a lone
+ * single-op call. Each reads the clock with `TIME` once inside the script, so every decision uses the store's
+ * clock, and each does all its reads and writes in one atomic run. They encode `src/algorithms/` exactly (see
+ * the math reference there); the tests compare them with those pure functions. Every script is assembled from
+ * the same Lua source pieces below (one `fmt`, one function per algorithm), so the scripts cannot drift apart.
  *
  * Wire format (built by `codec.ts`):
- * - General scripts (decide, peek, refund): `KEYS[i]` is the state key of op `i`: a hash (field = state tag) for
- *   rate ops, a sorted set of leases (member = lease id, score = expiry) for concurrency ops.
- *   `ARGV[1]` = maxWaitMs, `ARGV[2]` = number of ops, then 6 values per op:
- *   kind code, state tag, p1, p2, cost, lease id — where (p1, p2) is (intervalMs, burst) for buckets,
- *   (limit, windowMs) for windows and (maxConcurrent, leaseMs) for concurrency. Decide takes one more value
- *   after the ops: its deadline on the store clock (ms since the epoch; empty for none).
- * - Lean decide scripts (`LEAN_DECIDE_SCRIPTS`, one per rate algorithm; used for a decision of exactly one op
- *   that is not a concurrency op): `KEYS[1]` = the state hash, `ARGV` = state tag, p1, p2, cost, maxWaitMs,
- *   deadline (as for decide).
- *   The algorithm is chosen by the script, so it is not sent; there is no op count and no lease id.
- * - Decide and peek reply `[nowMs, allAllowed, (allowed, limit, remaining, resetAfterMs, retryAfterMs, waitMs)
- *   per op]`, the lean scripts included (with one op). Whole numbers below 1e15 go back as Redis integers (no
- *   string to format); others as strings (`%.17g`, `inf`), since a Lua number returned as-is would be truncated
- *   to an integer. `codec.ts` reads both with `Number()`. A decide (lean or general) that reached Redis after its
- *   deadline replies `[nowMs, -1]` and touches nothing.
+ * - Peek and refund: `KEYS[i]` is the state key of op `i`: a hash (field = state tag) for rate ops, a sorted
+ *   set of leases (member = lease id, score = expiry) for concurrency ops. `ARGV[1]` = maxWaitMs, `ARGV[2]` =
+ *   number of ops, then 6 values per op: kind code, state tag, p1, p2, cost, lease id — where (p1, p2) is
+ *   (intervalMs, burst) for buckets, (limit, windowMs) for windows and (maxConcurrent, leaseMs) for concurrency.
+ * - Batch decide (`BATCH_DECIDE_SCRIPT`): `KEYS` = each call's op keys, call after call; `ARGV[1]` = number of
+ *   calls, then per call: op count, maxWaitMs, deadline on the store clock (ms since the epoch; empty for
+ *   none), and its ops (6 values each, as above). Replies with one array per call, in the format below.
+ * - Lean decide scripts (`LEAN_DECIDE_SCRIPTS`, one per rate algorithm; used for a lone decision of exactly one
+ *   op that is not a concurrency op): `KEYS[1]` = the state hash, `ARGV` = state tag, p1, p2, cost, maxWaitMs,
+ *   deadline. The algorithm is chosen by the script, so it is not sent; there is no op count and no lease id.
+ * - A decision and a peek reply `[nowMs, allAllowed, (allowed, limit, remaining, resetAfterMs, retryAfterMs,
+ *   waitMs) per op]`. Whole numbers below 1e15 go back as Redis integers (no string to format); others as
+ *   strings (`%.17g`, `inf`), since a Lua number returned as-is would be truncated to an integer. `codec.ts`
+ *   reads both with `Number()`. A decision that reached Redis after its deadline replies `[nowMs, -1]` and
+ *   touches nothing (in a batch: that call alone).
  *
  * Stored state (hash field values, numbers as `fmt` prints them — `%d` when whole, else `%.17g` — so they
- * round-trip exactly; a window start already stored may be written back as the same text; the lean scripts read and
- * write exactly this, so both kinds of script, and processes of either version, share state): each algorithm's
+ * round-trip exactly; a window start already stored may be written back as the same text; every script reads
+ * and writes exactly this, so all of them, and processes of either version, share state): each algorithm's
  * `lua.ts` (`src/algorithms/<name>/lua.ts`) gives its field's format.
  */
 
@@ -182,50 +182,111 @@ local function encode(d)
 end
 `;
 
+/** Each rate algorithm's decide function by kind code, and the kind codes whose TTL grows with every write. */
+const RATE_TABLES = `
+local RATE = { ${ALGORITHM_SPECS.map((spec) => `${spec.code} = ${spec.lua.decide}`).join(", ")} }
+local GROWING = { ${ALGORITHM_SPECS.filter((spec) => spec.lua.ttl === "growing")
+  .map((spec) => `${spec.code} = true`)
+  .join(", ")} }
+`;
+
 /**
- * Decides every op; applies all of them only when all are allowed. Returns
- * `[nowMs, allAllowed, (allowed, limit, remaining, resetAfterMs, retryAfterMs, waitMs) per op]`.
+ * Decides a batch of calls in arrival order, each exactly as it would be decided alone, at one instant (one
+ * `TIME`). `ARGV[1]` = number of calls, then per call: op count `n`, maxWaitMs, deadline (store clock, ms since
+ * the epoch; empty for none), then its `n` ops ({@link OP_STRIDE} values each, as for the peek and refund
+ * scripts). `KEYS` holds each call's keys, one per op, call after call. Replies with one array per call, in
+ * today's single-call format: `[nowMs, allAllowed, (allowed, limit, remaining, resetAfterMs, retryAfterMs,
+ * waitMs) per op]`, or `[nowMs, -1]` for a call past its deadline (refused alone, nothing applied).
+ *
+ * A call of one rate op (the common call) takes a short path: no op table, no pending writes, and the TTL
+ * upkeep of its algorithm (see `GROWING_TTL`, `WINDOW_TTL`), which saves Redis calls on most writes. A
+ * composite or a concurrency op takes the general path: decided member by member against the writes it has
+ * pending (so two members on one state see each other), applied only when every member is allowed. The pending
+ * writes start empty for every call: a call sees earlier calls of the batch through Redis itself, since each
+ * call applies its writes before the next one is decided.
  */
-export const DECIDE_SCRIPT = `${PRELUDE}
-local maxWait = tonumber(ARGV[1])
-local n = tonumber(ARGV[2])
-${pastDeadline(`ARGV[3 + n * ${OP_STRIDE}]`)}
-local decisions = {}
-local all = true
-for i = 1, n do
-  local o = readOp(3 + (i - 1) * ${OP_STRIDE})
-  local key = KEYS[i]
-  local d = decideOp(key, o, maxWait)
-  decisions[i] = { o = o, d = d }
-  if d.allowed then
-    if o.kind == '${CONCURRENCY.code}' then
-      local list = pendingLeases[key] or {}
-      list[#list + 1] = tonumber(d.newState)
-      pendingLeases[key] = list
-    else
-      pending[key .. '\\0' .. o.tag] = d.newState
+export const BATCH_DECIDE_SCRIPT = `${PRELUDE}${RATE_TABLES}
+local nowText = fmt(now)
+local noGt = redis.REDIS_VERSION_NUM == nil
+
+local function decideOne(key, base, maxWait)
+  local kind, tag = ARGV[base], ARGV[base + 1]
+  local rate = RATE[kind]
+  if rate == nil then error('unknown kind ' .. tostring(kind)) end
+  local state = redis.call('HGET', key, tag)
+  if state == false then state = nil end
+  local allowed, limit, remaining, resetAfter, retryAfter, wait, newState, ttl, fresh =
+    rate(state, tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4]), maxWait)
+  local a = 0
+  if allowed then
+    a = 1
+    redis.call('HSET', key, tag, newState)
+    if GROWING[kind] then
+      if state == nil or noGt then extendTtl(key, ttl) else redis.call('PEXPIRE', key, ttlMs(ttl), 'GT') end
+    elseif fresh then
+      extendTtl(key, ttl)
     end
-  else
-    all = false
   end
+  return { nowText, a, a, num(limit), num(remaining), num(resetAfter), num(retryAfter), num(wait) }
 end
-if all then
+
+local function decideMany(keyBase, base, n, maxWait)
+  pending = {}
+  pendingLeases = {}
+  local decisions = {}
+  local all = true
   for i = 1, n do
-    local key, o, d = KEYS[i], decisions[i].o, decisions[i].d
-    if o.kind == '${CONCURRENCY.code}' then
-      redis.call('ZADD', key, d.newState, o.lease)
+    local o = readOp(base + (i - 1) * ${OP_STRIDE})
+    local key = KEYS[keyBase + i]
+    local d = decideOp(key, o, maxWait)
+    decisions[i] = { o = o, d = d }
+    if d.allowed then
+      if o.kind == '${CONCURRENCY.code}' then
+        local list = pendingLeases[key] or {}
+        list[#list + 1] = tonumber(d.newState)
+        pendingLeases[key] = list
+      else
+        pending[key .. '\\0' .. o.tag] = d.newState
+      end
     else
-      redis.call('HSET', key, o.tag, d.newState)
+      all = false
     end
-    extendTtl(key, d.ttl)
   end
+  if all then
+    for i = 1, n do
+      local key, o, d = KEYS[keyBase + i], decisions[i].o, decisions[i].d
+      if o.kind == '${CONCURRENCY.code}' then
+        redis.call('ZADD', key, d.newState, o.lease)
+      else
+        redis.call('HSET', key, o.tag, d.newState)
+      end
+      extendTtl(key, d.ttl)
+    end
+  end
+  local out = { nowText, all and 1 or 0 }
+  for i = 1, n do
+    local e = encode(decisions[i].d)
+    for j = 1, #e do out[#out + 1] = e[j] end
+  end
+  return out
 end
-local out = { fmt(now), all and 1 or 0 }
-for i = 1, n do
-  local e = encode(decisions[i].d)
-  for j = 1, #e do out[#out + 1] = e[j] end
+
+local replies = {}
+local keyBase, base = 0, 2
+for c = 1, tonumber(ARGV[1]) do
+  local n, maxWait, deadline = tonumber(ARGV[base]), tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
+  local first = base + 3
+  if deadline ~= nil and now > deadline then
+    replies[c] = { nowText, -1 }
+  elseif n == 1 and ARGV[first] ~= '${CONCURRENCY.code}' then
+    replies[c] = decideOne(KEYS[keyBase + 1], first, maxWait)
+  else
+    replies[c] = decideMany(keyBase, first, n, maxWait)
+  end
+  keyBase = keyBase + n
+  base = first + n * ${OP_STRIDE}
 end
-return out
+return replies
 `;
 
 /**
@@ -361,7 +422,7 @@ return { fmt(now), a, a, num(limit), num(remaining), num(resetAfter), num(retryA
 
 /**
  * Lean decide scripts by kind code, for a decision of exactly one rate op: `KEYS[1]` = state hash,
- * `ARGV` = state tag, p1, p2, cost, maxWaitMs. Same math, state format and reply as {@link DECIDE_SCRIPT} with
+ * `ARGV` = state tag, p1, p2, cost, maxWaitMs. Same math, state format and reply as one call of {@link BATCH_DECIDE_SCRIPT} with
  * one op (the same Lua functions), fewer Redis calls (see `GROWING_TTL`, `WINDOW_TTL`) and far less Lua work.
  */
 export const LEAN_DECIDE_SCRIPTS = Object.fromEntries(

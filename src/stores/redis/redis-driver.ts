@@ -1,26 +1,45 @@
 /**
  * @module
  * The Redis driver of the guarded store: encodes each call for its Lua script, sends it through the guard and
- * decodes the reply. It knows what only Redis knows: the lean scripts of single rate ops, a Cluster's hash
- * slots (and their clocks), and the script's refusal of a call that reached Redis past its deadline.
+ * decodes the reply. It knows what only Redis knows: the batches of decisions (one script run per node or hash
+ * slot per event-loop turn), the lean scripts of lone single rate ops, a Cluster's hash slots (and their
+ * clocks), and the script's refusal of a call that reached Redis past its deadline.
+ *
+ * Each decision still goes through the guard on its own (`calls.run`): its time budget, its breaker
+ * accounting and the refund of its own late "allowed" reply stay per call; only the round trip is shared. A
+ * batch that fails fails each of its calls with the same error.
  */
 
 import type { RedisStoreConfig } from "../../config/types.ts";
 import { StoreError } from "../../errors.ts";
+import { TurnBatcher, type TurnBatcherStats } from "../batching/turn-batcher.ts";
 import type { StoreClock } from "../guard/store-clock.ts";
 import type { GuardedCalls, StoreDriver, StoreTimes } from "../guard/store-driver.ts";
 import type { BatchResult, OpResult, StoreOp } from "../store.ts";
 import { type IoRedisModule, loadIoRedis, openConnection, type RedisConnection } from "./client.ts";
 import {
+  callSize,
   deadlineArg,
   decodeReply,
   decodeTime,
-  encodeLean,
+  encodeCall,
   encodeOps,
   keyOfOp,
+  leanOf,
   pastDeadlineTime,
+  type ScriptCall,
+  splitBatchReply,
 } from "./codec.ts";
 import { hashSlot, leaseKey, stateKey } from "./keys.ts";
+
+/**
+ * Most decisions in one batch script run. Redis runs a script to its end before anything else, so a bound
+ * keeps one run short (a few hundred microseconds) while still amortising the round trip.
+ */
+const BATCH_MAX_CALLS = 128;
+
+/** Most bytes of keys and arguments in one batch script run. */
+const BATCH_MAX_BYTES = 256 * 1024;
 
 /** Encodes, sends and decodes the calls of a Redis store. */
 export class RedisDriver implements StoreDriver {
@@ -34,6 +53,8 @@ export class RedisDriver implements StoreDriver {
   #ready: RedisConnection | undefined;
   /** True once the store is closing: a late decision is no longer refunded on a connection being closed. */
   #closing = false;
+  /** The batcher of decisions of each part of the store (a Cluster: each hash slot; else one, part 0). */
+  readonly #batchers = new Map<number, TurnBatcher<ScriptCall, unknown>>();
 
   constructor(
     config: RedisStoreConfig,
@@ -106,6 +127,22 @@ export class RedisDriver implements StoreDriver {
     }
   }
 
+  /** Batch counts and sizes of the decisions sent so far, over every part of the store. */
+  batchStats(): TurnBatcherStats {
+    let batches = 0;
+    let items = 0;
+    const sizes: number[] = [];
+    for (const batcher of this.#batchers.values()) {
+      const stats = batcher.stats();
+      batches += stats.batches;
+      items += stats.items;
+      stats.sizes.forEach((count, i) => {
+        sizes[i] = (sizes[i] ?? 0) + count;
+      });
+    }
+    return { batches, items, sizes: Array.from(sizes, (count) => count ?? 0) };
+  }
+
   get #prefix(): string {
     return this.#config.keyPrefix;
   }
@@ -124,9 +161,12 @@ export class RedisDriver implements StoreDriver {
     return ops.some((op) => hashSlot(keyOfOp(this.#prefix, op)) !== slot);
   }
 
-  /** The Redis clock of the node that holds `key` (a Cluster's nodes need not agree: one estimate per slot). */
-  #clockOf(key: string): StoreClock {
-    return this.#calls.clock(this.#config.cluster ? hashSlot(key) : 0);
+  /**
+   * The part of the store that holds `key`: its hash slot on a Cluster (a script may touch one slot only, and
+   * the nodes' clocks need not agree: one batcher and one clock estimate per slot), else 0.
+   */
+  #partOf(key: string): number {
+    return this.#config.cluster ? hashSlot(key) : 0;
   }
 
   /** One decide script run for `ops` (which share a slot), decoded. */
@@ -135,46 +175,67 @@ export class RedisDriver implements StoreDriver {
     maxWaitMs: number,
     times: StoreTimes | undefined,
   ): Promise<BatchResult> {
-    const clock = this.#clockOf(keyOfOp(this.#prefix, ops[0] as StoreOp));
+    const part = this.#partOf(keyOfOp(this.#prefix, ops[0] as StoreOp));
+    const clock = this.#calls.clock(part);
     // The deadline is taken before the budget starts, so the store's is never later than ours.
     const localDeadline = clock.now() + this.#config.timeoutMs;
-    let reply = await this.#sendDecide(ops, maxWaitMs, clock, localDeadline);
+    let reply = await this.#sendDecide(ops, maxWaitMs, clock, localDeadline, part);
     const refusedAt = pastDeadlineTime(reply);
     if (refusedAt !== undefined && clock.now() < localDeadline) {
       // Refused although our own budget is not spent: the estimate was behind a store clock that stepped
       // forward. The refusal applied nothing and its reply corrected the estimate, so one resend is safe.
       clock.observe(refusedAt, clock.now());
-      reply = await this.#sendDecide(ops, maxWaitMs, clock, localDeadline);
+      reply = await this.#sendDecide(ops, maxWaitMs, clock, localDeadline, part);
     }
     return this.#toBatch(reply, ops.length, times, clock);
   }
 
   /**
-   * Sends one decide script run for `ops` (which share a slot), with its deadline on the Redis clock; resolves
-   * with its raw reply. An "allowed" reply that arrives after the time budget is refunded.
+   * Sends one decision for `ops` (which share a slot), with its deadline on the Redis clock, in this turn's batch
+   * of its slot; resolves with its own raw reply. An "allowed" reply that arrives after the time budget is
+   * refunded.
    */
   #sendDecide(
     ops: readonly StoreOp[],
     maxWaitMs: number,
     clock: StoreClock,
     localDeadline: number,
+    part: number,
   ): Promise<unknown> {
     const deadline = deadlineArg(this.#config.timeoutMs > 0 ? clock.deadline(localDeadline) : undefined);
-    const onLate = (reply: unknown): void => this.#undoLate(ops, reply, clock);
-    // The common call, one rate op, goes to its algorithm's lean script (same state, math and reply, less
-    // work in Redis); composites and concurrency ops need the general one.
-    const lean = ops.length === 1 ? encodeLean(this.#prefix, ops[0] as StoreOp, maxWaitMs) : undefined;
-    if (lean !== undefined) {
-      lean.args.push(deadline);
-      return this.#calls.run(
-        "decide",
-        () => this.#connected.decideOne(lean.kind, lean.key, lean.args),
-        onLate,
-      );
+    const call = encodeCall(this.#prefix, ops, maxWaitMs, deadline);
+    const batcher = this.#batcherOf(part);
+    return this.#calls.run(
+      "decide",
+      () => batcher.submit(call),
+      (reply) => this.#undoLate(ops, reply, clock),
+    );
+  }
+
+  /** The batcher of decisions of one part of the store, made on first use. */
+  #batcherOf(part: number): TurnBatcher<ScriptCall, unknown> {
+    let batcher = this.#batchers.get(part);
+    if (batcher === undefined) {
+      batcher = new TurnBatcher<ScriptCall, unknown>({
+        send: (calls) => this.#sendBatch(calls),
+        maxItems: BATCH_MAX_CALLS,
+        maxBytes: BATCH_MAX_BYTES,
+        sizeOf: callSize,
+      });
+      this.#batchers.set(part, batcher);
     }
-    const { keys, args } = encodeOps(this.#prefix, ops, maxWaitMs);
-    args.push(deadline);
-    return this.#calls.run("decide", () => this.#connected.decide(keys, args), onLate);
+    return batcher;
+  }
+
+  /**
+   * Sends one batch of decisions: one batch script run, or, for a lone call of one rate op, its algorithm's
+   * lean script (same state, math and reply, less work in Redis: a lone call pays the whole script run alone).
+   */
+  async #sendBatch(calls: readonly ScriptCall[]): Promise<readonly unknown[]> {
+    const connection = this.#connected;
+    const lean = calls.length === 1 ? leanOf(calls[0] as ScriptCall) : undefined;
+    if (lean !== undefined) return [await connection.decideOne(lean.kind, lean.key, lean.args)];
+    return splitBatchReply(await connection.decideBatch(calls), calls.length);
   }
 
   /**

@@ -1,8 +1,10 @@
 /**
  * @module
- * The Redis store: every decision is one Lua script run (one round trip) that reads the store's clock with
- * `TIME`, decides, writes and sets the TTL atomically. Calls go through a circuit breaker and a time budget;
- * floods of denied single-member calls are answered by a local over-limit cache.
+ * The Redis store: every decision is decided in one Lua script run that reads the store's clock with `TIME`,
+ * decides, writes and sets the TTL atomically; the decisions of one event-loop turn share that run (one round
+ * trip per turn and node, or hash slot on a Cluster), each decided exactly as it would be alone. Calls go
+ * through a circuit breaker and a time budget, each on its own; floods of denied single-member calls are
+ * answered by a local over-limit cache.
  *
  * Composite decisions: on a single Redis every member is decided in one script, all-or-nothing. On a Redis
  * Cluster, members whose keys live in different hash slots cannot share a script, so they are decided one by
@@ -17,6 +19,7 @@
  */
 
 import type { RedisStoreConfig } from "../../config/types.ts";
+import type { TurnBatcherStats } from "../batching/turn-batcher.ts";
 import type { CircuitBreakerOptions } from "../guard/breaker.ts";
 import { GuardedStore, type GuardedStoreStats } from "../guard/guarded-store.ts";
 import type { OverLimitCacheOptions } from "../guard/over-limit-cache.ts";
@@ -64,5 +67,13 @@ export class RedisStore extends GuardedStore<RedisDriver> {
       },
       (calls) => new RedisDriver(config, calls, options.importDriver),
     );
+  }
+
+  /**
+   * How the decisions sent so far were batched (batches, calls, batch sizes), for benchmarks and tests.
+   * @internal
+   */
+  batchStats(): TurnBatcherStats {
+    return this.driver.batchStats();
   }
 }

@@ -1,14 +1,14 @@
 /**
- * The lean single-op decide scripts' TTL upkeep: every write leaves the state hash with an expiry that covers
+ * The TTL upkeep of single-op decisions (the lean scripts, and the batch script's single-op path): every write leaves the state hash with an expiry that covers
  * the state, a TTL is never shortened, and the shortcuts (a window's later writes skip the TTL, growing states
  * use `PEXPIRE … GT` when the field exists) hold across refunds that delete the field and so the whole key.
  */
 
 import { afterAll, describe, expect, it } from "vitest";
 import type { RateParams } from "../../../src/algorithms/types.ts";
-import { encodeLean } from "../../../src/stores/redis/codec.ts";
+import { encodeBatch, encodeCall, leanOf } from "../../../src/stores/redis/codec.ts";
 import { stateKey } from "../../../src/stores/redis/keys.ts";
-import { LEAN_DECIDE_SCRIPTS } from "../../../src/stores/redis/lua.ts";
+import { BATCH_DECIDE_SCRIPT, LEAN_DECIDE_SCRIPTS } from "../../../src/stores/redis/lua.ts";
 import type { StoreOp } from "../../../src/stores/store.ts";
 import { requireRedis } from "../../helpers/stores.ts";
 import { redisFixture } from "./setup.ts";
@@ -93,7 +93,7 @@ describe.skipIf(!redis.available)("redis lean decide scripts: TTL upkeep", () =>
     const script = LEAN_DECIDE_SCRIPTS.tb.replace("redis.REDIS_VERSION_NUM == nil", "true");
     expect(script).not.toBe(LEAN_DECIDE_SCRIPTS.tb);
     const { op, key } = single({ kind: "token_bucket", intervalMs: 60_000, burst: 5 });
-    const call = encodeLean(fixture.config.keyPrefix, op, 0);
+    const call = leanOf(encodeCall(fixture.config.keyPrefix, [op], 0, ""));
     if (call === undefined) throw new Error("a token bucket op has a lean script");
     let last = 0;
     for (let i = 1; i <= 3; i++) {
@@ -104,5 +104,33 @@ describe.skipIf(!redis.available)("redis lean decide scripts: TTL upkeep", () =>
       expect(ttl).toBeGreaterThan(last);
       last = ttl;
     }
+  });
+
+  it("the batch script's single-op path keeps the TTL up with a growing state, on 7.0+ and before", async () => {
+    // Calls of one rate op in a batch take the same TTL shortcuts as the lean scripts.
+    const older = BATCH_DECIDE_SCRIPT.replace("redis.REDIS_VERSION_NUM == nil", "true");
+    expect(older).not.toBe(BATCH_DECIDE_SCRIPT);
+    for (const script of [BATCH_DECIDE_SCRIPT, older]) {
+      const { op, key } = single({ kind: "token_bucket", intervalMs: 60_000, burst: 5 });
+      const call = encodeCall(fixture.config.keyPrefix, [op], 0, "");
+      let last = 0;
+      for (let i = 1; i <= 3; i++) {
+        const [numberOfKeys, ...rest] = encodeBatch([call]);
+        await fixture.raw.eval(script, numberOfKeys as number, ...rest);
+        const ttl = await fixture.raw.pttl(key);
+        expect(ttl).toBeGreaterThanOrEqual(i * 60_000 - 50);
+        expect(ttl).toBeGreaterThan(last);
+        last = ttl;
+      }
+    }
+  });
+
+  it("the batch script's single-op path: a window's later writes keep the expiry of its first", async () => {
+    const { op, key } = single({ kind: "fixed_window", limit: 5, windowMs: 60_000 });
+    const calls = [0, 1, 2].map(() => encodeCall(fixture.config.keyPrefix, [op], 0, ""));
+    const [numberOfKeys, ...rest] = encodeBatch(calls);
+    await fixture.raw.eval(BATCH_DECIDE_SCRIPT, numberOfKeys as number, ...rest);
+    expect(await fixture.raw.hget(key, "fw60000")).toMatch(/:3$/);
+    expect(await fixture.raw.pttl(key)).toBeGreaterThan(0);
   });
 });

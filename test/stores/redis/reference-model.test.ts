@@ -1,7 +1,7 @@
 /**
  * Reference-model property test: random sequences of calls run against the Lua scripts on a real Redis and, at
  * the store time each script reports, against the pure functions of `src/algorithms/`. Every field must agree.
- * Single rate ops through the store run the lean per-algorithm scripts; the general decide script is run
+ * Lone single rate ops through the store run the lean per-algorithm scripts; the batch decide script is run
  * directly (single ops and composites), and calls of both kinds, peeks and refunds share one state.
  */
 
@@ -9,8 +9,15 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { acquireLease, decide, peek, refund, releaseLease } from "../../../src/algorithms/index.ts";
 import type { ConcurrencyParams, ConcurrencyState, RateParams } from "../../../src/algorithms/types.ts";
-import { type DecodedReply, decodeReply, decodeTime, encodeOps } from "../../../src/stores/redis/codec.ts";
-import { DECIDE_SCRIPT, PEEK_SCRIPT, REFUND_SCRIPT } from "../../../src/stores/redis/lua.ts";
+import {
+  type DecodedReply,
+  decodeReply,
+  decodeTime,
+  encodeBatch,
+  encodeCall,
+  encodeOps,
+} from "../../../src/stores/redis/codec.ts";
+import { BATCH_DECIDE_SCRIPT, PEEK_SCRIPT, REFUND_SCRIPT } from "../../../src/stores/redis/lua.ts";
 import type { BatchResult, OpResult, StoreOp } from "../../../src/stores/store.ts";
 import { decideTimed } from "../../helpers/store-times.ts";
 import { requireRedis } from "../../helpers/stores.ts";
@@ -85,8 +92,13 @@ describe.skipIf(!redis.available)("redis scripts vs the reference model", () => 
     const { keys, args } = encodeOps(fixture.config.keyPrefix, ops, maxWaitMs);
     return fixture.raw.eval(script, keys.length, ...keys, ...args);
   };
-  const generalDecide = async (ops: readonly StoreOp[], maxWaitMs: number): Promise<DecodedReply> =>
-    decodeReply(await general(DECIDE_SCRIPT, ops, maxWaitMs), ops.length);
+  /** The batch decide script with one call: what the store sends when calls share a turn. */
+  const generalDecide = async (ops: readonly StoreOp[], maxWaitMs: number): Promise<DecodedReply> => {
+    const call = encodeCall(fixture.config.keyPrefix, ops, maxWaitMs, "");
+    const [numberOfKeys, ...rest] = encodeBatch([call]);
+    const reply = (await fixture.raw.eval(BATCH_DECIDE_SCRIPT, numberOfKeys as number, ...rest)) as unknown[];
+    return decodeReply(reply[0], ops.length);
+  };
 
   it("lean and general decide scripts, peek and refund agree and share one state", async () => {
     const call = fc.record({
