@@ -267,7 +267,7 @@ export class Engine {
           for (const done of groups) {
             if (done.appliedOn !== undefined) void this.refund({ store: done.appliedOn, ops: done.ops });
           }
-          throw new SyncUnavailableError(store.id, store.engine);
+          throw new SyncUnavailableError(group.storeId, store.engine);
         }
         // A grant the slots held locally leave no room for is refunded in the background (remote stores only).
         void this.#accept(group, members, store, batch);
