@@ -1,28 +1,38 @@
 /**
  * @module
- * A bounded, approximately least-recently-used cache with O(1) hits and no reordering on the hot path: two
- * generations of `Map`s. New and recently used entries live in the young map. When it alone fills the bound, it
- * becomes the old map; from then on every insertion drops one entry of the old map, oldest inserted first,
- * while a hit in the old map promotes its entry back to the young one.
+ * A bounded, approximately least-recently-used cache with O(1) hits and no reordering on the hot path: one `Map`
+ * in insertion order, each entry with a "used" mark (the CLOCK algorithm, or "second chance"). A hit sets the
+ * mark; past the bound, an insertion drops the oldest entry not used since the hand last passed it, clearing
+ * the marks it passes on its way (at most {@link SECOND_CHANCES} of them, so one insertion never walks the map).
  *
  * So at most `maxSize` entries are held, a working set of up to `maxSize` keys stays cached in full (every hit
- * is one `Map` lookup, with no reordering), and an entry is only dropped when it was not used since its
- * generation turned old.
+ * is one `Map` lookup and one field write), and an entry used since the hand last passed it outlives unused ones.
+ *
+ * It replaced two generations of maps, whose hits in the old generation each moved the entry into the young one
+ * (a delete and an insert): with as many live keys as the bound, every hit was a move. Measured over 100k
+ * template keys (100k clones, CPU time, two alternating pairs of runs): `tryAcquire` 0.61–0.63M/s against
+ * 0.54–0.57M/s, `tryAcquireSync` 0.68–0.73M/s against 0.63–0.65M/s.
  */
+
+/** Marks one insertion clears at most before it drops the entry under the hand, used or not. */
+const SECOND_CHANCES = 16;
+
+/** A cached value and whether it was used since the hand last passed it. */
+interface Slot<V> {
+  value: V;
+  used: boolean;
+}
 
 /** A bounded cache of the most recently used entries. */
 export class BoundedCache<K, V> {
   readonly #maxSize: number;
-  /** Entries inserted or used since the last rotation. */
-  #young = new Map<K, V>();
-  /** Entries of the previous generation, dropped one by one (oldest first) as new entries come in. */
-  #old = new Map<K, V>();
+  /** Every entry, oldest inserted first: the order the hand walks in. */
+  readonly #slots = new Map<K, Slot<V>>();
   /**
-   * Where dropping resumes in the old map. A live iterator steps over each hole that deletes leave once; a
-   * fresh iterator per drop would step over every earlier hole again. The old map never grows, so the
-   * iterator pins no ever-growing chain of tables.
+   * The hand: where dropping resumes. A live iterator steps over each hole that deletes leave once (a fresh one
+   * per drop would step over every earlier hole again) and sees entries inserted after it was made.
    */
-  #oldCursor: MapIterator<K> | undefined;
+  #hand: MapIterator<[K, Slot<V>]> | undefined;
   /** Entries dropped to stay within the bound, for metrics. */
   #evicted = 0;
 
@@ -33,80 +43,62 @@ export class BoundedCache<K, V> {
 
   /** The value for `key`, marking it recently used. */
   get(key: K): V | undefined {
-    const young = this.#young.get(key);
-    if (young !== undefined) return young;
-    const old = this.#old.get(key);
-    if (old !== undefined) {
-      // A promotion moves an entry: the total stays the same, nothing needs dropping.
-      this.#old.delete(key);
-      this.#young.set(key, old);
-      this.#turnIfFull();
-    }
-    return old;
+    const slot = this.#slots.get(key);
+    if (slot === undefined) return undefined;
+    slot.used = true;
+    return slot.value;
   }
 
-  /** Stores `value` under `key`. */
+  /** Inserts or replaces `key`, dropping the least recently used entry when the bound is reached. */
   set(key: K, value: V): void {
-    if (this.#young.has(key)) {
-      this.#young.set(key, value);
+    const slot = this.#slots.get(key);
+    if (slot !== undefined) {
+      slot.value = value;
+      slot.used = true;
       return;
     }
-    const promoted = this.#old.delete(key);
-    this.#young.set(key, value);
-    if (!promoted && this.#young.size + this.#old.size > this.#maxSize) this.#dropOldest();
-    this.#turnIfFull();
+    this.#slots.set(key, { value, used: false });
+    if (this.#slots.size > this.#maxSize) this.#dropOne();
   }
 
-  /** Removes `key`. */
   delete(key: K): void {
-    this.#young.delete(key);
-    this.#old.delete(key);
+    this.#slots.delete(key);
   }
 
-  /** Removes everything. */
   clear(): void {
-    this.#young.clear();
-    this.#old = new Map();
-    this.#oldCursor = undefined;
+    this.#slots.clear();
+    this.#hand = undefined;
   }
 
-  /** Entries held now. */
   get size(): number {
-    return this.#young.size + this.#old.size;
+    return this.#slots.size;
   }
 
-  /** Entries dropped to stay within the bound, since creation. */
+  /** Entries dropped so far to stay within the bound. */
   get evicted(): number {
     return this.#evicted;
   }
 
-  /**
-   * Turns the young generation old once it alone fills the bound. This happens before anything must go (never in
-   * the same step as a drop), so an entry used just before the turn gets the chance to be promoted by its next
-   * use before the insertions that follow drop the oldest entries of its generation.
-   */
-  #turnIfFull(): void {
-    if (this.#old.size === 0 && this.#young.size >= this.#maxSize) {
-      this.#old = this.#young;
-      this.#young = new Map();
-      this.#oldCursor = undefined;
-    }
-  }
-
-  /** Drops the oldest entry of the old generation (which is not empty while the cache is over its bound). */
-  #dropOldest(): void {
+  /** Drops the first entry under the hand not used since it last passed, giving used ones a second chance. */
+  #dropOne(): void {
+    let chances = 0;
     for (;;) {
-      this.#oldCursor ??= this.#old.keys();
-      const next = this.#oldCursor.next();
+      this.#hand ??= this.#slots.entries();
+      const next = this.#hand.next();
       if (next.done) {
-        // Every key the cursor had not reached yet was promoted or deleted: what is left sits behind it.
-        this.#oldCursor = undefined;
+        // A full turn: start over from the oldest entry.
+        this.#hand = undefined;
         continue;
       }
-      if (this.#old.delete(next.value)) {
-        this.#evicted += 1;
-        return;
+      const [key, slot] = next.value;
+      if (slot.used && chances < SECOND_CHANCES) {
+        slot.used = false;
+        chances++;
+        continue;
       }
+      this.#slots.delete(key);
+      this.#evicted += 1;
+      return;
     }
   }
 }
