@@ -246,34 +246,45 @@ export class Engine {
    */
   decideSync(members: readonly Member[]): EngineOutcome {
     const groups = this.#plan(members);
-    // Every store first: one that cannot work at all (a missing driver package) throws before anything is applied.
-    const stores = groups.map((group) => this.stores.store(group.storeId));
-    for (let pass = 0; pass < 2; pass++) {
+    if (groups.length === 1) {
+      // One group (the common call): no order to choose, no array of stores to build.
+      this.#runNow(groups[0]!, members, this.stores.store(groups[0]!.storeId), groups);
+    } else {
+      // Every store first: one that cannot work at all (a missing driver package) throws before anything applies.
+      const stores = groups.map((group) => this.stores.store(group.storeId));
       for (let g = 0; g < groups.length; g++) {
-        const store = stores[g]!;
-        if ((store.engine === "memory") === (pass === 0)) continue;
-        const group = groups[g]!;
-        let batch: BatchResult | undefined;
-        try {
-          batch = store.decideNow?.(group.ops, 0);
-        } catch (error) {
-          if (error instanceof StoreUnavailableError) throw error;
-          // As `decide` would: by `on_store_error` (the local stand-in is in-process, it answers at once).
-          void this.#onStoreError(group, members, 0, toError(error));
-          if (group.batch !== undefined) continue;
-        }
-        if (batch === undefined) {
-          // What earlier groups took (none today: a remote store answers only denials) is given back.
-          for (const done of groups) {
-            if (done.appliedOn !== undefined) void this.refund({ store: done.appliedOn, ops: done.ops });
-          }
-          throw new SyncUnavailableError(group.storeId, store.engine);
-        }
-        // A grant the slots held locally leave no room for is refunded in the background (remote stores only).
-        void this.#accept(group, members, store, batch);
+        if (stores[g]!.engine !== "memory") this.#runNow(groups[g]!, members, stores[g]!, groups);
+      }
+      for (let g = 0; g < groups.length; g++) {
+        if (stores[g]!.engine === "memory") this.#runNow(groups[g]!, members, stores[g]!, groups);
       }
     }
     return this.#conclude(members, groups, undefined, true) as EngineOutcome;
+  }
+
+  /**
+   * Decides one group of {@link decideSync} through `Store.decideNow`, or throws {@link SyncUnavailableError}
+   * when its store cannot answer, after giving back what the call's other groups took.
+   */
+  #runNow(group: Group, members: readonly Member[], store: Store, groups: readonly Group[]): void {
+    let batch: BatchResult | undefined;
+    try {
+      batch = store.decideNow?.(group.ops, 0);
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) throw error;
+      // As `decide` would: by `on_store_error` (the local stand-in is in-process, it answers at once).
+      void this.#onStoreError(group, members, 0, toError(error));
+      if (group.batch !== undefined) return;
+    }
+    if (batch === undefined) {
+      // What other groups took (none today: a remote store answers only denials, and is asked first) goes back.
+      for (const done of groups) {
+        if (done.appliedOn !== undefined) void this.refund({ store: done.appliedOn, ops: done.ops });
+      }
+      throw new SyncUnavailableError(group.storeId, store.engine);
+    }
+    // A grant the slots held locally leave no room for is refunded in the background (remote stores only).
+    void this.#accept(group, members, store, batch);
   }
 
   /** Sorts the members of a call into groups, one per store (shadow members on their own), in order. */

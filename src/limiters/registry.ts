@@ -246,7 +246,8 @@ export class Registry {
   /** Resolves a (valid) key to its limiter, or throws UnknownLimiterError. */
   resolve(key: string): ResolvedKey {
     // An exact id wins, as in `#find`, and is answered from its entry: one lookup in the (small) map of limiters,
-    // and no clone slot taken, so a working set of `max_clones` clones still fits beside the exact keys.
+    // and no clone slot taken, so a working set of `max_clones` clones still fits beside the exact keys
+    // (measured, 100k clones after a hot key, CPU time: `tryAcquire` 0.68–0.89M/s, against 0.53–0.55M/s).
     const exact = this.#entries.get(key);
     if (exact !== undefined) return exact.own;
     const cached = this.#cache.get(key);
