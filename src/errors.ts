@@ -23,6 +23,7 @@ export type RateSyncErrorCode =
   | "RATE_LIMIT_EXCEEDED"
   | "STORE_ERROR"
   | "STORE_UNAVAILABLE"
+  | "SYNC_UNAVAILABLE"
   | "LEASE_EXPIRED"
   | "CLOSED";
 
@@ -235,6 +236,23 @@ export class StoreUnavailableError extends RateSyncError {
   }
 }
 
+/**
+ * `tryAcquireSync` met a store that cannot answer without I/O: a Redis or PostgreSQL store whose over-limit cache
+ * does not already know the call's denial. Nothing was consumed; `tryAcquire` decides the same call.
+ */
+export class SyncUnavailableError extends RateSyncError {
+  /** The id of the store that could not answer. */
+  readonly store: string;
+  /** Its engine (`redis`, `postgres`). */
+  readonly engine: string;
+
+  constructor(store: string, engine: string) {
+    super("SYNC_UNAVAILABLE", `Store "${store}" (${engine}) cannot decide synchronously; use tryAcquire`);
+    this.store = store;
+    this.engine = engine;
+  }
+}
+
 /** `lease.renew()` found the lease gone: it expired (its holder did not renew in time) or was released. */
 export class LeaseExpiredError extends RateSyncError {
   /** The key the lease was taken on. */
@@ -284,6 +302,9 @@ export const isRateLimitExceededError = (value: unknown): value is RateLimitExce
   hasCode(value, "RATE_LIMIT_EXCEEDED");
 /** True for a {@link StoreError}. */
 export const isStoreError = (value: unknown): value is StoreError => hasCode(value, "STORE_ERROR");
+/** True for a {@link SyncUnavailableError}. */
+export const isSyncUnavailableError = (value: unknown): value is SyncUnavailableError =>
+  hasCode(value, "SYNC_UNAVAILABLE");
 /** True for a {@link LeaseExpiredError}. */
 export const isLeaseExpiredError = (value: unknown): value is LeaseExpiredError =>
   hasCode(value, "LEASE_EXPIRED");

@@ -122,3 +122,34 @@ export async function loaded(op: Operation, inFlight: number, timing: Timing, pe
     p99: quantile(Float64Array.from(samples), 0.99),
   };
 }
+
+/**
+ * {@link throughput} of a synchronous operation: one loop calling `op` back to back, never awaiting it (an
+ * `await` of a plain value would still cost a microtask hop, which is what a synchronous call saves).
+ */
+export async function throughputSync(
+  op: (i: number) => unknown,
+  timing: Timing,
+  checkEvery = 1,
+): Promise<number> {
+  await runSyncFor(op, timing.warmupMs, checkEvery);
+  const started = performance.now();
+  const count = await runSyncFor(op, timing.durationMs, checkEvery);
+  const elapsed = performance.now() - started;
+  return (count * 1000) / elapsed;
+}
+
+async function runSyncFor(
+  op: (i: number) => unknown,
+  durationMs: number,
+  checkEvery: number,
+): Promise<number> {
+  // As in `runFor`: the event loop gets a turn before each measurement.
+  await new Promise((resolve) => setImmediate(resolve));
+  const deadline = performance.now() + durationMs;
+  let next = 0;
+  for (;;) {
+    for (let k = 0; k < checkEvery; k++) op(next++);
+    if (performance.now() >= deadline) return next;
+  }
+}

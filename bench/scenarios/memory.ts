@@ -1,18 +1,30 @@
 /**
  * @module
  * In-process decisions: rate-sync's memory store against rate-limiter-flexible's RateLimiterMemory, same fixed
- * window, same keys, one call at a time (an in-process limiter has nothing to overlap).
+ * window, same keys, one call at a time (an in-process limiter has nothing to overlap). `tryAcquireSync` is called
+ * in a plain loop (no promise, no await) beside rate-limiter-flexible's async `consume`.
  */
 
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import { type BenchContext, interleave, type Row } from "../lib/compare.ts";
-import { throughput } from "../lib/measure.ts";
+import { throughput, throughputSync } from "../lib/measure.ts";
 import { ignore, OPEN_POINTS, rateSyncFor, spreadKeys, WINDOW_S } from "../lib/setups.ts";
 
 /** Keys of the spread scenario. */
 export const SPREAD_KEYS = 100_000;
 /** Calls between two clock reads (the clock costs about as much as a memory decision). */
 const CHECK_EVERY = 256;
+
+/** The async rows of an interleaving that also measured `tryAcquireSync` (as `sync`). */
+function asyncOf(values: Row["values"]): Row["values"] {
+  const { sync: _, ...rest } = values;
+  return rest;
+}
+
+/** The `tryAcquireSync` rows of an interleaving: its figure as rate-sync's, beside rate-limiter-flexible's. */
+function syncOf(values: Row["values"]): Row["values"] {
+  return { "rate-sync": values.sync!, "rate-limiter-flexible": values["rate-limiter-flexible"]! };
+}
 
 export async function memoryScenarios(ctx: BenchContext): Promise<Row[]> {
   const timing = { durationMs: ctx.durationMs, warmupMs: ctx.warmupMs };
@@ -26,12 +38,14 @@ export async function memoryScenarios(ctx: BenchContext): Promise<Row[]> {
     const hot = await interleave(ctx.runs, {
       "rate-sync": () => throughput(() => rs.tryAcquire("hot"), 1, timing, CHECK_EVERY),
       "rate-limiter-flexible": () => throughput(() => open.consume("hot"), 1, timing, CHECK_EVERY),
+      sync: () => throughputSync(() => rs.tryAcquireSync("hot"), timing, CHECK_EVERY),
     });
     ctx.log("memory: 100k keys");
     const spread = await interleave(ctx.runs, {
       "rate-sync": () => throughput((i) => rs.tryAcquire(keys[i % SPREAD_KEYS]!), 1, timing, CHECK_EVERY),
       "rate-limiter-flexible": () =>
         throughput((i) => open.consume(keys[i % SPREAD_KEYS]!), 1, timing, CHECK_EVERY),
+      sync: () => throughputSync((i) => rs.tryAcquireSync(keys[i % SPREAD_KEYS]!), timing, CHECK_EVERY),
     });
     ctx.log("memory: denied path");
     await rs.tryAcquire("denied");
@@ -43,14 +57,29 @@ export async function memoryScenarios(ctx: BenchContext): Promise<Row[]> {
         throughput(() => closed.consume("denied").catch(ignore), 1, timing, CHECK_EVERY),
       "rate-sync, allowed": () => throughput(() => rs.tryAcquire("hot"), 1, timing, CHECK_EVERY),
     });
+    const syncNote = `${note}; tryAcquireSync in a plain loop, rate-limiter-flexible's consume awaited`;
     return [
-      { section: "memory", scenario: "tryAcquire, hot key", metric: "ops/s", values: hot, note },
+      { section: "memory", scenario: "tryAcquire, hot key", metric: "ops/s", values: asyncOf(hot), note },
       {
         section: "memory",
         scenario: `tryAcquire, ${SPREAD_KEYS / 1000}k keys`,
         metric: "ops/s",
-        values: spread,
+        values: asyncOf(spread),
         note,
+      },
+      {
+        section: "memory",
+        scenario: "tryAcquireSync, hot key",
+        metric: "ops/s",
+        values: syncOf(hot),
+        note: syncNote,
+      },
+      {
+        section: "memory",
+        scenario: `tryAcquireSync, ${SPREAD_KEYS / 1000}k keys`,
+        metric: "ops/s",
+        values: syncOf(spread),
+        note: syncNote,
       },
       {
         section: "memory",

@@ -52,6 +52,8 @@ export type KeyInput = string | readonly string[];
 export interface LimiterHandle {
   readonly key: string;
   tryAcquire(options?: TryAcquireOptions): Promise<Decision>;
+  /** `tryAcquire`, answered without a promise; see {@link RateSync.tryAcquireSync}. */
+  tryAcquireSync(options?: TryAcquireOptions): Decision;
   acquire(options?: AcquireOptions): Promise<Lease>;
   run<T>(fn: () => T | Promise<T>, options?: AcquireOptions): Promise<T>;
   peek(): Promise<LimiterState>;
@@ -189,6 +191,24 @@ export class RateSync {
     }
   }
 
+  /**
+   * `tryAcquire`, answered now without a promise: the same checks, decision, events, counters, shadow mode and
+   * `on_store_error` handling. Every memory store answers; a Redis or PostgreSQL store answers only a denial its
+   * over-limit cache already knows (`local_cache`), and a composite only when every member's store answers.
+   * Errors are thrown, not returned as a rejected promise.
+   * @throws SyncUnavailableError (nothing consumed) when a store cannot answer without I/O: use `tryAcquire`.
+   * @example
+   * ```ts
+   * const decision = rs.tryAcquireSync("api:42");
+   * if (!decision.allowed) return tooManyRequests(decision.retryAfterMs);
+   * ```
+   */
+  tryAcquireSync(key: KeyInput, options: TryAcquireOptions = {}): Decision {
+    this.#assertOpen();
+    const members = this.#members(key, options.cost);
+    return this.#tryDecision(this.#engine.decideSync(members), members);
+  }
+
   /** The decision `tryAcquire` hands out: with the lease to release when it took a concurrency slot. */
   #tryDecision(outcome: EngineOutcome, members: readonly Member[]): Decision {
     if (!outcome.allowed || outcome.leaseParts.length === 0) return outcome.decision;
@@ -264,6 +284,7 @@ export class RateSync {
     return {
       key,
       tryAcquire: (options) => this.tryAcquire(key, options),
+      tryAcquireSync: (options) => this.tryAcquireSync(key, options),
       acquire: (options) => this.acquire(key, options),
       run: (fn, options) => this.run(key, fn, options),
       peek: () => this.peek(key),

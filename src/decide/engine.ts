@@ -13,7 +13,7 @@ import type { LimitParams } from "../algorithms/types.ts";
 import type { LimiterConfig } from "../config/types.ts";
 import type { TypedEmitter } from "../core/events.ts";
 import type { Decision, Degraded, RateSyncEvents } from "../core/types.ts";
-import { StoreError, StoreUnavailableError } from "../errors.ts";
+import { StoreError, StoreUnavailableError, SyncUnavailableError } from "../errors.ts";
 import type { ResolvedKey } from "../limiters/registry.ts";
 import type { HeldLeases } from "../stores/memory/memory-store.ts";
 import type { BatchResult, OpResult, Store, StoreOp } from "../stores/store.ts";
@@ -237,6 +237,56 @@ export class Engine {
     return this.#settle(groups, pending).then(() => this.#conclude(members, groups, options));
   }
 
+  /**
+   * Decides a call now, without a promise, or throws {@link SyncUnavailableError} having consumed nothing: the
+   * same plan, answers and conclusion as {@link decide} (reservation budget 0), with every store asked through
+   * `Store.decideNow`. A remote store answers only the denials its over-limit cache knows, so its groups are
+   * asked first: a call one of them cannot answer fails before an in-process store applies anything. A denied
+   * composite's refunds are started, not awaited (an in-process store applies a refund before it returns).
+   */
+  decideSync(members: readonly Member[]): EngineOutcome {
+    const groups = this.#plan(members);
+    if (groups.length === 1) {
+      // One group (the common call): no order to choose, no array of stores to build.
+      this.#runNow(groups[0]!, members, this.stores.store(groups[0]!.storeId), groups);
+    } else {
+      // Every store first: one that cannot work at all (a missing driver package) throws before anything applies.
+      const stores = groups.map((group) => this.stores.store(group.storeId));
+      for (let g = 0; g < groups.length; g++) {
+        if (stores[g]!.engine !== "memory") this.#runNow(groups[g]!, members, stores[g]!, groups);
+      }
+      for (let g = 0; g < groups.length; g++) {
+        if (stores[g]!.engine === "memory") this.#runNow(groups[g]!, members, stores[g]!, groups);
+      }
+    }
+    return this.#conclude(members, groups, undefined, true) as EngineOutcome;
+  }
+
+  /**
+   * Decides one group of {@link decideSync} through `Store.decideNow`, or throws {@link SyncUnavailableError}
+   * when its store cannot answer, after giving back what the call's other groups took.
+   */
+  #runNow(group: Group, members: readonly Member[], store: Store, groups: readonly Group[]): void {
+    let batch: BatchResult | undefined;
+    try {
+      batch = store.decideNow?.(group.ops, 0);
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) throw error;
+      // As `decide` would: by `on_store_error` (the local stand-in is in-process, it answers at once).
+      void this.#onStoreError(group, members, 0, toError(error));
+      if (group.batch !== undefined) return;
+    }
+    if (batch === undefined) {
+      // What other groups took (none today: a remote store answers only denials, and is asked first) goes back.
+      for (const done of groups) {
+        if (done.appliedOn !== undefined) void this.refund({ store: done.appliedOn, ops: done.ops });
+      }
+      throw new SyncUnavailableError(group.storeId, store.engine);
+    }
+    // A grant the slots held locally leave no room for is refunded in the background (remote stores only).
+    void this.#accept(group, members, store, batch);
+  }
+
   /** Sorts the members of a call into groups, one per store (shadow members on their own), in order. */
   #plan(members: readonly Member[]): Group[] {
     // The first member opens the first group; an array literal of one is sized exactly (a push into `[]` would
@@ -343,6 +393,7 @@ export class Engine {
     members: readonly Member[],
     groups: readonly Group[],
     options: DecideOptions | undefined,
+    sync = false,
   ): EngineOutcome | Promise<EngineOutcome> {
     let allowed = true;
     let waitMs = 0;
@@ -405,6 +456,10 @@ export class Engine {
             };
       // Denied calls consume nothing: give back what the members that passed took.
       if (grants === undefined) return outcome;
+      if (sync) {
+        for (const grant of grants) void this.refund(grant);
+        return outcome;
+      }
       return Promise.all(grants.map((grant) => this.refund(grant))).then(() => outcome);
     }
 
@@ -547,12 +602,12 @@ export class Engine {
    * Answers a group whose store call failed, by `on_store_error`: deny wins over local, local over allow.
    * Rejects only when the local stand-in itself fails.
    */
-  async #onStoreError(
+  #onStoreError(
     group: Group,
     members: readonly Member[],
     maxWaitMs: number,
     error: Error,
-  ): Promise<void> {
+  ): Promise<void> | undefined {
     let policy: "allow" | "deny" | "local" = "allow";
     for (const m of group.members) {
       const { config, resolved } = members[m]!;
@@ -564,19 +619,25 @@ export class Engine {
     if (policy === "local") {
       const fallback = this.stores.fallback(group.storeId);
       const ops = this.#withStoreSlots(group.storeId, group.ops);
-      const batch = await fallback.decide(ops, maxWaitMs);
-      group.batch =
-        ops === group.ops
-          ? batch
-          : { allowed: batch.allowed, results: this.#asOwnLimits(group.storeId, group.ops, batch.results) };
-      if (batch.allowed) group.appliedOn = fallback;
-      group.degraded = "local";
-      return;
+      const take = (batch: BatchResult): void => {
+        group.batch =
+          ops === group.ops
+            ? batch
+            : { allowed: batch.allowed, results: this.#asOwnLimits(group.storeId, group.ops, batch.results) };
+        if (batch.allowed) group.appliedOn = fallback;
+        group.degraded = "local";
+      };
+      // The stand-in is in-process: its answer needs no promise (what `decideSync` relies on).
+      const now = fallback.decideNow?.(ops, maxWaitMs);
+      if (now === undefined) return fallback.decide(ops, maxWaitMs).then(take);
+      take(now);
+      return undefined;
     }
     const allowed = policy === "allow";
     group.batch = { allowed, results: group.ops.map((op) => storeErrorResult(op.params, allowed)) };
     group.degraded = "store-error";
     if (!allowed) group.failure = error;
+    return undefined;
   }
 
   #memberDecision(

@@ -15,6 +15,7 @@ import {
   parseDuration,
   RateLimitExceededError,
   RateSync,
+  UnknownLimiterError,
 } from "../../src/index.ts";
 
 const rs = RateSync.fromToml(
@@ -80,6 +81,8 @@ describe("cost", () => {
         () => rs.acquire("fw", { cost: cost as number, timeout: 0 }),
         () => rs.run("sw", () => "ran", { cost: cost as number }),
         () => rs.tryAcquire(["tb", "fw"], { cost: cost as number }),
+        () => rs.tryAcquireSync("tb", { cost: cost as number }),
+        () => rs.tryAcquireSync(["tb", "fw"], { cost: cost as number }),
       ]) {
         const error = await rejection(call);
         expect(error).toBeInstanceOf(InvalidArgumentError);
@@ -91,10 +94,15 @@ describe("cost", () => {
 
   it("a fractional cost is refused where units are whole (window algorithms, leaky bucket)", async () => {
     for (const key of ["fw", "sw", "lb"]) {
-      const error = await rejection(() => rs.tryAcquire(key, { cost: 0.5 }));
-      expect(error).toBeInstanceOf(InvalidArgumentError);
-      expect(error.message).toContain(`"${key}"`);
-      expect(error.message).toContain("0.5");
+      for (const call of [
+        () => rs.tryAcquire(key, { cost: 0.5 }),
+        () => rs.tryAcquireSync(key, { cost: 0.5 }),
+      ]) {
+        const error = await rejection(call);
+        expect(error).toBeInstanceOf(InvalidArgumentError);
+        expect(error.message).toContain(`"${key}"`);
+        expect(error.message).toContain("0.5");
+      }
     }
     // A token bucket takes fractional costs (SPEC §2.5).
     expect((await rs.tryAcquire("tb", { cost: 0.5 })).allowed).toBe(true);
@@ -116,7 +124,19 @@ describe("cost", () => {
   it("a bad cost never consumes: the limit is untouched afterwards", async () => {
     const before = await rs.peek("sw");
     for (const [cost] of BAD_COSTS) await rejection(() => rs.tryAcquire("sw", { cost: cost as number }));
+    for (const [cost] of BAD_COSTS) await rejection(() => rs.tryAcquireSync("sw", { cost: cost as number }));
     expect((await rs.peek("sw")).remaining).toBe(before.remaining);
+  });
+
+  it("tryAcquireSync throws its refusals at once: no promise, rejected or not", () => {
+    for (const [cost] of BAD_COSTS) {
+      expect(() => rs.tryAcquireSync("tb", { cost: cost as number })).toThrow(InvalidArgumentError);
+    }
+    expect(() => rs.tryAcquireSync("fw", { cost: 0.5 })).toThrow(InvalidArgumentError);
+    expect(() => rs.tryAcquireSync("" as string)).toThrow(InvalidKeyError);
+    expect(() => rs.tryAcquireSync([])).toThrow(InvalidKeyError);
+    expect(() => rs.tryAcquireSync(42 as unknown as string)).toThrow(InvalidKeyError);
+    expect(() => rs.tryAcquireSync("nothing-matches-this")).toThrow(UnknownLimiterError);
   });
 });
 
@@ -200,6 +220,7 @@ describe("keys", () => {
     it(`${typeof key === "symbol" ? "a symbol" : JSON.stringify(key)?.slice(0, 24)} → InvalidKeyError`, async () => {
       for (const call of [
         () => rs.tryAcquire(key as string),
+        () => rs.tryAcquireSync(key as string),
         () => rs.acquire(key as string, { timeout: 0 }),
         () => rs.run(key as string, () => "ran"),
         () => rs.peek(key as string),
@@ -293,6 +314,7 @@ describe("costs too small for the stores' arithmetic (#13)", () => {
       const before = await rs.peek("tb");
       for (const call of [
         () => rs.tryAcquire("tb", { cost }),
+        () => rs.tryAcquireSync("tb", { cost }),
         () => rs.acquire("tb", { cost }),
         () => rs.run("tb", () => "ran", { cost }),
       ]) {

@@ -6,6 +6,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import type { LimitParams } from "../../src/algorithms/types.ts";
 import { RateSync } from "../../src/core/rate-sync.ts";
+import { SyncUnavailableError } from "../../src/errors.ts";
 import { PostgresStore } from "../../src/stores/postgres/postgres-store.ts";
 import type { Store, StoreOp } from "../../src/stores/store.ts";
 import { requirePostgres, requireRedis } from "../helpers/stores.ts";
@@ -75,6 +76,48 @@ function scenarios(label: string, available: boolean, open: () => Target): void 
       }
       expect(store.stats().cacheHits - before).toBe(100);
       expect(rs.metrics().limiters.flood?.localCacheHits).toBe(100);
+    });
+
+    it("lets tryAcquireSync answer a known denial, and refuse what the store must see, consuming nothing", async () => {
+      const store = target!.store;
+      const rs = RateSync.fromConfig(
+        {
+          stores: { s: { engine: "memory" }, m: { engine: "memory" } },
+          limiters: {
+            far: { algorithm: "fixed_window", limit: 1, window: "1d", store: "s" },
+            near: { algorithm: "fixed_window", limit: 2, window: "1d", store: "m" },
+          },
+        },
+        { stores: { s: store }, quiet: true },
+      );
+      const engine = store.engine;
+      const message = `Store "s" (${engine}) cannot decide synchronously; use tryAcquire`;
+      const calls = store.stats().calls;
+      expect(() => rs.tryAcquireSync("far")).toThrow(message);
+      expect(() => rs.tryAcquireSync(["near", "far"])).toThrow(SyncUnavailableError);
+      // Nothing reached the store, and nothing was consumed: its one unit is still there, near keeps both.
+      expect(store.stats().calls).toBe(calls);
+      expect((await rs.peek("near")).remaining).toBe(2);
+      expect((await rs.tryAcquire("far")).allowed).toBe(true);
+      // An allowed call is never cached: the store has not said "denied" yet.
+      expect(() => rs.tryAcquireSync("far")).toThrow(message);
+      const denied = await rs.tryAcquire("far");
+      expect(denied.allowed).toBe(false);
+
+      const now = rs.tryAcquireSync("far");
+      expect(now).not.toBeInstanceOf(Promise);
+      expect(now).toMatchObject({ allowed: false, key: "far", limiter: "far", limit: 1, remaining: 0 });
+      expect(now.retryAfterMs).toBeGreaterThan(0);
+      expect(now.retryAfterMs).toBeLessThanOrEqual(denied.retryAfterMs);
+      // A composite whose remote member is a known denial is answered too, and its memory member gives back.
+      const composite = rs.tryAcquireSync(["near", "far"]);
+      expect(composite).toMatchObject({ allowed: false, limiter: "far" });
+      expect((await rs.peek("near")).remaining).toBe(2);
+      expect(rs.metrics().limiters.far).toMatchObject({ allowed: 1, denied: 3, localCacheHits: 2 });
+      expect(rs.metrics().limiters.near).toMatchObject({ allowed: 0, denied: 0 });
+      await rs.reset("far");
+      expect(() => rs.tryAcquireSync("far")).toThrow(SyncUnavailableError);
+      await rs.close();
     });
   });
 }
