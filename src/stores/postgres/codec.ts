@@ -87,6 +87,26 @@ export function toBatchArrays(ops: readonly StoreOp[]): BatchArrays {
   return arrays;
 }
 
+/** The parameters of `<table>_decide_batch`: the call number of each op, its columns, and each call's max wait. */
+export type CallArrays = [calls: number[], ...BatchArrays, maxWaits: number[]];
+
+/** Encodes several calls (each the ops of one decision, with its max wait) for `<table>_decide_batch`. */
+export function toCallArrays(
+  calls: readonly { readonly ops: readonly StoreOp[]; readonly maxWaitMs: number }[],
+): CallArrays {
+  const ops: StoreOp[] = [];
+  const numbers: number[] = [];
+  const maxWaits: number[] = [];
+  for (const [i, call] of calls.entries()) {
+    for (const op of call.ops) {
+      ops.push(op);
+      numbers.push(i + 1);
+    }
+    maxWaits.push(call.maxWaitMs);
+  }
+  return [numbers, ...toBatchArrays(ops), maxWaits];
+}
+
 /** The leading parameters of `<table>_decide_one`, in order (a single rate op: no lease). */
 export type OneOpParams = [
   limiter: string,

@@ -31,10 +31,10 @@ import type { PostgresNames } from "./identifiers.ts";
 import { rateBranchesSql, rateStepDeclarationsSql, remainingRuleSql } from "./rate-sql.ts";
 
 /** Custom SQLSTATE raised to undo the tentative writes of a composite when a member is denied. */
-const DENIED_SQLSTATE = "RSDNY";
+export const DENIED_SQLSTATE = "RSDNY";
 
 /** Custom SQLSTATE of the (practically impossible) failure to lock a row that cleanup keeps deleting. */
-const LOCK_SQLSTATE = "RSLCK";
+export const LOCK_SQLSTATE = "RSLCK";
 
 /**
  * `<table>_rate`: the math of every rate algorithm, once. A pure function: from the parameters, the stored state
@@ -71,7 +71,19 @@ DECLARE
   -- the variables of every algorithm's math (each algorithm's sql.ts)
 ${rateStepDeclarationsSql()}
 BEGIN
-  allowed := false;
+${rateBodySql()}
+END
+$fn$`;
+}
+
+/**
+ * The body of `<table>_rate`: from the scalar inputs (`p_kind`, `p_a`, `p_b`, `p_cost`, `p_max_wait`, `p_now` and
+ * the stored state `p_tat`, `p_window_start`, `p_used`, `p_previous`, `p_log`) it sets the decision (`allowed`,
+ * `lim`, `remaining`, `reset_after_ms`, `retry_after_ms`, `wait_ms`) and the state to write (`new_*`, `ttl_ms`).
+ * The batch function (`batch-sql.ts`) splices the same text into its loop, so both run one copy of the math.
+ */
+export function rateBodySql(): string {
+  return `  allowed := false;
   retry_after_ms := 0;
   wait_ms := 0;
   ttl_ms := 0;
@@ -83,9 +95,7 @@ BEGIN
 
 ${rateBranchesSql()}
 
-  remaining := ${remainingRuleSql("remaining")};
-END
-$fn$`;
+  remaining := ${remainingRuleSql("remaining")};`;
 }
 
 /**
