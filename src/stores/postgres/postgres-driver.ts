@@ -228,7 +228,7 @@ export class PostgresDriver implements StoreDriver {
   /**
    * Sends one decision (or peek) alone: one rate op takes its plain-SQL statement (falling back to the lean
    * single-row function when the row is missing) or the lean function, anything else (composites, concurrency)
-   * the general one. All return the same row shape.
+   * the batch function as a batch of one. All return the same row shape.
    */
   async #decideRows(
     ops: readonly StoreOp[],
@@ -247,7 +247,10 @@ export class PostgresDriver implements StoreDriver {
       const rows = await this.#execute(sql, plain, [limiter, key, tag, a, b, cost, maxWaitMs], signal);
       return rows.length > 0 ? rows : this.#execute(sql, this.#decideOneSql, oneParams, signal);
     }
-    return this.#execute(sql, this.#decideSql, [...toBatchArrays(ops), maxWaitMs, peek], signal);
+    // A peek locks nothing: the general function reads. A decision locks like every batch does (the same two
+    // statements, the same order), so a lone composite and a batch never wait for each other in a cycle.
+    if (peek) return this.#execute(sql, this.#decideSql, [...toBatchArrays(ops), maxWaitMs, peek], signal);
+    return this.#execute(sql, this.#decideBatchSql, toCallArrays([{ ops, maxWaitMs }]), signal);
   }
 
   /**

@@ -15,6 +15,7 @@
  */
 
 import type { PostgresStoreConfig } from "../../config/types.ts";
+import type { TurnBatcherStats } from "../batching/turn-batcher.ts";
 import type { CircuitBreakerOptions } from "../guard/breaker.ts";
 import { GuardedStore, type GuardedStoreStats } from "../guard/guarded-store.ts";
 import { type DecidePaths, PostgresDriver } from "./postgres-driver.ts";
@@ -114,4 +115,12 @@ export class PostgresStore extends GuardedStore<PostgresDriver> {
  */
 export function tuneDecidePaths(store: PostgresStore, paths: DecidePaths): void {
   driverOf(store).tune(paths);
+}
+
+/**
+ * The batch counts and batch-size distribution of a store's decisions so far (see `TurnBatcher.stats`), for
+ * tests and the bench. Internal: not part of the store's API.
+ */
+export function postgresBatchStats(store: PostgresStore): TurnBatcherStats {
+  return driverOf(store).batchStats();
 }
