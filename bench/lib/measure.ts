@@ -86,3 +86,31 @@ export async function latency(op: Operation, timing: Timing): Promise<Latency> {
   const array = Float64Array.from(samples);
   return { p50: quantile(array, 0.5), p99: quantile(array, 0.99), samples: array.length };
 }
+
+/** Throughput with `inFlight` loops, and the p99 time of one call under that load. */
+export interface LoadedLatency {
+  readonly opsPerSec: number;
+  readonly p99: number;
+}
+
+/**
+ * {@link throughput} that also times every call (the clock is read around each one), for the tail latency of a
+ * call among `inFlight` others.
+ */
+export async function throughputLatency(
+  op: Operation,
+  inFlight: number,
+  timing: Timing,
+): Promise<LoadedLatency> {
+  await runFor(op, inFlight, timing.warmupMs, 1);
+  const samples: number[] = [];
+  const timed: Operation = async (i) => {
+    const start = performance.now();
+    await op(i);
+    samples.push(performance.now() - start);
+  };
+  const started = performance.now();
+  const count = await runFor(timed, inFlight, timing.durationMs, 1);
+  const elapsed = performance.now() - started;
+  return { opsPerSec: (count * 1000) / elapsed, p99: quantile(Float64Array.from(samples), 0.99) };
+}
