@@ -17,9 +17,9 @@
  *   `SELECT … FOR UPDATE` (inserting it first only when missing), reads the clock, runs `<table>_rate`, and
  *   UPDATEs only when allowed. Two table statements in the steady state, no arrays, no sort, no nested
  *   statement-level call, one row back.
- * - `<table>_decide` + `<table>_step`: the general path, for composites and concurrency (and any batch): locks
- *   every row in one global order, reads the clock once, decides each member with `<table>_step` (which uses
- *   `<table>_rate` for rate members) and applies all or nothing.
+ * - `<table>_decide` + `<table>_step`: the general function (every row in one global order, one clock, each member
+ *   with `<table>_step`, all or nothing); the store peeks through it. Decisions of composites, concurrency and
+ *   every batch of calls take `<table>_decide_batch` (`batch-sql.ts`), built from the same pieces.
  *
  * Both paths write the same row layout with the same math, so processes on either path, peek, refund, renew and
  * the sweep all share state.

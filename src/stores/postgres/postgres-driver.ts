@@ -1,8 +1,9 @@
 /**
  * @module
- * The PostgreSQL driver of the guarded store: encodes each call as one prepared statement (see
- * `postgres-store.ts` for which statement a call takes), sends it through the guard on the store's pool
- * (`pool.ts`), and decodes the rows. It also sweeps expired rows, and after the breaker opens it has the pool
+ * The PostgreSQL driver of the guarded store: gathers the decisions of one event-loop turn into one batch
+ * statement (a {@link TurnBatcher}; see `postgres-store.ts` for which statement a call takes), sends each call
+ * through the guard, so its time budget, breaker accounting and late-reply refund stay its own, on the store's
+ * pool (`pool.ts`), and decodes the rows. It also sweeps expired rows, and after the breaker opens it has the pool
  * replaced: a black-holed link leaves sockets that look open but never answer.
  */
 
