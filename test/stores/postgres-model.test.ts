@@ -5,8 +5,9 @@
  * that lease expiries pass through `timestamptz`).
  *
  * A single rate op has three paths on the server (the plain-SQL statement of its algorithm — the exact log has
- * none — the lean `<table>_decide_one` and the general `<table>_decide`); each step picks one at random, on the
- * same rows, so all are compared with the model and each reads what the others wrote.
+ * none — the lean `<table>_decide_one` and the batch function `<table>_decide_batch`, a peek `<table>_decide`);
+ * each step picks one at random, on the same rows, so all are compared with the model and each reads what the
+ * others wrote.
  */
 
 import fc from "fast-check";
@@ -39,8 +40,8 @@ const RUNS = Number(process.env.PG_MODEL_RUNS ?? 12);
 
 /**
  * The server path of a single op: `sql` the plain-SQL statement (what a store uses by default; its fallback and
- * the exact log take `<table>_decide_one`), `one` the lean function `<table>_decide_one`, `general` the general
- * decide function.
+ * the exact log take `<table>_decide_one`), `one` the lean function `<table>_decide_one`, `general` the batch
+ * function, as a batch of one (peeks: the general decide function).
  */
 type Path = "sql" | "one" | "general";
 const pathArb = fc.constantFrom<Path>("sql", "one", "general");

@@ -87,6 +87,63 @@ export function toBatchArrays(ops: readonly StoreOp[]): BatchArrays {
   return arrays;
 }
 
+/**
+ * The parameters of `<table>_decide_batch`: per op its call number and its row (an index into the distinct rows),
+ * the distinct rows, the ops' other columns, and each call's max wait.
+ */
+export type CallArrays = [
+  calls: number[],
+  rows: number[],
+  limiters: string[],
+  keys: string[],
+  tags: string[],
+  kinds: string[],
+  a: number[],
+  b: number[],
+  costs: number[],
+  leases: string[],
+  maxWaits: number[],
+];
+
+/**
+ * Encodes several calls (each the ops of one decision, with its max wait) for `<table>_decide_batch`. Each state
+ * row is sent once however many ops hit it; the function sorts the rows into the lock order itself.
+ */
+export function toCallArrays(
+  calls: readonly { readonly ops: readonly StoreOp[]; readonly maxWaitMs: number }[],
+): CallArrays {
+  const arrays: CallArrays = [[], [], [], [], [], [], [], [], [], [], []];
+  const [numbers, rows, limiters, keys, tags, kinds, a, b, costs, leases, maxWaits] = arrays;
+  const index = new Map<string, number>();
+  for (const [i, call] of calls.entries()) {
+    for (const op of call.ops) {
+      const limiter = encodeText(op.limiterId);
+      const key = encodeText(op.key);
+      const tag = stateTag(op.params);
+      // Encoded text holds no NUL, so NUL separates the parts unambiguously.
+      const id = `${limiter}\u0000${key}\u0000${tag}`;
+      let row = index.get(id);
+      if (row === undefined) {
+        row = limiters.length + 1;
+        index.set(id, row);
+        limiters.push(limiter);
+        keys.push(key);
+        tags.push(tag);
+      }
+      const columns = paramsColumns(op.params);
+      numbers.push(i + 1);
+      rows.push(row);
+      kinds.push(columns.kind);
+      a.push(columns.a);
+      b.push(columns.b);
+      costs.push(op.cost);
+      leases.push(op.leaseId === undefined ? "" : encodeText(op.leaseId));
+    }
+    maxWaits.push(call.maxWaitMs);
+  }
+  return arrays;
+}
+
 /** The leading parameters of `<table>_decide_one`, in order (a single rate op: no lease). */
 export type OneOpParams = [
   limiter: string,

@@ -23,6 +23,7 @@
 
 import { createHash } from "node:crypto";
 import type { PostgresStoreConfig } from "../../config/types.ts";
+import { decideBatchFunctionSql } from "./batch-sql.ts";
 import {
   decideFunctionSql,
   decideOneFunctionSql,
@@ -95,6 +96,7 @@ function baseStatements(config: PostgresDdlOptions): string[] {
     stepFunctionSql(names),
     decideOneFunctionSql(names),
     decideFunctionSql(names),
+    decideBatchFunctionSql(names),
     refundFunctionSql(names),
     renewFunctionSql(names),
   );

@@ -17,9 +17,9 @@
  *   `SELECT … FOR UPDATE` (inserting it first only when missing), reads the clock, runs `<table>_rate`, and
  *   UPDATEs only when allowed. Two table statements in the steady state, no arrays, no sort, no nested
  *   statement-level call, one row back.
- * - `<table>_decide` + `<table>_step`: the general path, for composites and concurrency (and any batch): locks
- *   every row in one global order, reads the clock once, decides each member with `<table>_step` (which uses
- *   `<table>_rate` for rate members) and applies all or nothing.
+ * - `<table>_decide` + `<table>_step`: the general function (every row in one global order, one clock, each member
+ *   with `<table>_step`, all or nothing); the store peeks through it. Decisions of composites, concurrency and
+ *   every batch of calls take `<table>_decide_batch` (`batch-sql.ts`), built from the same pieces.
  *
  * Both paths write the same row layout with the same math, so processes on either path, peek, refund, renew and
  * the sweep all share state.
@@ -31,10 +31,10 @@ import type { PostgresNames } from "./identifiers.ts";
 import { rateBranchesSql, rateStepDeclarationsSql, remainingRuleSql } from "./rate-sql.ts";
 
 /** Custom SQLSTATE raised to undo the tentative writes of a composite when a member is denied. */
-const DENIED_SQLSTATE = "RSDNY";
+export const DENIED_SQLSTATE = "RSDNY";
 
 /** Custom SQLSTATE of the (practically impossible) failure to lock a row that cleanup keeps deleting. */
-const LOCK_SQLSTATE = "RSLCK";
+export const LOCK_SQLSTATE = "RSLCK";
 
 /**
  * `<table>_rate`: the math of every rate algorithm, once. A pure function: from the parameters, the stored state
@@ -71,7 +71,19 @@ DECLARE
   -- the variables of every algorithm's math (each algorithm's sql.ts)
 ${rateStepDeclarationsSql()}
 BEGIN
-  allowed := false;
+${rateBodySql()}
+END
+$fn$`;
+}
+
+/**
+ * The body of `<table>_rate`: from the scalar inputs (`p_kind`, `p_a`, `p_b`, `p_cost`, `p_max_wait`, `p_now` and
+ * the stored state `p_tat`, `p_window_start`, `p_used`, `p_previous`, `p_log`) it sets the decision (`allowed`,
+ * `lim`, `remaining`, `reset_after_ms`, `retry_after_ms`, `wait_ms`) and the state to write (`new_*`, `ttl_ms`).
+ * The batch function (`batch-sql.ts`) splices the same text into its loop, so both run one copy of the math.
+ */
+export function rateBodySql(): string {
+  return `  allowed := false;
   retry_after_ms := 0;
   wait_ms := 0;
   ttl_ms := 0;
@@ -83,9 +95,7 @@ BEGIN
 
 ${rateBranchesSql()}
 
-  remaining := ${remainingRuleSql("remaining")};
-END
-$fn$`;
+  remaining := ${remainingRuleSql("remaining")};`;
 }
 
 /**

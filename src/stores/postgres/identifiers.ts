@@ -50,6 +50,8 @@ export interface PostgresNames {
   readonly decideFunction: string;
   /** The lean function that decides (or peeks) a single rate op in one statement. */
   readonly decideOneFunction: string;
+  /** The function that decides many calls (each one decision) in one statement, in arrival order. */
+  readonly decideBatchFunction: string;
   /** The function that gives back what an allowed decision consumed. */
   readonly refundFunction: string;
   /** The function that extends a live lease. */
@@ -68,6 +70,7 @@ export function postgresNames(schemaName: string, tableName: string): PostgresNa
   const qualified = (name: string) => `${schema}.${quoteIdent(name)}`;
   const fn = (suffix: string) => qualified(derivedName(tableName, suffix));
   const functions = {
+    decideBatchFunction: fn("decide_batch"),
     decideFunction: fn("decide"),
     decideOneFunction: fn("decide_one"),
     stepFunction: fn("step"),

@@ -1,20 +1,24 @@
 /**
  * @module
- * The PostgreSQL store: limiter state in one table, every decision one statement deciding with the server's
- * clock (see `functions-sql.ts`). A single rate op — the common call — of a fixed window, sliding window
- * counter, token or leaky bucket takes a prepared plain-SQL statement of its algorithm (`rate-sql.ts`: no
- * function call at all); when the key's row does not exist yet that statement returns no row and the call goes
- * on to the lean `<table>_decide_one` function, which inserts it. The exact log and a peek of one op take
- * `<table>_decide_one` directly (scalar parameters, one row locked, one UPDATE only when allowed); composites
- * and concurrency take the general `<table>_decide` function (parallel arrays, all rows locked in one order,
- * all or nothing). All of them share the math and the row layout.
+ * The PostgreSQL store: limiter state in one table, decisions made on the server with the server's clock. The
+ * decisions a process makes in one event-loop turn go together as one call of `<table>_decide_batch`
+ * (`batch-sql.ts`): every row locked once in one order, one clock read after the locks, the calls applied in
+ * arrival order, each all or nothing, one commit. Several batches may be in flight on the pool's connections.
  *
- * Round trips: one per `decide`, `peek`, `refund`, `reset`, `release` and `renew`, except a single rate op on a
- * key without a row yet (a new key, or one the sweep deleted), which takes two. The first call of a store also
- * loads the driver, opens a connection and, with `auto_create`, runs the DDL once.
+ * A lone call (nothing else in its turn) takes the single-call statements, which are faster for one call: a
+ * single rate op of a fixed window, sliding window counter, token or leaky bucket its prepared plain-SQL
+ * statement (`rate-sql.ts`; when the key's row does not exist yet it returns no row and the call goes on to the
+ * lean `<table>_decide_one`, which inserts it), the exact log `<table>_decide_one`, and a composite or a
+ * concurrency op the batch function as a batch of one. Peeks read through `<table>_decide` (no locks). All of
+ * them share the math and the row layout.
+ *
+ * Round trips: one per batch of decisions, and one per `peek`, `refund`, `reset`, `release` and `renew`, except a
+ * lone single rate op on a key without a row yet, which takes two. The first call of a store also loads the
+ * driver, opens a connection and, with `auto_create`, runs the DDL once.
  */
 
 import type { PostgresStoreConfig } from "../../config/types.ts";
+import type { TurnBatcherStats } from "../batching/turn-batcher.ts";
 import type { CircuitBreakerOptions } from "../guard/breaker.ts";
 import { GuardedStore, type GuardedStoreStats } from "../guard/guarded-store.ts";
 import { type DecidePaths, PostgresDriver } from "./postgres-driver.ts";
@@ -114,4 +118,12 @@ export class PostgresStore extends GuardedStore<PostgresDriver> {
  */
 export function tuneDecidePaths(store: PostgresStore, paths: DecidePaths): void {
   driverOf(store).tune(paths);
+}
+
+/**
+ * The batch counts and batch-size distribution of a store's decisions so far (see `TurnBatcher.stats`), for
+ * tests and the bench. Internal: not part of the store's API.
+ */
+export function postgresBatchStats(store: PostgresStore): TurnBatcherStats {
+  return driverOf(store).batchStats();
 }

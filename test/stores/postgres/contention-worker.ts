@@ -9,7 +9,11 @@
 
 import type { LimitParams } from "../../../src/algorithms/types.ts";
 import type { PostgresStoreConfig } from "../../../src/config/types.ts";
-import { PostgresStore, tuneDecidePaths } from "../../../src/stores/postgres/postgres-store.ts";
+import {
+  PostgresStore,
+  postgresBatchStats,
+  tuneDecidePaths,
+} from "../../../src/stores/postgres/postgres-store.ts";
 import type { StoreOp } from "../../../src/stores/store.ts";
 
 /** What a worker does. */
@@ -23,8 +27,12 @@ export interface WorkerTask {
   readonly inFlight: number;
   /** Keys are `key-${i % keys}`; 1 means one hot key. */
   readonly keys: number;
-  /** Composite calls over two keys, in the order given by `reverse` (to provoke lock-order deadlocks). */
-  readonly composite?: { readonly reverse: boolean };
+  /**
+   * Composite calls over two keys, in the order given by `reverse` (to provoke lock-order deadlocks): `left` and
+   * `right`, or with `spread` two of `spread` keys that change from call to call (batches then lock overlapping,
+   * different sets of rows).
+   */
+  readonly composite?: { readonly reverse: boolean; readonly spread?: number };
   /** Keep the process alive after the calls (for crash tests: the parent kills it). */
   readonly hold?: boolean;
   /** Skews this process's wall clock (`Date.now`) by this many ms: decisions must not care. */
@@ -40,6 +48,9 @@ export interface WorkerReport {
   readonly errors: number;
   readonly firstError?: string;
   readonly elapsedMs: number;
+  /** Batch statements sent, and how many had each size (see `TurnBatcher.stats`). */
+  readonly batches: number;
+  readonly batchSizes: readonly number[];
 }
 
 const task = JSON.parse(process.argv[2] ?? "{}") as WorkerTask;
@@ -61,7 +72,11 @@ function opFor(i: number): StoreOp[] {
       ? { limiterId: task.limiterId, key, params: task.params, cost: 1 }
       : { limiterId: task.limiterId, key, params: task.params, cost: 1, leaseId };
   if (task.composite !== undefined) {
-    const pair = [one("left"), one("right")];
+    const spread = task.composite.spread;
+    const pair =
+      spread === undefined
+        ? [one("left"), one("right")]
+        : [one(`key-${i % spread}`), one(`key-${(i * 37 + 11 + (i % 3)) % spread}-b`)];
     return task.composite.reverse ? pair.reverse() : pair;
   }
   return [one(`key-${i % task.keys}`)];
@@ -88,7 +103,15 @@ async function run(): Promise<WorkerReport> {
     }
   };
   await Promise.all(Array.from({ length: task.inFlight }, lane));
-  const report: WorkerReport = { allowed, denied, errors, elapsedMs: performance.now() - started };
+  const stats = postgresBatchStats(store);
+  const report: WorkerReport = {
+    allowed,
+    denied,
+    errors,
+    elapsedMs: performance.now() - started,
+    batches: stats.batches,
+    batchSizes: stats.sizes,
+  };
   return firstError === undefined ? report : { ...report, firstError };
 }
 
