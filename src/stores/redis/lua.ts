@@ -77,11 +77,14 @@ local function rem(x)
   return r
 end
 
--- TTL in whole ms for a state that must live ttl ms more (at least 1: PEXPIRE 0 would delete the key).
+-- TTL in whole ms for a state that must live ttl ms more. Redis counts an expiry from its clock in whole ms
+-- (the current ms, rounded down), while now has microseconds: a TTL of ceil(ttl) set at now = X.4 ms drops the
+-- key at X + ceil(ttl), which can be before X.4 + ttl, and a call in between finds no state where the math
+-- still counts one. One ms more covers the fraction (and PEXPIRE 0 would delete the key).
 local function ttlMs(ttl)
   local ms = math.ceil(ttl)
-  if ms < 1 then ms = 1 end
-  return ms
+  if ms < 0 then ms = 0 end
+  return ms + 1
 end
 
 -- Extends a key's TTL to at least ttl ms (never shortens it: another state tag in the same hash may need longer,

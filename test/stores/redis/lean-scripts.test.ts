@@ -10,6 +10,7 @@ import { encodeBatch, encodeCall, leanOf } from "../../../src/stores/redis/codec
 import { stateKey } from "../../../src/stores/redis/keys.ts";
 import { BATCH_DECIDE_SCRIPT, LEAN_DECIDE_SCRIPTS } from "../../../src/stores/redis/lua.ts";
 import type { StoreOp } from "../../../src/stores/store.ts";
+import { decideTimed } from "../../helpers/store-times.ts";
 import { requireRedis } from "../../helpers/stores.ts";
 import { redisFixture } from "./setup.ts";
 
@@ -53,6 +54,20 @@ describe.skipIf(!redis.available)("redis lean decide scripts: TTL upkeep", () =>
         // Buckets and the log move their horizon with each write: the expiry must follow it.
         await decideThenTtl();
         await decideThenTtl();
+      });
+
+      it("the expiry never comes before the state's end, to the fraction of a millisecond", async () => {
+        // Redis counts a TTL from its current whole millisecond while the decision's clock has microseconds: a
+        // TTL rounded up from the decision's time alone could drop the key up to 1 ms early (seen as a call
+        // allowed on a 1 ms window where the model still counted the previous one).
+        const { op, key } = single(params);
+        for (let write = 0; write < 3; write++) {
+          const { batch, storeNowMs } = await decideTimed(fixture.store, [op], 5_000);
+          expect(batch.allowed).toBe(true);
+          const expiresAt = Number(await fixture.raw.call("PEXPIRETIME", key));
+          const stateEnd = storeNowMs[0]! + (batch.results[0]?.resetAfterMs ?? 0);
+          expect(expiresAt, `write ${write}`).toBeGreaterThanOrEqual(stateEnd);
+        }
       });
 
       it("never shortens a longer TTL (another state tag of the hash may need it)", async () => {
