@@ -52,13 +52,10 @@ export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
 /** The issue of input over {@link MAX_CONFIG_BYTES}. */
 export function tooLargeIssue(file: string, bytes: number): ConfigIssue {
   const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
-  return {
-    code: "file",
+  return fileIssue(
     file,
-    path: "",
-    keys: [],
-    message: `the config is ${mib(bytes)} (${bytes} bytes); at most ${mib(MAX_CONFIG_BYTES)} (${MAX_CONFIG_BYTES} bytes) is accepted`,
-  };
+    `the config is ${mib(bytes)} (${bytes} bytes); at most ${mib(MAX_CONFIG_BYTES)} (${MAX_CONFIG_BYTES} bytes) is accepted`,
+  );
 }
 
 /** Where `loadConfig()` looks when no path is given, after `RATE_SYNC_CONFIG`. */
