@@ -182,7 +182,8 @@ export class RateSync {
     // the only one the call costs. Every error still arrives as a rejection, never a throw.
     try {
       this.#assertOpen();
-      const members = this.#members(key, options.cost);
+      const members = this.#tryNow(key, options.cost);
+      if (!Array.isArray(members)) return Promise.resolve(members);
       const outcome = this.#engine.decide(members, 0);
       if (outcome instanceof Promise) return outcome.then((done) => this.#tryDecision(done, members));
       return Promise.resolve(this.#tryDecision(outcome, members));
@@ -205,7 +206,8 @@ export class RateSync {
    */
   tryAcquireSync(key: KeyInput, options: TryAcquireOptions = {}): Decision {
     this.#assertOpen();
-    const members = this.#members(key, options.cost);
+    const members = this.#tryNow(key, options.cost);
+    if (!Array.isArray(members)) return members;
     return this.#tryDecision(this.#engine.decideSync(members), members);
   }
 
@@ -483,31 +485,48 @@ export class RateSync {
 
   /** Resolves keys and validates the cost against each limiter (one whole config per member per call). */
   #members(key: KeyInput, cost: number | undefined): Member[] {
-    const keys: readonly unknown[] = Array.isArray(key) ? key : [key];
-    if (keys.length === 0) throw new InvalidKeyError("A composite key must list at least one key");
-    const units = cost ?? 1;
-    if (typeof units !== "number" || !Number.isFinite(units) || units <= 0) {
-      throw new InvalidArgumentError(`cost must be a positive finite number, got ${describeValue(cost)}`);
-    }
-    // Smaller costs would underflow PostgreSQL's float8 arithmetic (see bounds.ts).
-    if (units < MIN_COST) throw new InvalidArgumentError(`cost must be at least ${MIN_COST}, got ${units}`);
-    const members: Member[] = [];
-    for (const k of keys) {
-      assertValidKey(k);
-      let resolved: ResolvedKey;
-      try {
-        resolved = this.#registry.resolve(k);
-      } catch (error) {
-        throw this.#unknownKey(k, error);
-      }
-      const config = resolved.entry.config;
-      if (!Number.isInteger(units) && config.rate !== undefined && !allowsFractionalCost(config.rate)) {
-        throw new InvalidArgumentError(
-          `cost must be a whole number for limiter "${resolved.entry.id}" (${config.rate.kind}); got ${units}`,
-        );
-      }
-      members.push({ resolved, config, cost: units });
-    }
-    return members;
+    const units = unitsOf(cost);
+    if (!Array.isArray(key)) return [this.#member(key, units)];
+    if (key.length === 0) throw new InvalidKeyError("A composite key must list at least one key");
+    return key.map((k: unknown) => this.#member(k, units));
   }
+
+  /** One key of a call, checked and resolved, with the call's units (checked by {@link unitsOf}). */
+  #member(key: unknown, units: number): Member {
+    assertValidKey(key);
+    let resolved: ResolvedKey;
+    try {
+      resolved = this.#registry.resolve(key);
+    } catch (error) {
+      throw this.#unknownKey(key, error);
+    }
+    const config = resolved.entry.config;
+    if (!Number.isInteger(units) && config.rate !== undefined && !allowsFractionalCost(config.rate)) {
+      throw new InvalidArgumentError(
+        `cost must be a whole number for limiter "${resolved.entry.id}" (${config.rate.kind}); got ${units}`,
+      );
+    }
+    return { resolved, config, cost: units };
+  }
+
+  /**
+   * The one-key fast lane of `tryAcquire` and `tryAcquireSync` (see `Engine.tryDecideNow`): the decision, or,
+   * when the call takes the general path, its members (resolved once either way). Throws what `#members` would.
+   */
+  #tryNow(key: KeyInput, cost: number | undefined): Decision | Member[] {
+    if (Array.isArray(key)) return this.#members(key, cost);
+    const member = this.#member(key, unitsOf(cost));
+    return this.#engine.tryDecideNow(member) ?? [member];
+  }
+}
+
+/** The units a call costs (`cost`, default 1), checked. */
+function unitsOf(cost: number | undefined): number {
+  const units = cost ?? 1;
+  if (typeof units !== "number" || !Number.isFinite(units) || units <= 0) {
+    throw new InvalidArgumentError(`cost must be a positive finite number, got ${describeValue(cost)}`);
+  }
+  // Smaller costs would underflow PostgreSQL's float8 arithmetic (see bounds.ts).
+  if (units < MIN_COST) throw new InvalidArgumentError(`cost must be at least ${MIN_COST}, got ${units}`);
+  return units;
 }

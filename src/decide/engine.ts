@@ -238,6 +238,34 @@ export class Engine {
   }
 
   /**
+   * The fast lane of `tryAcquire` and `tryAcquireSync`: a call of one key whose limiter has only a rate limit
+   * (no concurrency limit, not shadow), decided now by a store that needs no I/O for it (`Store.decideOneNow`).
+   * Returns its decision, exactly as {@link decide} with a reservation budget of 0 would, or `undefined`
+   * having done nothing, when the call needs the general path (another shape, or a store that must go out).
+   *
+   * Kept because the general path's plan (groups, batches, outcome) is most of an in-process decision:
+   * measured, memory hot key, CPU time, `tryAcquireSync` 2.1–2.2M/s through `decideSync`, 3.1–3.2M/s through
+   * this lane.
+   */
+  tryDecideNow(member: Member): Decision | undefined {
+    const { config } = member;
+    const rate = config.rate;
+    if (rate === undefined || config.concurrency !== undefined || config.shadow) return undefined;
+    const store = this.stores.store(config.store);
+    if (store.decideOneNow === undefined) return undefined;
+    let result: OpResult | undefined;
+    try {
+      result = store.decideOneNow(member.resolved.rateOp(config, rate, member.cost), 0);
+    } catch {
+      // `on_store_error` and its stand-in belong to the general path.
+      return undefined;
+    }
+    if (result === undefined) return undefined;
+    if (result.fromCache) member.resolved.entry.counters.localCacheHits++;
+    return this.#decisionOf(member, result, undefined, result.allowed, false);
+  }
+
+  /**
    * Decides a call now, without a promise, or throws {@link SyncUnavailableError} having consumed nothing: the
    * same plan, answers and conclusion as {@link decide} (reservation budget 0), with every store asked through
    * `Store.decideNow`. A remote store answers only the denials its over-limit cache knows, so its groups are
@@ -655,6 +683,17 @@ export class Engine {
         break;
       }
     }
+    return this.#decisionOf(member, chosen, degraded, callAllowed, provisional);
+  }
+
+  /** A member's decision from its constraining op's result; counts it and emits `decision`. */
+  #decisionOf(
+    member: Member,
+    chosen: OpResult,
+    degraded: Degraded | undefined,
+    callAllowed: boolean,
+    provisional: boolean,
+  ): Decision {
     const { entry } = member.resolved;
     const counters = entry.counters;
     let allowed = chosen.allowed;

@@ -64,6 +64,11 @@ export interface Store {
    * local over-limit cache already knows. It lets such calls skip every promise hop between caller and state.
    */
   decideNow?(ops: readonly StoreOp[], maxWaitMs: number): BatchResult | undefined;
+  /**
+   * Optional: {@link decideNow} for exactly one op, without a batch around its result: what the engine's one-key
+   * fast lane asks (see `Engine.tryDecideNow`). `undefined` when the store cannot answer without I/O.
+   */
+  decideOneNow?(op: StoreOp, maxWaitMs: number): OpResult | undefined;
   /** Reports a member's state as of now, consuming nothing. */
   peek(op: StoreOp): Promise<OpResult>;
   /**

