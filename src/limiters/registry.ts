@@ -11,8 +11,8 @@
 
 import { randomUUID } from "node:crypto";
 import { storeCost } from "../algorithms/shared.ts";
-import { STEP_SIZE, type Steps } from "../config/steps.ts";
 import type { RateParams } from "../algorithms/types.ts";
+import { STEP_SIZE, type Steps } from "../config/steps.ts";
 import type { LimiterConfig } from "../config/types.ts";
 import { createCounters, type LimiterCounters } from "../core/metrics.ts";
 import { hashKey } from "../decide/keys.ts";
