@@ -81,7 +81,8 @@ export class ResolvedKey {
   /**
    * The one store operation of a call of this key under a `config` with a rate limit and no concurrency limit
    * (such an op carries no lease id, so one object serves call after call until the config or the cost
-   * changes; `rate` is `config.rate`). Kept for the one-key fast lane: building it per call was a tenth of a memory decision.
+   * changes; `rate` is `config.rate`). Kept for the one-key fast lane: building it per call was a tenth of a
+   * memory decision.
    */
   rateOp(config: LimiterConfig, rate: RateParams, cost: number): StoreOp {
     const units = storeCost(rate, cost);
