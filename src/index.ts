@@ -18,8 +18,10 @@ export { findConfigFile, loadConfig, parseConfigObject, parseConfigText } from "
 export type {
   ConfigSnapshot,
   DefaultsConfig,
+  LimitDefinition,
   LimiterConfig,
   LimiterDefinition,
+  LimitPart,
   MemoryStoreConfig,
   OnStoreError,
   PolicyDescriptor,
@@ -53,6 +55,7 @@ export type {
   FromFileOptions,
   Lease,
   LimiterState,
+  LimitReport,
   RateSyncEventName,
   RateSyncEvents,
   RateSyncOptions,

@@ -99,7 +99,9 @@ export function namesOfFamily(family: Family, withAliases: boolean): AlgorithmNa
 export function stateTag(params: LimitParams): string {
   if (params.kind === "concurrency") return CONCURRENCY.code;
   const spec = ALGORITHMS[params.kind];
-  return "windowMs" in params ? `${spec.code}${params.windowMs}` : spec.code;
+  const tag = "windowMs" in params ? `${spec.code}${params.windowMs}` : spec.code;
+  // The second and later limits of `limits = [...]` each keep their own state, even with the same algorithm.
+  return params.part === undefined ? tag : `${tag}.${params.part}`;
 }
 
 /** The short code of a kind (the Redis scripts' kind code). */
@@ -125,9 +127,11 @@ export function paramPair(params: LimitParams): readonly [number, number] {
  */
 export function fingerprint(params: LimitParams): string {
   if (params.kind === "concurrency") return `${params.kind}/${params.maxConcurrent}/${params.leaseMs}`;
-  return "burst" in params
-    ? `${params.kind}/${params.intervalMs}/${params.burst}`
-    : `${params.kind}/${params.windowMs}/${params.limit}`;
+  const print =
+    "burst" in params
+      ? `${params.kind}/${params.intervalMs}/${params.burst}`
+      : `${params.kind}/${params.windowMs}/${params.limit}`;
+  return params.part === undefined ? print : `${print}.${params.part}`;
 }
 
 /** Whether a call of this rate algorithm may cost a fraction of a unit. */

@@ -44,13 +44,22 @@ export interface WindowShape {
   readonly windowMs: number;
 }
 
+/** Which limit of a limiter's `limits = [...]` a rate part is, so that each keeps a state of its own. */
+export interface LimitPartIndex {
+  /**
+   * The limit's place in `limits` from 1 for the second limit on; absent for the first (and for a limiter with
+   * one rate part), so that the first limit keeps the state a single rate part has. Part of the state tag.
+   */
+  readonly part?: number;
+}
+
 /** Parameters of a bucket algorithm `K`. */
-export interface BucketParams<K extends string = AlgorithmOf<"bucket">> extends BucketShape {
+export interface BucketParams<K extends string = AlgorithmOf<"bucket">> extends BucketShape, LimitPartIndex {
   readonly kind: K;
 }
 
 /** Parameters of a window algorithm `K` (all window algorithms by default). */
-export interface WindowParams<K extends string = AlgorithmOf<"window">> extends WindowShape {
+export interface WindowParams<K extends string = AlgorithmOf<"window">> extends WindowShape, LimitPartIndex {
   readonly kind: K;
 }
 

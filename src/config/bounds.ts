@@ -48,6 +48,12 @@ export const MIN_STORE_TIMEOUT_MS = 1;
 export const MAX_COUNT = 1e12;
 
 /**
+ * Most limits one limiter may list in `limits = [...]`. Every limit is one more state per key and one more
+ * member in the key's atomic decision; a handful covers every real policy (per second, per day, per month).
+ */
+export const MAX_LIMITS = 8;
+
+/**
  * The fastest rate: 1,000,000 units per second, one unit every 0.001 ms. A faster bucket would add less than
  * the rounding step of an epoch timestamp per unit (about 0.00024 ms), so units would stop being counted, and
  * the algorithms' float tolerance (`TIME_EPSILON_MS`, 0.001 ms) would be worth several units. At this rate the

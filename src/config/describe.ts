@@ -4,12 +4,14 @@
  * `rate-sync schema`.
  */
 
+import type { RateParams } from "../algorithms/types.ts";
 import { MASK, maskUrl } from "./mask.ts";
 import { DEFAULT_LEASE_MS } from "./normalize.ts";
 import { configJsonSchema } from "./schema.ts";
 import type {
   ConfigSnapshot,
   DefaultsConfig,
+  LimitDefinition,
   LimiterConfig,
   LimiterDefinition,
   StoreConfig,
@@ -97,6 +99,28 @@ function formatRate(intervalMs: number): string {
   return `${perSecond}, one every ${ms % 1000 === 0 ? formatDuration(ms) : `${formatNumber(ms / 1000)}s`}`;
 }
 
+/** A rate part as `describeLimiter` prints it: its algorithm, then its settings as written and in effect. */
+function describeRate(rate: RateParams, definition: LimitDefinition): string[] {
+  if ("burst" in rate) {
+    const effective = formatRate(rate.intervalMs);
+    return [
+      rate.kind,
+      definition.rate_per_second !== undefined
+        ? setting("rate_per_second", definition.rate_per_second, effective)
+        : setting("rate", definition.rate, effective),
+      setting("burst", definition.burst, String(rate.burst), "default"),
+    ];
+  }
+  const window = formatDuration(rate.windowMs);
+  return [
+    rate.kind,
+    setting("limit", definition.limit, String(rate.limit)),
+    definition.window_seconds !== undefined
+      ? setting("window_seconds", definition.window_seconds, window)
+      : setting("window", definition.window, window),
+  ];
+}
+
 /**
  * One limiter as `rate-sync check` and `explain` print it: its algorithm, then every setting as the user wrote
  * it followed by what it works out to (`rate="2/min" (0.0333333/s, one every 30s)`), and for settings left
@@ -111,24 +135,13 @@ export function describeLimiter(
   defaults: DefaultsConfig,
 ): string {
   const parts: string[] = [];
-  const rate = limiter.rate;
-  if (rate !== undefined && "burst" in rate) {
-    parts.push(rate.kind);
-    const effective = formatRate(rate.intervalMs);
-    parts.push(
-      definition.rate_per_second !== undefined
-        ? setting("rate_per_second", definition.rate_per_second, effective)
-        : setting("rate", definition.rate, effective),
-      setting("burst", definition.burst, String(rate.burst), "default"),
-    );
-  } else if (rate !== undefined) {
-    parts.push(rate.kind, setting("limit", definition.limit, String(rate.limit)));
-    const window = formatDuration(rate.windowMs);
-    parts.push(
-      definition.window_seconds !== undefined
-        ? setting("window_seconds", definition.window_seconds, window)
-        : setting("window", definition.window, window),
-    );
+  if (limiter.limits !== undefined) {
+    // Each limit in brackets, under the name its policy goes by in the RateLimit headers.
+    limiter.limits.forEach((part, i) => {
+      parts.push(`[${part.policy.name}: ${describeRate(part.rate, definition.limits?.[i] ?? {}).join(" ")}]`);
+    });
+  } else if (limiter.rate !== undefined) {
+    parts.push(...describeRate(limiter.rate, definition));
   }
   if (limiter.concurrency !== undefined) {
     const { maxConcurrent, leaseMs } = limiter.concurrency;

@@ -13,7 +13,8 @@ import { type Check, fieldCheckOf, limiterSchema, type ParsedLimiter } from "./s
 interface Field {
   /** Place in the schema's order: zod's output order. */
   readonly index: number;
-  readonly check: Check<unknown>;
+  /** The field's check; undefined for a field only zod parses (`limits`, a list of tables). */
+  readonly check: Check<unknown> | undefined;
 }
 
 let fields: ReadonlyMap<string, Field> | undefined;
@@ -23,18 +24,18 @@ function limiterFields(): ReadonlyMap<string, Field> {
   if (fields !== undefined) return fields;
   const shape: Record<string, z.ZodType> = limiterSchema.shape;
   fields = new Map(
-    Object.keys(shape).map((key, index): [string, Field] => {
-      const check = fieldCheckOf(shape[key]!);
-      if (check === undefined) throw new Error(`the limiter field ${key} has no check`);
-      return [key, { index, check }];
-    }),
+    Object.keys(shape).map((key, index): [string, Field] => [
+      key,
+      { index, check: fieldCheckOf(shape[key]!) },
+    ]),
   );
   return fields;
 }
 
 /**
  * `limiterSchema.safeParse(raw)` for a table without issues, or `undefined` when the table has an unknown key,
- * a key set to `undefined` or a value its field refuses (zod must then say what is wrong).
+ * a key set to `undefined`, a value its field refuses (zod must then say what is wrong) or a field only zod
+ * parses.
  */
 export function parseLimiterFields(
   raw: Record<string, unknown>,
@@ -46,7 +47,7 @@ export function parseLimiterFields(
   let ordered = true;
   for (const key in raw) {
     const field = known.get(key);
-    if (field === undefined || !Object.hasOwn(raw, key)) return undefined;
+    if (field?.check === undefined || !Object.hasOwn(raw, key)) return undefined;
     const value = raw[key];
     if (value === undefined) return undefined;
     const result = field.check(value);

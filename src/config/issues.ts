@@ -35,7 +35,21 @@ const BARE_KEY = /^[A-Za-z0-9_-]+$/;
  * (`limiters."api:<tenant>".rate`), so a user can search the file for it.
  */
 export function formatPath(path: readonly string[]): string {
-  return path.map((key) => (BARE_KEY.test(key) ? key : JSON.stringify(key))).join(".");
+  let out = "";
+  for (const key of path) {
+    // An item of an array (`limits[1]`) follows its key without a dot.
+    if (ARRAY_INDEX.test(key)) out += key;
+    else out += `${out === "" ? "" : "."}${BARE_KEY.test(key) ? key : JSON.stringify(key)}`;
+  }
+  return out;
+}
+
+/** A path segment naming an item of an array, as {@link indexSegment} writes it. */
+const ARRAY_INDEX = /^\[\d+\]$/;
+
+/** The path segment of item `i` of an array: `[i]`, written after its key (`limits[0]`). */
+export function indexSegment(i: number): string {
+  return `[${i}]`;
 }
 
 /** Quotes a list of names for a message: `"a", "b" or "c"`. */

@@ -8,8 +8,15 @@
 import { ALGORITHMS, DEFAULT_ALGORITHM, resolveAlgorithm } from "../algorithms/registry.ts";
 import type { RateParams } from "../algorithms/types.ts";
 import { isTemplateId } from "../limiters/templates.ts";
-import type { ParsedDefaults, ParsedLimiter, ParsedStore } from "./schema.ts";
-import type { DefaultsConfig, LimiterConfig, OnStoreError, PolicyDescriptor, StoreConfig } from "./types.ts";
+import type { ParsedDefaults, ParsedLimit, ParsedLimiter, ParsedRatePart, ParsedStore } from "./schema.ts";
+import type {
+  DefaultsConfig,
+  LimiterConfig,
+  LimitPart,
+  OnStoreError,
+  PolicyDescriptor,
+  StoreConfig,
+} from "./types.ts";
 import { rateIntervalMs } from "./units.ts";
 
 /** Default `max_clones`. */
@@ -107,7 +114,7 @@ export interface BucketShape {
  * The interval and burst of a token or leaky bucket limiter (`undefined` without a rate): what
  * {@link normalizeLimiter} builds and what validation checks the refill-time bound against.
  */
-export function bucketShape(parsed: ParsedLimiter): BucketShape | undefined {
+export function bucketShape(parsed: ParsedRatePart): BucketShape | undefined {
   let intervalMs: number;
   let periodCount: number;
   if (parsed.rate !== undefined) {
@@ -124,17 +131,23 @@ export function bucketShape(parsed: ParsedLimiter): BucketShape | undefined {
   return { intervalMs, burst };
 }
 
+/**
+ * The params and policy of a rate part. `part`: its place in `limits` (0 for the first, or for a limiter's only
+ * rate part, which then has no `part` field: its state is the one a single rate part keeps).
+ */
 function rateParams(
-  parsed: ParsedLimiter,
+  parsed: ParsedRatePart,
+  part = 0,
 ): { params: RateParams; policy: Omit<PolicyDescriptor, "name"> } | undefined {
   const algorithm = resolveAlgorithm(parsed.algorithm ?? DEFAULT_ALGORITHM);
+  const index = part === 0 ? {} : { part };
   if (ALGORITHMS[algorithm].family === "bucket") {
     const shape = bucketShape(parsed);
     if (shape === undefined) return undefined;
     const { intervalMs, burst } = shape;
     return {
       // The family says which params shape the algorithm takes; the registry keeps the two in step.
-      params: Object.freeze({ kind: algorithm, intervalMs, burst } as RateParams),
+      params: Object.freeze({ kind: algorithm, intervalMs, burst, ...index } as RateParams),
       // The policy window: how long the whole bucket takes to refill.
       policy: { quota: burst, windowSeconds: Math.ceil((burst * intervalMs) / 1000) },
     };
@@ -143,7 +156,7 @@ function rateParams(
     parsed.window ?? (parsed.window_seconds === undefined ? undefined : parsed.window_seconds * 1000);
   if (parsed.limit === undefined || windowMs === undefined) return undefined;
   return {
-    params: Object.freeze({ kind: algorithm, limit: parsed.limit, windowMs } as RateParams),
+    params: Object.freeze({ kind: algorithm, limit: parsed.limit, windowMs, ...index } as RateParams),
     policy: { quota: parsed.limit, windowSeconds: Math.ceil(windowMs / 1000) },
   };
 }
@@ -169,7 +182,9 @@ export function defaultLeaseMs(timeoutMs: number | null): number {
  * // → rate: { kind: "token_bucket", intervalMs: 600, burst: 100 }, policy: { name: "api", quota: 100, windowSeconds: 60 }
  */
 export function normalizeLimiter(id: string, parsed: ParsedLimiter, context: LimiterContext): LimiterConfig {
-  const rate = rateParams(parsed);
+  const limits = parsed.limits === undefined ? undefined : limitParts(id, parsed.limits);
+  const rate =
+    limits === undefined ? rateParams(parsed) : { params: limits[0]!.rate, policy: limits[0]!.policy };
   const timeoutMs = parsed.timeout ?? context.defaults.timeoutMs;
   const concurrency =
     parsed.max_concurrent === undefined
@@ -196,5 +211,20 @@ export function normalizeLimiter(id: string, parsed: ParsedLimiter, context: Lim
     shadow: parsed.shadow ?? false,
     hashKeys: parsed.hash_keys ?? false,
     policy,
+    ...(limits === undefined ? {} : { limits }),
   });
+}
+
+/**
+ * The limits of `limits = [...]`, each with its policy named `<limiter id>/<name>` (its `name`, else its place
+ * from 1). Validation guarantees every item is a whole rate part.
+ */
+function limitParts(id: string, items: readonly ParsedLimit[]): readonly LimitPart[] {
+  return Object.freeze(
+    items.map((item, i) => {
+      const made = rateParams(item, i)!;
+      const policy = Object.freeze({ name: `${id}/${item.name ?? String(i + 1)}`, ...made.policy });
+      return Object.freeze({ rate: made.params, policy });
+    }),
+  );
 }

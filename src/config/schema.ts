@@ -20,6 +20,7 @@ import {
   MAX_DURATION_MS,
   MAX_DURATION_TEXT,
   MAX_ENTRIES,
+  MAX_LIMITS,
   MAX_POOL_SIZE,
   MAX_RATE_PER_SECOND,
   MAX_REDIS_DB,
@@ -563,38 +564,69 @@ export const storeSchemas = {
   postgres: postgresStoreSchema,
 } as const;
 
+/** The keys of a limiter's rate part: at the top of its table, or in each item of `limits`. */
+const rateFields = {
+  algorithm: enumField(ALGORITHM_NAMES, "algorithm", "Algorithm (default token_bucket).").optional(),
+  rate: rateField("token_bucket, leaky_bucket: refill / drain rate."),
+  rate_per_second: numberField({
+    min: "positive",
+    max: MAX_RATE_PER_SECOND,
+    integer: false,
+    description: "rate-sync (Python) form of rate.",
+  }),
+  burst: numberField({
+    min: 1,
+    max: MAX_COUNT,
+    integer: true,
+    description: "token_bucket: capacity; leaky_bucket: queue length.",
+  }),
+  limit: numberField({
+    min: 1,
+    max: MAX_COUNT,
+    integer: true,
+    description: "Window algorithms: units per window.",
+  }),
+  window: durationField("Window algorithms: window length.", LIMITER_SPAN),
+  window_seconds: numberField({
+    min: MIN_WINDOW_MS / 1000,
+    max: MAX_DURATION_MS / 1000,
+    integer: false,
+    description: "rate-sync (Python) form of window.",
+  }),
+};
+
+/** The keys of a rate part (what `limits` items hold), in the schema's order. */
+export const RATE_PART_KEYS: readonly string[] = Object.keys(rateFields);
+
+/** One item of `limits = [...]`: a rate part, and the name its policy goes by in the RateLimit headers. */
+export const limitSchema = z
+  .strictObject(
+    {
+      name: stringField(
+        'This limit\'s name in the RateLimit headers: "<limiter id>/<name>" (default: its place, 1, 2, …).',
+        64,
+      ).optional(),
+      ...rateFields,
+    },
+    TABLE_ERROR,
+  )
+  .partial();
+
 /** `[limiters.<id>]`: the keys of every algorithm; which ones apply together is checked in `validate.ts`. */
 export const limiterSchema = z
   .strictObject(
     {
       store: stringField("Store id (default: defaults.store, else the only store).").optional(),
-      algorithm: enumField(ALGORITHM_NAMES, "algorithm", "Algorithm (default token_bucket).").optional(),
-      rate: rateField("token_bucket, leaky_bucket: refill / drain rate."),
-      rate_per_second: numberField({
-        min: "positive",
-        max: MAX_RATE_PER_SECOND,
-        integer: false,
-        description: "rate-sync (Python) form of rate.",
-      }),
-      burst: numberField({
-        min: 1,
-        max: MAX_COUNT,
-        integer: true,
-        description: "token_bucket: capacity; leaky_bucket: queue length.",
-      }),
-      limit: numberField({
-        min: 1,
-        max: MAX_COUNT,
-        integer: true,
-        description: "Window algorithms: units per window.",
-      }),
-      window: durationField("Window algorithms: window length.", LIMITER_SPAN),
-      window_seconds: numberField({
-        min: MIN_WINDOW_MS / 1000,
-        max: MAX_DURATION_MS / 1000,
-        integer: false,
-        description: "rate-sync (Python) form of window.",
-      }),
+      ...rateFields,
+      limits: z
+        .array(limitSchema)
+        .min(1, "list at least one limit")
+        .max(MAX_LIMITS, `list at most ${MAX_LIMITS} limits`)
+        .optional()
+        .meta({
+          description:
+            "Several rate limits decided together, all or nothing (instead of the rate keys at the top of the table).",
+        }),
       max_concurrent: numberField({
         min: 1,
         max: MAX_COUNT,
@@ -618,6 +650,10 @@ export const limiterSchema = z
 
 /** A `[limiters.<id>]` table after validation: durations in ms, rates parsed, booleans and numbers typed. */
 export type ParsedLimiter = z.output<typeof limiterSchema>;
+/** One item of `limits` after validation. */
+export type ParsedLimit = z.output<typeof limitSchema>;
+/** The rate part of a limiter table or of a `limits` item. */
+export type ParsedRatePart = Omit<ParsedLimit, "name">;
 /** `[defaults]` after validation. */
 export type ParsedDefaults = z.output<typeof defaultsSchema>;
 /** A `[stores.<id>]` table after validation. */

@@ -29,6 +29,11 @@ export interface LimiterDefinition {
   readonly window?: string | number;
   /** rate-sync (Python) form of `window`. */
   readonly window_seconds?: number | string;
+  /**
+   * Several rate limits decided together, all or nothing, instead of the rate keys above: each item has the
+   * rate keys of one limit and an optional `name` (its policy is `<limiter id>/<name>`, default its place from 1).
+   */
+  readonly limits?: readonly LimitDefinition[];
   readonly max_concurrent?: number | string;
   readonly lease?: string | number;
   /** Duration or seconds; `0` decides at once. */
@@ -39,6 +44,12 @@ export interface LimiterDefinition {
   readonly shadow?: boolean | string;
   readonly hash_keys?: boolean | string;
 }
+
+/** One item of {@link LimiterDefinition.limits}: the rate keys of one limit, and its name. */
+export type LimitDefinition = Pick<
+  LimiterDefinition,
+  "algorithm" | "rate" | "rate_per_second" | "burst" | "limit" | "window" | "window_seconds"
+> & { readonly name?: string };
 
 /** Settings every limiter inherits unless it says otherwise (`[defaults]`). */
 export interface DefaultsConfig {
@@ -126,6 +137,19 @@ export interface LimiterConfig {
   readonly shadow: boolean;
   readonly hashKeys: boolean;
   /** Policy descriptor (of the rate part when there is one, else of the concurrency part). */
+  readonly policy: PolicyDescriptor;
+  /**
+   * With `limits = [...]`: every rate limit, decided together (all or nothing) in the order written; `rate` and
+   * `policy` above are the first's. Absent for a limiter with one rate part (or none).
+   */
+  readonly limits?: readonly LimitPart[];
+}
+
+/** One limit of a multi-limit limiter. */
+export interface LimitPart {
+  /** Its parameters; `part` says which limit it is, so each keeps a state of its own. */
+  readonly rate: RateParams;
+  /** Its policy, named `<limiter id>/<name>`. */
   readonly policy: PolicyDescriptor;
 }
 

@@ -14,7 +14,7 @@ import type { ConfigIssueCode } from "../errors.ts";
 import { templateIdProblem } from "../limiters/templates.ts";
 import { MAX_DURATION_MS, MAX_DURATION_TEXT } from "./bounds.ts";
 import { parseLimiterFields } from "./fast-limiters.ts";
-import { MAX_LISTED_ISSUES, type PathIssue, quoteList } from "./issues.ts";
+import { indexSegment, MAX_LISTED_ISSUES, type PathIssue, quoteList } from "./issues.ts";
 import { bucketShape } from "./normalize.ts";
 import {
   ALGORITHM_NAMES,
@@ -28,7 +28,9 @@ import {
   limiterSchema,
   type ParsedDefaults,
   type ParsedLimiter,
+  type ParsedRatePart,
   type ParsedStore,
+  RATE_PART_KEYS,
   storeSchemas,
 } from "./schema.ts";
 import { runSync, STEP_SIZE, type Steps } from "./steps.ts";
@@ -86,7 +88,10 @@ function fromZod(
 ): PathIssue[] {
   const issues: PathIssue[] = [];
   for (const issue of error.issues) {
-    const path = [...base, ...issue.path.map(String)];
+    const path = [
+      ...base,
+      ...issue.path.map((key) => (typeof key === "number" ? indexSegment(key) : String(key))),
+    ];
     if (issue.code === "unrecognized_keys") {
       for (const key of issue.keys)
         issues.push({ code: "unknown_key", path: [...path, key], message: unknownKey(key) });
@@ -420,74 +425,35 @@ export function validateLimiterTable(
   if (!result.success) issues.push(...fromZod(result.error, path, unknownLimiterKey));
 
   // The rules below read the raw table, so they are reported even when a field above failed.
-  const explicitAlgorithm = has(raw, "algorithm")
-    ? ALGORITHM_NAMES.find((name) => name === raw.algorithm)
-    : undefined;
-  const algorithmIsValid = !has(raw, "algorithm") || explicitAlgorithm !== undefined;
-  const algorithm: AlgorithmName = explicitAlgorithm ?? DEFAULT_ALGORITHM;
-  const algorithmLabel = explicitAlgorithm === undefined ? `"${algorithm}" (the default)` : `"${algorithm}"`;
-
-  if (has(raw, "rate") && has(raw, "rate_per_second")) {
-    issues.push({
-      code: "conflict",
-      path: at(path, "rate_per_second"),
-      message: `set either "rate" or "rate_per_second", not both`,
-    });
-  }
-  if (has(raw, "window") && has(raw, "window_seconds")) {
-    issues.push({
-      code: "conflict",
-      path: at(path, "window_seconds"),
-      message: `set either "window" or "window_seconds", not both`,
-    });
-  }
-
-  const hasRatePart = explicitAlgorithm !== undefined || hasAny(raw, RATE_KEYS);
-  if (algorithmIsValid) {
-    const isBucket = ALGORITHMS[resolveAlgorithm(algorithm)].family === "bucket";
-    const foreignKeys = isBucket ? WINDOW_KEYS : BUCKET_KEYS;
-    const foreignAlgorithms = isBucket ? WINDOW_ALGORITHMS : BUCKET_ALGORITHMS_BUT_GCRA;
-    const misplaced = hasAny(raw, foreignKeys) ? foreignKeys.filter((key) => has(raw, key)) : [];
-    for (const key of misplaced) {
-      const hint = explicitAlgorithm === undefined ? `; set "algorithm" to use it` : "";
+  if (has(raw, "limits")) {
+    for (const key of RATE_PART_KEYS) {
+      if (!has(raw, key)) continue;
       issues.push({
         code: "conflict",
         path: at(path, key),
-        message: `"${key}" does not apply to algorithm ${algorithmLabel}; it belongs to ${foreignAlgorithms.join(", ")}${hint}`,
+        message: `"${key}" conflicts with "limits": with "limits", write every rate limit in it`,
       });
     }
-    if (!hasRatePart && !has(raw, "max_concurrent")) {
-      issues.push({
-        code: "missing_key",
-        path,
-        message: `a limiter needs "rate" (or "rate_per_second"), "limit" with "window" (and an algorithm), or "max_concurrent"`,
+    if (Array.isArray(raw.limits)) {
+      const names = new Set<string>();
+      raw.limits.forEach((item: unknown, i) => {
+        const itemPath = [...path, "limits", indexSegment(i)];
+        if (!isTable(item)) return; // zod has said what it expected
+        issues.push(...ratePartIssues(itemPath, item, false, "a limit"));
+        if (typeof item.name === "string") {
+          if (names.has(item.name)) {
+            issues.push({
+              code: "conflict",
+              path: at(itemPath, "name"),
+              message: `two limits are named ${JSON.stringify(item.name)}; each needs its own name`,
+            });
+          }
+          names.add(item.name);
+        }
       });
-    } else if (hasRatePart && isBucket) {
-      // With the default algorithm and only window keys, the misplaced-key issue already says what to do.
-      const meantWindow = explicitAlgorithm === undefined && misplaced.length > 0;
-      if (!has(raw, "rate") && !has(raw, "rate_per_second") && !meantWindow) {
-        issues.push({
-          code: "missing_key",
-          path,
-          message: `missing "rate" (or "rate_per_second"): a ${algorithm} limiter needs a rate`,
-        });
-      }
-    } else if (hasRatePart) {
-      if (!has(raw, "limit")) {
-        issues.push({
-          code: "missing_key",
-          path,
-          message: `missing "limit": a ${algorithm} limiter needs "limit" and "window"`,
-        });
-      }
-      if (!has(raw, "window") && !has(raw, "window_seconds")) {
-        issues.push({
-          code: "missing_key",
-          path,
-          message: `missing "window" (or "window_seconds"): a ${algorithm} limiter needs "limit" and "window"`,
-        });
-      }
     }
+  } else {
+    issues.push(...ratePartIssues(path, raw, has(raw, "max_concurrent"), "a limiter"));
   }
 
   if (has(raw, "lease") && !has(raw, "max_concurrent")) {
@@ -526,8 +492,15 @@ export function validateLimiterTable(
     });
   }
 
-  if (result.success && algorithmIsValid && BUCKET_ALGORITHMS.includes(algorithm)) {
-    issues.push(...refillIssues(path, raw, result.data));
+  if (result.success) {
+    const limits = result.data.limits;
+    if (limits === undefined) issues.push(...refillIssues(path, raw, result.data));
+    else {
+      limits.forEach((limit, i) => {
+        const item = (raw.limits as unknown[])[i] as Table;
+        issues.push(...refillIssues([...path, "limits", indexSegment(i)], item, limit));
+      });
+    }
   }
 
   if (issues.length > 0 || !result.success) return { issues };
@@ -535,11 +508,93 @@ export function validateLimiterTable(
 }
 
 /**
+ * The rules of a rate part (the top of a limiter table, or one item of its `limits`): which keys go with which
+ * algorithm, and the keys it needs. `optional`: the table may have no rate part (it has `max_concurrent`).
+ */
+function ratePartIssues(path: readonly string[], raw: Table, optional: boolean, what: string): PathIssue[] {
+  const issues: PathIssue[] = [];
+  const explicitAlgorithm = has(raw, "algorithm")
+    ? ALGORITHM_NAMES.find((name) => name === raw.algorithm)
+    : undefined;
+  const algorithmIsValid = !has(raw, "algorithm") || explicitAlgorithm !== undefined;
+  const algorithm: AlgorithmName = explicitAlgorithm ?? DEFAULT_ALGORITHM;
+  const algorithmLabel = explicitAlgorithm === undefined ? `"${algorithm}" (the default)` : `"${algorithm}"`;
+
+  if (has(raw, "rate") && has(raw, "rate_per_second")) {
+    issues.push({
+      code: "conflict",
+      path: at(path, "rate_per_second"),
+      message: `set either "rate" or "rate_per_second", not both`,
+    });
+  }
+  if (has(raw, "window") && has(raw, "window_seconds")) {
+    issues.push({
+      code: "conflict",
+      path: at(path, "window_seconds"),
+      message: `set either "window" or "window_seconds", not both`,
+    });
+  }
+  if (!algorithmIsValid) return issues;
+
+  const hasRatePart = explicitAlgorithm !== undefined || hasAny(raw, RATE_KEYS);
+  const isBucket = ALGORITHMS[resolveAlgorithm(algorithm)].family === "bucket";
+  const foreignKeys = isBucket ? WINDOW_KEYS : BUCKET_KEYS;
+  const foreignAlgorithms = isBucket ? WINDOW_ALGORITHMS : BUCKET_ALGORITHMS_BUT_GCRA;
+  const misplaced = hasAny(raw, foreignKeys) ? foreignKeys.filter((key) => has(raw, key)) : [];
+  for (const key of misplaced) {
+    const hint = explicitAlgorithm === undefined ? `; set "algorithm" to use it` : "";
+    issues.push({
+      code: "conflict",
+      path: at(path, key),
+      message: `"${key}" does not apply to algorithm ${algorithmLabel}; it belongs to ${foreignAlgorithms.join(", ")}${hint}`,
+    });
+  }
+  if (!hasRatePart && !optional) {
+    issues.push({
+      code: "missing_key",
+      path,
+      message:
+        what === "a limiter"
+          ? `a limiter needs "rate" (or "rate_per_second"), "limit" with "window" (and an algorithm), or "max_concurrent"`
+          : `${what} needs "rate" (or "rate_per_second"), or "limit" with "window" (and an algorithm)`,
+    });
+  } else if (hasRatePart && isBucket) {
+    // With the default algorithm and only window keys, the misplaced-key issue already says what to do.
+    const meantWindow = explicitAlgorithm === undefined && misplaced.length > 0;
+    if (!has(raw, "rate") && !has(raw, "rate_per_second") && !meantWindow) {
+      issues.push({
+        code: "missing_key",
+        path,
+        message: `missing "rate" (or "rate_per_second"): a ${algorithm} limiter needs a rate`,
+      });
+    }
+  } else if (hasRatePart) {
+    if (!has(raw, "limit")) {
+      issues.push({
+        code: "missing_key",
+        path,
+        message: `missing "limit": a ${algorithm} limiter needs "limit" and "window"`,
+      });
+    }
+    if (!has(raw, "window") && !has(raw, "window_seconds")) {
+      issues.push({
+        code: "missing_key",
+        path,
+        message: `missing "window" (or "window_seconds"): a ${algorithm} limiter needs "limit" and "window"`,
+      });
+    }
+  }
+  return issues;
+}
+
+/**
  * A bucket must refill within the longest duration (`burst × interval` is how far ahead of now its state can
  * reach, so it becomes the state's TTL): checked on the interval and burst the stores will get. Reported on
  * `burst` when it is written, else on the rate whose count gave the default burst.
  */
-function refillIssues(path: readonly string[], raw: Table, parsed: ParsedLimiter): PathIssue[] {
+function refillIssues(path: readonly string[], raw: Table, parsed: ParsedRatePart): PathIssue[] {
+  const algorithm = parsed.algorithm ?? DEFAULT_ALGORITHM;
+  if (!BUCKET_ALGORITHMS.includes(algorithm)) return [];
   const shape = bucketShape(parsed);
   if (shape === undefined) return [];
   const refillMs = shape.burst * shape.intervalMs;

@@ -250,23 +250,42 @@ export class RateSync {
     const store = this.#stores.store(config.store);
     const limiterId = resolved.entry.id;
     const storeKey = resolved.storeKey(config.hashKeys);
-    const [rate, concurrency] = await Promise.all([
-      config.rate ? store.peek({ limiterId, key: storeKey, params: config.rate, cost: 1 }) : undefined,
+    const parts =
+      config.limits ?? (config.rate === undefined ? [] : [{ rate: config.rate, policy: config.policy }]);
+    const [concurrency, ...rates] = await Promise.all([
       config.concurrency
         ? store.peek({ limiterId, key: storeKey, params: config.concurrency, cost: 1 })
         : undefined,
+      ...parts.map(({ rate }) => store.peek({ limiterId, key: storeKey, params: rate, cost: 1 })),
     ]);
-    const main = rate ?? concurrency!;
+    // The most constraining limit speaks for the key, as in a decision: the one with the least left.
+    let at = 0;
+    for (let i = 1; i < rates.length; i++) {
+      if (rates[i]!.remaining / rates[i]!.limit < rates[at]!.remaining / rates[at]!.limit) at = i;
+    }
+    const main = rates[at] ?? concurrency!;
     return {
       key: resolved.key,
       limiter: limiterId,
       limit: main.limit,
       remaining: main.remaining,
       resetAfterMs: main.resetAfterMs,
-      policy: config.policy,
+      policy: parts[at]?.policy ?? config.policy,
       ...(concurrency === undefined
         ? {}
         : { concurrency: { held: concurrency.limit - concurrency.remaining, max: concurrency.limit } }),
+      ...(config.limits === undefined
+        ? {}
+        : {
+            limits: rates.map((r, i) => ({
+              allowed: r.allowed,
+              limit: r.limit,
+              remaining: r.remaining,
+              resetAfterMs: r.resetAfterMs,
+              retryAfterMs: r.allowed ? 0 : r.retryAfterMs,
+              policy: parts[i]!.policy,
+            })),
+          }),
     };
   }
 

@@ -37,10 +37,32 @@ export interface Decision {
   /** For a composite: one decision per member, in the order asked. */
   readonly results?: readonly Decision[];
   /**
+   * For a limiter with several limits (`limits = [...]`): where each one stands, in the order written. The
+   * decision's own fields are its most constraining limit's (the first that denied, else the one with the least
+   * left).
+   */
+  readonly limits?: readonly LimitReport[];
+  /**
    * Set when the decision took a concurrency slot (`max_concurrent`): release it when the work is done. A slot
    * never released is freed after the limiter's `lease` time.
    */
   readonly lease?: Lease;
+}
+
+/** Where one limit of a multi-limit limiter stands after a decision or a peek (see {@link Decision.limits}). */
+export interface LimitReport {
+  /** Whether this limit would let the call go ahead (a denied call consumes nothing in any limit). */
+  readonly allowed: boolean;
+  /** Its capacity (`burst` or `limit`). */
+  readonly limit: number;
+  /** Units left in it. */
+  readonly remaining: number;
+  /** Milliseconds until its full capacity is back. */
+  readonly resetAfterMs: number;
+  /** When it denies, milliseconds until it could allow; else 0. */
+  readonly retryAfterMs: number;
+  /** Its policy: named `<limiter id>/<name>`. */
+  readonly policy: PolicyDescriptor;
 }
 
 /** What `acquire()` returns: proof the call may proceed, and the slot to give back. */
@@ -70,6 +92,11 @@ export interface LimiterState {
   readonly policy: PolicyDescriptor;
   /** For limiters with `max_concurrent`: slots held now and the maximum. */
   readonly concurrency?: { readonly held: number; readonly max: number };
+  /**
+   * For a limiter with several limits: each one's state, in the order written (the fields above are the most
+   * constraining one's: the one with the least left).
+   */
+  readonly limits?: readonly LimitReport[];
 }
 
 /** Options of `tryAcquire`. */

@@ -10,9 +10,9 @@
 
 import { capacityOf } from "../algorithms/shared.ts";
 import type { LimitParams } from "../algorithms/types.ts";
-import type { LimiterConfig } from "../config/types.ts";
+import type { LimiterConfig, PolicyDescriptor } from "../config/types.ts";
 import type { TypedEmitter } from "../core/events.ts";
-import type { Decision, Degraded, RateSyncEvents } from "../core/types.ts";
+import type { Decision, Degraded, LimitReport, RateSyncEvents } from "../core/types.ts";
 import { StoreError, StoreUnavailableError, SyncUnavailableError } from "../errors.ts";
 import type { ResolvedKey } from "../limiters/registry.ts";
 import type { HeldLeases } from "../stores/memory/memory-store.ts";
@@ -199,6 +199,27 @@ function denialError(storeId: string, error: Error, decision: Decision): StoreEr
   return new StoreError(error.store, reason, { cause: error.cause, decision });
 }
 
+/**
+ * Where one limit of a multi-limit member stands. A limit that passed in a refused call was not applied: it
+ * reports what it still has (as {@link Engine} does for a whole member).
+ */
+function limitReport(
+  result: OpResult,
+  policy: PolicyDescriptor,
+  cost: number,
+  callAllowed: boolean,
+): LimitReport {
+  const unapplied = !callAllowed && result.allowed && result.waitMs === 0;
+  return {
+    allowed: result.allowed,
+    limit: result.limit,
+    remaining: unapplied ? Math.min(result.limit, Math.floor(result.remaining + cost)) : result.remaining,
+    resetAfterMs: result.resetAfterMs,
+    retryAfterMs: result.allowed ? 0 : result.retryAfterMs,
+    policy,
+  };
+}
+
 /** Decides calls for one RateSync instance. */
 export class Engine {
   constructor(
@@ -250,7 +271,13 @@ export class Engine {
   tryDecideNow(member: Member): Decision | undefined {
     const { config } = member;
     const rate = config.rate;
-    if (rate === undefined || config.concurrency !== undefined || config.shadow) return undefined;
+    if (
+      rate === undefined ||
+      config.concurrency !== undefined ||
+      config.limits !== undefined ||
+      config.shadow
+    )
+      return undefined;
     const store = this.stores.store(config.store);
     if (store.decideOneNow === undefined) return undefined;
     let result: OpResult | undefined;
@@ -262,7 +289,7 @@ export class Engine {
     }
     if (result === undefined) return undefined;
     if (result.fromCache) member.resolved.entry.counters.localCacheHits++;
-    return this.#decisionOf(member, result, undefined, result.allowed, false);
+    return this.#decisionOf(member, result, config.policy, undefined, result.allowed, false);
   }
 
   /**
@@ -675,24 +702,45 @@ export class Engine {
     callAllowed: boolean,
     provisional: boolean,
   ): Decision {
-    // The constraining op: the first that denied, else the rate op (listed first), else the concurrency op.
-    let chosen = results[0]!;
+    // The constraining op: the first that denied, else the rate op (listed first), else the concurrency op;
+    // among several limits, when none denied, the one with the least left.
+    const limits = member.config.limits;
+    let at = -1;
     for (let i = 0; i < results.length; i++) {
       if (!results[i]!.allowed) {
-        chosen = results[i]!;
+        at = i;
         break;
       }
     }
-    return this.#decisionOf(member, chosen, degraded, callAllowed, provisional);
+    if (at < 0) {
+      at = 0;
+      if (limits !== undefined) {
+        for (let i = 1; i < limits.length; i++) {
+          const r = results[i]!;
+          if (r.remaining / r.limit < results[at]!.remaining / results[at]!.limit) at = i;
+        }
+      }
+    }
+    if (limits === undefined) {
+      return this.#decisionOf(member, results[at]!, member.config.policy, degraded, callAllowed, provisional);
+    }
+    const reports = limits.map((part, i) => limitReport(results[i]!, part.policy, member.cost, callAllowed));
+    const policy = at < limits.length ? limits[at]!.policy : member.config.policy;
+    return this.#decisionOf(member, results[at]!, policy, degraded, callAllowed, provisional, reports);
   }
 
-  /** A member's decision from its constraining op's result; counts it and emits `decision`. */
+  /**
+   * A member's decision from its constraining op's result (reported under `policy`); counts it and emits
+   * `decision`. `limits`: where each limit of a multi-limit limiter stands.
+   */
   #decisionOf(
     member: Member,
     chosen: OpResult,
+    policy: PolicyDescriptor,
     degraded: Degraded | undefined,
     callAllowed: boolean,
     provisional: boolean,
+    limits?: readonly LimitReport[],
   ): Decision {
     const { entry } = member.resolved;
     const counters = entry.counters;
@@ -718,9 +766,8 @@ export class Engine {
       ? Math.min(chosen.limit, Math.floor(chosen.remaining + taken))
       : chosen.remaining;
     const retryAfterMs = allowed ? 0 : chosen.retryAfterMs;
-    const { policy } = member.config;
     // Two literals rather than a spread: the common, healthy decision allocates one object of one shape.
-    const decision: Decision =
+    const made: Decision =
       finalDegraded === undefined
         ? {
             allowed,
@@ -743,6 +790,7 @@ export class Engine {
             policy,
             degraded: finalDegraded,
           };
+    const decision = limits === undefined ? made : { ...made, limits };
     if (this.events.hasListeners("decision")) this.events.emit("decision", decision);
     return decision;
   }

@@ -53,17 +53,27 @@ export function ceilSeconds(ms: number): number {
   return Math.max(0, Math.ceil(ms / 1000));
 }
 
+/** What a header reports of one limit: its policy and where it stands. */
+export type ReportedLimit = Pick<Decision, "policy" | "limit" | "remaining" | "resetAfterMs">;
+
 /**
- * The decisions a header reports: one per limiter that applied (each member of a composite). Members whose
- * store failed are left out: their numbers are placeholders, not state, and must not mislead a client.
+ * The limits a header reports: one per limiter that applied (each member of a composite), and each limit of a
+ * multi-limit limiter as its own policy. Members whose store failed are left out: their numbers are
+ * placeholders, not state, and must not mislead a client.
  */
-export function reportedDecisions(decision: Decision): Decision[] {
+export function reportedDecisions(decision: Decision): ReportedLimit[] {
   const members = decision.results ?? [decision];
-  return members.filter((d) => d.degraded !== "store-error");
+  const reported: ReportedLimit[] = [];
+  for (const d of members) {
+    if (d.degraded === "store-error") continue;
+    if (d.limits === undefined) reported.push(d);
+    else reported.push(...d.limits);
+  }
+  return reported;
 }
 
 /** `"api";q=100;w=60, …` — one list member per decision; no `w` for a concurrency-only policy. */
-export function rateLimitPolicyHeader(decisions: readonly Decision[]): string {
+export function rateLimitPolicyHeader(decisions: readonly ReportedLimit[]): string {
   return decisions
     .map(({ policy }) => {
       let item = `${sfString(policy.name)};q=${sfInteger(policy.quota)}`;
@@ -74,7 +84,7 @@ export function rateLimitPolicyHeader(decisions: readonly Decision[]): string {
 }
 
 /** `"api";r=42;t=18, …` — remaining units (whole) and seconds until the full quota is back (rounded up). */
-export function rateLimitHeader(decisions: readonly Decision[]): string {
+export function rateLimitHeader(decisions: readonly ReportedLimit[]): string {
   return decisions
     .map(
       (d) =>

@@ -94,13 +94,19 @@ export class ResolvedKey {
     return made;
   }
 
-  /** The store operations of one call of this key under `config`: its rate part, then its concurrency part. */
+  /** The store operations of one call of this key under `config`: its rate part(s), then its concurrency part. */
   opsFor(config: LimiterConfig, cost: number): StoreOp[] {
     // Built per call, not cached on the key: measured, a cache saved nothing visible and cost memory per key.
     const limiterId = this.entry.id;
     const key = this.storeKey(config.hashKeys);
     const ops: StoreOp[] = [];
-    if (config.rate) ops.push({ limiterId, key, params: config.rate, cost: storeCost(config.rate, cost) });
+    if (config.limits !== undefined) {
+      // Every limit, decided with the others in one atomic batch (each has a state of its own: `part`).
+      for (const { rate } of config.limits)
+        ops.push({ limiterId, key, params: rate, cost: storeCost(rate, cost) });
+    } else if (config.rate) {
+      ops.push({ limiterId, key, params: config.rate, cost: storeCost(config.rate, cost) });
+    }
     if (config.concurrency)
       ops.push({ limiterId, key, params: config.concurrency, cost: 1, leaseId: randomUUID() });
     return ops;
