@@ -195,10 +195,13 @@ export function normalizeLimiter(id: string, parsed: ParsedLimiter, context: Lim
           leaseMs: parsed.lease ?? defaultLeaseMs(timeoutMs),
         });
   // Validation guarantees a rate part or a concurrency part; the fallback only keeps the type honest.
-  const policy: PolicyDescriptor = Object.freeze({
-    name: id,
-    ...(rate?.policy ?? { quota: concurrency?.maxConcurrent ?? 1 }),
-  });
+  // With several limits, the limiter's policy is its first limit's (named `<id>/<name>`).
+  const policy: PolicyDescriptor =
+    limits?.[0]?.policy ??
+    Object.freeze({
+      name: id,
+      ...(rate?.policy ?? { quota: concurrency?.maxConcurrent ?? 1 }),
+    });
   const store = parsed.store ?? context.defaults.store ?? context.storeIds[0] ?? "memory";
   return Object.freeze({
     id,

@@ -12,9 +12,11 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RateParams } from "../../src/algorithms/types.ts";
+import { RateSync } from "../../src/index.ts";
 import { RedisStore } from "../../src/stores/redis/index.ts";
 import { hashSlot, stateKey } from "../../src/stores/redis/keys.ts";
 import type { StoreOp } from "../../src/stores/store.ts";
+import { admittedThroughFacade } from "../helpers/facade-workers.ts";
 import { requireRedis } from "../helpers/stores.ts";
 import { redisConfig } from "./redis/setup.ts";
 import { admittedBy, contentionLimits } from "./redis/workers.ts";
@@ -152,6 +154,29 @@ describe.skipIf(!redis.available)("redis store on a Redis Cluster", () => {
     expect((await store.decide([c, d], 0)).allowed).toBe(false);
     expect((await store.peek(c)).remaining).toBe(1);
   });
+
+  it("several limits on one limiter admit exactly the strictest under contention (4 processes × 64 in flight)", async () => {
+    // Every limit of a key lives in the key's one hash slot: one atomic script decides them all.
+    const store = {
+      engine: "redis",
+      cluster: true,
+      url: ports.map((p) => `redis://127.0.0.1:${p}`),
+      key_prefix: prefix,
+    };
+    const limits = [
+      { rate: "1/h", burst: 150 },
+      { algorithm: "fixed_window", limit: 100, window: "3650d" },
+    ];
+    const config = { stores: { s: store }, limiters: { multi: { limits } } };
+    expect(await admittedThroughFacade(4, { config, key: "multi", total: 100, inFlight: 64 })).toBe(100);
+    const rs = RateSync.fromConfig(config);
+    try {
+      // The 300 denied calls took nothing from the bucket.
+      expect((await rs.peek("multi")).limits?.map((l) => l.remaining)).toEqual([50, 0]);
+    } finally {
+      await rs.close();
+    }
+  }, 60_000);
 
   it("leases, renew, release and reset work on the cluster", async () => {
     const lease: StoreOp = {
