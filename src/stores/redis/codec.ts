@@ -100,15 +100,23 @@ export function callSize(call: ScriptCall): number {
 }
 
 /**
- * The `numberOfKeys, ...KEYS, ...ARGV` of one run of the batch decide script over `calls`, in order.
+ * The `numberOfKeys, ...KEYS, ARGV[1]` of one run of the batch decide script over `calls`, in order. The
+ * arguments go packed into one string, each followed by a space (the script unpacks them into ARGV): none of
+ * them holds a space (codes, state tags, numbers, lease ids; keys travel in KEYS). One argument instead of ten
+ * per call spares the client most of its per-argument work (ioredis flattens, measures and frames each one):
+ * measured, Redis hot key, 64 in flight, 32 calls per run, decisions per client CPU-second 105k unpacked,
+ * 146–151k packed.
  */
 export function encodeBatch(calls: readonly ScriptCall[]): (string | number)[] {
   let keyCount = 0;
   for (const call of calls) keyCount += call.keys.length;
   const out: (string | number)[] = [keyCount];
-  for (const call of calls) for (const key of call.keys) out.push(key);
-  out.push(String(calls.length));
-  for (const call of calls) for (const arg of call.args) out.push(arg);
+  let packed = `${calls.length} `;
+  for (const call of calls) {
+    for (const key of call.keys) out.push(key);
+    for (const arg of call.args) packed += `${arg} `;
+  }
+  out.push(packed);
   return out;
 }
 

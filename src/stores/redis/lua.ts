@@ -12,9 +12,10 @@
  *   set of leases (member = lease id, score = expiry) for concurrency ops. `ARGV[1]` = maxWaitMs, `ARGV[2]` =
  *   number of ops, then 6 values per op: kind code, state tag, p1, p2, cost, lease id — where (p1, p2) is
  *   (intervalMs, burst) for buckets, (limit, windowMs) for windows and (maxConcurrent, leaseMs) for concurrency.
- * - Batch decide (`BATCH_DECIDE_SCRIPT`): `KEYS` = each call's op keys, call after call; `ARGV[1]` = number of
- *   calls, then per call: op count, maxWaitMs, deadline on the store clock (ms since the epoch; empty for
- *   none), and its ops (6 values each, as above). Replies with one array per call, in the format below.
+ * - Batch decide (`BATCH_DECIDE_SCRIPT`): `KEYS` = each call's op keys, call after call; `ARGV[1]` = the
+ *   arguments packed into one string, each followed by a space: the number of calls, then per call: op count,
+ *   maxWaitMs, deadline on the store clock (ms since the epoch; empty for none), and its ops (6 values each, as
+ *   above). Replies with one array per call, in the format below.
  * - Lean decide scripts (`LEAN_DECIDE_SCRIPTS`, one per rate algorithm; used for a lone decision of exactly one
  *   op that is not a concurrency op): `KEYS[1]` = the state hash, `ARGV` = state tag, p1, p2, cost, maxWaitMs,
  *   deadline. The algorithm is chosen by the script, so it is not sent; there is no op count and no lease id.
@@ -209,6 +210,15 @@ local GROWING = { ${ALGORITHM_SPECS.filter((spec) => spec.lua.ttl === "growing")
  * call applies its writes before the next one is decided.
  */
 export const BATCH_DECIDE_SCRIPT = `${PRELUDE}${RATE_TABLES}
+-- The arguments come packed in ARGV[1], each followed by a space (see encodeBatch): unpacked into ARGV in
+-- place, so the code below (and readOp) reads them as if sent one by one.
+do
+  local i = 0
+  for arg in string.gmatch(ARGV[1], '([^ ]*) ') do
+    i = i + 1
+    ARGV[i] = arg
+  end
+end
 local nowText = fmt(now)
 local noGt = redis.REDIS_VERSION_NUM == nil
 
