@@ -39,6 +39,21 @@ export interface TurnBatcherStats {
   readonly sizes: readonly number[];
 }
 
+/** The stats of several batchers (a store's batcher per Redis Cluster slot, say) as one. */
+export function sumBatcherStats(all: Iterable<TurnBatcherStats>): TurnBatcherStats {
+  let batches = 0;
+  let items = 0;
+  const sizes: number[] = [];
+  for (const stats of all) {
+    batches += stats.batches;
+    items += stats.items;
+    stats.sizes.forEach((count, i) => {
+      sizes[i] = (sizes[i] ?? 0) + count;
+    });
+  }
+  return { batches, items, sizes: Array.from(sizes, (count) => count ?? 0) };
+}
+
 /** One batch being filled: its items and what to tell each item's caller. */
 interface Filling<I, R> {
   readonly items: I[];

@@ -12,7 +12,7 @@
 
 import type { RedisStoreConfig } from "../../config/types.ts";
 import { StoreError } from "../../errors.ts";
-import { TurnBatcher, type TurnBatcherStats } from "../batching/turn-batcher.ts";
+import { sumBatcherStats, TurnBatcher, type TurnBatcherStats } from "../batching/turn-batcher.ts";
 import type { StoreClock } from "../guard/store-clock.ts";
 import type { GuardedCalls, StoreDriver, StoreTimes } from "../guard/store-driver.ts";
 import type { BatchResult, OpResult, StoreOp } from "../store.ts";
@@ -132,18 +132,7 @@ export class RedisDriver implements StoreDriver {
 
   /** Batch counts and sizes of the decisions sent so far, over every part of the store. */
   batchStats(): TurnBatcherStats {
-    let batches = 0;
-    let items = 0;
-    const sizes: number[] = [];
-    for (const batcher of this.#batchers.values()) {
-      const stats = batcher.stats();
-      batches += stats.batches;
-      items += stats.items;
-      stats.sizes.forEach((count, i) => {
-        sizes[i] = (sizes[i] ?? 0) + count;
-      });
-    }
-    return { batches, items, sizes: Array.from(sizes, (count) => count ?? 0) };
+    return sumBatcherStats(Array.from(this.#batchers.values(), (batcher) => batcher.stats()));
   }
 
   get #prefix(): string {
