@@ -26,8 +26,10 @@ import {
   issueCodeOf,
   LIMITER_KEYS,
   limiterSchema,
+  overridesSchema,
   type ParsedDefaults,
   type ParsedLimiter,
+  type ParsedOverrides,
   type ParsedStore,
   storeSchemas,
 } from "./schema.ts";
@@ -43,6 +45,8 @@ export interface ValidatedDocument {
   readonly defaults: ParsedDefaults;
   readonly stores: ReadonlyMap<string, ParsedStore>;
   readonly limiters: ReadonlyMap<string, ValidatedLimiter>;
+  /** `[overrides]`, when present. */
+  readonly overrides?: ParsedOverrides;
 }
 
 /** One limiter that passed validation. */
@@ -126,7 +130,7 @@ function unknownStoreMessage(name: string, storeIds: readonly string[]): string 
 }
 
 /** The tables of a document, named in the message about an unknown top-level key. */
-const DOCUMENT_TABLES = ["defaults", "stores", "limiters"];
+const DOCUMENT_TABLES = ["defaults", "stores", "limiters", "overrides"];
 const DOCUMENT_KEYS = ["allow_no_limiters", ...DOCUMENT_TABLES];
 
 /** What `validateDocument` found. */
@@ -259,6 +263,24 @@ function* validateTables(document: unknown): Steps<DocumentValidation> {
     }
   }
 
+  let overrides: ParsedOverrides | undefined;
+  if (has(document, "overrides")) {
+    const result = overridesSchema.safeParse(document.overrides);
+    if (!result.success) {
+      issues.push(
+        ...fromZod(result.error, ["overrides"], (key) =>
+          unknownKeyMessage(key, Object.keys(overridesSchema.shape), "[overrides]"),
+        ),
+      );
+    } else if (!storeIds.includes(result.data.store)) {
+      issues.push({
+        code: "unknown_store",
+        path: ["overrides", "store"],
+        message: unknownStoreMessage(result.data.store, storeIds),
+      });
+    } else overrides = result.data;
+  }
+
   const limiters = new Map<string, ValidatedLimiter>();
   let unchecked = 0;
   const rawLimiters = has(document, "limiters") ? document.limiters : undefined;
@@ -287,7 +309,17 @@ function* validateTables(document: unknown): Steps<DocumentValidation> {
 
   return issues.length > 0
     ? { issues, unchecked }
-    : { value: { allowNoLimiters, defaults, stores, limiters }, issues, unchecked };
+    : {
+        value: {
+          allowNoLimiters,
+          defaults,
+          stores,
+          limiters,
+          ...(overrides === undefined ? {} : { overrides }),
+        },
+        issues,
+        unchecked,
+      };
 }
 
 function unknownKeyMessage(key: string, known: readonly string[], where: string): string {
