@@ -80,7 +80,12 @@ export class RedisSource implements OverrideSource {
   readonly #historySize: number;
   readonly #keys: ReturnType<typeof redisOverrideKeys>;
   #client:
-    | Promise<{ command: Scripted; busy: <T>(p: Promise<T>) => Promise<T>; subscriber: Redis }>
+    | Promise<{
+        command: Scripted;
+        busy: <T>(p: Promise<T>) => Promise<T>;
+        subscriber: Redis;
+        listening: <T>(p: Promise<T>) => Promise<T>;
+      }>
     | undefined;
   #closed = false;
 
@@ -120,12 +125,10 @@ export class RedisSource implements OverrideSource {
       const busy = holdOpenWhileBusy(command as unknown as NodeJS.EventEmitter);
       const subscriber = new driver.Redis(url, { ...options, autoResubscribe: true });
       subscriber.on("error", () => {});
-      // A subscription waiting for messages must not keep the process alive: its socket is unref'd each time
-      // it connects (a process exits once its own work is done, `close()` or not).
-      const unref = () => (subscriber as unknown as { stream?: { unref?(): void } }).stream?.unref?.();
-      subscriber.on("connect", unref);
-      subscriber.on("ready", unref);
-      return { command, busy, subscriber };
+      // A subscription waiting for messages must not keep the process alive (a process exits once its own work
+      // is done, `close()` or not); the SUBSCRIBE itself does, until it is answered.
+      const listening = holdOpenWhileBusy(subscriber as unknown as NodeJS.EventEmitter);
+      return { command, busy, subscriber, listening };
     })();
     return this.#client;
   }
@@ -185,7 +188,7 @@ export class RedisSource implements OverrideSource {
   }
 
   async listen(listener: SourceListener): Promise<void> {
-    const { subscriber } = await this.#connections();
+    const { subscriber, listening } = await this.#connections();
     subscriber.on("message", (channel: string, message: string) => {
       if (channel !== this.#keys.channel) return;
       const version = Number(message);
@@ -195,7 +198,7 @@ export class RedisSource implements OverrideSource {
     // failed at start (the server was down) is made then.
     let subscribed = false;
     const subscribe = async (): Promise<void> => {
-      await subscriber.subscribe(this.#keys.channel);
+      await listening(subscriber.subscribe(this.#keys.channel));
       subscribed = true;
       listener.onConnect();
     };
@@ -211,14 +214,16 @@ export class RedisSource implements OverrideSource {
     this.#closed = true;
     const client = this.#client;
     if (client === undefined) return;
-    const { command, subscriber } = await client.catch(() => ({ command: undefined, subscriber: undefined }));
-    for (const connection of [command, subscriber]) {
-      if (connection === undefined) continue;
-      await Promise.race([
-        connection.quit().catch(() => {}),
-        new Promise((resolve) => setTimeout(resolve, 200).unref()),
-      ]);
-      connection.disconnect();
-    }
+    const opened = await client.catch(() => undefined);
+    if (opened === undefined) return;
+    const { command, busy, subscriber, listening } = opened;
+    // Through the busy wrappers: an idle connection is unref'd, and a QUIT on it must still hold the process
+    // until it is answered (or the grace period ends; that timer is ref'd for the same reason).
+    const quit = (connection: Redis, hold: <T>(p: Promise<T>) => Promise<T>) =>
+      Promise.race([
+        hold(connection.quit()).catch(() => {}),
+        new Promise((resolve) => setTimeout(resolve, 200)),
+      ]).then(() => connection.disconnect());
+    await Promise.all([quit(command, busy), quit(subscriber, listening)]);
   }
 }
