@@ -133,7 +133,18 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
         const stores = [...snapshot.stores.values()].filter((s) => s.engine === "postgres");
         if (stores.length === 0)
           throw new CommandFailure("the config has no postgres store", "NO_POSTGRES_STORE");
-        for (const store of stores) out(`-- store "${store.id}"\n${postgresDdl(store)}`);
+        const { postgresOverridesDdl } = await import("../overrides/postgres-source.ts");
+        for (const store of stores) {
+          out(`-- store "${store.id}"\n${postgresDdl(store)}`);
+          // The tables of `[overrides]`, for those who create everything by hand (`auto_create = false`).
+          if (snapshot.overrides?.store === store.id) {
+            out(
+              `-- overrides on store "${store.id}"\n${postgresOverridesDdl(store)
+                .map((s) => `${s};`)
+                .join("\n")}`,
+            );
+          }
+        }
         return 0;
       }
       default:
@@ -273,6 +284,7 @@ function describeJson(snapshot: ConfigSnapshot): Record<string, unknown> {
     file: snapshot.file,
     defaults: snapshot.defaults,
     stores: Object.fromEntries([...snapshot.stores].map(([id, s]) => [id, maskStore(s)])),
+    ...(snapshot.overrides === undefined ? {} : { overrides: snapshot.overrides }),
     limiters: Object.fromEntries(
       [...snapshot.limiters].map(([id, l]) => [
         id,

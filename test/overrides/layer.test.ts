@@ -128,6 +128,49 @@ describe("overrides in one process", () => {
     }
   });
 
+  it("stays above DynamicConfig.update: the update changes the layer under the override", async () => {
+    const rs = make();
+    await rs.overrides.set("api", { burst: 8 });
+    rs.dynamic("api").update({ rate: "4/min" });
+    expect(rs.overrides.explain("api").effective).toEqual({ rate: "4/min", burst: 8 });
+    expect(rs.explain("api")?.policy.quota).toBe(8);
+    await rs.overrides.unset("api");
+    expect(rs.explain("api")?.policy.quota).toBe(4);
+  });
+
+  it("takes off, and reports, an override a reload makes invalid; applies it again when the file allows it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rs-overrides-"));
+    try {
+      const file = join(dir, "rate-sync.toml");
+      writeFileSync(file, FILE);
+      const rs = await RateSync.fromFile(file, { quiet: true });
+      open.push(rs);
+      const errors: ConfigError[] = [];
+      const events: string[] = [];
+      rs.on("reloadError", (error) => errors.push(error));
+      rs.on("override", (event) => events.push(`${event.action} ${event.id}`));
+      await rs.overrides.set("api:acme", { burst: 9 });
+      // A window algorithm has no burst: the override no longer fits the template under it.
+      writeFileSync(
+        file,
+        FILE.replace(
+          '"api:<tenant>"]\nrate = "2/min"',
+          '"api:<tenant>"]\nalgorithm = "fixed_window"\nlimit = 3\nwindow = "1m"',
+        ),
+      );
+      await rs.reload();
+      expect(errors.map((e) => e.issues[0]?.path)).toEqual(['overrides."api:acme".burst']);
+      expect(errors[0]?.message).toMatch(/burst/);
+      expect(rs.explain("api:acme")?.policy.quota).toBe(3);
+      writeFileSync(file, FILE);
+      await rs.reload();
+      expect(rs.explain("api:acme")?.policy.quota).toBe(9);
+      expect(events).toEqual(["set api:acme", "unset api:acme", "set api:acme"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("is refused in the config when [overrides] names an unknown store", () => {
     expect(() => RateSync.fromToml(`[overrides]\nstore = "nope"\n${FILE}`)).toThrow(
       /overrides\.store: unknown store "nope"/,
