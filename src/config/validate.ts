@@ -278,6 +278,16 @@ function* validateTables(document: unknown): Steps<DocumentValidation> {
         path: ["overrides", "store"],
         message: unknownStoreMessage(result.data.store, storeIds),
       });
+    } else if (
+      stores.get(result.data.store)?.engine === "redis" &&
+      (stores.get(result.data.store) as { cluster?: boolean }).cluster === true
+    ) {
+      // Pub/sub and the version counter of overrides are written for one node; a cluster is not yet supported.
+      issues.push({
+        code: "invalid_value",
+        path: ["overrides", "store"],
+        message: `store ${JSON.stringify(result.data.store)} is a Redis Cluster, which cannot hold overrides yet: name a single-node Redis or a PostgreSQL store`,
+      });
     } else overrides = result.data;
   }
 
