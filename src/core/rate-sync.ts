@@ -345,7 +345,10 @@ export class RateSync {
     if (initial === undefined) {
       throw new InvalidArgumentError(`configure("${id}") needs a definition or a provider`);
     }
-    return this.#reloader.definitions.configure(id, initial, provider);
+    const dynamic = this.#reloader.definitions.configure(id, initial, provider);
+    // An override may have been waiting for this limiter, or no longer fit it.
+    this.#overrides.recheck();
+    return dynamic;
   }
 
   /**
@@ -379,6 +382,7 @@ export class RateSync {
   /** Removes a limiter or template: its keys answer UnknownLimiterError; leases already held still release. */
   remove(id: string): void {
     this.#registry.delete(id);
+    this.#overrides.recheck();
   }
 
   /** Ids of every limiter and template, in declaration order. */

@@ -85,6 +85,7 @@ export class Overrides {
   #checkTimer: NodeJS.Timeout | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  #recheckQueued = false;
   /** Settles once the first sync was tried (applied, or failed: the store may be down). */
   readonly #ready: Promise<void>;
 
@@ -109,7 +110,7 @@ export class Overrides {
     }
     // A reload may add the limiter an override was waiting for, or take one away: what the store holds is
     // checked again against the new config.
-    context.events.on("reload", () => this.#reapply());
+    context.events.on("reload", () => this.recheck());
   }
 
   /** The store that holds the overrides, or undefined when they live in this process only. */
@@ -296,12 +297,21 @@ export class Overrides {
     this.#lastError = maskSecrets(error instanceof Error ? error.message : String(error));
   }
 
-  /** After a reload: what the store held last is checked again against the new config. */
-  #reapply(): void {
-    const stored = this.#lastStored;
-    if (stored === undefined || this.#closed) return;
-    this.#rejected.clear();
-    this.#apply(stored, true);
+  /**
+   * Checks what the store held last against the config as it is now (after a reload, or a limiter configured
+   * or removed in code): overrides waiting for a limiter apply, those the config now refuses are taken off.
+   */
+  recheck(): void {
+    // Once per turn of the event loop, however many limiters a caller configures in a row.
+    if (this.#recheckQueued || this.#lastStored === undefined || this.#closed) return;
+    this.#recheckQueued = true;
+    queueMicrotask(() => {
+      this.#recheckQueued = false;
+      const stored = this.#lastStored;
+      // An override refused before is checked again too (it is not applied, so it is read as new), and
+      // reported again only if its content changed.
+      if (stored !== undefined && !this.#closed) this.#apply(stored, true);
+    });
   }
 
   /**

@@ -171,6 +171,18 @@ describe("overrides in one process", () => {
     }
   });
 
+  it("applies a stored override once a limiter configured in code gives it something to apply to", async () => {
+    const writer = make(`[overrides]\nstore = "memory"\n${FILE}`);
+    await writer.overrides.set("api", { burst: 5 });
+    writer.on("reloadError", () => {});
+    writer.remove("api");
+    await Promise.resolve(); // checked again once per turn, after the changes made in code
+    expect(writer.overrides.applied()).toEqual([]);
+    writer.configure("api", { rate: "2/min" });
+    await Promise.resolve();
+    expect(writer.explain("api")?.policy.quota).toBe(5);
+  });
+
   it("is refused in the config when [overrides] names an unknown store", () => {
     expect(() => RateSync.fromToml(`[overrides]\nstore = "nope"\n${FILE}`)).toThrow(
       /overrides\.store: unknown store "nope"/,
