@@ -7,10 +7,13 @@
 
 import { userInfo } from "node:os";
 import { loadConfig } from "../config/load.ts";
-import type { ConfigSnapshot } from "../config/types.ts";
+import { maskSecrets } from "../config/mask.ts";
+import type { ConfigSnapshot, OverridesConfig } from "../config/types.ts";
 import { RateSync } from "../core/rate-sync.ts";
+import { isRateSyncError, RateSyncError } from "../errors.ts";
 import type { ExplainedKey, OverrideChange, OverridePatch, OverrideRecord } from "../overrides/types.ts";
 import { UsageError } from "./args.ts";
+import { describeStoreFailure } from "./store-diagnosis.ts";
 
 /** Where the command writes, and the environment it reads (as `runCli`'s). */
 interface Io {
@@ -119,58 +122,74 @@ export async function runOverride(
         return 1;
       }
       const rs = RateSync.fromSnapshot(snapshot, { quiet: true });
+      const store = snapshot.overrides.store;
       try {
-        await rs.overrides.ready();
-        const by = args.options["--by"] ?? defaultAuthor(io.env);
-        const reason = args.options["--reason"];
-        const notes = { ...(by === undefined ? {} : { by }), ...(reason === undefined ? {} : { reason }) };
-        switch (args.action) {
-          case "set": {
-            const [id, ...assignments] = args.positional as [string, ...string[]];
-            const patch = Object.fromEntries(assignments.map(parseAssignment)) as OverridePatch;
-            const ttl = args.options["--ttl"];
-            const record = await rs.overrides.set(id, patch, {
-              ...notes,
-              ...(ttl === undefined ? {} : { ttl }),
-            });
-            out(
-              args.json
-                ? JSON.stringify({ ok: true, override: record }, null, 2)
-                : `set ${describeRecord(record)}`,
-            );
-            return 0;
-          }
-          case "unset": {
-            const id = args.positional[0]!;
-            const removed = await rs.overrides.unset(id, notes);
-            if (args.json) out(JSON.stringify({ ok: true, removed }, null, 2));
-            else out(removed ? `unset ${JSON.stringify(id)}` : `no override ${JSON.stringify(id)} to unset`);
-            return 0;
-          }
-          case "list": {
-            const records = await rs.overrides.list();
-            if (args.json)
-              out(JSON.stringify({ ok: true, store: snapshot.overrides.store, overrides: records }, null, 2));
-            else
-              out(
-                records.length === 0
-                  ? "no overrides"
-                  : records.map((record) => describeRecord(record)).join("\n"),
-              );
-            return 0;
-          }
-          case "history": {
-            const changes = await rs.overrides.history(snapshot.overrides.history || 1);
-            if (args.json) out(JSON.stringify({ ok: true, history: changes }, null, 2));
-            else out(changes.length === 0 ? "no changes kept" : changes.map(describeChange).join("\n"));
-            return 0;
-          }
-        }
+        return await runAction(args, rs, snapshot.overrides, io, out);
+      } catch (error) {
+        if (error instanceof UsageError || isRateSyncError(error)) throw error;
+        // The store's own error (a refused connection, a timeout): said with the store's id, secrets masked.
+        const message = maskSecrets(error instanceof Error ? error.message : String(error));
+        const config = snapshot.stores.get(store);
+        const described = config === undefined ? message : await describeStoreFailure(config, message);
+        throw new RateSyncError("STORE_ERROR", `${described} (the overrides could not be read or written)`, {
+          cause: error,
+        });
       } finally {
         await rs.close();
       }
     },
   };
+}
+
+/** One override action on an instance whose overrides are kept in the config's store. */
+async function runAction(
+  args: OverrideArgs,
+  rs: RateSync,
+  config: OverridesConfig,
+  io: Io,
+  out: (text: string) => unknown,
+): Promise<number> {
+  await rs.overrides.ready();
+  const by = args.options["--by"] ?? defaultAuthor(io.env);
+  const reason = args.options["--reason"];
+  const notes = { ...(by === undefined ? {} : { by }), ...(reason === undefined ? {} : { reason }) };
+  switch (args.action) {
+    case "set": {
+      const [id, ...assignments] = args.positional as [string, ...string[]];
+      const patch = Object.fromEntries(assignments.map(parseAssignment)) as OverridePatch;
+      const ttl = args.options["--ttl"];
+      const record = await rs.overrides.set(id, patch, {
+        ...notes,
+        ...(ttl === undefined ? {} : { ttl }),
+      });
+      out(
+        args.json ? JSON.stringify({ ok: true, override: record }, null, 2) : `set ${describeRecord(record)}`,
+      );
+      return 0;
+    }
+    case "unset": {
+      const id = args.positional[0]!;
+      const removed = await rs.overrides.unset(id, notes);
+      if (args.json) out(JSON.stringify({ ok: true, removed }, null, 2));
+      else out(removed ? `unset ${JSON.stringify(id)}` : `no override ${JSON.stringify(id)} to unset`);
+      return 0;
+    }
+    case "list": {
+      const records = await rs.overrides.list();
+      if (args.json) out(JSON.stringify({ ok: true, store: config.store, overrides: records }, null, 2));
+      else
+        out(
+          records.length === 0 ? "no overrides" : records.map((record) => describeRecord(record)).join("\n"),
+        );
+      return 0;
+    }
+    case "history": {
+      const changes = await rs.overrides.history(config.history || 1);
+      if (args.json) out(JSON.stringify({ ok: true, history: changes }, null, 2));
+      else out(changes.length === 0 ? "no changes kept" : changes.map(describeChange).join("\n"));
+      return 0;
+    }
+  }
 }
 
 function patchText(patch: OverridePatch): string {

@@ -38,10 +38,14 @@ rate = "100/s"
 );
 
 async function cli(...args: string[]) {
+  return cliWith(file, ...args);
+}
+
+async function cliWith(config: string, ...args: string[]) {
   try {
     const { stdout, stderr } = await run(process.execPath, ["--import", TSX, CLI, ...args], {
       cwd: dir,
-      env: { ...process.env, RATE_SYNC_CONFIG: file, USER: "alice" },
+      env: { ...process.env, RATE_SYNC_CONFIG: config, USER: "alice" },
     });
     return { code: 0, stdout, stderr };
   } catch (error) {
@@ -92,5 +96,18 @@ describe.skipIf(!redis.available)("rate-sync override", () => {
     const history = (await cli("override", "history")).stdout.trim().split("\n");
     expect(history[0]).toMatch(/^#2 .* unset "api:acme" by alice reason "resolved"$/);
     expect(history[1]).toMatch(/^#1 .* set "api:acme" rate=500\/s by alice reason "INC-42"$/);
+  }, 60_000);
+
+  it("names the store, its URL masked, and the cause when the store is down", async () => {
+    const down = join(dir, "down.toml");
+    writeFileSync(
+      down,
+      `[stores.main]\nengine = "redis"\nurl = "redis://:s3cret@127.0.0.1:1/0"\n[overrides]\nstore = "main"\n[limiters."api:<tenant>"]\nrate = "100/s"\n`,
+    );
+    const result = await cliWith(down, "override", "list");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('store "main" (redis://:****@127.0.0.1:1/0) is unreachable');
+    expect(result.stderr).toContain("(the overrides could not be read or written)");
+    expect(result.stderr).not.toContain("s3cret");
   }, 60_000);
 });
