@@ -120,7 +120,7 @@ describe.skipIf(!postgres.available)("overrides on PostgreSQL, across processes"
   }, 60_000);
 
   it("expires an override in every process at its time, and removes it from the table", async () => {
-    await writer.overrides.set("api:temp", { burst: 55 }, { ttl: "1s" });
+    await writer.overrides.set("api:temp", { burst: 55 }, { ttl: "3s" });
     for (const worker of everyone()) await worker.waitFor("api:temp", 55);
     for (const worker of everyone()) await worker.waitFor("api:temp", 100);
     const cleaned = async () =>

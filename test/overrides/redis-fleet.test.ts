@@ -107,7 +107,7 @@ describe("overrides on Redis, across processes", () => {
   }, 60_000);
 
   it("expires an override in every process at its time, and removes it from the store", async () => {
-    await writer.overrides.set("api:temp", { burst: 55 }, { ttl: "1s", reason: "load test" });
+    await writer.overrides.set("api:temp", { burst: 55 }, { ttl: "3s", reason: "load test" });
     for (const worker of everyone()) await worker.waitFor("api:temp", 55);
     for (const worker of everyone()) await worker.waitFor("api:temp", 100);
     const keys = redisOverrideKeys(KEY_PREFIX);
