@@ -7,7 +7,7 @@
  * Options:
  * - `--quick`: CI-sized (short measurements, 3 runs per figure);
  * - `--runs=N`: runs per figure (default 5, quick 3);
- * - `--only=physical,memory,heap,redis,postgres,acquire`: a subset of the sections;
+ * - `--only=physical,memory,heap,redis,postgres,acquire,overrides`: a subset of the sections;
  * - `--no-pin`: no CPU pinning.
  *
  * Pinning: when the machine has two cores and `taskset`, the bench re-runs itself on core 0 and moves the
@@ -26,11 +26,12 @@ import { evaluate, physicalTable, resultsTable, type Target, targetsTable } from
 import { acquireScenarios } from "./scenarios/acquire.ts";
 import { heapScenarios } from "./scenarios/heap.ts";
 import { memoryScenarios, SPREAD_KEYS } from "./scenarios/memory.ts";
+import { overridesScenarios } from "./scenarios/overrides.ts";
 import { IN_FLIGHT, physicalMemory, physicalPostgres, physicalRedis } from "./scenarios/physical.ts";
 import { PG_POOL, postgresScenarios } from "./scenarios/postgres.ts";
 import { REMOTE_KEYS, redisScenarios } from "./scenarios/redis.ts";
 
-const SECTIONS = ["physical", "memory", "heap", "redis", "postgres", "acquire"] as const;
+const SECTIONS = ["physical", "memory", "heap", "redis", "postgres", "acquire", "overrides"] as const;
 type Section = (typeof SECTIONS)[number];
 
 const PINNED_ENV = "RATE_SYNC_BENCH_PINNED";
@@ -164,6 +165,13 @@ function targets(): Target[] {
       reference: "rate-sync, cache off (store-bound)",
       ...at(20),
     },
+    ...(["redis", "postgres"] as const).map((engine) => ({
+      name: `overrides, set → first decision in another process, p99 ≤ 1000 ms (${engine})`,
+      section: "overrides",
+      scenario: `override set → first decision under it in another process (${engine})`,
+      metric: "p99 ms" as const,
+      ...atMost(1000),
+    })),
     {
       name: "postgres, 10k keys, 64 in flight ≥ 1.1× rate-limiter-flexible",
       section: "postgres",
@@ -331,6 +339,7 @@ async function main(): Promise<void> {
     await section("redis", () => redisScenarios(ctx));
     await section("postgres", () => postgresScenarios(ctx));
     await section("acquire", () => acquireScenarios(ctx));
+    await section("overrides", () => overridesScenarios(ctx));
   } finally {
     await pins.restore();
   }

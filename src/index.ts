@@ -24,6 +24,7 @@ export type {
   LimitPart,
   MemoryStoreConfig,
   OnStoreError,
+  OverridesConfig,
   PolicyDescriptor,
   PostgresStoreConfig,
   RedisStoreConfig,
@@ -66,6 +67,19 @@ export type {
   UnknownLimiterEvent,
 } from "./core/types.ts";
 export * from "./errors.ts";
+export type { Overrides } from "./overrides/overrides.ts";
+export type {
+  ExplainedKey,
+  OverrideAction,
+  OverrideChange,
+  OverrideEvent,
+  OverridePatch,
+  OverrideRecord,
+  OverrideSetOptions,
+  OverrideStatus,
+  OverrideUnsetOptions,
+  ValueSource,
+} from "./overrides/types.ts";
 export { DynamicConfig } from "./reload/dynamic-config.ts";
 export { MemoryStore, type MemoryStoreOptions } from "./stores/memory/memory-store.ts";
 export { type PostgresDdlOptions, postgresDdl } from "./stores/postgres/ddl.ts";

@@ -17,6 +17,7 @@ import {
 } from "../errors.ts";
 import { compileTemplate } from "../limiters/templates.ts";
 import { parseArgs, UsageError } from "./args.ts";
+import { describeLayers, explainLayers, OVERRIDE_USAGE, runOverride } from "./override-command.ts";
 import { describeStoreFailure } from "./store-diagnosis.ts";
 import { packageVersion } from "./version.ts";
 
@@ -35,6 +36,7 @@ Commands:
   inspect <key> [file]   the key's current state in its store (consumes nothing)
   sql [file]             PostgreSQL DDL for the postgres stores of a config
   schema                 the JSON Schema of rate-sync.toml
+${OVERRIDE_USAGE}
 
 Options:
   --json                 check, explain, inspect: print JSON on stdout (failures too)
@@ -74,6 +76,11 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
   const out = (text: string) => io.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
   let json = false;
   try {
+    if (args[0] === "override") {
+      const command = await runOverride(args.slice(1), io);
+      json = command.json;
+      return await command.run();
+    }
     const parsed = parseArgs(args);
     if (parsed.kind === "help") {
       io.stdout.write(USAGE);
@@ -126,7 +133,18 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
         const stores = [...snapshot.stores.values()].filter((s) => s.engine === "postgres");
         if (stores.length === 0)
           throw new CommandFailure("the config has no postgres store", "NO_POSTGRES_STORE");
-        for (const store of stores) out(`-- store "${store.id}"\n${postgresDdl(store)}`);
+        const { postgresOverridesDdl } = await import("../overrides/postgres-source.ts");
+        for (const store of stores) {
+          out(`-- store "${store.id}"\n${postgresDdl(store)}`);
+          // The tables of `[overrides]`, for those who create everything by hand (`auto_create = false`).
+          if (snapshot.overrides?.store === store.id) {
+            out(
+              `-- overrides on store "${store.id}"\n${postgresOverridesDdl(store)
+                .map((s) => `${s};`)
+                .join("\n")}`,
+            );
+          }
+        }
         return 0;
       }
       default:
@@ -215,22 +233,39 @@ async function explain(key: string, snapshot: ConfigSnapshot, json: boolean): Pr
   // Quiet: the command reports every failure itself; a notice on stderr would say it twice.
   const rs = RateSync.fromSnapshot(snapshot, { quiet: true });
   let config: LimiterConfig | undefined;
+  let layers: Awaited<ReturnType<typeof explainLayers>> | undefined;
   try {
     config = rs.explain(key);
+    // The overrides in force (read from the store `[overrides]` names) are part of what the key runs under.
+    if (config) {
+      layers = await explainLayers(rs, snapshot, key);
+      config = rs.explain(key);
+    }
   } finally {
     await rs.close();
   }
-  if (!config) {
+  if (!config || !layers) {
     throw new CommandFailure(
       `no limiter or template matches the key ${JSON.stringify(key)}`,
       "UNKNOWN_LIMITER",
     );
   }
-  const definition: LimiterDefinition = snapshot.definitions.get(config.id) ?? {};
+  const { explained, warning } = layers;
+  const definition: LimiterDefinition = explained.effective;
   const how = resolution(key, config);
   if (json) {
     return JSON.stringify(
-      { key, limiter: config.id, resolution: how.data, definition, config: limiterSummary(config) },
+      {
+        key,
+        limiter: config.id,
+        resolution: how.data,
+        definition: snapshot.definitions.get(config.id) ?? {},
+        overrides: explained.overrides,
+        effective: explained.effective,
+        sources: explained.sources,
+        ...(warning === undefined ? {} : { warning }),
+        config: limiterSummary(config),
+      },
       null,
       2,
     );
@@ -239,6 +274,8 @@ async function explain(key: string, snapshot: ConfigSnapshot, json: boolean): Pr
     `${JSON.stringify(key)} → limiter ${JSON.stringify(config.id)}`,
     `  resolved as: ${how.text}`,
     `  ${describeLimiter(config, definition, snapshot.defaults)}`,
+    ...describeLayers(explained),
+    ...(warning === undefined ? [] : [`  warning: ${warning}`]),
   ].join("\n");
 }
 
@@ -247,6 +284,7 @@ function describeJson(snapshot: ConfigSnapshot): Record<string, unknown> {
     file: snapshot.file,
     defaults: snapshot.defaults,
     stores: Object.fromEntries([...snapshot.stores].map(([id, s]) => [id, maskStore(s)])),
+    ...(snapshot.overrides === undefined ? {} : { overrides: snapshot.overrides }),
     limiters: Object.fromEntries(
       [...snapshot.limiters].map(([id, l]) => [
         id,

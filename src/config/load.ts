@@ -14,7 +14,13 @@ import { deepFreeze, FrozenMap, openFrozenMap, sealMap } from "./freeze.ts";
 import { interpolateDocumentSteps } from "./interpolate.ts";
 import { fileIssue, formatPath, MAX_LISTED_ISSUES, MAX_NESTING, type PathIssue } from "./issues.ts";
 import { createLocator, findOverlongKeySteps, type Locator } from "./locate.ts";
-import { IMPLICIT_STORE, normalizeDefaults, normalizeLimiter, normalizeStore } from "./normalize.ts";
+import {
+  IMPLICIT_STORE,
+  normalizeDefaults,
+  normalizeLimiter,
+  normalizeOverrides,
+  normalizeStore,
+} from "./normalize.ts";
 import { runSync, STEP_SIZE, type Steps } from "./steps.ts";
 import { describeTomlError, type TomlErrorLike } from "./toml-error.ts";
 import type {
@@ -141,6 +147,9 @@ function* buildSnapshot(document: ValidatedDocument, file: string | undefined): 
   return Object.freeze({
     ...(file === undefined ? {} : { file }),
     ...(document.allowNoLimiters ? { allowNoLimiters: true as const } : {}),
+    ...(document.overrides === undefined
+      ? {}
+      : { overrides: deepFreeze(normalizeOverrides(document.overrides)) }),
     defaults: deepFreeze(defaults),
     stores: new FrozenMap(stores),
     limiters: limiters.map,

@@ -8,12 +8,20 @@
 import { ALGORITHMS, DEFAULT_ALGORITHM, resolveAlgorithm } from "../algorithms/registry.ts";
 import type { RateParams } from "../algorithms/types.ts";
 import { isTemplateId } from "../limiters/templates.ts";
-import type { ParsedDefaults, ParsedLimit, ParsedLimiter, ParsedRatePart, ParsedStore } from "./schema.ts";
+import type {
+  ParsedDefaults,
+  ParsedLimit,
+  ParsedLimiter,
+  ParsedOverrides,
+  ParsedRatePart,
+  ParsedStore,
+} from "./schema.ts";
 import type {
   DefaultsConfig,
   LimiterConfig,
   LimitPart,
   OnStoreError,
+  OverridesConfig,
   PolicyDescriptor,
   StoreConfig,
 } from "./types.ts";
@@ -43,6 +51,23 @@ export function normalizeDefaults(parsed: ParsedDefaults): DefaultsConfig {
     timeoutMs: parsed.timeout ?? null,
     onStoreError: parsed.on_store_error ?? "allow",
     maxClones: parsed.max_clones ?? DEFAULT_MAX_CLONES,
+  };
+}
+
+/** Default of `[overrides] max_overrides`. */
+export const DEFAULT_MAX_OVERRIDES = 1000;
+/** Default of `[overrides] history`. */
+export const DEFAULT_OVERRIDE_HISTORY = 100;
+/** Default of `[overrides] check_interval`, in ms. */
+export const DEFAULT_OVERRIDE_CHECK_MS = 5000;
+
+/** `[overrides]` with its defaults. */
+export function normalizeOverrides(parsed: ParsedOverrides): OverridesConfig {
+  return {
+    store: parsed.store,
+    maxOverrides: parsed.max_overrides ?? DEFAULT_MAX_OVERRIDES,
+    history: parsed.history ?? DEFAULT_OVERRIDE_HISTORY,
+    checkIntervalMs: parsed.check_interval ?? DEFAULT_OVERRIDE_CHECK_MS,
   };
 }
 

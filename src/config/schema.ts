@@ -557,6 +557,42 @@ export const fastapiSchema = z.strictObject(
   TABLE_ERROR,
 );
 
+/** Bounds of `[overrides]` (see `src/overrides/`): a store of overrides is config, and config stays small. */
+export const MAX_OVERRIDES_BOUND = 10_000;
+/** Upper bound of `[overrides] history`. */
+export const MAX_OVERRIDE_HISTORY = 10_000;
+/** How often, at least, a process checks the override store's version: between 100 ms and one hour. */
+const CHECK_SPAN: DurationRange = { min: 100, max: 3_600_000, maxText: "1h" };
+
+/**
+ * `[overrides]`: runtime overrides of limiters and keys, kept in a shared store and applied by every process
+ * (see `src/overrides/`).
+ */
+export const overridesSchema = z.strictObject(
+  {
+    store: stringField(
+      "Store that holds the overrides (redis or postgres to share them; memory keeps them in process).",
+    ),
+    max_overrides: numberField({
+      min: 1,
+      max: MAX_OVERRIDES_BOUND,
+      integer: true,
+      description: "How many overrides may exist at once (default 1000).",
+    }).optional(),
+    history: numberField({
+      min: 0,
+      max: MAX_OVERRIDE_HISTORY,
+      integer: true,
+      description: "How many past changes the store keeps (default 100).",
+    }).optional(),
+    check_interval: durationField(
+      "How often each process checks the store's version, to catch up on a missed message (default 5s).",
+      CHECK_SPAN,
+    ).optional(),
+  },
+  TABLE_ERROR,
+);
+
 /** The store schema of each engine. */
 export const storeSchemas = {
   memory: memoryStoreSchema,
@@ -654,6 +690,8 @@ export type ParsedLimiter = z.output<typeof limiterSchema>;
 export type ParsedLimit = z.output<typeof limitSchema>;
 /** The rate part of a limiter table or of a `limits` item. */
 export type ParsedRatePart = Omit<ParsedLimit, "name">;
+/** `[overrides]` after validation. */
+export type ParsedOverrides = z.output<typeof overridesSchema>;
 /** `[defaults]` after validation. */
 export type ParsedDefaults = z.output<typeof defaultsSchema>;
 /** A `[stores.<id>]` table after validation. */
@@ -688,6 +726,9 @@ const configFileSchema = z
     limiters: z.record(z.string(), limiterSchema).optional().meta({
       description: "What is limited and how, by limiter id; ids with <name> placeholders are templates.",
     }),
+    overrides: overridesSchema
+      .optional()
+      .meta({ description: "Runtime overrides kept in a shared store, applied by every process." }),
     fastapi: fastapiSchema
       .optional()
       .meta({ description: "rate-sync (Python) FastAPI settings. Accepted, not used." }),

@@ -153,6 +153,18 @@ export interface LimitPart {
   readonly policy: PolicyDescriptor;
 }
 
+/** `[overrides]`: where the runtime overrides of this config live and how they are bounded. */
+export interface OverridesConfig {
+  /** The store that holds them (one of the config's stores). */
+  readonly store: string;
+  /** How many overrides may exist at once. @default 1000 */
+  readonly maxOverrides: number;
+  /** How many past changes the store keeps. @default 100 */
+  readonly history: number;
+  /** How often each process checks the store's version (catch-up after a missed message), in ms. @default 5000 */
+  readonly checkIntervalMs: number;
+}
+
 /** A whole validated config. Immutable. */
 export interface ConfigSnapshot {
   /** The file it came from (absolute), or undefined for config given in code. */
@@ -169,4 +181,6 @@ export interface ConfigSnapshot {
    * (without it, such a reload is refused while limiters from the file run). Absent otherwise.
    */
   readonly allowNoLimiters?: true;
+  /** `[overrides]`, when the file has it (without it, overrides are kept in process only). */
+  readonly overrides?: OverridesConfig;
 }

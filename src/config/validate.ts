@@ -26,8 +26,10 @@ import {
   issueCodeOf,
   LIMITER_KEYS,
   limiterSchema,
+  overridesSchema,
   type ParsedDefaults,
   type ParsedLimiter,
+  type ParsedOverrides,
   type ParsedRatePart,
   type ParsedStore,
   RATE_PART_KEYS,
@@ -45,6 +47,8 @@ export interface ValidatedDocument {
   readonly defaults: ParsedDefaults;
   readonly stores: ReadonlyMap<string, ParsedStore>;
   readonly limiters: ReadonlyMap<string, ValidatedLimiter>;
+  /** `[overrides]`, when present. */
+  readonly overrides?: ParsedOverrides;
 }
 
 /** One limiter that passed validation. */
@@ -131,7 +135,7 @@ function unknownStoreMessage(name: string, storeIds: readonly string[]): string 
 }
 
 /** The tables of a document, named in the message about an unknown top-level key. */
-const DOCUMENT_TABLES = ["defaults", "stores", "limiters"];
+const DOCUMENT_TABLES = ["defaults", "stores", "limiters", "overrides"];
 const DOCUMENT_KEYS = ["allow_no_limiters", ...DOCUMENT_TABLES];
 
 /** What `validateDocument` found. */
@@ -264,6 +268,34 @@ function* validateTables(document: unknown): Steps<DocumentValidation> {
     }
   }
 
+  let overrides: ParsedOverrides | undefined;
+  if (has(document, "overrides")) {
+    const result = overridesSchema.safeParse(document.overrides);
+    if (!result.success) {
+      issues.push(
+        ...fromZod(result.error, ["overrides"], (key) =>
+          unknownKeyMessage(key, Object.keys(overridesSchema.shape), "[overrides]"),
+        ),
+      );
+    } else if (!storeIds.includes(result.data.store)) {
+      issues.push({
+        code: "unknown_store",
+        path: ["overrides", "store"],
+        message: unknownStoreMessage(result.data.store, storeIds),
+      });
+    } else if (
+      stores.get(result.data.store)?.engine === "redis" &&
+      (stores.get(result.data.store) as { cluster?: boolean }).cluster === true
+    ) {
+      // Pub/sub and the version counter of overrides are written for one node; a cluster is not yet supported.
+      issues.push({
+        code: "invalid_value",
+        path: ["overrides", "store"],
+        message: `store ${JSON.stringify(result.data.store)} is a Redis Cluster, which cannot hold overrides yet: name a single-node Redis or a PostgreSQL store`,
+      });
+    } else overrides = result.data;
+  }
+
   const limiters = new Map<string, ValidatedLimiter>();
   let unchecked = 0;
   const rawLimiters = has(document, "limiters") ? document.limiters : undefined;
@@ -292,7 +324,17 @@ function* validateTables(document: unknown): Steps<DocumentValidation> {
 
   return issues.length > 0
     ? { issues, unchecked }
-    : { value: { allowNoLimiters, defaults, stores, limiters }, issues, unchecked };
+    : {
+        value: {
+          allowNoLimiters,
+          defaults,
+          stores,
+          limiters,
+          ...(overrides === undefined ? {} : { overrides }),
+        },
+        issues,
+        unchecked,
+      };
 }
 
 function unknownKeyMessage(key: string, known: readonly string[], where: string): string {

@@ -24,6 +24,8 @@ import {
   UnknownLimiterError,
 } from "../errors.ts";
 import { Registry, type ResolvedKey } from "../limiters/registry.ts";
+import { createOverrideSource } from "../overrides/create-source.ts";
+import { Overrides } from "../overrides/overrides.ts";
 import type { DynamicConfig } from "../reload/dynamic-config.ts";
 import { Reloader } from "../reload/reloader.ts";
 import { Acquirer } from "../wait/acquirer.ts";
@@ -93,6 +95,8 @@ export class RateSync {
   readonly #stores: StorePool;
   /** The running snapshot, its reloads and its watch; the limiters' definitions. */
   readonly #reloader: Reloader;
+  /** Runtime overrides: the layer above the file, kept in step with the store that holds them. */
+  readonly #overrides: Overrides;
   #closed: Promise<void> | undefined;
 
   private constructor(snapshot: ConfigSnapshot, options: RateSyncOptions) {
@@ -108,6 +112,28 @@ export class RateSync {
       events: this.#events,
       env: options.env,
     });
+    this.#overrides = new Overrides(
+      {
+        registry: this.#registry,
+        validate: (id, definition) => this.#reloader.definitions.validate(id, definition),
+        events: this.#events,
+        config: snapshot.overrides,
+      },
+      createOverrideSource(snapshot),
+    );
+  }
+
+  /**
+   * Runtime overrides of limiters, templates and single keys, shared by every process through the store named
+   * in `[overrides]` (in process only without it). They lie above the file: a reload keeps them, removing one
+   * falls back to the file.
+   * @example
+   * ```ts
+   * await rs.overrides.set("api:acme", { rate: "500/s" }, { ttl: "2h", reason: "INC-42", by: "alice" });
+   * ```
+   */
+  get overrides(): Overrides {
+    return this.#overrides;
   }
 
   /** The config the running limiters came from (the reloader's: a valid reload replaces it whole). */
@@ -124,6 +150,9 @@ export class RateSync {
     const loadOptions = options.env === undefined ? {} : { env: options.env };
     const snapshot = await loadConfig(path, loadOptions);
     const rs = new RateSync(snapshot ?? parseConfigObject({}), options);
+    // The first decisions already run under the overrides the store holds (or, when it cannot be read, under
+    // the file: the sync goes on in the background).
+    await rs.#overrides.ready();
     // Started empty because nothing was found: a key that then matches nothing says so, and where it looked.
     if (snapshot === undefined) rs.#notFound = describeConfigSearch(loadOptions);
     if (options.watch) {
@@ -335,7 +364,10 @@ export class RateSync {
     if (initial === undefined) {
       throw new InvalidArgumentError(`configure("${id}") needs a definition or a provider`);
     }
-    return this.#reloader.definitions.configure(id, initial, provider);
+    const dynamic = this.#reloader.definitions.configure(id, initial, provider);
+    // An override may have been waiting for this limiter, or no longer fit it.
+    this.#overrides.recheck();
+    return dynamic;
   }
 
   /**
@@ -369,6 +401,7 @@ export class RateSync {
   /** Removes a limiter or template: its keys answer UnknownLimiterError; leases already held still release. */
   remove(id: string): void {
     this.#registry.delete(id);
+    this.#overrides.recheck();
   }
 
   /** Ids of every limiter and template, in declaration order. */
@@ -376,10 +409,15 @@ export class RateSync {
     return [...this.#registry.entries()].map((entry) => entry.id);
   }
 
-  /** Which limiter or template a key resolves to, and its effective config; undefined when none. */
+  /**
+   * Which limiter or template a key resolves to, and its effective config (overrides included); undefined when
+   * none. `rs.overrides.explain(key)` says which layer each value comes from.
+   */
   explain(key: string): LimiterConfig | undefined {
     assertValidKey(key);
-    return this.#registry.explain(key)?.config;
+    const entry = this.#registry.explain(key);
+    if (entry === undefined) return undefined;
+    return this.#overrides.layer.active ? this.#overrides.layer.configFor(key, entry) : entry.config;
   }
 
   /**
@@ -464,6 +502,7 @@ export class RateSync {
     // First, before anything awaits: a reload reading the file now gives up before applying (it sees the
     // instance closed); waiting for it means no file handle or timer of ours outlives `close()`.
     await this.#reloader.close();
+    await this.#overrides.close();
     for (const entry of this.#registry.entries()) entry.unsubscribe();
     await this.#stores.close();
     this.#events.clear();
@@ -519,7 +558,9 @@ export class RateSync {
     } catch (error) {
       throw this.#unknownKey(key, error);
     }
-    const config = resolved.entry.config;
+    // The override layer: one flag check while no override is applied.
+    const layer = this.#overrides.layer;
+    const config = layer.active ? layer.configFor(key, resolved.entry) : resolved.entry.config;
     if (!Number.isInteger(units) && config.rate !== undefined && !allowsFractionalCost(config.rate)) {
       throw new InvalidArgumentError(
         `cost must be a whole number for limiter "${resolved.entry.id}" (${config.rate.kind}); got ${units}`,

@@ -5,6 +5,7 @@
 
 import type { LimiterDefinition, PolicyDescriptor } from "../config/types.ts";
 import type { ConfigError, UnknownLimiterError } from "../errors.ts";
+import type { OverrideEvent } from "../overrides/types.ts";
 import type { Store } from "../stores/store.ts";
 import type { NoticeOptions } from "./notices.ts";
 
@@ -176,6 +177,11 @@ export interface RateSyncEvents {
   unknownLimiter: UnknownLimiterEvent;
   /** A reload was applied, but it removed limiters still in use. */
   reloadWarning: ReloadWarningEvent;
+  /**
+   * A runtime override was applied, changed, removed or expired in this process (whichever process wrote it).
+   * An override refused by this process's config is reported as `reloadError` instead.
+   */
+  override: OverrideEvent;
 }
 
 /** Names of {@link RateSyncEvents}. */

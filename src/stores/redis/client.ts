@@ -99,7 +99,9 @@ interface Handles {
  *
  * The socket a connection attempt opens is ref'd until it connects or fails (at most the connect timeout).
  */
-function holdOpenWhileBusy(client: NodeJS.EventEmitter & Handles): <T>(command: Promise<T>) => Promise<T> {
+export function holdOpenWhileBusy(
+  client: NodeJS.EventEmitter & Handles,
+): <T>(command: Promise<T>) => Promise<T> {
   let inFlight = 0;
   const sync = (): void => {
     const busy = inFlight > 0;
