@@ -63,7 +63,9 @@ export type {
   UnknownLimiterEvent,
 } from "./core/types.ts";
 export * from "./errors.ts";
+export type { DenyStatus, ListVerdict } from "./lists/key-lists.ts";
 export { DynamicConfig } from "./reload/dynamic-config.ts";
 export { MemoryStore, type MemoryStoreOptions } from "./stores/memory/memory-store.ts";
 export { type PostgresDdlOptions, postgresDdl } from "./stores/postgres/ddl.ts";
 export type { BatchResult, OpResult, Store, StoreEngine, StoreOp } from "./stores/store.ts";
+export type { TopKey, TopKeysOptions, TopKeysSnapshot } from "./top-keys/top-keys.ts";

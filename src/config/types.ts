@@ -6,6 +6,7 @@
 
 import type { AlgorithmName } from "../algorithms/registry.ts";
 import type { ConcurrencyParams, RateParams } from "../algorithms/types.ts";
+import type { CompiledLists } from "../lists/key-lists.ts";
 import type { StoreEngine } from "../stores/store.ts";
 
 /** What a limiter does when its store fails. */
@@ -145,4 +146,9 @@ export interface ConfigSnapshot {
    * (without it, such a reload is refused while limiters from the file run). Absent otherwise.
    */
   readonly allowNoLimiters?: true;
+  /**
+   * `[lists]`, compiled: keys and client addresses decided without a store. Absent when the config has no
+   * list entries (then a call costs nothing for lists).
+   */
+  readonly lists?: CompiledLists;
 }

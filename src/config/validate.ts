@@ -26,7 +26,9 @@ import {
   issueCodeOf,
   LIMITER_KEYS,
   limiterSchema,
+  listsSchema,
   type ParsedDefaults,
+  type ParsedLists,
   type ParsedLimiter,
   type ParsedStore,
   storeSchemas,
@@ -43,6 +45,8 @@ export interface ValidatedDocument {
   readonly defaults: ParsedDefaults;
   readonly stores: ReadonlyMap<string, ParsedStore>;
   readonly limiters: ReadonlyMap<string, ValidatedLimiter>;
+  /** `[lists]`, when the document has one. */
+  readonly lists?: ParsedLists;
 }
 
 /** One limiter that passed validation. */
@@ -126,7 +130,7 @@ function unknownStoreMessage(name: string, storeIds: readonly string[]): string 
 }
 
 /** The tables of a document, named in the message about an unknown top-level key. */
-const DOCUMENT_TABLES = ["defaults", "stores", "limiters"];
+const DOCUMENT_TABLES = ["defaults", "stores", "limiters", "lists"];
 const DOCUMENT_KEYS = ["allow_no_limiters", ...DOCUMENT_TABLES];
 
 /** What `validateDocument` found. */
@@ -259,6 +263,18 @@ function* validateTables(document: unknown): Steps<DocumentValidation> {
     }
   }
 
+  let lists: ParsedLists | undefined;
+  if (has(document, "lists")) {
+    const result = listsSchema.safeParse(document.lists);
+    if (result.success) lists = result.data;
+    else
+      issues.push(
+        ...fromZod(result.error, ["lists"], (key) =>
+          unknownKeyMessage(key, Object.keys(listsSchema.shape), "[lists]"),
+        ),
+      );
+  }
+
   const limiters = new Map<string, ValidatedLimiter>();
   let unchecked = 0;
   const rawLimiters = has(document, "limiters") ? document.limiters : undefined;
@@ -287,7 +303,11 @@ function* validateTables(document: unknown): Steps<DocumentValidation> {
 
   return issues.length > 0
     ? { issues, unchecked }
-    : { value: { allowNoLimiters, defaults, stores, limiters }, issues, unchecked };
+    : {
+        value: { allowNoLimiters, defaults, stores, limiters, ...(lists === undefined ? {} : { lists }) },
+        issues,
+        unchecked,
+      };
 }
 
 function unknownKeyMessage(key: string, known: readonly string[], where: string): string {

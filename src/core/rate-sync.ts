@@ -26,6 +26,7 @@ import {
 import { Registry, type ResolvedKey } from "../limiters/registry.ts";
 import type { DynamicConfig } from "../reload/dynamic-config.ts";
 import { Reloader } from "../reload/reloader.ts";
+import { type TopKey, TopKeys, type TopKeysSnapshot } from "../top-keys/top-keys.ts";
 import { Acquirer } from "../wait/acquirer.ts";
 import { type Listener, TypedEmitter } from "./events.ts";
 import { copyCounters, type LimiterCounters, type MetricsSnapshot } from "./metrics.ts";
@@ -89,6 +90,8 @@ export class RateSync {
   /** Where the search path looked, when `fromFile()` found no file: said by errors of keys that match nothing. */
   #notFound: string | undefined;
   readonly #engine: Engine;
+  /** The keys denied most, per limiter (undefined with `topKeys: false`). */
+  readonly #topKeys: TopKeys | undefined;
   readonly #acquirer: Acquirer;
   readonly #stores: StorePool;
   /** The running snapshot, its reloads and its watch; the limiters' definitions. */
@@ -99,7 +102,8 @@ export class RateSync {
     this.#notices = new Notices(options);
     this.#registry = new Registry(snapshot.defaults.maxClones);
     this.#stores = new StorePool(options.stores ?? {}, (id) => this.#snapshot.stores.get(id));
-    this.#engine = new Engine(this.#stores, this.#events);
+    this.#topKeys = options.topKeys === false ? undefined : new TopKeys(options.topKeys);
+    this.#engine = new Engine(this.#stores, this.#events, this.#topKeys);
     this.#acquirer = new Acquirer(this.#engine);
     // Enters the snapshot's limiters into the registry.
     this.#reloader = new Reloader(snapshot, {
@@ -182,7 +186,7 @@ export class RateSync {
     // the only one the call costs. Every error still arrives as a rejection, never a throw.
     try {
       this.#assertOpen();
-      const members = this.#members(key, options.cost);
+      const members = this.#members(key, options.cost, options.ip);
       const outcome = this.#engine.decide(members, 0);
       if (outcome instanceof Promise) return outcome.then((done) => this.#tryDecision(done, members));
       return Promise.resolve(this.#tryDecision(outcome, members));
@@ -205,7 +209,7 @@ export class RateSync {
    */
   tryAcquireSync(key: KeyInput, options: TryAcquireOptions = {}): Decision {
     this.#assertOpen();
-    const members = this.#members(key, options.cost);
+    const members = this.#members(key, options.cost, options.ip);
     return this.#tryDecision(this.#engine.decideSync(members), members);
   }
 
@@ -225,7 +229,7 @@ export class RateSync {
   async acquire(key: KeyInput, options: AcquireOptions = {}): Promise<Lease> {
     this.#assertOpen();
     const started = performance.now();
-    return this.#acquirer.acquire(this.#members(key, options.cost), options, started);
+    return this.#acquirer.acquire(this.#members(key, options.cost, options.ip), options, started);
   }
 
   /** Acquires, runs `fn`, and releases whatever `fn` does (`acquire` + `release`). */
@@ -245,8 +249,21 @@ export class RateSync {
     assertValidKey(key);
     const [member] = this.#members(key, 1);
     const { resolved, config } = member!;
-    const store = this.#stores.store(config.store);
     const limiterId = resolved.entry.id;
+    if (member!.list !== undefined) {
+      // Decided by a list, as a call would be: the store is not read.
+      const allowed = member!.list === "allow";
+      return {
+        key: resolved.key,
+        limiter: limiterId,
+        limit: config.policy.quota,
+        remaining: allowed ? config.policy.quota : 0,
+        resetAfterMs: 0,
+        policy: config.policy,
+        list: member!.list,
+      };
+    }
+    const store = this.#stores.store(config.store);
     const storeKey = resolved.storeKey(config.hashKeys);
     const [rate, concurrency] = await Promise.all([
       config.rate ? store.peek({ limiterId, key: storeKey, params: config.rate, cost: 1 }) : undefined,
@@ -427,6 +444,47 @@ export class RateSync {
     };
   }
 
+  /**
+   * The keys limiter (or template) `limiterId` denied most in the last `minutes` minutes, highest first, from
+   * bounded per-process sketches (see the README, "Heavy hitters"). Keys are hashes for a limiter with
+   * `hash_keys = true`. Counts are upper bounds: the true count is in `[count - error, count]`.
+   * @param n - How many keys at most. @default 10
+   * @param minutes - The window, from 1 to the `topKeys.minutes` option. @default that option (5)
+   * @throws UnknownLimiterError when no limiter or template has this id.
+   * @example
+   * for (const { key, count } of rs.topKeys("api:<tenant>", 5)) console.log(key, count);
+   */
+  topKeys(limiterId: string, n = 10, minutes?: number): TopKey[] {
+    if (this.#registry.get(limiterId) === undefined) throw new UnknownLimiterError(limiterId);
+    if (this.#topKeys === undefined) return [];
+    try {
+      return this.#topKeys.top(limiterId, n, minutes);
+    } catch (error) {
+      if (error instanceof RangeError) throw new InvalidArgumentError(error.message);
+      throw error;
+    }
+  }
+
+  /**
+   * Every limiter's top `n` denied keys as JSON, to write where `rate-sync top` reads it (a file, an admin
+   * endpoint): the CLI is another process and cannot see this one's memory.
+   * @example
+   * await writeFile("/var/run/app/top-keys.json", JSON.stringify(rs.topKeysSnapshot(20)));
+   */
+  topKeysSnapshot(n = 10): TopKeysSnapshot {
+    if (!Number.isInteger(n) || n < 0)
+      throw new InvalidArgumentError(`n must be a whole number ≥ 0, got ${n}`);
+    return (
+      this.#topKeys?.snapshot(n) ?? {
+        version: 1,
+        at: new Date().toISOString(),
+        minutes: 0,
+        counters: 0,
+        limiters: {},
+      }
+    );
+  }
+
   // ------------------------------------------------------------------------------------------------ closing
 
   /** Stops watching, closes every store (after the calls in flight). Idempotent. */
@@ -481,8 +539,11 @@ export class RateSync {
     else this.#notices.warn(notice.topic, notice.message);
   }
 
-  /** Resolves keys and validates the cost against each limiter (one whole config per member per call). */
-  #members(key: KeyInput, cost: number | undefined): Member[] {
+  /**
+   * Resolves keys and validates the cost against each limiter (one whole config per member per call), and
+   * asks the running snapshot's `[lists]` about each key and the call's address.
+   */
+  #members(key: KeyInput, cost: number | undefined, ip?: string): Member[] {
     const keys: readonly unknown[] = Array.isArray(key) ? key : [key];
     if (keys.length === 0) throw new InvalidKeyError("A composite key must list at least one key");
     const units = cost ?? 1;
@@ -491,6 +552,11 @@ export class RateSync {
     }
     // Smaller costs would underflow PostgreSQL's float8 arithmetic (see bounds.ts).
     if (units < MIN_COST) throw new InvalidArgumentError(`cost must be at least ${MIN_COST}, got ${units}`);
+    if (ip !== undefined && typeof ip !== "string") {
+      throw new InvalidArgumentError(`ip must be a string such as "203.0.113.7", got ${describeValue(ip)}`);
+    }
+    // Read once per call: a reload swaps the lists with the rest of the snapshot.
+    const lists = this.#snapshot.lists;
     const members: Member[] = [];
     for (const k of keys) {
       assertValidKey(k);
@@ -506,7 +572,10 @@ export class RateSync {
           `cost must be a whole number for limiter "${resolved.entry.id}" (${config.rate.kind}); got ${units}`,
         );
       }
-      members.push({ resolved, config, cost: units });
+      const list = lists?.verdict(resolved.key, ip);
+      members.push(
+        list === undefined ? { resolved, config, cost: units } : { resolved, config, cost: units, list },
+      );
     }
     return members;
   }
