@@ -15,6 +15,7 @@
 import { z } from "zod";
 import { ALGORITHM_NAMES, type AlgorithmName } from "../algorithms/registry.ts";
 import { type ConfigIssueCode, InvalidArgumentError } from "../errors.ts";
+import { DEFAULT_DENY_STATUS, type DenyStatus, parseEntry } from "../lists/key-lists.ts";
 import {
   MAX_COUNT,
   MAX_DURATION_MS,
@@ -29,7 +30,6 @@ import {
   MIN_STORE_TIMEOUT_MS,
   MIN_WINDOW_MS,
 } from "./bounds.ts";
-import { DEFAULT_DENY_STATUS, type DenyStatus, parseEntry } from "../lists/key-lists.ts";
 import { quoteList } from "./issues.ts";
 import { didYouMean } from "./suggest.ts";
 import {

@@ -28,8 +28,8 @@ import {
   limiterSchema,
   listsSchema,
   type ParsedDefaults,
-  type ParsedLists,
   type ParsedLimiter,
+  type ParsedLists,
   type ParsedStore,
   storeSchemas,
 } from "./schema.ts";

@@ -131,6 +131,13 @@ function maskedKey(bytes: Uint8Array, prefix128: number): string {
   return out;
 }
 
+/** Adds `value` to the set of `key`, creating it. */
+function addTo(map: Map<number, Set<string>>, key: number, value: string): void {
+  const set = map.get(key);
+  if (set === undefined) map.set(key, new Set([value]));
+  else set.add(value);
+}
+
 /** One compiled list (allow or deny). */
 export class KeyList {
   readonly #exact = new Set<string>();
@@ -154,9 +161,7 @@ export class KeyList {
           this.#exact.add(entry.key);
           break;
         case "prefix": {
-          let set = this.#prefixes.get(entry.prefix.length);
-          if (set === undefined) this.#prefixes.set(entry.prefix.length, (set = new Set()));
-          set.add(entry.prefix);
+          addTo(this.#prefixes, entry.prefix.length, entry.prefix);
           break;
         }
         case "glob":
@@ -164,9 +169,7 @@ export class KeyList {
           break;
         case "range": {
           const { range } = entry;
-          let set = this.#ranges.get(range.prefix128);
-          if (set === undefined) this.#ranges.set(range.prefix128, (set = new Set()));
-          set.add(maskedKey(range.base.bytes, range.prefix128));
+          addTo(this.#ranges, range.prefix128, maskedKey(range.base.bytes, range.prefix128));
           if (entry.alsoKey !== undefined) this.#exact.add(entry.alsoKey);
           break;
         }
