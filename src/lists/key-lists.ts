@@ -64,7 +64,9 @@ export function parseEntry(text: string): Entry | { readonly problem: string } {
     if (c === "\\") {
       const next = text[i + 1];
       if (next !== "*" && next !== "\\") {
-        return { problem: `${shown}: "\\" escapes only "*" or "\\" (write "\\\\" for a backslash)` };
+        return {
+          problem: `${shown}: a backslash escapes only "*" or another backslash (a literal backslash is two backslashes in the glob)`,
+        };
       }
       parts[parts.length - 1] += next;
       i++;
