@@ -347,7 +347,7 @@ describe("document shape", () => {
     expect(
       error.issues.map((issue) => `${issue.line}:${issue.column} ${issue.path}: ${issue.message}`),
     ).toEqual([
-      '1:1 limiter: unknown key "limiter"; did you mean "limiters"? (expected "defaults", "stores" or "limiters")',
+      '1:1 limiter: unknown key "limiter"; did you mean "limiters"? (expected "defaults", "stores", "limiters" or "lists")',
       "2:1 stores: expected a table of stores ([stores.<id>])",
       "4:1 limiters.api: expected a table of limiter settings",
     ]);
