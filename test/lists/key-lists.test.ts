@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { parseConfigText } from "../../src/config/load.ts";
 import { ConfigError, formatConfigIssue, isConfigError, RateSync } from "../../src/index.ts";
 import { type CompiledLists, compileLists, matchGlob, parseEntry } from "../../src/lists/key-lists.ts";
-import { tempConfigFile } from "../reload/files.ts";
+import { tempConfigFile, waitFor } from "../reload/files.ts";
 
 function lists(allow: string[], deny: string[] = []): CompiledLists {
   return compileLists({ allow, deny })!;
@@ -181,6 +181,26 @@ describe("hot reload of [lists]", () => {
       expect(rs.snapshot.lists).toBeUndefined();
     } finally {
       await rs.close();
+    }
+  });
+});
+
+describe("lists under the watcher", () => {
+  it("applies a save that changes only the lists (the rest of the config is the same)", async () => {
+    const base = '[limiters."api:<t>"]\nrate = "100/s"\n';
+    const config = tempConfigFile(`[lists]\ndeny = ["api:a"]\n${base}`);
+    const rs = await RateSync.fromFile(config.file, { watch: true, debounceMs: 20, quiet: true });
+    try {
+      let reloads = 0;
+      rs.on("reload", () => reloads++);
+      expect((await rs.tryAcquire("api:a")).list).toBe("deny");
+      writeFileSync(config.file, `[lists]\ndeny = ["api:b"]\n${base}`);
+      await waitFor("the reload of the lists", () => reloads > 0);
+      expect((await rs.tryAcquire("api:a")).list).toBeUndefined();
+      expect((await rs.tryAcquire("api:b")).list).toBe("deny");
+    } finally {
+      await rs.close();
+      config.remove();
     }
   });
 });
