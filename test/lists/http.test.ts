@@ -7,9 +7,12 @@
 
 import type { AddressInfo } from "node:net";
 import express from "express";
+import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import { rateLimit } from "../../src/http/express.ts";
 import { RateSync } from "../../src/index.ts";
+import { collectMetrics } from "../../src/prometheus/index.ts";
+import { parsePrometheusText, sampleValue } from "../observability/prom-text.ts";
 
 const LIMITS = `
 [limiters."ip:<ip>"]
@@ -100,5 +103,27 @@ describe("[lists] in the Express adapter", () => {
     const { get } = await start('[lists]\ndeny = ["ip:192.0.2.*"]\n');
     expect((await get("192.0.2.200")).status).toBe(403);
     expect((await get("192.0.3.1")).status).toBe(200);
+  });
+});
+
+describe("[lists] in the Prometheus exporter", () => {
+  it("counts list decisions under their own outcomes, never with a key as a label", async () => {
+    const rs = RateSync.fromToml(`[lists]\nallow = ["ip:10.*"]\ndeny = ["ip:203.0.113.9"]\n${LIMITS}`);
+    const registry = new Registry();
+    const unregister = collectMetrics(rs, { registry });
+    await rs.tryAcquire("ip:10.0.0.1");
+    await rs.tryAcquire("ip:10.0.0.2");
+    await rs.tryAcquire("ip:203.0.113.9");
+    await rs.tryAcquire("ip:198.51.100.1");
+    const text = await registry.metrics();
+    const families = parsePrometheusText(text);
+    const value = (outcome: string) =>
+      sampleValue(families, "ratesync_decisions_total", { limiter: "ip:<ip>", outcome });
+    expect([value("allowed"), value("denied"), value("allowed_by_list"), value("denied_by_list")]).toEqual([
+      1, 0, 2, 1,
+    ]);
+    expect(text).not.toContain("203.0.113.9");
+    unregister();
+    await rs.close();
   });
 });
