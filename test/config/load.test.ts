@@ -582,5 +582,7 @@ describe("rate-sync.toml.example", () => {
       new Set(["token_bucket", "sliding_window", "fixed_window", "leaky_bucket", undefined]),
     );
     expect(snapshot.limiters.get("stripe_api")?.onStoreError).toBe("deny");
+    expect(snapshot.lists?.verdict("api:blocked-tenant")).toBe("deny");
+    expect(snapshot.lists?.verdict("internal:metrics")).toBe("allow");
   });
 });
