@@ -26,7 +26,7 @@ export interface CliIo {
   readonly stderr: { write(text: string): unknown };
   readonly env: Record<string, string | undefined>;
   /** Standard input, read by `top -`. @default process.stdin */
-  readonly stdin?: AsyncIterable<string | Uint8Array>;
+  readonly stdin?: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>;
 }
 
 const USAGE = `Usage: rate-sync <command> [arguments] [--json]

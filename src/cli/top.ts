@@ -10,7 +10,7 @@ import { readFile } from "node:fs/promises";
 import { InvalidArgumentError } from "../errors.ts";
 import type { TopKey, TopKeysSnapshot } from "../top-keys/top-keys.ts";
 
-type Input = AsyncIterable<string | Uint8Array>;
+type Input = AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>;
 
 async function readAll(input: Input): Promise<string> {
   const chunks: Buffer[] = [];
