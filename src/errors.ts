@@ -166,7 +166,7 @@ export class RateLimitExceededError extends RateSyncError {
   readonly key: string;
   /** The limiter or template that denied it. */
   readonly limiter: string;
-  /** When a retry could succeed, in milliseconds; `Infinity` when it never can (cost above capacity). */
+  /** When a retry could succeed, in milliseconds; `Infinity` when it never can (cost above capacity, deny list). */
   readonly retryAfterMs: number;
   /**
    * The decision that refused the call, as `tryAcquire` would have returned it (limit, remaining, policy, and for
@@ -177,9 +177,12 @@ export class RateLimitExceededError extends RateSyncError {
 
   /** @param decision The refusing decision (`key`, `limiter` and `retryAfterMs` are normally its own). */
   constructor(key: string, limiter: string, retryAfterMs: number, decision?: Decision) {
-    const hint = Number.isFinite(retryAfterMs)
-      ? `retry after ${Math.ceil(retryAfterMs)} ms`
-      : "the cost exceeds the limit's capacity and can never be allowed";
+    const hint =
+      decision?.list === "deny"
+        ? "the key or client address is on the deny list ([lists] deny) and is never allowed"
+        : Number.isFinite(retryAfterMs)
+          ? `retry after ${Math.ceil(retryAfterMs)} ms`
+          : "the cost exceeds the limit's capacity and can never be allowed";
     super(
       "RATE_LIMIT_EXCEEDED",
       `Rate limit exceeded for ${JSON.stringify(key)} (limiter "${limiter}"): ${hint}`,

@@ -67,6 +67,7 @@ export type {
   UnknownLimiterEvent,
 } from "./core/types.ts";
 export * from "./errors.ts";
+export type { DenyStatus, ListVerdict } from "./lists/key-lists.ts";
 export type { Overrides } from "./overrides/overrides.ts";
 export type {
   ExplainedKey,
@@ -84,3 +85,4 @@ export { DynamicConfig } from "./reload/dynamic-config.ts";
 export { MemoryStore, type MemoryStoreOptions } from "./stores/memory/memory-store.ts";
 export { type PostgresDdlOptions, postgresDdl } from "./stores/postgres/ddl.ts";
 export type { BatchResult, OpResult, Store, StoreEngine, StoreOp } from "./stores/store.ts";
+export type { TopKey, TopKeysOptions, TopKeysSnapshot } from "./top-keys/top-keys.ts";

@@ -24,6 +24,7 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   explain: { args: ["<key>", "[file]"], json: true },
   inspect: { args: ["<key>", "[file]"], json: true },
   sql: { args: ["[file]"], json: false },
+  top: { args: ["<snapshot>", "[limiter]"], json: true },
   schema: { args: [], json: false },
 };
 

@@ -26,6 +26,8 @@ export interface CliIo {
   readonly stdout: { write(text: string): unknown };
   readonly stderr: { write(text: string): unknown };
   readonly env: Record<string, string | undefined>;
+  /** Standard input, read by `top -`. @default process.stdin */
+  readonly stdin?: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>;
 }
 
 const USAGE = `Usage: rate-sync <command> [arguments] [--json]
@@ -34,12 +36,15 @@ Commands:
   check [file]           validate a config; print its stores (secrets masked) and effective limiters
   explain <key> [file]   which limiter or template a key resolves to, and its parameters
   inspect <key> [file]   the key's current state in its store (consumes nothing)
+  top <snapshot> [limiter]
+                         the keys denied most, from a JSON file the app wrote with rs.topKeysSnapshot()
+                         ("-" reads standard input)
   sql [file]             PostgreSQL DDL for the postgres stores of a config
   schema                 the JSON Schema of rate-sync.toml
 ${OVERRIDE_USAGE}
 
 Options:
-  --json                 check, explain, inspect: print JSON on stdout (failures too)
+  --json                 check, explain, inspect, top: print JSON on stdout (failures too)
   --help, -h             this help
   --version, -v          the version of rate-sync
 
@@ -126,6 +131,12 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
         } finally {
           await rs.close();
         }
+      }
+      case "top": {
+        const { readTopKeys, formatTopKeys } = await import("./top.ts");
+        const snapshot = await readTopKeys(first ?? "", second, io.stdin);
+        out(json ? JSON.stringify(snapshot, null, 2) : formatTopKeys(snapshot));
+        return 0;
       }
       case "sql": {
         const snapshot = await load(first, io);
@@ -253,12 +264,15 @@ async function explain(key: string, snapshot: ConfigSnapshot, json: boolean): Pr
   const { explained, warning } = layers;
   const definition: LimiterDefinition = explained.effective;
   const how = resolution(key, config);
+  // Key globs only: CIDR ranges match a client address, which a key alone does not carry.
+  const list = snapshot.lists?.verdict(key) ?? null;
   if (json) {
     return JSON.stringify(
       {
         key,
         limiter: config.id,
         resolution: how.data,
+        list,
         definition: snapshot.definitions.get(config.id) ?? {},
         overrides: explained.overrides,
         effective: explained.effective,
@@ -273,14 +287,23 @@ async function explain(key: string, snapshot: ConfigSnapshot, json: boolean): Pr
   return [
     `${JSON.stringify(key)} → limiter ${JSON.stringify(config.id)}`,
     `  resolved as: ${how.text}`,
+    ...(list === null ? [] : [`  ${listText(list, snapshot)}`]),
     `  ${describeLimiter(config, definition, snapshot.defaults)}`,
     ...describeLayers(explained),
     ...(warning === undefined ? [] : [`  warning: ${warning}`]),
   ].join("\n");
 }
 
+/** What `explain` says of a key on a list. */
+function listText(list: "allow" | "deny", snapshot: ConfigSnapshot): string {
+  return list === "deny"
+    ? `lists: on the deny list: refused at once without asking the store (retryAfterMs = Infinity, HTTP ${snapshot.lists?.denyStatus ?? 403}); the limits below never apply`
+    : "lists: on the allow list: admitted without asking the store, nothing consumed; the limits below never apply";
+}
+
 function describeJson(snapshot: ConfigSnapshot): Record<string, unknown> {
   return {
+    ...(snapshot.lists === undefined ? {} : { lists: snapshot.lists.source }),
     file: snapshot.file,
     defaults: snapshot.defaults,
     stores: Object.fromEntries([...snapshot.stores].map(([id, s]) => [id, maskStore(s)])),

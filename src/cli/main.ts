@@ -8,6 +8,7 @@
  *   rate-sync inspect <key> [file] [--json] the key's current state in its store (consumes nothing)
  *   rate-sync sql [file]                   PostgreSQL DDL for the configured postgres stores
  *   rate-sync schema                       the JSON Schema of the config file
+ *   rate-sync top <snapshot> [limiter]     the keys denied most, from a JSON file of rs.topKeysSnapshot()
  *
  *   rate-sync --version | -v                the package version
  *

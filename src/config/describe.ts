@@ -198,8 +198,23 @@ export function describeConfig(snapshot: ConfigSnapshot): string {
     ...[...snapshot.limiters.values()].map(
       (limiter) => `  ${describeLimiter(limiter, snapshot.definitions.get(limiter.id) ?? {}, defaults)}`,
     ),
+    ...describeLists(snapshot),
   ];
   return lines.join("\n");
+}
+
+/** The `[lists]` lines of `rate-sync check`: nothing when the config has no list entries. */
+function describeLists(snapshot: ConfigSnapshot): string[] {
+  const lists = snapshot.lists;
+  if (lists === undefined) return [];
+  const { allow, deny, denyStatus } = lists.source;
+  const entries = (list: readonly string[]) =>
+    list.length === 0 ? "(none)" : list.map((entry) => JSON.stringify(entry)).join(" ");
+  return [
+    `Lists: deny_status=${denyStatus}`,
+    `  allow (${allow.length}): ${entries(allow)}`,
+    `  deny (${deny.length}): ${entries(deny)}`,
+  ];
 }
 
 /**

@@ -10,6 +10,7 @@ import { readFile } from "node:fs/promises";
 import { isAbsolute, relative, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { ConfigError, type ConfigIssue } from "../errors.ts";
+import { compileLists } from "../lists/key-lists.ts";
 import { deepFreeze, FrozenMap, openFrozenMap, sealMap } from "./freeze.ts";
 import { interpolateDocumentSteps } from "./interpolate.ts";
 import { fileIssue, formatPath, MAX_LISTED_ISSUES, MAX_NESTING, type PathIssue } from "./issues.ts";
@@ -143,6 +144,7 @@ function* buildSnapshot(document: ValidatedDocument, file: string | undefined): 
   }
   sealMap(limiters.map);
   sealMap(definitions.map);
+  const lists = compileLists(document.lists);
   for (const store of stores.values()) deepFreeze(store);
   return Object.freeze({
     ...(file === undefined ? {} : { file }),
@@ -150,6 +152,7 @@ function* buildSnapshot(document: ValidatedDocument, file: string | undefined): 
     ...(document.overrides === undefined
       ? {}
       : { overrides: deepFreeze(normalizeOverrides(document.overrides)) }),
+    ...(lists === undefined ? {} : { lists }),
     defaults: deepFreeze(defaults),
     stores: new FrozenMap(stores),
     limiters: limiters.map,

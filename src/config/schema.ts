@@ -15,6 +15,7 @@
 import { z } from "zod";
 import { ALGORITHM_NAMES, type AlgorithmName } from "../algorithms/registry.ts";
 import { type ConfigIssueCode, InvalidArgumentError } from "../errors.ts";
+import { DEFAULT_DENY_STATUS, type DenyStatus, parseEntry } from "../lists/key-lists.ts";
 import {
   MAX_COUNT,
   MAX_DURATION_MS,
@@ -593,6 +594,80 @@ export const overridesSchema = z.strictObject(
   TABLE_ERROR,
 );
 
+/** Most entries one list may hold: far more than a hand-written list needs, small enough to compile at once. */
+export const MAX_LIST_ENTRIES = 100_000;
+
+/** A list of `[lists]`: key globs and CIDR ranges, each checked as the matcher will read it. */
+function keyListField(description: string): z.ZodType<readonly string[], unknown> {
+  return field<readonly string[]>(
+    (input) => {
+      if (!Array.isArray(input))
+        return {
+          ok: false,
+          code: "invalid_type",
+          message: `expected a list of key globs and CIDR ranges, got ${describe(input)}`,
+        };
+      if (input.length > MAX_LIST_ENTRIES)
+        return {
+          ok: false,
+          code: "out_of_range",
+          message: `at most ${MAX_LIST_ENTRIES} entries, got ${input.length}`,
+        };
+      for (const [index, item] of input.entries()) {
+        if (typeof item !== "string")
+          return {
+            ok: false,
+            code: "invalid_type",
+            message: `item ${index}: expected a string, got ${describe(item)}`,
+          };
+        const entry = parseEntry(item);
+        if ("problem" in entry)
+          return { ok: false, code: "invalid_value", message: `item ${index}: ${entry.problem}` };
+      }
+      return { ok: true, value: Object.freeze([...input]) };
+    },
+    {
+      type: "array",
+      items: { type: "string", minLength: 1 },
+      maxItems: MAX_LIST_ENTRIES,
+      description,
+    },
+  );
+}
+
+/** `deny_status`: the HTTP status of a request refused by the deny list. */
+const denyStatusField = field<DenyStatus>(
+  (input) => {
+    const value = typeof input === "string" ? parseNumberText(input) : input;
+    if (value === 403 || value === 429) return { ok: true, value };
+    return { ok: false, code: "invalid_value", message: `expected 403 or 429, got ${describe(input)}` };
+  },
+  {
+    description: `HTTP status of a request refused by the deny list: 403 (Forbidden, the default) or 429 (Too Many Requests).`,
+    anyOf: [{ enum: [403, 429] }, ENV_REFERENCE_JSON],
+  },
+);
+
+/** `[lists]`: keys and client addresses admitted or refused without asking a store. */
+export const listsSchema = z.strictObject(
+  {
+    allow: keyListField(
+      'Admitted without asking the store (nothing consumed): key globs ("internal:*") and, for HTTP, client CIDR ranges ("10.0.0.0/8").',
+    ).optional(),
+    deny: keyListField(
+      "Refused without asking the store (retryAfterMs = Infinity); wins over allow. Key globs and client CIDR ranges.",
+    ).optional(),
+    deny_status: denyStatusField.optional(),
+  },
+  TABLE_ERROR,
+);
+
+/** `[lists]` after validation. */
+export type ParsedLists = z.output<typeof listsSchema>;
+
+/** The deny status when `[lists]` does not set one. */
+export { DEFAULT_DENY_STATUS };
+
 /** The store schema of each engine. */
 export const storeSchemas = {
   memory: memoryStoreSchema,
@@ -729,6 +804,9 @@ const configFileSchema = z
     overrides: overridesSchema
       .optional()
       .meta({ description: "Runtime overrides kept in a shared store, applied by every process." }),
+    lists: listsSchema.optional().meta({
+      description: "Allow and deny lists: keys and client addresses decided without asking a store.",
+    }),
     fastapi: fastapiSchema
       .optional()
       .meta({ description: "rate-sync (Python) FastAPI settings. Accepted, not used." }),

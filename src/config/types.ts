@@ -6,6 +6,7 @@
 
 import type { AlgorithmName } from "../algorithms/registry.ts";
 import type { ConcurrencyParams, RateParams } from "../algorithms/types.ts";
+import type { CompiledLists } from "../lists/key-lists.ts";
 import type { StoreEngine } from "../stores/store.ts";
 
 /** What a limiter does when its store fails. */
@@ -183,4 +184,9 @@ export interface ConfigSnapshot {
   readonly allowNoLimiters?: true;
   /** `[overrides]`, when the file has it (without it, overrides are kept in process only). */
   readonly overrides?: OverridesConfig;
+  /**
+   * `[lists]`, compiled: keys and client addresses decided without a store. Absent when the config has no
+   * list entries (then a call costs nothing for lists).
+   */
+  readonly lists?: CompiledLists;
 }

@@ -26,9 +26,11 @@ import {
   issueCodeOf,
   LIMITER_KEYS,
   limiterSchema,
+  listsSchema,
   overridesSchema,
   type ParsedDefaults,
   type ParsedLimiter,
+  type ParsedLists,
   type ParsedOverrides,
   type ParsedRatePart,
   type ParsedStore,
@@ -49,6 +51,8 @@ export interface ValidatedDocument {
   readonly limiters: ReadonlyMap<string, ValidatedLimiter>;
   /** `[overrides]`, when present. */
   readonly overrides?: ParsedOverrides;
+  /** `[lists]`, when the document has one. */
+  readonly lists?: ParsedLists;
 }
 
 /** One limiter that passed validation. */
@@ -135,7 +139,7 @@ function unknownStoreMessage(name: string, storeIds: readonly string[]): string 
 }
 
 /** The tables of a document, named in the message about an unknown top-level key. */
-const DOCUMENT_TABLES = ["defaults", "stores", "limiters", "overrides"];
+const DOCUMENT_TABLES = ["defaults", "stores", "limiters", "lists", "overrides"];
 const DOCUMENT_KEYS = ["allow_no_limiters", ...DOCUMENT_TABLES];
 
 /** What `validateDocument` found. */
@@ -296,6 +300,18 @@ function* validateTables(document: unknown): Steps<DocumentValidation> {
     } else overrides = result.data;
   }
 
+  let lists: ParsedLists | undefined;
+  if (has(document, "lists")) {
+    const result = listsSchema.safeParse(document.lists);
+    if (result.success) lists = result.data;
+    else
+      issues.push(
+        ...fromZod(result.error, ["lists"], (key) =>
+          unknownKeyMessage(key, Object.keys(listsSchema.shape), "[lists]"),
+        ),
+      );
+  }
+
   const limiters = new Map<string, ValidatedLimiter>();
   let unchecked = 0;
   const rawLimiters = has(document, "limiters") ? document.limiters : undefined;
@@ -331,6 +347,7 @@ function* validateTables(document: unknown): Steps<DocumentValidation> {
           stores,
           limiters,
           ...(overrides === undefined ? {} : { overrides }),
+          ...(lists === undefined ? {} : { lists }),
         },
         issues,
         unchecked,

@@ -34,6 +34,10 @@ export interface LimiterCounters {
   localCacheHits: number;
   /** Decisions not made by a healthy store (`degraded` set). */
   degraded: number;
+  /** Calls admitted by the allow list of `[lists]` without asking a store (not counted in `allowed`). */
+  allowedByList: number;
+  /** Calls refused by the deny list of `[lists]` without asking a store (not counted in `denied`). */
+  deniedByList: number;
 }
 
 /** A snapshot of every counter (`rs.metrics()`). */
@@ -60,6 +64,8 @@ export function createCounters(): LimiterCounters {
     storeErrors: 0,
     localCacheHits: 0,
     degraded: 0,
+    allowedByList: 0,
+    deniedByList: 0,
   };
 }
 

@@ -28,6 +28,7 @@ import { createOverrideSource } from "../overrides/create-source.ts";
 import { Overrides } from "../overrides/overrides.ts";
 import type { DynamicConfig } from "../reload/dynamic-config.ts";
 import { Reloader } from "../reload/reloader.ts";
+import { type TopKey, TopKeys, type TopKeysSnapshot } from "../top-keys/top-keys.ts";
 import { Acquirer } from "../wait/acquirer.ts";
 import { type Listener, TypedEmitter } from "./events.ts";
 import { copyCounters, type LimiterCounters, type MetricsSnapshot } from "./metrics.ts";
@@ -91,6 +92,8 @@ export class RateSync {
   /** Where the search path looked, when `fromFile()` found no file: said by errors of keys that match nothing. */
   #notFound: string | undefined;
   readonly #engine: Engine;
+  /** The keys denied most, per limiter (undefined with `topKeys: false`). */
+  readonly #topKeys: TopKeys | undefined;
   readonly #acquirer: Acquirer;
   readonly #stores: StorePool;
   /** The running snapshot, its reloads and its watch; the limiters' definitions. */
@@ -103,7 +106,8 @@ export class RateSync {
     this.#notices = new Notices(options);
     this.#registry = new Registry(snapshot.defaults.maxClones);
     this.#stores = new StorePool(options.stores ?? {}, (id) => this.#snapshot.stores.get(id));
-    this.#engine = new Engine(this.#stores, this.#events);
+    this.#topKeys = options.topKeys === false ? undefined : new TopKeys(options.topKeys);
+    this.#engine = new Engine(this.#stores, this.#events, this.#topKeys);
     this.#acquirer = new Acquirer(this.#engine);
     // Enters the snapshot's limiters into the registry.
     this.#reloader = new Reloader(snapshot, {
@@ -211,7 +215,7 @@ export class RateSync {
     // the only one the call costs. Every error still arrives as a rejection, never a throw.
     try {
       this.#assertOpen();
-      const members = this.#tryNow(key, options.cost);
+      const members = this.#tryNow(key, options.cost, options.ip);
       if (!Array.isArray(members)) return Promise.resolve(members);
       const outcome = this.#engine.decide(members, 0);
       if (outcome instanceof Promise) return outcome.then((done) => this.#tryDecision(done, members));
@@ -235,7 +239,7 @@ export class RateSync {
    */
   tryAcquireSync(key: KeyInput, options: TryAcquireOptions = {}): Decision {
     this.#assertOpen();
-    const members = this.#tryNow(key, options.cost);
+    const members = this.#tryNow(key, options.cost, options.ip);
     if (!Array.isArray(members)) return members;
     return this.#tryDecision(this.#engine.decideSync(members), members);
   }
@@ -256,7 +260,7 @@ export class RateSync {
   async acquire(key: KeyInput, options: AcquireOptions = {}): Promise<Lease> {
     this.#assertOpen();
     const started = performance.now();
-    return this.#acquirer.acquire(this.#members(key, options.cost), options, started);
+    return this.#acquirer.acquire(this.#members(key, options.cost, options.ip), options, started);
   }
 
   /** Acquires, runs `fn`, and releases whatever `fn` does (`acquire` + `release`). */
@@ -276,8 +280,21 @@ export class RateSync {
     assertValidKey(key);
     const [member] = this.#members(key, 1);
     const { resolved, config } = member!;
-    const store = this.#stores.store(config.store);
     const limiterId = resolved.entry.id;
+    if (member!.list !== undefined) {
+      // Decided by a list, as a call would be: the store is not read.
+      const allowed = member!.list === "allow";
+      return {
+        key: resolved.key,
+        limiter: limiterId,
+        limit: config.policy.quota,
+        remaining: allowed ? config.policy.quota : 0,
+        resetAfterMs: 0,
+        policy: config.policy,
+        list: member!.list,
+      };
+    }
+    const store = this.#stores.store(config.store);
     const storeKey = resolved.storeKey(config.hashKeys);
     const parts =
       config.limits ?? (config.rate === undefined ? [] : [{ rate: config.rate, policy: config.policy }]);
@@ -486,6 +503,47 @@ export class RateSync {
     };
   }
 
+  /**
+   * The keys limiter (or template) `limiterId` denied most in the last `minutes` minutes, highest first, from
+   * bounded per-process sketches (see the README, "Heavy hitters"). Keys are hashes for a limiter with
+   * `hash_keys = true`. Counts are upper bounds: the true count is in `[count - error, count]`.
+   * @param n - How many keys at most. @default 10
+   * @param minutes - The window, from 1 to the `topKeys.minutes` option. @default that option (5)
+   * @throws UnknownLimiterError when no limiter or template has this id.
+   * @example
+   * for (const { key, count } of rs.topKeys("api:<tenant>", 5)) console.log(key, count);
+   */
+  topKeys(limiterId: string, n = 10, minutes?: number): TopKey[] {
+    if (this.#registry.get(limiterId) === undefined) throw new UnknownLimiterError(limiterId);
+    if (this.#topKeys === undefined) return [];
+    try {
+      return this.#topKeys.top(limiterId, n, minutes);
+    } catch (error) {
+      if (error instanceof RangeError) throw new InvalidArgumentError(error.message);
+      throw error;
+    }
+  }
+
+  /**
+   * Every limiter's top `n` denied keys as JSON, to write where `rate-sync top` reads it (a file, an admin
+   * endpoint): the CLI is another process and cannot see this one's memory.
+   * @example
+   * await writeFile("/var/run/app/top-keys.json", JSON.stringify(rs.topKeysSnapshot(20)));
+   */
+  topKeysSnapshot(n = 10): TopKeysSnapshot {
+    if (!Number.isInteger(n) || n < 0)
+      throw new InvalidArgumentError(`n must be a whole number ≥ 0, got ${n}`);
+    return (
+      this.#topKeys?.snapshot(n) ?? {
+        version: 1,
+        at: new Date().toISOString(),
+        minutes: 0,
+        counters: 0,
+        limiters: {},
+      }
+    );
+  }
+
   // ------------------------------------------------------------------------------------------------ closing
 
   /** Stops watching, closes every store (after the calls in flight). Idempotent. */
@@ -541,16 +599,23 @@ export class RateSync {
     else this.#notices.warn(notice.topic, notice.message);
   }
 
-  /** Resolves keys and validates the cost against each limiter (one whole config per member per call). */
-  #members(key: KeyInput, cost: number | undefined): Member[] {
+  /**
+   * Resolves keys and validates the cost against each limiter (one whole config per member per call), and
+   * asks the running snapshot's `[lists]` about each key and the call's address.
+   */
+  #members(key: KeyInput, cost: number | undefined, ip?: string): Member[] {
     const units = unitsOf(cost);
-    if (!Array.isArray(key)) return [this.#member(key, units)];
+    checkIp(ip);
+    if (!Array.isArray(key)) return [this.#member(key, units, ip)];
     if (key.length === 0) throw new InvalidKeyError("A composite key must list at least one key");
-    return key.map((k: unknown) => this.#member(k, units));
+    return key.map((k: unknown) => this.#member(k, units, ip));
   }
 
-  /** One key of a call, checked and resolved, with the call's units (checked by {@link unitsOf}). */
-  #member(key: unknown, units: number): Member {
+  /**
+   * One key of a call, checked and resolved, with the call's units (checked by {@link unitsOf}) and its
+   * verdict from `[lists]` (the address checked by {@link checkIp}).
+   */
+  #member(key: unknown, units: number, ip: string | undefined): Member {
     assertValidKey(key);
     let resolved: ResolvedKey;
     try {
@@ -566,17 +631,28 @@ export class RateSync {
         `cost must be a whole number for limiter "${resolved.entry.id}" (${config.rate.kind}); got ${units}`,
       );
     }
-    return { resolved, config, cost: units };
+    // The running snapshot's lists: a reload swaps them with the rest, and a call's members are resolved
+    // together, synchronously, so every member of a call sees the same lists.
+    const list = this.#snapshot.lists?.verdict(resolved.key, ip);
+    return list === undefined ? { resolved, config, cost: units } : { resolved, config, cost: units, list };
   }
 
   /**
    * The one-key fast lane of `tryAcquire` and `tryAcquireSync` (see `Engine.tryDecideNow`): the decision, or,
    * when the call takes the general path, its members (resolved once either way). Throws what `#members` would.
    */
-  #tryNow(key: KeyInput, cost: number | undefined): Decision | Member[] {
-    if (Array.isArray(key)) return this.#members(key, cost);
-    const member = this.#member(key, unitsOf(cost));
+  #tryNow(key: KeyInput, cost: number | undefined, ip: string | undefined): Decision | Member[] {
+    if (Array.isArray(key)) return this.#members(key, cost, ip);
+    checkIp(ip);
+    const member = this.#member(key, unitsOf(cost), ip);
     return this.#engine.tryDecideNow(member) ?? [member];
+  }
+}
+
+/** Checks the `ip` option of a call. */
+function checkIp(ip: unknown): asserts ip is string | undefined {
+  if (ip !== undefined && typeof ip !== "string") {
+    throw new InvalidArgumentError(`ip must be a string such as "203.0.113.7", got ${describeValue(ip)}`);
   }
 }
 

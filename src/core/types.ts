@@ -5,8 +5,10 @@
 
 import type { LimiterDefinition, PolicyDescriptor } from "../config/types.ts";
 import type { ConfigError, UnknownLimiterError } from "../errors.ts";
+import type { ListVerdict } from "../lists/key-lists.ts";
 import type { OverrideEvent } from "../overrides/types.ts";
 import type { Store } from "../stores/store.ts";
+import type { TopKeysOptions } from "../top-keys/top-keys.ts";
 import type { NoticeOptions } from "./notices.ts";
 
 /** A duration: a string with a unit (`"250ms"`, `"2s"`, `"5m"`) or a number of seconds (as in the TOML file). */
@@ -35,6 +37,12 @@ export interface Decision {
   readonly policy: PolicyDescriptor;
   /** Set when the answer did not come from a healthy store. */
   readonly degraded?: Degraded;
+  /**
+   * Set when `[lists]` decided and no store was asked: `"allow"` (admitted, nothing consumed, `remaining` =
+   * `limit`) or `"deny"` (refused, `remaining` 0, `retryAfterMs` = `Infinity`). For a composite: set when a
+   * member's key is on the deny list (the whole call is refused).
+   */
+  readonly list?: ListVerdict;
   /** For a composite: one decision per member, in the order asked. */
   readonly results?: readonly Decision[];
   /**
@@ -98,6 +106,8 @@ export interface LimiterState {
    * constraining one's: the one with the least left).
    */
   readonly limits?: readonly LimitReport[];
+  /** Set when the key is on an allow or deny list of `[lists]` (the store was not read). */
+  readonly list?: ListVerdict;
 }
 
 /** Options of `tryAcquire`. */
@@ -108,6 +118,11 @@ export interface TryAcquireOptions {
    * @default 1
    */
   readonly cost?: number;
+  /**
+   * The client's IP address (`"203.0.113.7"`, `"2001:db8::1"`), matched against the CIDR ranges of `[lists]`.
+   * The HTTP adapters pass the address they determined (`trustProxy`); key globs never see it.
+   */
+  readonly ip?: string;
 }
 
 /** Options of `acquire` and `run`. */
@@ -200,6 +215,11 @@ export interface RateSyncOptions extends NoticeOptions {
   readonly stores?: Readonly<Record<string, Store>>;
   /** Environment for `${VAR}` interpolation. @default process.env */
   readonly env?: Record<string, string | undefined>;
+  /**
+   * Tracking of the keys denied most (`rs.topKeys()`): sketch sizes and window, or `false` to turn it off.
+   * Only denials are recorded. @default { counters: 32, minutes: 5, maxLimiters: 256 }
+   */
+  readonly topKeys?: TopKeysOptions | false;
 }
 
 /** Options of `RateSync.fromFile`. */

@@ -15,8 +15,10 @@ import type { TypedEmitter } from "../core/events.ts";
 import type { Decision, Degraded, LimitReport, RateSyncEvents } from "../core/types.ts";
 import { StoreError, StoreUnavailableError, SyncUnavailableError } from "../errors.ts";
 import type { ResolvedKey } from "../limiters/registry.ts";
+import type { ListVerdict } from "../lists/key-lists.ts";
 import type { HeldLeases } from "../stores/memory/memory-store.ts";
 import type { BatchResult, OpResult, Store, StoreOp } from "../stores/store.ts";
+import type { TopKeys } from "../top-keys/top-keys.ts";
 
 /** A shared empty list, for outcomes with no grants or leases (nothing may push to it: it is frozen). */
 const NONE: readonly never[] = Object.freeze([]);
@@ -29,6 +31,8 @@ export interface Member {
   readonly resolved: ResolvedKey;
   readonly config: LimiterConfig;
   readonly cost: number;
+  /** What `[lists]` says about the key (or the call's address); absent when no list matched. */
+  readonly list?: ListVerdict;
 }
 
 /** A concurrency slot granted by a decision, to release or renew later. */
@@ -64,6 +68,8 @@ export interface EngineOutcome {
    * (a lease expiring), while a release may come any moment.
    */
   readonly retryIsHint: boolean;
+  /** True when the deny list refused the call: final, no store was asked, waiting never helps. */
+  readonly deniedByList?: true;
 }
 
 /** How {@link Engine.decide} decides a call. */
@@ -169,6 +175,38 @@ function groupOf(groups: readonly Group[], m: number): Group {
   return groups.find((group) => group.members.includes(m))!;
 }
 
+/** True when a member of the call is on a list (one check per member: a call without lists pays only this). */
+function listed(members: readonly Member[]): boolean {
+  if (members.length === 1) return members[0]!.list !== undefined;
+  for (const m of members) if (m.list !== undefined) return true;
+  return false;
+}
+
+/**
+ * The decision of a member decided by a list, without a store: `allow` admits with the whole capacity left
+ * (nothing was consumed), `deny` refuses for good (`retryAfterMs = Infinity`). `undefined`: a member of a call
+ * the deny list refused that was not asked (reported as admitted with nothing consumed: it was not the cause).
+ */
+function listDecision(member: Member, list: ListVerdict | undefined): Decision {
+  const { config, resolved } = member;
+  const limit = config.policy.quota;
+  const base = {
+    key: resolved.key,
+    limiter: resolved.entry.id,
+    limit,
+    resetAfterMs: 0,
+    policy: config.policy,
+  };
+  if (list === "deny") return { ...base, allowed: false, remaining: 0, retryAfterMs: Infinity, list };
+  return {
+    ...base,
+    allowed: true,
+    remaining: limit,
+    retryAfterMs: 0,
+    ...(list === undefined ? {} : { list }),
+  };
+}
+
 function storeErrorResult(params: LimitParams, allowed: boolean): OpResult {
   const limit = params.kind === "concurrency" ? params.maxConcurrent : capacityOf(params);
   return {
@@ -225,6 +263,8 @@ export class Engine {
   constructor(
     readonly stores: StoreProvider,
     readonly events: TypedEmitter<RateSyncEvents>,
+    /** Where denials are recorded for `rs.topKeys()`; undefined: not tracked. */
+    readonly topKeys?: TopKeys,
   ) {}
 
   /**
@@ -240,6 +280,7 @@ export class Engine {
     maxWaitMs: number,
     options?: DecideOptions,
   ): EngineOutcome | Promise<EngineOutcome> {
+    if (listed(members)) return this.#decideListed(members, (rest) => this.decide(rest, maxWaitMs, options));
     const groups = this.#plan(members);
     if (groups.length === 1) {
       // One group: nothing else is applied, so nothing to give back if it rejects.
@@ -260,7 +301,7 @@ export class Engine {
 
   /**
    * The fast lane of `tryAcquire` and `tryAcquireSync`: a call of one key whose limiter has only a rate limit
-   * (no concurrency limit, not shadow), decided now by a store that needs no I/O for it (`Store.decideOneNow`).
+   * (no concurrency limit, one limit, not shadow, the key on no list), decided now by a store that needs no I/O for it (`Store.decideOneNow`).
    * Returns its decision, exactly as {@link decide} with a reservation budget of 0 would, or `undefined`
    * having done nothing, when the call needs the general path (another shape, or a store that must go out).
    *
@@ -275,7 +316,8 @@ export class Engine {
       rate === undefined ||
       config.concurrency !== undefined ||
       config.limits !== undefined ||
-      config.shadow
+      config.shadow ||
+      member.list !== undefined
     )
       return undefined;
     const store = this.stores.store(config.store);
@@ -300,6 +342,7 @@ export class Engine {
    * composite's refunds are started, not awaited (an in-process store applies a refund before it returns).
    */
   decideSync(members: readonly Member[]): EngineOutcome {
+    if (listed(members)) return this.#decideListed(members, (rest) => this.decideSync(rest)) as EngineOutcome;
     const groups = this.#plan(members);
     if (groups.length === 1) {
       // One group (the common call): no order to choose, no array of stores to build.
@@ -557,7 +600,83 @@ export class Engine {
   countDenied(members: readonly Member[], decision: Decision): void {
     const decisions = decision.results ?? [decision];
     for (let m = 0; m < members.length; m++) {
-      if (decisions[m]?.allowed === false) members[m]!.resolved.entry.counters.denied++;
+      if (decisions[m]?.allowed === false) this.#countDenial(members[m]!);
+    }
+  }
+
+  /** Counts one denied call of a member, and records its key for `rs.topKeys()` (the one place denials count). */
+  #countDenial(member: Member): void {
+    const { entry } = member.resolved;
+    if (member.list === "deny") entry.counters.deniedByList++;
+    else entry.counters.denied++;
+    const top = this.topKeys;
+    if (top === undefined) return;
+    // Under `hash_keys` the key is personal data the store never sees: only its hash is recorded.
+    const hashed = member.config.hashKeys;
+    top.record(entry.id, hashed ? member.resolved.storeKey(true) : member.resolved.key, hashed);
+  }
+
+  /**
+   * A call with members on a list. A member on the deny list refuses the whole call at once: no store is
+   * asked for any member, nothing is consumed. Otherwise members on the allow list are admitted without a
+   * store, and the others are decided by `decideRest` as a call of their own; the decision is the composite of
+   * them all.
+   */
+  #decideListed(
+    members: readonly Member[],
+    decideRest: (rest: readonly Member[]) => EngineOutcome | Promise<EngineOutcome>,
+  ): EngineOutcome | Promise<EngineOutcome> {
+    if (members.some((m) => m.list === "deny")) {
+      const decisions = members.map((m) => listDecision(m, m.list === "deny" ? "deny" : undefined));
+      for (const m of members) if (m.list === "deny") this.#countDenial(m);
+      const decision =
+        decisions.length === 1
+          ? decisions[0]!
+          : { ...this.#composite(decisions, false), list: "deny" as const };
+      this.#emitDecisions(members, decisions);
+      return {
+        allowed: false,
+        waitMs: 0,
+        decision,
+        grants: NONE,
+        leaseParts: NONE,
+        retryIsHint: false,
+        deniedByList: true,
+      };
+    }
+    const rest = members.filter((m) => m.list === undefined);
+    const admitted = (callAllowed: boolean): Decision[] => {
+      const decisions = members.map((m) =>
+        m.list === "allow" ? listDecision(m, "allow") : undefined,
+      ) as Decision[];
+      for (const m of members)
+        if (m.list === "allow" && callAllowed) m.resolved.entry.counters.allowedByList++;
+      this.#emitDecisions(members, decisions);
+      return decisions;
+    };
+    if (rest.length === 0) {
+      const decisions = admitted(true);
+      const decision = decisions.length === 1 ? decisions[0]! : this.#composite(decisions, true);
+      return { allowed: true, waitMs: 0, decision, grants: NONE, leaseParts: NONE, retryIsHint: false };
+    }
+    const merge = (outcome: EngineOutcome): EngineOutcome => {
+      const decisions = admitted(outcome.allowed);
+      const decided = outcome.decision.results ?? [outcome.decision];
+      let next = 0;
+      for (let m = 0; m < members.length; m++)
+        if (members[m]!.list === undefined) decisions[m] = decided[next++]!;
+      return { ...outcome, decision: this.#composite(decisions, outcome.allowed) };
+    };
+    const outcome = decideRest(rest);
+    return outcome instanceof Promise ? outcome.then(merge) : merge(outcome);
+  }
+
+  /** The `decision` event of each listed member (the others emitted theirs as they were decided). */
+  #emitDecisions(members: readonly Member[], decisions: readonly (Decision | undefined)[]): void {
+    if (!this.events.hasListeners("decision")) return;
+    for (let m = 0; m < members.length; m++) {
+      if (members[m]!.list !== undefined && decisions[m] !== undefined)
+        this.events.emit("decision", decisions[m]!);
     }
   }
 
@@ -755,7 +874,7 @@ export class Engine {
     // Each call counts once: a member passed in a denied composite consumed nothing, and a provisional try that
     // denies may still end allowed (the caller counts the denial when it gives up).
     if (allowed && callAllowed) counters.allowed++;
-    else if (!allowed && !provisional) counters.denied++;
+    else if (!allowed && !provisional) this.#countDenial(member);
     if (finalDegraded !== undefined && finalDegraded !== "shadow") counters.degraded++;
     // A member that passed in a refused call was not applied: it reports what it still has, not what it would
     // have had. Every algorithm's `remaining` drops by exactly the units taken (the cost, or one slot); only a

@@ -32,7 +32,8 @@ export interface ExpressRateLimitOptions extends RateLimitOptions<Request> {
   /**
    * Answers a refused request instead of the default problem details body. The rate limit headers and
    * `Retry-After` are already set; `decision.degraded === "store-error"` tells a failing store (default
-   * status 503) from a limit (429). It must end the response.
+   * status 503) from a limit (429), and `decision.list === "deny"` a deny-listed client (403 or `deny_status`).
+   * It must end the response.
    * @example (req, res, decision) => res.status(429).json({ error: "slow down", retryAfterMs: decision.retryAfterMs })
    */
   readonly onLimited?: (req: Request, res: Response, decision: Decision) => unknown;

@@ -34,7 +34,8 @@ export interface FastifyRouteRateLimit extends Partial<RateLimitOptions<FastifyR
   /**
    * Answers a refused request instead of the default problem details body. The rate limit headers and
    * `Retry-After` are already set on `reply`; `decision.degraded === "store-error"` tells a failing store
-   * (default status 503) from a limit (429). It must send the reply.
+   * (default status 503) from a limit (429), and `decision.list === "deny"` a deny-listed client (403 or
+   * `deny_status`). It must send the reply.
    * @example (request, reply, decision) => reply.code(429).send({ error: "slow down" })
    */
   readonly onLimited?: (request: FastifyRequest, reply: FastifyReply, decision: Decision) => unknown;

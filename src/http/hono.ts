@@ -37,7 +37,8 @@ export interface HonoRateLimitOptions extends RateLimitOptions<Context> {
   /**
    * Answers a refused request instead of the default problem details body. The rate limit headers and
    * `Retry-After` are added to the Response it returns; `decision.degraded === "store-error"` tells a failing
-   * store (default status 503) from a limit (429).
+   * store (default status 503) from a limit (429), and `decision.list === "deny"` a deny-listed client (403
+   * or `deny_status`).
    * @example (c, decision) => c.json({ error: "slow down" }, 429)
    */
   readonly onLimited?: (c: Context, decision: Decision) => Response | Promise<Response>;

@@ -17,8 +17,8 @@ export interface ProblemDetails {
   readonly type: string;
   /** Short, human-readable summary of the kind of problem. */
   readonly title: string;
-  /** The HTTP status code. */
-  readonly status: 429 | 503;
+  /** The HTTP status code (403 or 429 for a key or address on the deny list: `[lists] deny_status`). */
+  readonly status: 403 | 429 | 503;
   /** What happened to this request, and when to retry. */
   readonly detail: string;
   /** Names of the policies (limiter ids) that refused the request, as in `RateLimit-Policy`. */
@@ -33,15 +33,37 @@ export function violatedPolicies(decision: Decision): string[] {
   return [...new Set(names)];
 }
 
-/** The HTTP status of a refusal: 503 when the store failed under `on_store_error = "deny"`, else 429. */
-export function refusalStatus(decision: Decision): 429 | 503 {
+/**
+ * The HTTP status of a refusal: `denyStatus` (403 unless `[lists] deny_status` says 429) when the deny list
+ * refused it, 503 when the store failed under `on_store_error = "deny"`, else 429.
+ */
+export function refusalStatus(decision: Decision, denyStatus: 403 | 429 = 403): 403 | 429 | 503 {
+  if (decision.list === "deny") return denyStatus;
   return decision.degraded === "store-error" ? 503 : 429;
 }
 
 /** The problem details body of a refused decision. */
-export function problemDetails(decision: Decision): ProblemDetails {
-  const status = refusalStatus(decision);
+export function problemDetails(decision: Decision, denyStatus: 403 | 429 = 403): ProblemDetails {
+  const status = refusalStatus(decision, denyStatus);
   const policies = violatedPolicies(decision);
+  if (decision.list === "deny") {
+    // Says no more than that the request is refused: which list entry matched is the operator's business.
+    return status === 403
+      ? {
+          type: "https://www.rfc-editor.org/rfc/rfc9110#name-403-forbidden",
+          title: "Forbidden",
+          status,
+          detail: `Requests of this client are refused by policy ${policies.join(", ")}.`,
+          "violated-policies": policies,
+        }
+      : {
+          type: "https://www.rfc-editor.org/rfc/rfc6585#section-4",
+          title: "Too Many Requests",
+          status,
+          detail: `Requests of this client are refused by policy ${policies.join(", ")}; retrying will not help.`,
+          "violated-policies": policies,
+        };
+  }
   const seconds = retryAfterSeconds(decision.retryAfterMs);
   if (status === 503) {
     return {

@@ -18,7 +18,7 @@ import {
 } from "../errors.ts";
 import { clientIp, compileTrustProxy, parseRanges } from "./client-ip.ts";
 import { type HeaderList, type HeadersMode, rateLimitHeaders, retryAfterSeconds } from "./headers.ts";
-import { groupIp, type IpRange, inRange, type ParsedIp } from "./ip.ts";
+import { formatIp, groupIp, type IpRange, inRange, type ParsedIp } from "./ip.ts";
 import { fillKeys, KeyTemplate, type RequestValues } from "./key-template.ts";
 import type { RateLimitOptions } from "./options.ts";
 import {
@@ -54,11 +54,14 @@ export interface AllowVerdict {
   release(): Promise<void>;
 }
 
-/** The request is refused (429, or 503 when the store failed under `on_store_error = "deny"`). */
+/**
+ * The request is refused (429; 503 when the store failed under `on_store_error = "deny"`; 403, or 429 with
+ * `[lists] deny_status = 429`, when its key or client address is on the deny list).
+ */
 export interface RefuseVerdict {
   readonly action: "refuse";
   readonly decision: Decision;
-  readonly status: 429 | 503;
+  readonly status: 403 | 429 | 503;
   /** Rate limit headers and `Retry-After`. */
   readonly headers: HeaderList;
   readonly body: ProblemDetails;
@@ -86,6 +89,8 @@ function toText(value: unknown): string | undefined {
 
 /** The headers of a refusal: the rate limit headers, then `Retry-After` when a retry can succeed. */
 function refusalHeaders(decision: Decision, mode: HeadersMode): HeaderList {
+  // A deny-list refusal has no quota that resets and no retry that helps: no header would say anything true.
+  if (decision.list === "deny") return [];
   const headers = rateLimitHeaders(decision, mode);
   const seconds = retryAfterSeconds(decision.retryAfterMs);
   if (seconds !== undefined) headers.push(["Retry-After", String(seconds)]);
@@ -179,34 +184,42 @@ export class RequestLimiter<Req> {
     const keys = await this.#keys(req, view, ip);
     const cost = typeof options.cost === "function" ? await options.cost(req) : (options.cost ?? 1);
     const rs = await (options.rs ?? getRateSync());
+    // The full address (not the /64 group of `<ip>`), for the CIDR ranges of `[lists]`.
+    const address = ip === undefined ? {} : { ip: formatIp(ip) };
+    const denyStatus = (): 403 | 429 => rs.snapshot.lists?.denyStatus ?? 403;
 
     if (this.#wait === undefined) {
-      const decision = await rs.tryAcquire(keys, { cost });
-      return this.#verdict(decision, () => decision.lease?.release() ?? Promise.resolve());
+      const decision = await rs.tryAcquire(keys, { cost, ...address });
+      return this.#verdict(decision, () => decision.lease?.release() ?? Promise.resolve(), denyStatus);
     }
     let lease: Lease;
     try {
-      lease = await rs.acquire(keys, { cost, timeout: this.#wait, ...(signal ? { signal } : {}) });
+      lease = await rs.acquire(keys, {
+        cost,
+        ...address,
+        timeout: this.#wait,
+        ...(signal ? { signal } : {}),
+      });
     } catch (error) {
       // A refused wait carries its decision: the answer says what `tryAcquire` would have said.
       if ((isRateLimitExceededError(error) || isStoreError(error)) && error.decision !== undefined) {
-        return this.#verdict(error.decision, noop);
+        return this.#verdict(error.decision, noop, denyStatus);
       }
       throw error;
     }
-    return this.#verdict(lease.decision, () => lease.release());
+    return this.#verdict(lease.decision, () => lease.release(), denyStatus);
   }
 
-  #verdict(decision: Decision, release: () => Promise<void>): Verdict {
+  #verdict(decision: Decision, release: () => Promise<void>, denyStatus: () => 403 | 429): Verdict {
     if (decision.allowed) {
       return { action: "allow", decision, headers: rateLimitHeaders(decision, this.#headers), release };
     }
     return {
       action: "refuse",
       decision,
-      status: refusalStatus(decision),
+      status: refusalStatus(decision, decision.list === "deny" ? denyStatus() : undefined),
       headers: refusalHeaders(decision, this.#headers),
-      body: problemDetails(decision),
+      body: problemDetails(decision, decision.list === "deny" ? denyStatus() : undefined),
     };
   }
 

@@ -52,7 +52,8 @@ type LimiterLabel = "limiter";
  *
  * Series (with the default prefix):
  * - `ratesync_decisions_total{limiter,outcome}` — outcome `allowed`, `denied` or `shadow_denied`
- *   (shadow denials were let through, so they are also counted as `allowed`).
+ *   (shadow denials were let through, so they are also counted as `allowed`), and `allowed_by_list` /
+ *   `denied_by_list` for calls `[lists]` decided without a store (not counted in `allowed` / `denied`).
  * - `ratesync_wait_seconds{limiter}` — a summary without quantiles (`_sum`, `_count`) of `acquire()` waits;
  *   `ratesync_wait_seconds_max{limiter}` — the longest wait since the process started.
  * - `ratesync_timeouts_total{limiter}`, `ratesync_store_errors_total{limiter}`,
@@ -116,7 +117,7 @@ export function collectMetrics(rs: MetricsSource, options: CollectMetricsOptions
 
   const decisions = new Counter<"limiter" | "outcome">({
     name: name("decisions_total"),
-    help: "Decisions by limiter or template id. shadow_denied calls were let through and are also counted as allowed.",
+    help: "Decisions by limiter or template id. shadow_denied calls were let through and are also counted as allowed; allowed_by_list and denied_by_list were decided by [lists] without a store.",
     labelNames: ["limiter", "outcome"],
     registers,
     collect() {
@@ -125,6 +126,8 @@ export function collectMetrics(rs: MetricsSource, options: CollectMetricsOptions
         this.inc({ limiter, outcome: "allowed" }, counters.allowed);
         this.inc({ limiter, outcome: "denied" }, counters.denied);
         this.inc({ limiter, outcome: "shadow_denied" }, counters.shadowDenied);
+        this.inc({ limiter, outcome: "allowed_by_list" }, counters.allowedByList);
+        this.inc({ limiter, outcome: "denied_by_list" }, counters.deniedByList);
       }
     },
   });

@@ -15,9 +15,9 @@ export interface Counted {
 /** Time between two marks. */
 export const USAGE_MARK_INTERVAL_MS = 60_000;
 
-/** Every call counts once as allowed or denied (a shadow denial counts as allowed). */
+/** Every call counts once as allowed or denied (a shadow denial counts as allowed), or once by a list. */
 function callsOf(counters: LimiterCounters): number {
-  return counters.allowed + counters.denied;
+  return counters.allowed + counters.denied + counters.allowedByList + counters.deniedByList;
 }
 
 /** Where the entries to mark come from (a registry). */

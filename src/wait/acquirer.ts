@@ -147,6 +147,11 @@ export class Acquirer {
     // below only when the call gives up.
     const outcome = await this.#engine.decide(members, maxWait, { provisional: true });
     if (outcome.allowed) return this.#grant(outcome, members, queueKey, started, signal, waitedBefore);
+    if (outcome.deniedByList) {
+      // Final, and already counted (as denied by list, not as a timeout): no wait can help.
+      const { decision } = outcome;
+      throw new RateLimitExceededError(decision.key, decision.limiter, decision.retryAfterMs, decision);
+    }
     if (outcome.storeError) {
       this.#engine.countDenied(members, outcome.decision);
       // It carries the denial (`error.decision`).

@@ -347,7 +347,7 @@ describe("document shape", () => {
     expect(
       error.issues.map((issue) => `${issue.line}:${issue.column} ${issue.path}: ${issue.message}`),
     ).toEqual([
-      '1:1 limiter: unknown key "limiter"; did you mean "limiters"? (expected "defaults", "stores", "limiters" or "overrides")',
+      '1:1 limiter: unknown key "limiter"; did you mean "limiters"? (expected "defaults", "stores", "limiters", "lists" or "overrides")',
       "2:1 stores: expected a table of stores ([stores.<id>])",
       "4:1 limiters.api: expected a table of limiter settings",
     ]);
@@ -582,5 +582,7 @@ describe("rate-sync.toml.example", () => {
       new Set(["token_bucket", "sliding_window", "fixed_window", "leaky_bucket", undefined]),
     );
     expect(snapshot.limiters.get("stripe_api")?.onStoreError).toBe("deny");
+    expect(snapshot.lists?.verdict("api:blocked-tenant")).toBe("deny");
+    expect(snapshot.lists?.verdict("internal:metrics")).toBe("allow");
   });
 });
