@@ -260,8 +260,11 @@ function describeJson(snapshot: ConfigSnapshot): Record<string, unknown> {
 function maskStore(store: StoreConfig): unknown {
   const copy: Record<string, unknown> = { ...store };
   if (typeof copy.password === "string") copy.password = MASK;
-  if (typeof store.engine === "string" && "url" in store) {
+  if (store.engine !== "memory" && store.url !== undefined) {
     copy.url = typeof store.url === "string" ? maskUrl(store.url) : store.url.map(maskUrl);
+  }
+  if (store.engine === "redis" && store.sentinel?.password !== undefined) {
+    copy.sentinel = { ...store.sentinel, password: MASK };
   }
   return copy;
 }

@@ -8,8 +8,15 @@
 import { ALGORITHMS, DEFAULT_ALGORITHM, resolveAlgorithm } from "../algorithms/registry.ts";
 import type { RateParams } from "../algorithms/types.ts";
 import { isTemplateId } from "../limiters/templates.ts";
-import type { ParsedDefaults, ParsedLimiter, ParsedStore } from "./schema.ts";
-import type { DefaultsConfig, LimiterConfig, OnStoreError, PolicyDescriptor, StoreConfig } from "./types.ts";
+import type { ParsedDefaults, ParsedLimiter, ParsedStore, ParsedTls } from "./schema.ts";
+import type {
+  DefaultsConfig,
+  LimiterConfig,
+  OnStoreError,
+  PolicyDescriptor,
+  RedisTlsConfig,
+  StoreConfig,
+} from "./types.ts";
 import { rateIntervalMs } from "./units.ts";
 
 /** Default `max_clones`. */
@@ -61,7 +68,18 @@ export function normalizeStore(id: string, parsed: ParsedStore): StoreConfig {
     return {
       ...common,
       engine: "redis",
-      url: parsed.url,
+      ...(parsed.url === undefined ? {} : { url: parsed.url }),
+      ...(parsed.client === undefined ? {} : { client: parsed.client }),
+      ...(parsed.sentinels === undefined || parsed.name === undefined
+        ? {}
+        : {
+            sentinel: {
+              sentinels: parsed.sentinels,
+              name: parsed.name,
+              ...(parsed.sentinel_password === undefined ? {} : { password: parsed.sentinel_password }),
+            },
+          }),
+      ...(parsed.tls === undefined || parsed.tls === false ? {} : { tls: normalizeTls(parsed.tls) }),
       keyPrefix: parsed.key_prefix ?? "rate_sync",
       cluster: parsed.cluster ?? false,
       ...(parsed.db === undefined ? {} : { db: parsed.db }),
@@ -71,11 +89,24 @@ export function normalizeStore(id: string, parsed: ParsedStore): StoreConfig {
   return {
     ...common,
     engine: "postgres",
-    url: parsed.url,
+    ...(parsed.url === undefined ? {} : { url: parsed.url }),
+    ...(parsed.client === undefined ? {} : { client: parsed.client }),
     tableName: parsed.table_name ?? "rate_sync_state",
     schemaName: parsed.schema_name ?? "public",
     autoCreate: parsed.auto_create ?? true,
     unlogged: parsed.unlogged ?? false,
+  };
+}
+
+/** `tls = true` or `tls = { … }` as the store reads it. */
+function normalizeTls(tls: true | ParsedTls): RedisTlsConfig {
+  if (tls === true) return { rejectUnauthorized: true };
+  return {
+    ...(tls.ca === undefined ? {} : { caFile: tls.ca }),
+    ...(tls.cert === undefined ? {} : { certFile: tls.cert }),
+    ...(tls.key === undefined ? {} : { keyFile: tls.key }),
+    ...(tls.servername === undefined ? {} : { servername: tls.servername }),
+    rejectUnauthorized: tls.reject_unauthorized ?? true,
   };
 }
 

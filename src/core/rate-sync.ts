@@ -98,7 +98,8 @@ export class RateSync {
   private constructor(snapshot: ConfigSnapshot, options: RateSyncOptions) {
     this.#notices = new Notices(options);
     this.#registry = new Registry(snapshot.defaults.maxClones);
-    this.#stores = new StorePool(options.stores ?? {}, (id) => this.#snapshot.stores.get(id));
+    this.#stores = new StorePool(options.stores ?? {}, (id) => this.#snapshot.stores.get(id), options.clients);
+    this.#stores.checkClients(snapshot);
     this.#engine = new Engine(this.#stores, this.#events);
     this.#acquirer = new Acquirer(this.#engine);
     // Enters the snapshot's limiters into the registry.
@@ -429,7 +430,10 @@ export class RateSync {
 
   // ------------------------------------------------------------------------------------------------ closing
 
-  /** Stops watching, closes every store (after the calls in flight). Idempotent. */
+  /**
+   * Stops watching, closes every store (after the calls in flight). Idempotent. Clients handed over in
+   * `options.clients` stay open: the application owns them and closes them itself.
+   */
   close(): Promise<void> {
     this.#closed ??= this.#close();
     return this.#closed;
