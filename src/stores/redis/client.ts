@@ -315,7 +315,14 @@ function connectionOn(
     const command = COMMAND_NAMES[name as ScriptName];
     if (typeof commands[command] !== "function") client.defineCommand(command, { lua });
   }
-  const script = (name: ScriptName) => commands[COMMAND_NAMES[name]] as ScriptCommand;
+  // Bound once: ioredis's command functions read the client from `this`.
+  const bound = Object.fromEntries(
+    Object.entries(COMMAND_NAMES).map(([name, command]) => [
+      name,
+      (commands[command] as ScriptCommand).bind(client),
+    ]),
+  ) as Record<ScriptName, ScriptCommand>;
+  const script = (name: ScriptName) => bound[name];
   const run = (name: ScriptName, keys: readonly string[], args: readonly string[]) =>
     busy(script(name)(keys.length, ...keys, ...args));
 
