@@ -178,7 +178,9 @@ function readTlsFile(storeId: string, key: string, path: string | undefined): Bu
     return readFileSync(path);
   } catch (error) {
     const why = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    throw new StoreError(storeId, `cannot read tls.${key} ${JSON.stringify(path)} (${why})`, { cause: error });
+    throw new StoreError(storeId, `cannot read tls.${key} ${JSON.stringify(path)} (${why})`, {
+      cause: error,
+    });
   }
 }
 
@@ -231,7 +233,8 @@ export function connectionOptions(config: RedisStoreConfig): {
 
 /** Opens the store's own connection (a single server, a Cluster, or the master its Sentinels name). */
 export function openConnection(driver: IoRedisModule, config: RedisStoreConfig): RedisConnection {
-  const urls = config.url === undefined ? [] : typeof config.url === "string" ? [config.url] : [...config.url];
+  const urls =
+    config.url === undefined ? [] : typeof config.url === "string" ? [config.url] : [...config.url];
   const first = urls[0];
   const { common, retryStrategy } = connectionOptions(config);
   const single = {
@@ -263,11 +266,27 @@ export function openConnection(driver: IoRedisModule, config: RedisStoreConfig):
     client = new driver.Redis(first, single);
   }
   // ioredis reports connection trouble as "error" events as well as through the failing commands; the commands
-  // carry it to the caller, so the event must not crash the process or print "Unhandled error event".
-  client.on("error", () => {});
-  const busy = config.cluster
+  // carry it to the caller, so the event must not crash the process or print "Unhandled error event". The
+  // event's reason (a refused certificate, a wrong password) is kept: a command that failed because the
+  // connection is down says only "Reached the max retries per request limit", and the caller is told why.
+  let connectionError: Error | undefined;
+  client.on("error", (error: Error) => {
+    connectionError = error;
+  });
+  client.on("ready", () => {
+    connectionError = undefined;
+  });
+  const explained = <T>(command: Promise<T>): Promise<T> =>
+    command.catch((error: unknown) => {
+      const why = connectionError;
+      if (why === undefined || !(error instanceof Error) || error.name !== "MaxRetriesPerRequestError")
+        throw error;
+      throw new Error(`the connection is down: ${why.message}`, { cause: error });
+    });
+  const hold = config.cluster
     ? <T>(command: Promise<T>) => command
     : holdOpenWhileBusy(client as Handles & typeof client);
+  const busy = <T>(command: Promise<T>) => hold(explained(command));
   return connectionOn(client, busy, async () => {
     try {
       await Promise.race([
@@ -288,7 +307,11 @@ export function openConnection(driver: IoRedisModule, config: RedisStoreConfig):
  * set it up to.
  */
 export function attachClient(client: RedisClientLike): RedisConnection {
-  return connectionOn(client, (command) => command, async () => {});
+  return connectionOn(
+    client,
+    (command) => command,
+    async () => {},
+  );
 }
 
 /** The script command names of this version of the scripts (`rateSyncPeek_1a2b3c4d`). */
