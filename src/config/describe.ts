@@ -5,9 +5,9 @@
  */
 
 import { MASK, maskUrl } from "./mask.ts";
-import { sentinelList, storeUrls } from "./store-address.ts";
 import { DEFAULT_LEASE_MS } from "./normalize.ts";
 import { configJsonSchema } from "./schema.ts";
+import { sentinelList, storeUrls } from "./store-address.ts";
 import type {
   ConfigSnapshot,
   DefaultsConfig,

@@ -501,7 +501,8 @@ function sentinelsField(): z.ZodType<readonly SentinelAddress[], unknown> {
           code: "invalid_type",
           message: `expected a list of "host:port" strings, got ${describe(input)}`,
         };
-      if (input.length === 0) return { ok: false, code: "invalid_value", message: "expected at least one sentinel" };
+      if (input.length === 0)
+        return { ok: false, code: "invalid_value", message: "expected at least one sentinel" };
       const out: SentinelAddress[] = [];
       for (const [index, item] of input.entries()) {
         const match = typeof item === "string" ? SENTINEL_ADDRESS.exec(item) : null;
@@ -529,7 +530,9 @@ function sentinelsField(): z.ZodType<readonly SentinelAddress[], unknown> {
 /** `tls = { ca = "ca.pem", cert = "client.pem", key = "client.key", servername = "…", reject_unauthorized = true }`. */
 export const redisTlsSchema = z.strictObject(
   {
-    ca: stringField("Path of a PEM file of the certificate authorities to trust (default: the system's).").optional(),
+    ca: stringField(
+      "Path of a PEM file of the certificate authorities to trust (default: the system's).",
+    ).optional(),
     cert: stringField("Path of the PEM client certificate (mutual TLS).").optional(),
     key: stringField("Path of the PEM private key of cert.").optional(),
     servername: stringField("Server name for SNI and the certificate check (default: the host).").optional(),
@@ -561,11 +564,15 @@ function tlsField(): z.ZodType<boolean | z.output<typeof redisTlsSchema>, unknow
         first?.code === "unrecognized_keys"
           ? `unknown key ${first.keys.map((k) => JSON.stringify(k)).join(", ")} (expected "ca", "cert", "key", "servername", "reject_unauthorized")`
           : `${where}${first?.message ?? "invalid"}`;
-      return { ok: false, code: first?.code === "unrecognized_keys" ? "unknown_key" : "invalid_value", message };
+      return {
+        ok: false,
+        code: first?.code === "unrecognized_keys" ? "unknown_key" : "invalid_value",
+        message,
+      };
     },
     {
       description:
-        'TLS to Redis: true (system CAs), or a table { ca, cert, key, servername, reject_unauthorized } of PEM file paths. A rediss:// URL turns TLS on too.',
+        "TLS to Redis: true (system CAs), or a table { ca, cert, key, servername, reject_unauthorized } of PEM file paths. A rediss:// URL turns TLS on too.",
       anyOf: [
         { type: "boolean" },
         {

@@ -437,9 +437,14 @@ function connectionIssues(store: ParsedStore, path: readonly string[]): PathIssu
   }
   for (const key of ["name", "sentinel_password"] as const) {
     if (store[key] !== undefined)
-      issues.push({ code: "conflict", path: [...path, key], message: `${JSON.stringify(key)} needs sentinels` });
+      issues.push({
+        code: "conflict",
+        path: [...path, key],
+        message: `${JSON.stringify(key)} needs sentinels`,
+      });
   }
-  if (store.url === undefined) issues.push(missingConnection(path, '"url" (or "sentinels" with "name", or "client")'));
+  if (store.url === undefined)
+    issues.push(missingConnection(path, '"url" (or "sentinels" with "name", or "client")'));
   return issues;
 }
 

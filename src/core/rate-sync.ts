@@ -98,7 +98,11 @@ export class RateSync {
   private constructor(snapshot: ConfigSnapshot, options: RateSyncOptions) {
     this.#notices = new Notices(options);
     this.#registry = new Registry(snapshot.defaults.maxClones);
-    this.#stores = new StorePool(options.stores ?? {}, (id) => this.#snapshot.stores.get(id), options.clients);
+    this.#stores = new StorePool(
+      options.stores ?? {},
+      (id) => this.#snapshot.stores.get(id),
+      options.clients,
+    );
     this.#stores.checkClients(snapshot);
     this.#engine = new Engine(this.#stores, this.#events);
     this.#acquirer = new Acquirer(this.#engine);

@@ -5,9 +5,9 @@
  * `on_store_error = "local"` decides with; and stores a reload replaced, closing after their calls in flight.
  */
 
-import type { ConfigSnapshot, StoreConfig } from "../config/types.ts";
 import { formatPath } from "../config/issues.ts";
-import { type ConfigIssue, ConfigError, StoreError } from "../errors.ts";
+import type { ConfigSnapshot, StoreConfig } from "../config/types.ts";
+import { ConfigError, type ConfigIssue, StoreError } from "../errors.ts";
 import { clientProblem, createStore, type StoreClients } from "../stores/create-store.ts";
 import { type HeldLeases, MemoryStore } from "../stores/memory/memory-store.ts";
 import type { Store } from "../stores/store.ts";

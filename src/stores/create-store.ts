@@ -39,7 +39,10 @@ export function clientProblem(config: StoreConfig, clients: StoreClients): strin
   if (config.engine === "memory" || config.client === undefined) return undefined;
   const name = config.client;
   const client = Object.hasOwn(clients, name) ? clients[name] : undefined;
-  const kind = config.engine === "redis" ? "an ioredis Redis or Cluster instance" : "a postgres (postgres.js) sql instance";
+  const kind =
+    config.engine === "redis"
+      ? "an ioredis Redis or Cluster instance"
+      : "a postgres (postgres.js) sql instance";
   if (client === undefined) {
     const given = Object.keys(clients);
     return `no client ${JSON.stringify(name)} was given: pass it as new RateSync(config, { clients: { ${JSON.stringify(name)}: … } }), ${kind}${given.length > 0 ? ` (given: ${given.map((n) => JSON.stringify(n)).join(", ")})` : ""}`;

@@ -187,18 +187,24 @@ describe.skipIf(!postgres.available)("PostgreSQL schema versions", () => {
   });
 
   it("refuses postgres connection settings beside client", () => {
-    const error = (() => {
-      try {
-        RateSync.fromConfig(
-          { stores: { db: { engine: "postgres", client: "app", url: postgres.url, pool_max_size: 3 } } },
-          { clients: { app: (() => {}) as never } },
-        );
-      } catch (e) {
-        return e;
-      }
-    })();
+    const error = thrown(() => {
+      RateSync.fromConfig(
+        { stores: { db: { engine: "postgres", client: "app", url: postgres.url, pool_max_size: 3 } } },
+        { clients: { app: (() => {}) as never } },
+      );
+    });
     const message = (error as Error).message;
     expect(message).toContain('stores.db.url: "url" cannot be used with client');
     expect(message).toContain('stores.db.pool_max_size: "pool_max_size" cannot be used with client');
   });
 });
+
+/** What `fn` throws (undefined when it does not). */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}

@@ -100,38 +100,26 @@ describe.skipIf(!redis.available)("a Redis store on a client the application han
   });
 
   it("names a missing client, or one of the wrong kind, when the instance is built", () => {
-    const missing = (() => {
-      try {
-        RateSync.fromConfig(config({ client: "cache" }), { clients: { app: client } });
-      } catch (error) {
-        return error;
-      }
-    })();
+    const missing = thrown(() => {
+      RateSync.fromConfig(config({ client: "cache" }), { clients: { app: client } });
+    });
     expect(isConfigError(missing)).toBe(true);
     expect(String((missing as Error).message)).toMatch(/stores\.main\.client: no client "cache" was given/);
     expect(String((missing as Error).message)).toContain('(given: "app")');
-    const wrongKind = (() => {
-      try {
-        RateSync.fromConfig(config({ client: "app" }), { clients: { app: {} as never } });
-      } catch (error) {
-        return error;
-      }
-    })();
+    const wrongKind = thrown(() => {
+      RateSync.fromConfig(config({ client: "app" }), { clients: { app: {} as never } });
+    });
     expect(String((wrongKind as Error).message)).toContain(
       'client "app" is not an ioredis Redis or Cluster instance',
     );
   });
 
   it("refuses connection settings beside client: the client brings its own", () => {
-    const error = (() => {
-      try {
-        RateSync.fromConfig(config({ client: "app", url: redis.url, tls: true }), {
-          clients: { app: client },
-        });
-      } catch (e) {
-        return e;
-      }
-    })();
+    const error = thrown(() => {
+      RateSync.fromConfig(config({ client: "app", url: redis.url, tls: true }), {
+        clients: { app: client },
+      });
+    });
     expect(isConfigError(error)).toBe(true);
     const message = (error as Error).message;
     expect(message).toContain('stores.main.url: "url" cannot be used with client');
@@ -316,4 +304,14 @@ async function firstStoreError(rs: RateSync) {
   const error = errors[0];
   if (error === undefined) throw new Error(`expected a store error, got ${JSON.stringify(decision)}`);
   return { decision, error };
+}
+
+/** What `fn` throws (undefined when it does not). */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
 }

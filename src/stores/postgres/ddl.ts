@@ -31,8 +31,8 @@ import {
   stepFunctionSql,
 } from "./functions-sql.ts";
 import { type PostgresNames, postgresNames } from "./identifiers.ts";
+import { MIGRATIONS, type Migration, SCHEMA_VERSION } from "./migrations.ts";
 import { refundFunctionSql } from "./refund-sql.ts";
-import { type Migration, MIGRATIONS, SCHEMA_VERSION } from "./migrations.ts";
 import { renewFunctionSql } from "./renew-sql.ts";
 
 /** The parts of a PostgreSQL store config that shape its DDL. */
@@ -65,9 +65,10 @@ export function schemaMarker(
   const names = postgresNames(config.schemaName, config.tableName);
   const hash = createHash("sha256")
     .update(
-      [...migrations.flatMap((migration) => migration.statements(config)), ...functionStatements(config)].join(
-        ";\n",
-      ),
+      [
+        ...migrations.flatMap((migration) => migration.statements(config)),
+        ...functionStatements(config),
+      ].join(";\n"),
     )
     .digest("hex")
     .slice(0, 16);

@@ -70,7 +70,10 @@ export interface SchemaState {
 }
 
 /** Reads the version of the store's schema (no lock; see {@link migrateSchema} for the locked read). */
-export async function readSchemaState(runner: Pick<Sql, "unsafe">, names: PostgresNames): Promise<SchemaState> {
+export async function readSchemaState(
+  runner: Pick<Sql, "unsafe">,
+  names: PostgresNames,
+): Promise<SchemaState> {
   const [row] = await runner.unsafe(
     "SELECT to_regclass($1::text) IS NOT NULL AS has_table, to_regclass($2::text) IS NOT NULL AS has_versions",
     [names.table, names.versionTable],
@@ -85,7 +88,12 @@ export async function readSchemaState(runner: Pick<Sql, "unsafe">, names: Postgr
 }
 
 /** The refusal of a database whose schema is newer than this library. */
-export function schemaTooNew(storeId: string, names: PostgresNames, version: number, known: number): StoreError {
+export function schemaTooNew(
+  storeId: string,
+  names: PostgresNames,
+  version: number,
+  known: number,
+): StoreError {
   return new StoreError(
     storeId,
     `the schema of ${names.display} is at version ${version}, newer than this rate-sync supports (version ${known}); upgrade rate-sync, or give this store another table_name`,
