@@ -418,6 +418,13 @@ function connectionIssues(store: ParsedStore, path: readonly string[]): PathIssu
     if (store.url === undefined) issues.push(missingConnection(path, '"url" (or "client")'));
     return issues;
   }
+  if (typeof store.tls === "object" && (store.tls.cert === undefined) !== (store.tls.key === undefined)) {
+    issues.push({
+      code: "conflict",
+      path: [...path, "tls"],
+      message: "cert and key go together: a client certificate needs its private key (give both, or neither)",
+    });
+  }
   if (store.sentinels !== undefined) {
     if (store.name === undefined)
       issues.push({

@@ -75,6 +75,8 @@ describe("store connections in the config", () => {
     };
     expect(message('{ cafile = "x" }')).toContain('stores.r.tls: unknown key "cafile"');
     expect(message('"yes"')).toContain("expected true, false or a table");
+    expect(message('{ cert = "client.pem" }')).toContain("stores.r.tls: cert and key go together");
+    expect(message('{ cert = "client.pem", key = "client.key" }')).toBe("");
     expect(message("false")).toBe("");
   });
 
