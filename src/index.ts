@@ -82,6 +82,7 @@ export type {
   ValueSource,
 } from "./overrides/types.ts";
 export { DynamicConfig } from "./reload/dynamic-config.ts";
+export type { PostgresClientLike, RedisClientLike, StoreClient } from "./stores/clients.ts";
 export { MemoryStore, type MemoryStoreOptions } from "./stores/memory/memory-store.ts";
 export { type PostgresDdlOptions, postgresDdl } from "./stores/postgres/ddl.ts";
 export type { BatchResult, OpResult, Store, StoreEngine, StoreOp } from "./stores/store.ts";

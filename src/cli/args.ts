@@ -16,6 +16,8 @@ interface CommandSpec {
   readonly args: readonly string[];
   /** Whether `--json` applies. */
   readonly json: boolean;
+  /** Whether `--dry-run` applies. */
+  readonly dryRun?: boolean;
 }
 
 /** Every command and what it accepts. */
@@ -25,10 +27,11 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   inspect: { args: ["<key>", "[file]"], json: true },
   sql: { args: ["[file]"], json: false },
   top: { args: ["<snapshot>", "[limiter]"], json: true },
+  migrate: { args: ["[file]"], json: false, dryRun: true },
   schema: { args: [], json: false },
 };
 
-const OPTIONS = ["--json", "--help", "-h", "--version", "-v"];
+const OPTIONS = ["--json", "--dry-run", "--help", "-h", "--version", "-v"];
 
 /** A parsed command line. */
 export type ParsedArgs =
@@ -40,13 +43,21 @@ export type ParsedArgs =
       /** The positional arguments, as many as the command takes at most (missing optional ones absent). */
       readonly args: readonly string[];
       readonly json: boolean;
+      /** `--dry-run` (migrate): print what would run, run nothing. */
+      readonly dryRun: boolean;
     };
 
 /** `rate-sync explain <key> [file] [--json]`. */
 export function commandUsage(command: string): string {
   const spec = COMMANDS[command];
   if (spec === undefined) return "rate-sync <command>";
-  return ["rate-sync", command, ...spec.args, ...(spec.json ? ["[--json]"] : [])].join(" ");
+  return [
+    "rate-sync",
+    command,
+    ...spec.args,
+    ...(spec.json ? ["[--json]"] : []),
+    ...(spec.dryRun ? ["[--dry-run]"] : []),
+  ].join(" ");
 }
 
 /**
@@ -59,6 +70,7 @@ export function commandUsage(command: string): string {
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   const positional: string[] = [];
   let json = false;
+  let dryRun = false;
   let help = false;
   let version = false;
   let optionsEnded = false;
@@ -69,6 +81,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       optionsEnded = true;
     } else if (arg === "--json") {
       json = true;
+    } else if (arg === "--dry-run") {
+      dryRun = true;
     } else if (arg === "--help" || arg === "-h") {
       help = true;
     } else if (arg === "--version" || arg === "-v") {
@@ -103,5 +117,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   }
   if (json && !spec.json)
     throw new UsageError(`${command} does not take --json (usage: ${commandUsage(command)})`);
-  return { kind: "command", command, args, json };
+  if (dryRun && spec.dryRun !== true)
+    throw new UsageError(`${command} does not take --dry-run (usage: ${commandUsage(command)})`);
+  return { kind: "command", command, args, json, dryRun };
 }

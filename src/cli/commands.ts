@@ -5,8 +5,14 @@
 
 import { configSchemaJson, describeConfig, describeLimiter } from "../config/describe.ts";
 import { loadConfig } from "../config/load.ts";
-import { MASK, maskUrl } from "../config/mask.ts";
-import type { ConfigSnapshot, LimiterConfig, LimiterDefinition, StoreConfig } from "../config/types.ts";
+import { MASK, maskSecrets, maskUrl } from "../config/mask.ts";
+import type {
+  ConfigSnapshot,
+  LimiterConfig,
+  LimiterDefinition,
+  PostgresStoreConfig,
+  StoreConfig,
+} from "../config/types.ts";
 import { RateSync } from "../core/rate-sync.ts";
 import {
   type ConfigIssue,
@@ -40,11 +46,13 @@ Commands:
                          the keys denied most, from a JSON file the app wrote with rs.topKeysSnapshot()
                          ("-" reads standard input)
   sql [file]             PostgreSQL DDL for the postgres stores of a config
+  migrate [file]         bring the schema of each postgres store to this version (--dry-run: print only)
   schema                 the JSON Schema of rate-sync.toml
 ${OVERRIDE_USAGE}
 
 Options:
   --json                 check, explain, inspect, top: print JSON on stdout (failures too)
+  --dry-run              migrate: print the statements it would run, change nothing
   --help, -h             this help
   --version, -v          the version of rate-sync
 
@@ -158,6 +166,14 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
         }
         return 0;
       }
+      case "migrate": {
+        const snapshot = await load(first, io);
+        const stores = [...snapshot.stores.values()].filter((s) => s.engine === "postgres");
+        if (stores.length === 0)
+          throw new CommandFailure("the config has no postgres store", "NO_POSTGRES_STORE");
+        for (const store of stores) out(await migrateStore(store, parsed.dryRun));
+        return 0;
+      }
       default:
         // parseArgs only returns the commands above.
         throw new UsageError(`unknown command ${JSON.stringify(parsed.command)}`);
@@ -181,6 +197,46 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
       return 1;
     }
     throw error;
+  }
+}
+
+/**
+ * `rate-sync migrate` for one store: connects with one connection, runs the migrations under the store's
+ * advisory lock (or, dry, works out what they would run), and says what it did.
+ * @throws CommandFailure naming the store when it cannot connect or refuses the database's version.
+ */
+async function migrateStore(store: PostgresStoreConfig, dryRun: boolean): Promise<string> {
+  const label = `store "${store.id}" (${store.schemaName}.${store.tableName})`;
+  if (store.client !== undefined || store.url === undefined) {
+    return `${label}: runs on client ${JSON.stringify(store.client)} given in code; the application migrates it when the store starts (auto_create), skipped`;
+  }
+  const { loadDriver } = await import("../stores/postgres/driver.ts");
+  const { migrateSchema } = await import("../stores/postgres/migrate.ts");
+  const postgres = await loadDriver(store.id);
+  const sql = postgres(store.url, {
+    max: 1,
+    onnotice: () => {},
+    connect_timeout: Math.max(1, (store.socketConnectTimeoutMs ?? 5_000) / 1000),
+  });
+  try {
+    const result = await migrateSchema(sql, store, { storeId: store.id, dryRun });
+    const versions = result.applied.map((m) => `${m.version} (${m.description})`).join(", ");
+    if (dryRun) {
+      const head =
+        result.applied.length === 0
+          ? `${label}: at version ${result.from}, up to date; would refresh the functions:`
+          : `${label}: at version ${result.from}; would apply ${versions}:`;
+      return [head, ...result.statements.map((statement) => `${statement};`)].join("\n");
+    }
+    return result.applied.length === 0
+      ? `${label}: up to date at version ${result.to}`
+      : `${label}: version ${result.from} → ${result.to} (applied ${versions})`;
+  } catch (error) {
+    if (isStoreError(error)) throw new CommandFailure(`rate-sync migrate: ${error.message}`, error.code);
+    const reason = maskSecrets(error instanceof Error ? error.message : String(error));
+    throw new CommandFailure(await describeStoreFailure(store, reason), "STORE_ERROR");
+  } finally {
+    await sql.end({ timeout: 1 }).catch(() => {});
   }
 }
 
@@ -321,8 +377,11 @@ function describeJson(snapshot: ConfigSnapshot): Record<string, unknown> {
 function maskStore(store: StoreConfig): unknown {
   const copy: Record<string, unknown> = { ...store };
   if (typeof copy.password === "string") copy.password = MASK;
-  if (typeof store.engine === "string" && "url" in store) {
+  if (store.engine !== "memory" && store.url !== undefined) {
     copy.url = typeof store.url === "string" ? maskUrl(store.url) : store.url.map(maskUrl);
+  }
+  if (store.engine === "redis" && store.sentinel?.password !== undefined) {
+    copy.sentinel = { ...store.sentinel, password: MASK };
   }
   return copy;
 }

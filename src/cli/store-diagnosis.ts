@@ -7,7 +7,7 @@
  */
 
 import { connect } from "node:net";
-import { maskUrl } from "../config/mask.ts";
+import { describeAddress, storeUrls } from "../config/store-address.ts";
 import type { StoreConfig } from "../config/types.ts";
 
 const DEFAULT_PORTS: Readonly<Record<string, number>> = { redis: 6379, postgres: 5432 };
@@ -53,8 +53,8 @@ export function probeTcp(
  */
 export async function describeStoreFailure(store: StoreConfig, reason: string): Promise<string> {
   if (store.engine === "memory") return `store "${store.id}" (memory) failed: ${reason}`;
-  const urls = typeof store.url === "string" ? [store.url] : store.url;
-  const shown = urls.map(maskUrl).join(", ");
+  const urls = storeUrls(store);
+  const shown = describeAddress(store);
   const first = urls[0];
   const address = first === undefined ? undefined : addressOf(first, store.engine);
   if (address !== undefined) {

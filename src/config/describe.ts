@@ -8,12 +8,16 @@ import type { RateParams } from "../algorithms/types.ts";
 import { MASK, maskUrl } from "./mask.ts";
 import { DEFAULT_LEASE_MS } from "./normalize.ts";
 import { configJsonSchema } from "./schema.ts";
+import { sentinelList, storeUrls } from "./store-address.ts";
 import type {
   ConfigSnapshot,
   DefaultsConfig,
   LimitDefinition,
   LimiterConfig,
   LimiterDefinition,
+  PostgresStoreConfig,
+  RedisStoreConfig,
+  RedisTlsConfig,
   StoreConfig,
 } from "./types.ts";
 
@@ -35,6 +39,26 @@ function formatNumber(value: number): string {
   return String(Number(value.toPrecision(6)));
 }
 
+/** `url=…`, `sentinels=… name=…` or `client=…`: how the store connects, secrets masked. */
+function addressPart(store: RedisStoreConfig | PostgresStoreConfig): string {
+  if (store.client !== undefined) return `client=${JSON.stringify(store.client)}`;
+  if (store.engine === "redis" && store.sentinel !== undefined) {
+    return `sentinels=${sentinelList(store.sentinel)} name=${JSON.stringify(store.sentinel.name)}`;
+  }
+  return `url=${storeUrls(store).map(maskUrl).join(",")}`;
+}
+
+/** `tls=on` with the files it reads (paths are not secrets; the key file's content never shows). */
+function describeTls(tls: RedisTlsConfig): string {
+  const parts = ["tls=on"];
+  if (tls.caFile !== undefined) parts.push(`ca=${tls.caFile}`);
+  if (tls.certFile !== undefined) parts.push(`cert=${tls.certFile}`);
+  if (tls.keyFile !== undefined) parts.push(`key=${tls.keyFile}`);
+  if (tls.servername !== undefined) parts.push(`servername=${tls.servername}`);
+  if (!tls.rejectUnauthorized) parts.push("reject_unauthorized=false");
+  return parts.join(" ");
+}
+
 function describeStore(store: StoreConfig): string {
   const parts: string[] = [];
   switch (store.engine) {
@@ -42,19 +66,16 @@ function describeStore(store: StoreConfig): string {
       parts.push(`max_keys=${store.maxKeys}`);
       break;
     case "redis": {
-      const urls = typeof store.url === "string" ? [store.url] : store.url;
-      parts.push(
-        `url=${urls.map(maskUrl).join(",")}`,
-        `key_prefix=${store.keyPrefix}`,
-        `cluster=${store.cluster}`,
-      );
+      parts.push(addressPart(store), `key_prefix=${store.keyPrefix}`, `cluster=${store.cluster}`);
       if (store.db !== undefined) parts.push(`db=${store.db}`);
       if (store.password !== undefined) parts.push(`password=${MASK}`);
+      if (store.sentinel?.password !== undefined) parts.push(`sentinel_password=${MASK}`);
+      if (store.tls !== undefined) parts.push(describeTls(store.tls));
       break;
     }
     case "postgres":
       parts.push(
-        `url=${maskUrl(store.url)}`,
+        addressPart(store),
         `table=${JSON.stringify(store.schemaName)}.${JSON.stringify(store.tableName)}`,
         `auto_create=${store.autoCreate}`,
         `unlogged=${store.unlogged}`,

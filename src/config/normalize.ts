@@ -15,6 +15,7 @@ import type {
   ParsedOverrides,
   ParsedRatePart,
   ParsedStore,
+  ParsedTls,
 } from "./schema.ts";
 import type {
   DefaultsConfig,
@@ -23,6 +24,7 @@ import type {
   OnStoreError,
   OverridesConfig,
   PolicyDescriptor,
+  RedisTlsConfig,
   StoreConfig,
 } from "./types.ts";
 import { rateIntervalMs } from "./units.ts";
@@ -93,7 +95,18 @@ export function normalizeStore(id: string, parsed: ParsedStore): StoreConfig {
     return {
       ...common,
       engine: "redis",
-      url: parsed.url,
+      ...(parsed.url === undefined ? {} : { url: parsed.url }),
+      ...(parsed.client === undefined ? {} : { client: parsed.client }),
+      ...(parsed.sentinels === undefined || parsed.name === undefined
+        ? {}
+        : {
+            sentinel: {
+              sentinels: parsed.sentinels,
+              name: parsed.name,
+              ...(parsed.sentinel_password === undefined ? {} : { password: parsed.sentinel_password }),
+            },
+          }),
+      ...(parsed.tls === undefined || parsed.tls === false ? {} : { tls: normalizeTls(parsed.tls) }),
       keyPrefix: parsed.key_prefix ?? "rate_sync",
       cluster: parsed.cluster ?? false,
       ...(parsed.db === undefined ? {} : { db: parsed.db }),
@@ -103,11 +116,24 @@ export function normalizeStore(id: string, parsed: ParsedStore): StoreConfig {
   return {
     ...common,
     engine: "postgres",
-    url: parsed.url,
+    ...(parsed.url === undefined ? {} : { url: parsed.url }),
+    ...(parsed.client === undefined ? {} : { client: parsed.client }),
     tableName: parsed.table_name ?? "rate_sync_state",
     schemaName: parsed.schema_name ?? "public",
     autoCreate: parsed.auto_create ?? true,
     unlogged: parsed.unlogged ?? false,
+  };
+}
+
+/** `tls = true` or `tls = { … }` as the store reads it. */
+function normalizeTls(tls: true | ParsedTls): RedisTlsConfig {
+  if (tls === true) return { rejectUnauthorized: true };
+  return {
+    ...(tls.ca === undefined ? {} : { caFile: tls.ca }),
+    ...(tls.cert === undefined ? {} : { certFile: tls.cert }),
+    ...(tls.key === undefined ? {} : { keyFile: tls.key }),
+    ...(tls.servername === undefined ? {} : { servername: tls.servername }),
+    rejectUnauthorized: tls.reject_unauthorized ?? true,
   };
 }
 

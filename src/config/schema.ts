@@ -477,11 +477,132 @@ export const memoryStoreSchema = z.strictObject(
   TABLE_ERROR,
 );
 
+/** `client`: the name of a connection the application hands over in code (`RateSyncOptions.clients`). */
+function clientField(kind: string): z.ZodType<string, unknown> {
+  return stringField(
+    `Name of ${kind} given in code (new RateSync(config, { clients: { <name>: client } })); instead of url. The application owns it: close() leaves it open.`,
+    200,
+  );
+}
+
+/** A `host:port` of a Redis Sentinel, parsed. */
+export interface SentinelAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+const SENTINEL_ADDRESS = /^(?:\[(?<v6>[0-9a-fA-F:.]+)\]|(?<host>[^\s:[\]]+)):(?<port>\d{1,5})$/;
+
+/** `sentinels = ["10.0.0.1:26379", "[::1]:26379"]`: at least one `host:port`. */
+function sentinelsField(): z.ZodType<readonly SentinelAddress[], unknown> {
+  return field<readonly SentinelAddress[]>(
+    (input) => {
+      if (!Array.isArray(input))
+        return {
+          ok: false,
+          code: "invalid_type",
+          message: `expected a list of "host:port" strings, got ${describe(input)}`,
+        };
+      if (input.length === 0)
+        return { ok: false, code: "invalid_value", message: "expected at least one sentinel" };
+      const out: SentinelAddress[] = [];
+      for (const [index, item] of input.entries()) {
+        const match = typeof item === "string" ? SENTINEL_ADDRESS.exec(item) : null;
+        const port = Number(match?.groups?.port);
+        if (match === null || !(port >= 1 && port <= 65_535)) {
+          return {
+            ok: false,
+            code: "invalid_value",
+            message: `item ${index}: expected "host:port" (port 1 to 65535), got ${describe(item)}`,
+          };
+        }
+        out.push(Object.freeze({ host: (match.groups?.v6 ?? match.groups?.host) as string, port }));
+      }
+      return { ok: true, value: Object.freeze(out) };
+    },
+    {
+      type: "array",
+      minItems: 1,
+      items: { type: "string", pattern: String.raw`^(\[[0-9a-fA-F:.]+\]|[^\s:\[\]]+):\d{1,5}$` },
+      description: 'Redis Sentinels as "host:port"; the store asks them for the master named by name.',
+    },
+  );
+}
+
+/** `tls = { ca = "ca.pem", cert = "client.pem", key = "client.key", servername = "…", reject_unauthorized = true }`. */
+export const redisTlsSchema = z.strictObject(
+  {
+    ca: stringField(
+      "Path of a PEM file of the certificate authorities to trust (default: the system's).",
+    ).optional(),
+    cert: stringField("Path of the PEM client certificate (mutual TLS).").optional(),
+    key: stringField("Path of the PEM private key of cert.").optional(),
+    servername: stringField("Server name for SNI and the certificate check (default: the host).").optional(),
+    reject_unauthorized: booleanField(
+      "Refuse a server whose certificate does not verify (default true).",
+    ).optional(),
+  },
+  TABLE_ERROR,
+);
+
+/** `tls = true` (the system's certificate authorities) or a table of TLS settings. */
+function tlsField(): z.ZodType<boolean | z.output<typeof redisTlsSchema>, unknown> {
+  return field<boolean | z.output<typeof redisTlsSchema>>(
+    (input) => {
+      if (input === true || input === "true") return { ok: true, value: true };
+      if (input === false || input === "false") return { ok: true, value: false };
+      if (typeof input !== "object" || input === null || Array.isArray(input)) {
+        return {
+          ok: false,
+          code: "invalid_type",
+          message: `expected true, false or a table such as { ca = "ca.pem" }, got ${describe(input)}`,
+        };
+      }
+      const parsed = redisTlsSchema.safeParse(input);
+      if (parsed.success) return { ok: true, value: parsed.data };
+      const first = parsed.error.issues[0];
+      const where = first?.path.length ? `${first.path.join(".")}: ` : "";
+      const message =
+        first?.code === "unrecognized_keys"
+          ? `unknown key ${first.keys.map((k) => JSON.stringify(k)).join(", ")} (expected "ca", "cert", "key", "servername", "reject_unauthorized")`
+          : `${where}${first?.message ?? "invalid"}`;
+      return {
+        ok: false,
+        code: first?.code === "unrecognized_keys" ? "unknown_key" : "invalid_value",
+        message,
+      };
+    },
+    {
+      description:
+        "TLS to Redis: true (system CAs), or a table { ca, cert, key, servername, reject_unauthorized } of PEM file paths. A rediss:// URL turns TLS on too.",
+      anyOf: [
+        { type: "boolean" },
+        {
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            ca: { type: "string", minLength: 1 },
+            cert: { type: "string", minLength: 1 },
+            key: { type: "string", minLength: 1 },
+            servername: { type: "string", minLength: 1 },
+            reject_unauthorized: { type: "boolean" },
+          },
+        },
+      ],
+    },
+  );
+}
+
 /** `[stores.<id>]` with `engine = "redis"`. */
 export const redisStoreSchema = z.strictObject(
   {
     engine: z.literal("redis"),
-    url: redisUrlField(),
+    url: redisUrlField().optional(),
+    client: clientField("an ioredis client or Cluster").optional(),
+    sentinels: sentinelsField().optional(),
+    name: stringField("With sentinels: the name of the master group (as in sentinel.conf).").optional(),
+    sentinel_password: stringField("With sentinels: the password of the Sentinels themselves.").optional(),
+    tls: tlsField().optional(),
     key_prefix: stringField('Namespace of every key (default "rate_sync").').optional(),
     cluster: booleanField("Connect with Redis Cluster; url may then be a list of node URLs.").optional(),
     db: numberField({
@@ -505,7 +626,8 @@ export const redisStoreSchema = z.strictObject(
 export const postgresStoreSchema = z.strictObject(
   {
     engine: z.literal("postgres"),
-    url: postgresUrlField(),
+    url: postgresUrlField().optional(),
+    client: clientField("a postgres (postgres.js) sql instance").optional(),
     // PostgreSQL truncates identifiers longer than 63 bytes; refusing them avoids two stores silently sharing.
     table_name: stringField('Table of the state (default "rate_sync_state").', 63).optional(),
     schema_name: stringField('Schema of the table (default "public").', 63).optional(),
@@ -767,6 +889,8 @@ export type ParsedLimit = z.output<typeof limitSchema>;
 export type ParsedRatePart = Omit<ParsedLimit, "name">;
 /** `[overrides]` after validation. */
 export type ParsedOverrides = z.output<typeof overridesSchema>;
+/** A `tls = { … }` table after validation. */
+export type ParsedTls = z.output<typeof redisTlsSchema>;
 /** `[defaults]` after validation. */
 export type ParsedDefaults = z.output<typeof defaultsSchema>;
 /** A `[stores.<id>]` table after validation. */

@@ -75,11 +75,43 @@ export interface MemoryStoreConfig extends StoreConfigBase {
   readonly maxKeys: number;
 }
 
+/** TLS settings of a Redis store (`tls = { … }`); file paths are read when the store connects. */
+export interface RedisTlsConfig {
+  /** PEM file of the certificate authorities to trust; the system's when absent. */
+  readonly caFile?: string;
+  /** PEM client certificate (mutual TLS). */
+  readonly certFile?: string;
+  /** PEM private key of `certFile`. */
+  readonly keyFile?: string;
+  /** Server name for SNI and the certificate check; the host when absent. */
+  readonly servername?: string;
+  /** Refuse a server whose certificate does not verify. @default true */
+  readonly rejectUnauthorized: boolean;
+}
+
+/** Redis Sentinel settings of a Redis store (`sentinels`, `name`, `sentinel_password`). */
+export interface RedisSentinelConfig {
+  readonly sentinels: readonly { readonly host: string; readonly port: number }[];
+  /** The master group's name, as in `sentinel.conf`. */
+  readonly name: string;
+  /** The Sentinels' own password (the master's is `password` or the URL's). */
+  readonly password?: string;
+}
+
 /** `engine = "redis"`. */
 export interface RedisStoreConfig extends StoreConfigBase {
   readonly engine: "redis";
-  /** One URL, or several node URLs for a cluster. */
-  readonly url: string | readonly string[];
+  /**
+   * One URL, or several node URLs for a cluster. Absent when the store connects through Sentinels or uses a
+   * client given in code.
+   */
+  readonly url?: string | readonly string[];
+  /** The name of an ioredis client given in code (`RateSyncOptions.clients`) that the store runs on. */
+  readonly client?: string;
+  /** Connect to the master the Sentinels name. */
+  readonly sentinel?: RedisSentinelConfig;
+  /** TLS settings; a `rediss://` URL turns TLS on with the defaults too. */
+  readonly tls?: RedisTlsConfig;
   readonly keyPrefix: string;
   readonly cluster: boolean;
   readonly db?: number;
@@ -95,7 +127,10 @@ export interface RedisStoreConfig extends StoreConfigBase {
 /** `engine = "postgres"`. */
 export interface PostgresStoreConfig extends StoreConfigBase {
   readonly engine: "postgres";
-  readonly url: string;
+  /** Absent when the store uses a client given in code. */
+  readonly url?: string;
+  /** The name of a postgres.js `sql` instance given in code (`RateSyncOptions.clients`) that the store runs on. */
+  readonly client?: string;
   readonly tableName: string;
   readonly schemaName: string;
   readonly autoCreate: boolean;

@@ -297,6 +297,13 @@ function* validateTables(document: unknown): Steps<DocumentValidation> {
         path: ["overrides", "store"],
         message: `store ${JSON.stringify(result.data.store)} is a Redis Cluster, which cannot hold overrides yet: name a single-node Redis or a PostgreSQL store`,
       });
+    } else if ((stores.get(result.data.store) as { client?: string } | undefined)?.client !== undefined) {
+      // Overrides open connections of their own (a subscriber, a listener): an injected client cannot give them.
+      issues.push({
+        code: "invalid_value",
+        path: ["overrides", "store"],
+        message: `store ${JSON.stringify(result.data.store)} runs on an injected client (client = …), which cannot hold overrides: name a store with a url`,
+      });
     } else overrides = result.data;
   }
 
@@ -423,8 +430,8 @@ export function validateStoreTable(
   }
 
   const store = result.data;
-  const issues: PathIssue[] = [];
-  if (store.engine === "redis" && typeof store.url !== "string" && store.cluster !== true) {
+  const issues: PathIssue[] = connectionIssues(store, path);
+  if (store.engine === "redis" && Array.isArray(store.url) && store.cluster !== true) {
     issues.push({ code: "conflict", path: [...path, "url"], message: "a list of URLs needs cluster = true" });
   }
   if (store.engine !== "memory" && store.pool_min_size !== undefined) {
@@ -438,6 +445,89 @@ export function validateStoreTable(
     }
   }
   return issues.length > 0 ? { issues } : { value: store, issues };
+}
+
+/** Keys that configure a connection the store opens itself: meaningless when it runs on a client given in code. */
+const CONNECTION_KEYS = {
+  redis: [
+    "url",
+    "sentinels",
+    "name",
+    "sentinel_password",
+    "tls",
+    "cluster",
+    "db",
+    "password",
+    "pool_max_size",
+    "pool_min_size",
+    "socket_timeout",
+    "socket_connect_timeout",
+  ],
+  postgres: ["url", "pool_max_size", "pool_min_size", "socket_timeout", "socket_connect_timeout"],
+} as const;
+
+/**
+ * How a remote store connects: exactly one of `url`, `sentinels` (with `name`) or `client`; a client given in
+ * code brings its own connection settings, so the keys that would configure one are refused beside it.
+ */
+function connectionIssues(store: ParsedStore, path: readonly string[]): PathIssue[] {
+  if (store.engine === "memory") return [];
+  const table = store as Record<string, unknown>;
+  const issues: PathIssue[] = [];
+  if (store.client !== undefined) {
+    for (const key of CONNECTION_KEYS[store.engine]) {
+      if (table[key] === undefined) continue;
+      issues.push({
+        code: "conflict",
+        path: [...path, key],
+        message: `${JSON.stringify(key)} cannot be used with client: the client given in code brings its own connection settings`,
+      });
+    }
+    return issues;
+  }
+  if (store.engine === "postgres") {
+    if (store.url === undefined) issues.push(missingConnection(path, '"url" (or "client")'));
+    return issues;
+  }
+  if (typeof store.tls === "object" && (store.tls.cert === undefined) !== (store.tls.key === undefined)) {
+    issues.push({
+      code: "conflict",
+      path: [...path, "tls"],
+      message: "cert and key go together: a client certificate needs its private key (give both, or neither)",
+    });
+  }
+  if (store.sentinels !== undefined) {
+    if (store.name === undefined)
+      issues.push({
+        code: "missing_key",
+        path,
+        message: 'missing "name": sentinels need the name of the master group (as in sentinel.conf)',
+      });
+    for (const key of ["url", "cluster"] as const) {
+      if (store[key] !== undefined)
+        issues.push({
+          code: "conflict",
+          path: [...path, key],
+          message: `${JSON.stringify(key)} cannot be used with sentinels: the Sentinels name the master (give password and db as keys)`,
+        });
+    }
+    return issues;
+  }
+  for (const key of ["name", "sentinel_password"] as const) {
+    if (store[key] !== undefined)
+      issues.push({
+        code: "conflict",
+        path: [...path, key],
+        message: `${JSON.stringify(key)} needs sentinels`,
+      });
+  }
+  if (store.url === undefined)
+    issues.push(missingConnection(path, '"url" (or "sentinels" with "name", or "client")'));
+  return issues;
+}
+
+function missingConnection(path: readonly string[], what: string): PathIssue {
+  return { code: "missing_key", path, message: `missing ${what}` };
 }
 
 const BUCKET_ALGORITHMS: readonly AlgorithmName[] = namesOfFamily("bucket", true);

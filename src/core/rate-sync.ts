@@ -105,7 +105,12 @@ export class RateSync {
   private constructor(snapshot: ConfigSnapshot, options: RateSyncOptions) {
     this.#notices = new Notices(options);
     this.#registry = new Registry(snapshot.defaults.maxClones);
-    this.#stores = new StorePool(options.stores ?? {}, (id) => this.#snapshot.stores.get(id));
+    this.#stores = new StorePool(
+      options.stores ?? {},
+      (id) => this.#snapshot.stores.get(id),
+      options.clients,
+    );
+    this.#stores.checkClients(snapshot);
     this.#topKeys = options.topKeys === false ? undefined : new TopKeys(options.topKeys);
     this.#engine = new Engine(this.#stores, this.#events, this.#topKeys);
     this.#acquirer = new Acquirer(this.#engine);
@@ -546,7 +551,10 @@ export class RateSync {
 
   // ------------------------------------------------------------------------------------------------ closing
 
-  /** Stops watching, closes every store (after the calls in flight). Idempotent. */
+  /**
+   * Stops watching, closes every store (after the calls in flight). Idempotent. Clients handed over in
+   * `options.clients` stay open: the application owns them and closes them itself.
+   */
   close(): Promise<void> {
     this.#closed ??= this.#close();
     return this.#closed;

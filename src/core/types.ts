@@ -7,6 +7,7 @@ import type { LimiterDefinition, PolicyDescriptor } from "../config/types.ts";
 import type { ConfigError, UnknownLimiterError } from "../errors.ts";
 import type { ListVerdict } from "../lists/key-lists.ts";
 import type { OverrideEvent } from "../overrides/types.ts";
+import type { StoreClient } from "../stores/clients.ts";
 import type { Store } from "../stores/store.ts";
 import type { TopKeysOptions } from "../top-keys/top-keys.ts";
 import type { NoticeOptions } from "./notices.ts";
@@ -213,6 +214,23 @@ export interface RateSyncOptions extends NoticeOptions {
    * implementation gets in, and how tests inject a store with a fake clock.
    */
   readonly stores?: Readonly<Record<string, Store>>;
+  /**
+   * Connections the application already has, by name, for stores whose config says `client = "<name>"`: an
+   * ioredis `Redis` or `Cluster` for a redis store, a postgres.js `sql` for a postgres store. The store keeps
+   * its other settings (`key_prefix`, `timeout`, `table_name`, …) and shares the client's pool and its TLS,
+   * Sentinel or Cluster settings. The application owns them: `close()` leaves them open, and the store never
+   * adds listeners to them or changes how their sockets hold the process.
+   *
+   * @example
+   * ```ts
+   * const redis = new Redis(process.env.REDIS_URL);
+   * const rs = RateSync.fromToml(`[stores.main]
+engine = "redis"
+client = "app"
+…`, { clients: { app: redis } });
+   * ```
+   */
+  readonly clients?: Readonly<Record<string, StoreClient>>;
   /** Environment for `${VAR}` interpolation. @default process.env */
   readonly env?: Record<string, string | undefined>;
   /**

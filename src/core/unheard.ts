@@ -6,6 +6,7 @@
  */
 
 import { maskSecrets } from "../config/mask.ts";
+import { describeAddress } from "../config/store-address.ts";
 import type { LimiterConfig, StoreConfig } from "../config/types.ts";
 import type { RateSyncEventName, RateSyncEvents } from "./types.ts";
 
@@ -26,8 +27,7 @@ export interface UnheardContext {
 /** The store as a reader can find it: id, engine and URL (password masked). */
 function describeStore(id: string, config: StoreConfig | undefined): string {
   if (config === undefined || config.engine === "memory") return `store "${id}"`;
-  const urls = typeof config.url === "string" ? [config.url] : config.url;
-  return `store "${id}" (${config.engine}, ${maskSecrets(urls.join(", "))})`;
+  return `store "${id}" (${config.engine}, ${describeAddress(config)})`;
 }
 
 /** What the limiter's `on_store_error` does with the calls while the store fails. */

@@ -5,9 +5,10 @@
  * `on_store_error = "local"` decides with; and stores a reload replaced, closing after their calls in flight.
  */
 
+import { formatPath } from "../config/issues.ts";
 import type { ConfigSnapshot, StoreConfig } from "../config/types.ts";
-import { StoreError } from "../errors.ts";
-import { createStore } from "../stores/create-store.ts";
+import { ConfigError, type ConfigIssue, StoreError } from "../errors.ts";
+import { clientProblem, createStore, type StoreClients } from "../stores/create-store.ts";
 import { type HeldLeases, MemoryStore } from "../stores/memory/memory-store.ts";
 import type { Store } from "../stores/store.ts";
 import type { LeasePart, StoreProvider } from "./engine.ts";
@@ -31,9 +32,40 @@ export class StorePool implements StoreProvider {
   readonly #fallbacks = new Map<string, MemoryStore>();
   readonly #retiring = new Set<Promise<void>>();
 
-  constructor(injected: Readonly<Record<string, Store>>, configOf: (id: string) => StoreConfig | undefined) {
+  /** Connections the application handed over, by the name a store's `client` key gives. */
+  readonly #clients: StoreClients;
+
+  constructor(
+    injected: Readonly<Record<string, Store>>,
+    configOf: (id: string) => StoreConfig | undefined,
+    clients: StoreClients = {},
+  ) {
     this.#injected = injected;
     this.#configOf = configOf;
+    this.#clients = clients;
+  }
+
+  /**
+   * Refuses a config whose stores name a client that was not given (or is not of the engine's kind): at
+   * construction and on every reload, before anything is applied.
+   * @throws ConfigError listing each such store.
+   */
+  checkClients(snapshot: ConfigSnapshot): void {
+    const issues: ConfigIssue[] = [];
+    for (const [id, config] of snapshot.stores) {
+      if (this.#injected[id]) continue;
+      const problem = clientProblem(config, this.#clients);
+      if (problem === undefined) continue;
+      const keys = ["stores", id, "client"];
+      issues.push({
+        code: "invalid_value",
+        file: snapshot.file ?? "<config>",
+        path: formatPath(keys),
+        keys,
+        message: problem,
+      });
+    }
+    if (issues.length > 0) throw new ConfigError(issues);
   }
 
   /** Ids of the stores the caller injected. */
@@ -49,7 +81,7 @@ export class StorePool implements StoreProvider {
     if (!store) {
       const config = this.#configOf(id);
       if (!config) throw new StoreError(id, "no store with this id is configured");
-      store = createStore(config);
+      store = createStore(config, this.#clients);
     }
     this.#stores.set(id, store);
     return store;
@@ -123,7 +155,10 @@ export class StorePool implements StoreProvider {
     return stats;
   }
 
-  /** Closes every store, stand-in and retiring store. */
+  /**
+   * Closes every store, stand-in and retiring store. A store on a client the application handed over closes
+   * its own part only: the client stays open.
+   */
   async close(): Promise<void> {
     const closing = [...this.#stores.values(), ...this.#fallbacks.values()].map((store) => store.close());
     await Promise.allSettled([...closing, ...this.#retiring]);

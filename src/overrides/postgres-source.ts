@@ -84,8 +84,10 @@ export class PostgresSource implements OverrideSource {
 
   #open(max: number): Promise<Sql> {
     this.#driver ??= loadDriver(this.#config.id);
+    // Validation refuses an overrides store without a url (one on an injected client).
+    const url = this.#config.url ?? "";
     return this.#driver.then((postgres) =>
-      postgres(this.#config.url, {
+      postgres(url, {
         max,
         connect_timeout: Math.max(
           0.001,

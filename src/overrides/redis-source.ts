@@ -106,7 +106,8 @@ export class RedisSource implements OverrideSource {
     this.#client ??= (async () => {
       const driver = await loadIoRedis(this.#config.id);
       const config = this.#config;
-      const url = typeof config.url === "string" ? config.url : config.url[0]!;
+      // Validation refuses an overrides store without a url (one on an injected client).
+      const url = typeof config.url === "string" ? config.url : (config.url?.[0] ?? "");
       const options = {
         // A write or read whose reply was lost fails (and is retried by the next check), never runs twice.
         maxRetriesPerRequest: 0,

@@ -207,6 +207,8 @@ export class Reloader {
       );
       if (this.#closed) throw new ClosedError();
       refuseRemovingAll(file, snapshot, registry);
+      // A store naming a client that was never handed over could not run: refused before anything changes.
+      this.#context.stores.checkClients(snapshot);
       // Limiters configured in code live on in the new file's context (its stores and defaults): one that no
       // longer validates there (its store was removed) makes the whole reload invalid, not half-applied.
       const codeConfigs = definitions.codeConfigs(snapshot);

@@ -6,19 +6,54 @@
  */
 
 import type { StoreConfig } from "../config/types.ts";
+import { StoreError } from "../errors.ts";
+import { isPostgresClient, isRedisClient, type StoreClient } from "./clients.ts";
 import { MemoryStore } from "./memory/memory-store.ts";
 import { PostgresStore } from "./postgres/postgres-store.ts";
 import { RedisStore } from "./redis/redis-store.ts";
 import type { Store } from "./store.ts";
 
-/** A new store for `config`. */
-export function createStore(config: StoreConfig): Store {
+/** Connections handed over by the application, by the name a store's `client` key gives. */
+export type StoreClients = Readonly<Record<string, StoreClient>>;
+
+/**
+ * A new store for `config`. A store whose config names a `client` runs on that client of `clients`.
+ * @throws StoreError when the named client was not given, or is not the kind the engine needs.
+ */
+export function createStore(config: StoreConfig, clients: StoreClients = {}): Store {
   switch (config.engine) {
     case "memory":
       return new MemoryStore({ id: config.id, maxKeys: config.maxKeys });
-    case "redis":
-      return new RedisStore(config);
+    case "redis": {
+      if (config.client === undefined) return new RedisStore(config);
+      return new RedisStore(config, { client: clientFor(config, clients, isRedisClient) });
+    }
     case "postgres":
-      return new PostgresStore(config);
+      if (config.client === undefined) return new PostgresStore(config);
+      return new PostgresStore(config, { client: clientFor(config, clients, isPostgresClient) });
   }
+}
+
+/** What is wrong with the client a store names, or undefined when it is there and of the right kind. */
+export function clientProblem(config: StoreConfig, clients: StoreClients): string | undefined {
+  if (config.engine === "memory" || config.client === undefined) return undefined;
+  const name = config.client;
+  const client = Object.hasOwn(clients, name) ? clients[name] : undefined;
+  const kind =
+    config.engine === "redis"
+      ? "an ioredis Redis or Cluster instance"
+      : "a postgres (postgres.js) sql instance";
+  if (client === undefined) {
+    const given = Object.keys(clients);
+    return `no client ${JSON.stringify(name)} was given: pass it as new RateSync(config, { clients: { ${JSON.stringify(name)}: … } }), ${kind}${given.length > 0 ? ` (given: ${given.map((n) => JSON.stringify(n)).join(", ")})` : ""}`;
+  }
+  const fits = config.engine === "redis" ? isRedisClient(client) : isPostgresClient(client);
+  return fits ? undefined : `client ${JSON.stringify(name)} is not ${kind}`;
+}
+
+function clientFor<T>(config: StoreConfig, clients: StoreClients, fits: (value: unknown) => value is T): T {
+  const problem = clientProblem(config, clients);
+  const client = clients[(config as { client: string }).client];
+  if (problem !== undefined || !fits(client)) throw new StoreError(config.id, problem ?? "unusable client");
+  return client;
 }

@@ -124,6 +124,42 @@ describe.skipIf(!redis.available)("redis store on a Redis Cluster", () => {
     }
   });
 
+  it("a Cluster client handed over is detected as one: composites across slots stay all-or-nothing", async () => {
+    const { Cluster } = await import("ioredis");
+    const cluster = new Cluster(ports.map((port) => ({ host: "127.0.0.1", port })));
+    const keyPrefix = `${prefix}_byo`;
+    const rs = RateSync.fromConfig(
+      {
+        stores: { main: { engine: "redis", client: "app", key_prefix: keyPrefix, timeout: "3s" } },
+        limiters: {
+          "a:<id>": { store: "main", algorithm: "fixed_window", limit: 2, window: "1h" },
+          "b:<id>": { store: "main", algorithm: "fixed_window", limit: 1, window: "1h" },
+        },
+      },
+      { clients: { app: cluster } },
+    );
+    try {
+      // Keys in different slots: one script could not hold both, so the store must know it is on a Cluster.
+      let other = "y0";
+      for (
+        let i = 0;
+        hashSlot(stateKey(keyPrefix, "b:<id>", other)) === hashSlot(stateKey(keyPrefix, "a:<id>", "a:x"));
+        i++
+      )
+        other = `y${i}`;
+      expect((await rs.tryAcquire(["a:x", `b:${other}`])).allowed).toBe(true);
+      const second = await rs.tryAcquire(["a:x", `b:${other}`]);
+      expect(second.allowed).toBe(false);
+      // The member that passed was refunded: a:x has used 1 of 2, so one more alone is allowed, then none.
+      expect((await rs.tryAcquire("a:x")).allowed).toBe(true);
+      expect((await rs.tryAcquire("a:x")).allowed).toBe(false);
+    } finally {
+      await rs.close();
+    }
+    expect(cluster.status).toBe("ready");
+    cluster.disconnect();
+  });
+
   it("composites across slots are all-or-nothing (passed members are refunded)", async () => {
     // Two keys that certainly live in different slots.
     let other = "y0";

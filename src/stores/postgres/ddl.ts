@@ -1,8 +1,8 @@
 /**
  * @module
  * The schema of the PostgreSQL store: one table, one index on expiry, and the functions that decide.
- * `auto_create` runs these statements; {@link postgresDdl} prints them for people who migrate by hand
- * (`rate-sync sql`).
+ * `auto_create` and `rate-sync migrate` run these statements through the migrations (`migrations.ts`);
+ * {@link postgresDdl} prints them for people who migrate by hand (`rate-sync sql`).
  *
  * Layout (one row per state, one row per lease):
  * - `(limiter_id, key, tag, lease_id)` is the primary key. Separate columns (not one concatenated name) make
@@ -31,6 +31,7 @@ import {
   stepFunctionSql,
 } from "./functions-sql.ts";
 import { type PostgresNames, postgresNames } from "./identifiers.ts";
+import { MIGRATIONS, type Migration, SCHEMA_VERSION } from "./migrations.ts";
 import { refundFunctionSql } from "./refund-sql.ts";
 import { renewFunctionSql } from "./renew-sql.ts";
 
@@ -42,9 +43,10 @@ const DECIDE_ARGUMENTS =
   "(text[], text[], text[], text[], double precision[], double precision[], double precision[], text[], double precision, boolean)";
 
 /**
- * How a store recognises a schema that is already up to date: the decide function's comment holds a hash of the
- * DDL. Processes that find it skip auto-create entirely (no lock, no catalog writes); a new version of the DDL
- * (an upgrade) has another hash and is applied once.
+ * How a store recognises a schema that is already up to date: the decide function's comment holds the schema
+ * version and a hash of the DDL. Processes that find it skip auto-create entirely (no lock, no catalog writes);
+ * a new version of the DDL (an upgrade) has another comment and is applied once, under the advisory lock
+ * (`migrations.ts`).
  */
 export interface SchemaMarker {
   /** `regprocedure` text of the decide function. */
@@ -55,43 +57,78 @@ export interface SchemaMarker {
   readonly comment: string;
 }
 
-/** The {@link SchemaMarker} of a config's DDL. */
-export function schemaMarker(config: PostgresDdlOptions): SchemaMarker {
+/** The {@link SchemaMarker} of a config's DDL (with `migrations`, for a schema built by another list). */
+export function schemaMarker(
+  config: PostgresDdlOptions,
+  migrations: readonly Migration[] = MIGRATIONS,
+): SchemaMarker {
   const names = postgresNames(config.schemaName, config.tableName);
-  const hash = createHash("sha256").update(baseStatements(config).join(";\n")).digest("hex").slice(0, 16);
+  const hash = createHash("sha256")
+    .update(
+      [
+        ...migrations.flatMap((migration) => migration.statements(config)),
+        ...functionStatements(config),
+      ].join(";\n"),
+    )
+    .digest("hex")
+    .slice(0, 16);
   return {
     procedure: `${names.decideFunction}${DECIDE_ARGUMENTS}`,
     table: names.table,
-    comment: `rate-sync schema ${hash}`,
+    comment: `rate-sync schema ${migrations.at(-1)?.version ?? 0} ${hash}`,
   };
 }
 
-/** The DDL as separate statements, in the order they must run. Every statement is idempotent. */
+/**
+ * The DDL as separate statements, in the order they must run, for a database of any version up to this one:
+ * the schema, the version table, every migration (each idempotent), the versions recorded, the functions and
+ * the marker. Every statement is idempotent.
+ */
 export function ddlStatements(config: PostgresDdlOptions): string[] {
-  const marker = schemaMarker(config);
-  return [...baseStatements(config), `COMMENT ON FUNCTION ${marker.procedure} IS '${marker.comment}'`];
+  const names = postgresNames(config.schemaName, config.tableName);
+  return [
+    ...schemaStatements(config),
+    ...MIGRATIONS.flatMap((migration) => [
+      ...migration.statements(config),
+      recordVersionSql(names, migration.version, migration.description),
+    ]),
+    ...finishingStatements(config),
+  ];
 }
 
-function baseStatements(config: PostgresDdlOptions): string[] {
-  const names: PostgresNames = postgresNames(config.schemaName, config.tableName);
+/** `CREATE SCHEMA` (unless public) and the version table: what every migration run starts with. */
+export function schemaStatements(config: PostgresDdlOptions): string[] {
+  const names = postgresNames(config.schemaName, config.tableName);
   const statements: string[] = [];
   // "public" always exists, and CREATE SCHEMA checks the CREATE privilege even when the schema exists.
   if (config.schemaName !== "public") statements.push(`CREATE SCHEMA IF NOT EXISTS ${names.schema}`);
   statements.push(
-    `CREATE ${config.unlogged ? "UNLOGGED " : ""}TABLE IF NOT EXISTS ${names.table} (
-  limiter_id   text COLLATE "C" NOT NULL,
-  key          text COLLATE "C" NOT NULL,
-  tag          text COLLATE "C" NOT NULL,
-  lease_id     text COLLATE "C" NOT NULL DEFAULT '',
-  tat          double precision,
-  window_start double precision,
-  used         double precision,
-  previous     double precision,
-  log          double precision[],
-  expires_at   timestamptz NOT NULL,
-  PRIMARY KEY (limiter_id, key, tag, lease_id)
+    `CREATE TABLE IF NOT EXISTS ${names.versionTable} (
+  version     integer PRIMARY KEY,
+  description text NOT NULL,
+  applied_at  timestamptz NOT NULL DEFAULT now()
 )`,
-    `CREATE INDEX IF NOT EXISTS ${names.expiryIndex} ON ${names.table} (expires_at)`,
+  );
+  return statements;
+}
+
+/** Records that `version` is applied (idempotent). */
+export function recordVersionSql(names: PostgresNames, version: number, description: string): string {
+  return `INSERT INTO ${names.versionTable} (version, description) VALUES (${version}, ${quoteLiteral(description)}) ON CONFLICT (version) DO NOTHING`;
+}
+
+/** The functions (replaced whole every time: they hold no data) and the marker comment, after the migrations. */
+export function finishingStatements(
+  config: PostgresDdlOptions,
+  migrations: readonly Migration[] = MIGRATIONS,
+): string[] {
+  const marker = schemaMarker(config, migrations);
+  return [...functionStatements(config), `COMMENT ON FUNCTION ${marker.procedure} IS '${marker.comment}'`];
+}
+
+function functionStatements(config: PostgresDdlOptions): string[] {
+  const names: PostgresNames = postgresNames(config.schemaName, config.tableName);
+  return [
     rateFunctionSql(names),
     stepFunctionSql(names),
     decideOneFunctionSql(names),
@@ -99,14 +136,19 @@ function baseStatements(config: PostgresDdlOptions): string[] {
     decideBatchFunctionSql(names),
     refundFunctionSql(names),
     renewFunctionSql(names),
-  );
-  return statements;
+  ];
+}
+
+/** A SQL string literal. */
+function quoteLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
 }
 
 /**
- * The SQL that creates the table, index and functions of a PostgreSQL store, for people who migrate by hand
- * (with `auto_create = false`). Idempotent: safe to run again, and running it after an upgrade replaces the
- * functions with the new version.
+ * The SQL that creates (or brings up to date) the version table, table, index and functions of a PostgreSQL
+ * store, for people who migrate by hand (with `auto_create = false`). Idempotent: safe to run again, and running
+ * it after an upgrade applies the new migrations and replaces the functions with the new version. It does not
+ * check the recorded version first: `rate-sync migrate` does, and refuses a database newer than the library.
  *
  * @example
  * ```ts
@@ -115,7 +157,7 @@ function baseStatements(config: PostgresDdlOptions): string[] {
  * ```
  */
 export function postgresDdl(config: PostgresDdlOptions): string {
-  const header = `-- rate-sync PostgreSQL store: ${config.schemaName}.${config.tableName}\n`;
+  const header = `-- rate-sync PostgreSQL store: ${config.schemaName}.${config.tableName} (schema version ${SCHEMA_VERSION})\n`;
   return `${header}${ddlStatements(config)
     .map((statement) => `${statement};\n`)
     .join("\n")}`;

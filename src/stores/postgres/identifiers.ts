@@ -40,6 +40,8 @@ export function derivedName(table: string, suffix: string): string {
 export interface PostgresNames {
   /** The state table, e.g. `"public"."rate_sync_state"`. */
   readonly table: string;
+  /** The table of applied schema versions (`<table>_schema`). */
+  readonly versionTable: string;
   /** The index on `expires_at` (unqualified: an index always lives in its table's schema). */
   readonly expiryIndex: string;
   /** The pure function holding the math of every rate algorithm (no table access). */
@@ -80,6 +82,7 @@ export function postgresNames(schemaName: string, tableName: string): PostgresNa
   };
   return {
     table: qualified(tableName),
+    versionTable: qualified(derivedName(tableName, "schema")),
     expiryIndex: quoteIdent(derivedName(tableName, "expires_at")),
     ...functions,
     functions: Object.values(functions),

@@ -1,15 +1,18 @@
 /**
  * @module
- * The connection pool of a PostgreSQL store: loads the `postgres` package, creates the pool on first use (running
- * the DDL once with `auto_create`), retries a failed start on the next call, and replaces the pool after an
- * outage while the old one still receives late rows.
+ * The connection pool of a PostgreSQL store: loads the `postgres` package, creates the pool on first use (bringing
+ * the schema to this library's version once with `auto_create`, checking it without), retries a failed start on
+ * the next call, and replaces the pool after an outage while the old one still receives late rows. On the
+ * application's own `sql` (a client given in code), it creates no pool and never ends or replaces that one.
  */
 
 import type { PostgresStoreConfig } from "../../config/types.ts";
 import { StoreError, StoreUnavailableError } from "../../errors.ts";
-import { ddlStatements, schemaMarker } from "./ddl.ts";
+import { schemaMarker } from "./ddl.ts";
 import { loadDriver, type PostgresFactory, type Sql } from "./driver.ts";
 import type { PostgresNames } from "./identifiers.ts";
+import { migrateSchema } from "./migrate.ts";
+import { readSchemaState, SCHEMA_VERSION, schemaTooNew } from "./migrations.ts";
 
 /**
  * Seconds after which an idle pooled connection closes. Short, since an idle connection holds the process
@@ -26,6 +29,8 @@ export interface PostgresPoolSettings {
   readonly isClosed: () => boolean;
   /** Called each time a pool is ready (starts the expiry sweep). */
   readonly onReady: () => void;
+  /** The application's own `sql` to run on, instead of a pool of the store's (see {@link PostgresPool}). */
+  readonly client?: Sql;
 }
 
 /** The pool of one PostgreSQL store, shared by every limiter on it. */
@@ -43,13 +48,22 @@ export class PostgresPool {
   /** True once auto-create has run: a pool rebuilt after an outage does not run the DDL again. */
   #schemaReady = false;
 
+  /** The application's `sql` (`RateSyncOptions.clients`): used as it is, never ended or replaced. */
+  readonly #client: Sql | undefined;
+
   constructor(config: PostgresStoreConfig, settings: PostgresPoolSettings) {
     this.#config = config;
     this.#settings = settings;
+    this.#client = settings.client;
   }
 
-  /** Loads the `postgres` package (once). */
-  loadDriver(): Promise<PostgresFactory> {
+  /** Loads the `postgres` package (once); a pool on the application's `sql` needs none. */
+  loadDriver(): Promise<unknown> {
+    if (this.#client !== undefined) return Promise.resolve();
+    return this.#factory();
+  }
+
+  #factory(): Promise<PostgresFactory> {
     this.#driver ??= loadDriver(this.#settings.storeId);
     return this.#driver;
   }
@@ -76,6 +90,8 @@ export class PostgresPool {
    * behind it are still to run on the server.
    */
   drop(): void {
+    // The application's pool is its own to manage: it stays (its broken connections are its driver's concern).
+    if (this.#client !== undefined) return;
     const sql = this.#sql;
     this.#sql = undefined;
     this.#ready = undefined;
@@ -105,9 +121,9 @@ export class PostgresPool {
   }
 
   async #start(): Promise<Sql> {
-    const sql = this.#sql ?? (await this.#createPool());
-    if (this.#config.autoCreate && !this.#schemaReady) {
-      await this.#createSchema(sql);
+    const sql = this.#client ?? this.#sql ?? (await this.#createPool());
+    if (!this.#schemaReady) {
+      await (this.#config.autoCreate ? this.#createSchema(sql) : this.#checkSchema(sql));
       this.#schemaReady = true;
     }
     this.#settings.onReady();
@@ -115,9 +131,10 @@ export class PostgresPool {
   }
 
   async #createPool(): Promise<Sql> {
-    const postgres = await this.loadDriver();
+    const postgres = await this.#factory();
     if (this.#settings.isClosed()) throw new StoreError(this.#settings.storeId, "the store is closed");
     const config = this.#config;
+    if (config.url === undefined) throw new StoreError(this.#settings.storeId, "the store has no url");
     const connectMs = config.socketConnectTimeoutMs ?? config.timeoutMs;
     const sql = postgres(config.url, {
       max: config.poolMaxSize,
@@ -139,25 +156,34 @@ export class PostgresPool {
     return sql;
   }
 
+  /**
+   * `auto_create`: brings the schema to this library's version (`migrate.ts`), unless the marker says it is there
+   * already. Without it: only checks the version, so a database migrated by a newer rate-sync, or not yet by
+   * this one, is refused with a message that says what to do rather than failing on a missing function.
+   */
   async #createSchema(sql: Sql): Promise<void> {
     const marker = schemaMarker(this.#config);
     const check = `SELECT obj_description(to_regprocedure($1::text), 'pg_proc') AS comment,
       to_regclass($2::text) IS NOT NULL AS has_table`;
-    const upToDate = async (runner: Pick<Sql, "unsafe">) => {
-      const [row] = await runner.unsafe(check, [marker.procedure, marker.table]);
-      return row?.comment === marker.comment && row?.has_table === true;
-    };
+    const [row] = await sql.unsafe(check, [marker.procedure, marker.table]);
     // The common case (every start but the first after an install or upgrade): nothing to do, no lock taken.
-    if (await upToDate(sql)) return;
-    const statements = ddlStatements(this.#config);
-    const lockKey = `rate-sync ddl ${this.#settings.names.display}`;
-    // Several processes may start at once: CREATE … IF NOT EXISTS and CREATE OR REPLACE FUNCTION are not safe
-    // against each other (duplicate catalog rows, "tuple concurrently updated"), so they run one at a time
-    // under a transaction-scoped advisory lock, and whoever comes second finds the work done.
-    await sql.begin(async (tx) => {
-      await tx.unsafe("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))", [lockKey]);
-      if (await upToDate(tx)) return;
-      for (const statement of statements) await tx.unsafe(statement);
-    });
+    if (row?.comment === marker.comment && row?.has_table === true) return;
+    await migrateSchema(sql, this.#config, { storeId: this.#settings.storeId });
+  }
+
+  /** `auto_create = false`: the schema must be at this library's version already. */
+  async #checkSchema(sql: Sql): Promise<void> {
+    const names = this.#settings.names;
+    const { version } = await readSchemaState(sql, names);
+    const storeId = this.#settings.storeId;
+    if (version > SCHEMA_VERSION) throw schemaTooNew(storeId, names, version, SCHEMA_VERSION);
+    if (version < SCHEMA_VERSION) {
+      throw new StoreError(
+        storeId,
+        version === 0
+          ? `the table ${names.display} does not exist and auto_create is false; create it with \`rate-sync migrate\` (or the SQL of \`rate-sync sql\`)`
+          : `the schema of ${names.display} is at version ${version}, older than this rate-sync needs (version ${SCHEMA_VERSION}), and auto_create is false; upgrade it with \`rate-sync migrate\``,
+      );
+    }
   }
 }

@@ -37,6 +37,8 @@ export interface PostgresDriverSettings {
   readonly applicationName: string;
   readonly cleanupIntervalMs: number;
   readonly cleanupBatchSize: number;
+  /** The application's own `sql` to run on (see `PostgresStoreOptions.client`). */
+  readonly client?: Sql;
 }
 
 /**
@@ -93,6 +95,7 @@ export class PostgresDriver implements StoreDriver {
       applicationName: settings.applicationName,
       isClosed: () => calls.closed,
       onReady: () => this.#sweeper.start(),
+      ...(settings.client === undefined ? {} : { client: settings.client }),
     });
     this.#plainSql = this.#plainStatements(true);
     const t = this.#names.table;

@@ -19,8 +19,10 @@
 
 import type { PostgresStoreConfig } from "../../config/types.ts";
 import type { TurnBatcherStats } from "../batching/turn-batcher.ts";
+import type { PostgresClientLike } from "../clients.ts";
 import type { CircuitBreakerOptions } from "../guard/breaker.ts";
 import { GuardedStore, type GuardedStoreStats } from "../guard/guarded-store.ts";
+import type { Sql } from "./driver.ts";
 import { type DecidePaths, PostgresDriver } from "./postgres-driver.ts";
 
 export { POOL_IDLE_TIMEOUT_S } from "./pool.ts";
@@ -47,6 +49,12 @@ export interface PostgresStoreOptions {
    * @default true
    */
   readonly overLimitCache?: boolean;
+  /**
+   * A postgres.js `sql` the application owns, to run on instead of a pool of the store's own (the config's
+   * `url` and pool settings are then not used). `close()` leaves it open; the server-side `statement_timeout`
+   * is the application's to set (calls past their budget are still cancelled).
+   */
+  readonly client?: PostgresClientLike;
 }
 
 /** Counters of a {@link PostgresStore}, since it was created. */
@@ -91,6 +99,7 @@ export class PostgresStore extends GuardedStore<PostgresDriver> {
           applicationName: options.applicationName ?? "rate-sync",
           cleanupIntervalMs: options.cleanupIntervalMs ?? 10_000,
           cleanupBatchSize: options.cleanupBatchSize ?? 1_000,
+          ...(options.client === undefined ? {} : { client: options.client as unknown as Sql }),
         }),
     );
   }
@@ -104,8 +113,9 @@ export class PostgresStore extends GuardedStore<PostgresDriver> {
   }
 
   /**
-   * Connects and, with `auto_create`, creates the table, index and functions now rather than on the first
-   * decision. Rejects with a `StoreError` (or `StoreUnavailableError`) like any call.
+   * Connects and, with `auto_create`, brings the schema to this library's version now rather than on the first
+   * decision (without it, checks the version). Rejects with a `StoreError` (or `StoreUnavailableError`) like
+   * any call; a database whose schema is newer than this library is refused.
    */
   ensureReady(): Promise<void> {
     return this.driver.ensureReady();

@@ -16,7 +16,14 @@ import { sumBatcherStats, TurnBatcher, type TurnBatcherStats } from "../batching
 import type { StoreClock } from "../guard/store-clock.ts";
 import type { GuardedCalls, StoreDriver, StoreTimes } from "../guard/store-driver.ts";
 import type { BatchResult, OpResult, StoreOp } from "../store.ts";
-import { type IoRedisModule, loadIoRedis, openConnection, type RedisConnection } from "./client.ts";
+import {
+  attachClient,
+  type IoRedisModule,
+  loadIoRedis,
+  openConnection,
+  type RedisClientLike,
+  type RedisConnection,
+} from "./client.ts";
 import {
   callSize,
   deadlineArg,
@@ -59,14 +66,20 @@ export class RedisDriver implements StoreDriver {
   /** The batcher of decisions of each part of the store (a Cluster: each hash slot; else one, part 0). */
   readonly #batchers = new Map<number, TurnBatcher<ScriptCall, unknown>>();
 
+  /** A client the application owns and handed over: used as it is, never closed. */
+  readonly #client: RedisClientLike | undefined;
+
   constructor(
     config: RedisStoreConfig,
     calls: GuardedCalls,
     importDriver: (() => Promise<IoRedisModule>) | undefined,
+    client?: RedisClientLike,
   ) {
-    this.#config = config;
+    // A client handed over says itself whether it is a Cluster (its hash slots then shape the batches).
+    this.#config = client === undefined ? config : { ...config, cluster: client.isCluster === true };
     this.#calls = calls;
     this.#importDriver = importDriver;
+    this.#client = client;
   }
 
   prepare(): Promise<unknown> {
@@ -333,6 +346,12 @@ export class RedisDriver implements StoreDriver {
   }
 
   #connect(): Promise<RedisConnection> {
+    if (this.#connection === undefined && this.#client !== undefined) {
+      // The application's client: ioredis is evidently installed, and the client connects as it was set up to.
+      const connection = attachClient(this.#client);
+      this.#connection = Promise.resolve(connection);
+      this.#ready = connection;
+    }
     if (this.#connection === undefined) {
       const opening = loadIoRedis(this.#calls.storeId, this.#importDriver).then((driver) =>
         openConnection(driver, this.#config),

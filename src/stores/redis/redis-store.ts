@@ -23,7 +23,7 @@ import type { TurnBatcherStats } from "../batching/turn-batcher.ts";
 import type { CircuitBreakerOptions } from "../guard/breaker.ts";
 import { GuardedStore, type GuardedStoreStats } from "../guard/guarded-store.ts";
 import type { OverLimitCacheOptions } from "../guard/over-limit-cache.ts";
-import type { IoRedisModule } from "./client.ts";
+import type { IoRedisModule, RedisClientLike } from "./client.ts";
 import { RedisDriver } from "./redis-driver.ts";
 
 /** Counters of a {@link RedisStore} (see {@link RedisStore.stats}). */
@@ -35,6 +35,11 @@ export interface RedisStoreOptions {
   readonly breaker?: CircuitBreakerOptions;
   /** Over-limit cache settings, or `false` to turn the cache off. @default { maxEntries: 10_000 } */
   readonly overLimitCache?: OverLimitCacheOptions | false;
+  /**
+   * An ioredis `Redis` or `Cluster` the application owns, to run on instead of opening a connection (the
+   * config's `url`, `sentinels` and connection settings are then not used). `close()` leaves it open.
+   */
+  readonly client?: RedisClientLike;
   /**
    * How to import ioredis. For tests that simulate a missing package.
    * @internal
@@ -65,7 +70,7 @@ export class RedisStore extends GuardedStore<RedisDriver> {
         breaker: options.breaker,
         overLimitCache: options.overLimitCache,
       },
-      (calls) => new RedisDriver(config, calls, options.importDriver),
+      (calls) => new RedisDriver(config, calls, options.importDriver, options.client),
     );
   }
 

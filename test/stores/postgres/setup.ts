@@ -39,6 +39,7 @@ export async function dropStoreObjects(
   const sql = await adminSql(url);
   try {
     await sql.unsafe(`DROP TABLE IF EXISTS ${names.table}`);
+    await sql.unsafe(`DROP TABLE IF EXISTS ${names.versionTable}`);
     for (const fn of names.functions) await sql.unsafe(`DROP FUNCTION IF EXISTS ${fn}`);
   } finally {
     await sql.end({ timeout: 1 });
