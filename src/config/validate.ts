@@ -298,6 +298,7 @@ const ENGINE_KEYS: Readonly<Record<(typeof ENGINE_NAMES)[number], readonly strin
   memory: Object.keys(storeSchemas.memory.shape),
   redis: Object.keys(storeSchemas.redis.shape),
   postgres: Object.keys(storeSchemas.postgres.shape),
+  sqlite: Object.keys(storeSchemas.sqlite.shape),
 };
 
 /** Validates one `[stores.<id>]` table. */
@@ -363,7 +364,7 @@ export function validateStoreTable(
   if (store.engine === "redis" && typeof store.url !== "string" && store.cluster !== true) {
     issues.push({ code: "conflict", path: [...path, "url"], message: "a list of URLs needs cluster = true" });
   }
-  if (store.engine !== "memory" && store.pool_min_size !== undefined) {
+  if ((store.engine === "redis" || store.engine === "postgres") && store.pool_min_size !== undefined) {
     const max = store.pool_max_size ?? 10;
     if (store.pool_min_size > max) {
       issues.push({

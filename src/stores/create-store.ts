@@ -1,7 +1,7 @@
 /**
  * @module
- * Builds the store a config names. Remote stores are constructed synchronously and load their driver
- * (`ioredis`, `postgres`) on first use, so a missing optional package surfaces as a clear
+ * Builds the store a config names. Stores with a driver package are constructed synchronously and load it
+ * (`ioredis`, `postgres`, `better-sqlite3`) on first use, so a missing optional package surfaces as a clear
  * `StoreUnavailableError` only for the stores that need it.
  */
 
@@ -9,6 +9,7 @@ import type { StoreConfig } from "../config/types.ts";
 import { MemoryStore } from "./memory/memory-store.ts";
 import { PostgresStore } from "./postgres/postgres-store.ts";
 import { RedisStore } from "./redis/redis-store.ts";
+import { SqliteStore } from "./sqlite/sqlite-store.ts";
 import type { Store } from "./store.ts";
 
 /** A new store for `config`. */
@@ -20,5 +21,7 @@ export function createStore(config: StoreConfig): Store {
       return new RedisStore(config);
     case "postgres":
       return new PostgresStore(config);
+    case "sqlite":
+      return new SqliteStore(config);
   }
 }
