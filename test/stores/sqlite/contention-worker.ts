@@ -92,7 +92,8 @@ async function run(): Promise<WorkerReport> {
     }
     if (wasAllowed && log !== undefined) writeSync(log, marker);
     if (i + 1 === task.progressAfter) process.send?.({ progress: i + 1 });
-    if (task.calls === undefined && stopped && !wasAllowed && errors === 0) break;
+    // After "stop": on until a call is not allowed (the limit is spent, or an error to report).
+    if (task.calls === undefined && stopped && !wasAllowed) break;
   }
   const report: WorkerReport = { allowed, denied, errors, elapsedMs: performance.now() - started };
   return firstError === undefined ? report : { ...report, firstError };
