@@ -25,6 +25,7 @@ export type {
   PolicyDescriptor,
   PostgresStoreConfig,
   RedisStoreConfig,
+  SqliteStoreConfig,
   StoreConfig,
 } from "./config/types.ts";
 export { parseDuration, parseRate } from "./config/units.ts";
@@ -66,4 +67,9 @@ export * from "./errors.ts";
 export { DynamicConfig } from "./reload/dynamic-config.ts";
 export { MemoryStore, type MemoryStoreOptions } from "./stores/memory/memory-store.ts";
 export { type PostgresDdlOptions, postgresDdl } from "./stores/postgres/ddl.ts";
+export {
+  SqliteStore,
+  type SqliteStoreOptions,
+  type SqliteStoreStats,
+} from "./stores/sqlite/sqlite-store.ts";
 export type { BatchResult, OpResult, Store, StoreEngine, StoreOp } from "./stores/store.ts";
