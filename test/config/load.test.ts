@@ -241,7 +241,7 @@ rate = "1/s"
       load('[stores.r]\nengine = "redis"\nurl = "redis://h"\ntable_name = "t"'),
     );
     expect(error.issues[0]?.message).toBe(
-      '"table_name" is not a key of a redis store (it applies to postgres stores)',
+      '"table_name" is not a key of a redis store (it applies to postgres and sqlite stores)',
     );
   });
 });
