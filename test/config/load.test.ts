@@ -570,7 +570,7 @@ describe("rate-sync.toml.example", () => {
     if (snapshot === undefined) throw new Error("not loaded");
     const limiters = [...snapshot.limiters.values()];
     expect(new Set([...snapshot.stores.values()].map((store) => store.engine))).toEqual(
-      new Set(["memory", "redis", "postgres"]),
+      new Set(["memory", "redis", "postgres", "sqlite"]),
     );
     expect(limiters.some((config) => config.isTemplate)).toBe(true);
     expect(limiters.some((config) => config.shadow)).toBe(true);
