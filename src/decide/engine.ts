@@ -199,6 +199,15 @@ function denialError(storeId: string, error: Error, decision: Decision): StoreEr
   return new StoreError(error.store, reason, { cause: error.cause, decision });
 }
 
+/**
+ * True for a store whose `decideNow` answers every call (it decides in this process: memory, or SQLite, whose
+ * file is local). `decideSync` asks the others first, so that a call one of them cannot answer fails before
+ * anything is applied.
+ */
+function alwaysAnswers(store: Store): boolean {
+  return store.engine === "memory" || store.engine === "sqlite";
+}
+
 /** Decides calls for one RateSync instance. */
 export class Engine {
   constructor(
@@ -241,7 +250,7 @@ export class Engine {
    * Decides a call now, without a promise, or throws {@link SyncUnavailableError} having consumed nothing: the
    * same plan, answers and conclusion as {@link decide} (reservation budget 0), with every store asked through
    * `Store.decideNow`. A remote store answers only the denials its over-limit cache knows, so its groups are
-   * asked first: a call one of them cannot answer fails before an in-process store applies anything. A denied
+   * asked first: a call one of them cannot answer fails before a memory or SQLite store applies anything. A denied
    * composite's refunds are started, not awaited (an in-process store applies a refund before it returns).
    */
   decideSync(members: readonly Member[]): EngineOutcome {
@@ -253,10 +262,10 @@ export class Engine {
       // Every store first: one that cannot work at all (a missing driver package) throws before anything applies.
       const stores = groups.map((group) => this.stores.store(group.storeId));
       for (let g = 0; g < groups.length; g++) {
-        if (stores[g]!.engine !== "memory") this.#runNow(groups[g]!, members, stores[g]!, groups);
+        if (!alwaysAnswers(stores[g]!)) this.#runNow(groups[g]!, members, stores[g]!, groups);
       }
       for (let g = 0; g < groups.length; g++) {
-        if (stores[g]!.engine === "memory") this.#runNow(groups[g]!, members, stores[g]!, groups);
+        if (alwaysAnswers(stores[g]!)) this.#runNow(groups[g]!, members, stores[g]!, groups);
       }
     }
     return this.#conclude(members, groups, undefined, true) as EngineOutcome;

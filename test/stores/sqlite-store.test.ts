@@ -11,7 +11,15 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { LimitParams } from "../../src/algorithms/types.ts";
 import { parseConfigText } from "../../src/config/load.ts";
-import { ConfigError, isStoreError, RateSync, SqliteStore, StoreError } from "../../src/index.ts";
+import {
+  ConfigError,
+  isStoreError,
+  RateSync,
+  SqliteStore,
+  StoreError,
+  SyncUnavailableError,
+} from "../../src/index.ts";
+import { RedisStore } from "../../src/stores/redis/redis-store.ts";
 import type { StoreOp } from "../../src/stores/store.ts";
 import { FakeClock } from "../helpers/clock.ts";
 import { tempDatabases } from "./sqlite/setup.ts";
@@ -303,5 +311,42 @@ describe('engine = "sqlite" in the config', () => {
     });
     expect(again.tryAcquireSync("api").allowed).toBe(false);
     await again.close();
+  });
+
+  it("tryAcquireSync with a member on a store that cannot answer touches the SQLite member not at all", async () => {
+    const path = freshConfig().path;
+    // A Redis store that is never reached: without a cached denial it cannot answer synchronously.
+    const redis = new RedisStore(
+      {
+        id: "remote",
+        engine: "redis",
+        url: "redis://127.0.0.1:1",
+        keyPrefix: "never_used",
+        cluster: false,
+        poolMaxSize: 1,
+        timeoutMs: 1000,
+      },
+      { importDriver: () => Promise.reject(new Error("never loaded")) },
+    );
+    const rs = RateSync.fromConfig(
+      {
+        stores: {
+          local: { engine: "sqlite", path },
+          remote: { engine: "redis", url: "redis://127.0.0.1:1" },
+        },
+        limiters: {
+          api: { store: "local", algorithm: "fixed_window", limit: 2, window: "1h" },
+          far: { store: "remote", algorithm: "fixed_window", limit: 2, window: "1h" },
+        },
+      },
+      { stores: { remote: redis }, quiet: true },
+    );
+    // The SQLite member comes first in the call; it is still asked only after the Redis member could not answer.
+    expect(() => rs.tryAcquireSync(["api", "far"])).toThrow(SyncUnavailableError);
+    expect((await rs.peek("api")).remaining).toBe(2);
+    const sqlite = rs.metrics().stores.local as { calls: number };
+    // Only the peek reached the file.
+    expect(sqlite.calls).toBe(1);
+    await rs.close();
   });
 });
