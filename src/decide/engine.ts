@@ -200,12 +200,14 @@ function denialError(storeId: string, error: Error, decision: Decision): StoreEr
 }
 
 /**
- * True for a store whose `decideNow` answers every call (it decides in this process: memory, or SQLite, whose
- * file is local). `decideSync` asks the others first, so that a call one of them cannot answer fails before
- * anything is applied.
+ * The order in which `decideSync` asks stores: `0` a remote store (it answers only denials its cache knows),
+ * `1` a SQLite store (it answers every call, but can still fail at once on a missing driver package), `2` a
+ * memory store (it never fails so). A call one of them cannot answer thus fails before a later one applies
+ * anything.
  */
-function alwaysAnswers(store: Store): boolean {
-  return store.engine === "memory" || store.engine === "sqlite";
+function syncRank(store: Store): number {
+  if (store.engine === "memory") return 2;
+  return store.engine === "sqlite" ? 1 : 0;
 }
 
 /** Decides calls for one RateSync instance. */
@@ -261,11 +263,10 @@ export class Engine {
     } else {
       // Every store first: one that cannot work at all (a missing driver package) throws before anything applies.
       const stores = groups.map((group) => this.stores.store(group.storeId));
-      for (let g = 0; g < groups.length; g++) {
-        if (!alwaysAnswers(stores[g]!)) this.#runNow(groups[g]!, members, stores[g]!, groups);
-      }
-      for (let g = 0; g < groups.length; g++) {
-        if (alwaysAnswers(stores[g]!)) this.#runNow(groups[g]!, members, stores[g]!, groups);
+      for (let rank = 0; rank <= 2; rank++) {
+        for (let g = 0; g < groups.length; g++) {
+          if (syncRank(stores[g]!) === rank) this.#runNow(groups[g]!, members, stores[g]!, groups);
+        }
       }
     }
     return this.#conclude(members, groups, undefined, true) as EngineOutcome;
