@@ -21,5 +21,5 @@ export default defineConfig({
   target: "node20",
   splitting: true,
   shims: true,
-  external: ["ioredis", "postgres", "prom-client", "express", "fastify", "hono"],
+  external: ["ioredis", "postgres", "better-sqlite3", "prom-client", "express", "fastify", "hono"],
 });

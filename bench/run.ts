@@ -7,7 +7,7 @@
  * Options:
  * - `--quick`: CI-sized (short measurements, 3 runs per figure);
  * - `--runs=N`: runs per figure (default 5, quick 3);
- * - `--only=physical,memory,heap,redis,postgres,acquire,overrides`: a subset of the sections;
+ * - `--only=physical,memory,heap,redis,postgres,sqlite,acquire,overrides`: a subset of the sections;
  * - `--no-pin`: no CPU pinning.
  *
  * Pinning: when the machine has two cores and `taskset`, the bench re-runs itself on core 0 and moves the
@@ -30,8 +30,18 @@ import { overridesScenarios } from "./scenarios/overrides.ts";
 import { IN_FLIGHT, physicalMemory, physicalPostgres, physicalRedis } from "./scenarios/physical.ts";
 import { PG_POOL, postgresScenarios } from "./scenarios/postgres.ts";
 import { REMOTE_KEYS, redisScenarios } from "./scenarios/redis.ts";
+import { sqliteScenarios } from "./scenarios/sqlite.ts";
 
-const SECTIONS = ["physical", "memory", "heap", "redis", "postgres", "acquire", "overrides"] as const;
+const SECTIONS = [
+  "physical",
+  "memory",
+  "heap",
+  "redis",
+  "postgres",
+  "sqlite",
+  "acquire",
+  "overrides",
+] as const;
 type Section = (typeof SECTIONS)[number];
 
 const PINNED_ENV = "RATE_SYNC_BENCH_PINNED";
@@ -338,6 +348,7 @@ async function main(): Promise<void> {
     await section("heap", () => heapScenarios(ctx));
     await section("redis", () => redisScenarios(ctx));
     await section("postgres", () => postgresScenarios(ctx));
+    await section("sqlite", () => sqliteScenarios(ctx));
     await section("acquire", () => acquireScenarios(ctx));
     await section("overrides", () => overridesScenarios(ctx));
   } finally {

@@ -28,6 +28,7 @@ export type {
   PolicyDescriptor,
   PostgresStoreConfig,
   RedisStoreConfig,
+  SqliteStoreConfig,
   StoreConfig,
 } from "./config/types.ts";
 export { parseDuration, parseRate } from "./config/units.ts";
@@ -85,5 +86,10 @@ export { DynamicConfig } from "./reload/dynamic-config.ts";
 export type { PostgresClientLike, RedisClientLike, StoreClient } from "./stores/clients.ts";
 export { MemoryStore, type MemoryStoreOptions } from "./stores/memory/memory-store.ts";
 export { type PostgresDdlOptions, postgresDdl } from "./stores/postgres/ddl.ts";
+export {
+  SqliteStore,
+  type SqliteStoreOptions,
+  type SqliteStoreStats,
+} from "./stores/sqlite/sqlite-store.ts";
 export type { BatchResult, OpResult, Store, StoreEngine, StoreOp } from "./stores/store.ts";
 export type { TopKey, TopKeysOptions, TopKeysSnapshot } from "./top-keys/top-keys.ts";

@@ -377,7 +377,7 @@ function describeJson(snapshot: ConfigSnapshot): Record<string, unknown> {
 function maskStore(store: StoreConfig): unknown {
   const copy: Record<string, unknown> = { ...store };
   if (typeof copy.password === "string") copy.password = MASK;
-  if (store.engine !== "memory" && store.url !== undefined) {
+  if ((store.engine === "redis" || store.engine === "postgres") && store.url !== undefined) {
     copy.url = typeof store.url === "string" ? maskUrl(store.url) : store.url.map(maskUrl);
   }
   if (store.engine === "redis" && store.sentinel?.password !== undefined) {

@@ -53,6 +53,10 @@ export function probeTcp(
  */
 export async function describeStoreFailure(store: StoreConfig, reason: string): Promise<string> {
   if (store.engine === "memory") return `store "${store.id}" (memory) failed: ${reason}`;
+  if (store.engine === "sqlite") {
+    // A file on this host: nothing to probe, and the reason names the file.
+    return `store "${store.id}" (sqlite ${JSON.stringify(store.path)}) failed: ${reason.replace(/^Store "[^"]*": /, "")}`;
+  }
   const urls = storeUrls(store);
   const shown = describeAddress(store);
   const first = urls[0];

@@ -81,8 +81,15 @@ function describeStore(store: StoreConfig): string {
         `unlogged=${store.unlogged}`,
       );
       break;
+    case "sqlite":
+      parts.push(
+        `path=${JSON.stringify(store.path)}`,
+        `table=${JSON.stringify(store.tableName)}`,
+        `busy_timeout=${formatDuration(store.busyTimeoutMs)}`,
+      );
+      break;
   }
-  if (store.engine !== "memory") {
+  if (store.engine === "redis" || store.engine === "postgres") {
     parts.push(`pool_max_size=${store.poolMaxSize}`, `timeout=${formatDuration(store.timeoutMs)}`);
     if (store.poolMinSize !== undefined) parts.push(`pool_min_size=${store.poolMinSize}`);
     if (store.socketTimeoutMs !== undefined)

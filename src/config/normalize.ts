@@ -37,6 +37,8 @@ export const DEFAULT_LEASE_MS = 60_000;
 export const DEFAULT_MAX_KEYS = 1_000_000;
 /** Default store call budget, in ms. */
 export const DEFAULT_STORE_TIMEOUT_MS = 1000;
+/** Default `busy_timeout` of SQLite stores, in ms. */
+export const DEFAULT_BUSY_TIMEOUT_MS = 1000;
 /** Default pool size of remote stores. */
 export const DEFAULT_POOL_MAX_SIZE = 10;
 /** The store a file without stores gets (SPEC §2.3). */
@@ -80,6 +82,15 @@ const secondsToMs = (value: number | undefined): number | undefined =>
 export function normalizeStore(id: string, parsed: ParsedStore): StoreConfig {
   if (parsed.engine === "memory") {
     return { id, engine: "memory", maxKeys: parsed.max_keys ?? DEFAULT_MAX_KEYS };
+  }
+  if (parsed.engine === "sqlite") {
+    return {
+      id,
+      engine: "sqlite",
+      path: parsed.path,
+      tableName: parsed.table_name ?? "rate_sync_state",
+      busyTimeoutMs: parsed.busy_timeout ?? DEFAULT_BUSY_TIMEOUT_MS,
+    };
   }
   const socketTimeout = secondsToMs(parsed.socket_timeout);
   const connectTimeout = secondsToMs(parsed.socket_connect_timeout);

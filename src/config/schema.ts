@@ -50,7 +50,7 @@ import {
 export { ALGORITHM_NAMES, type AlgorithmName };
 
 /** Store engines accepted in `engine`. */
-export const ENGINE_NAMES = ["memory", "redis", "postgres"] as const;
+export const ENGINE_NAMES = ["memory", "redis", "postgres", "sqlite"] as const;
 /** Values of `on_store_error`. */
 export const ON_STORE_ERROR_VALUES = ["allow", "deny", "local"] as const;
 
@@ -643,6 +643,22 @@ export const postgresStoreSchema = z.strictObject(
   TABLE_ERROR,
 );
 
+/** `[stores.<id>]` with `engine = "sqlite"`. */
+export const sqliteStoreSchema = z.strictObject(
+  {
+    engine: z.literal("sqlite"),
+    path: stringField(
+      "The database file, created if missing; a relative path is relative to the working directory.",
+    ),
+    table_name: stringField('Table of the state (default "rate_sync_state").', 63).optional(),
+    busy_timeout: durationField(
+      "How long a decision waits for the file's write lock before it fails (default 1s).",
+      STORE_SPAN,
+    ).optional(),
+  },
+  TABLE_ERROR,
+);
+
 function stringListField(description: string): z.ZodType<readonly string[], unknown> {
   return field<readonly string[]>(
     (input) => {
@@ -795,6 +811,7 @@ export const storeSchemas = {
   memory: memoryStoreSchema,
   redis: redisStoreSchema,
   postgres: postgresStoreSchema,
+  sqlite: sqliteStoreSchema,
 } as const;
 
 /** The keys of a limiter's rate part: at the top of its table, or in each item of `limits`. */
@@ -897,7 +914,8 @@ export type ParsedDefaults = z.output<typeof defaultsSchema>;
 export type ParsedStore =
   | z.output<typeof memoryStoreSchema>
   | z.output<typeof redisStoreSchema>
-  | z.output<typeof postgresStoreSchema>;
+  | z.output<typeof postgresStoreSchema>
+  | z.output<typeof sqliteStoreSchema>;
 
 /** The keys a limiter table may have. */
 export const LIMITER_KEYS: readonly string[] = Object.keys(limiterSchema.shape);
@@ -918,7 +936,12 @@ const configFileSchema = z
     stores: z
       .record(
         z.string(),
-        z.discriminatedUnion("engine", [memoryStoreSchema, redisStoreSchema, postgresStoreSchema]),
+        z.discriminatedUnion("engine", [
+          memoryStoreSchema,
+          redisStoreSchema,
+          postgresStoreSchema,
+          sqliteStoreSchema,
+        ]),
       )
       .optional()
       .meta({ description: "Where state lives, by store id." }),

@@ -143,8 +143,19 @@ export interface PostgresStoreConfig extends StoreConfigBase {
   readonly socketConnectTimeoutMs?: number;
 }
 
+/** `engine = "sqlite"`. */
+export interface SqliteStoreConfig extends StoreConfigBase {
+  readonly engine: "sqlite";
+  /** The database file (created if missing); a relative path is relative to the working directory. */
+  readonly path: string;
+  /** Table of the state. @default "rate_sync_state" */
+  readonly tableName: string;
+  /** How long a decision waits for the file's write lock before it fails (SQLite's `busy_timeout`). @default 1000 */
+  readonly busyTimeoutMs: number;
+}
+
 /** A validated store. */
-export type StoreConfig = MemoryStoreConfig | RedisStoreConfig | PostgresStoreConfig;
+export type StoreConfig = MemoryStoreConfig | RedisStoreConfig | PostgresStoreConfig | SqliteStoreConfig;
 
 /** The draft-10 policy descriptor of a limiter (`RateLimit-Policy`). */
 export interface PolicyDescriptor {

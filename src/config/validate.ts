@@ -369,6 +369,7 @@ const ENGINE_KEYS: Readonly<Record<(typeof ENGINE_NAMES)[number], readonly strin
   memory: Object.keys(storeSchemas.memory.shape),
   redis: Object.keys(storeSchemas.redis.shape),
   postgres: Object.keys(storeSchemas.postgres.shape),
+  sqlite: Object.keys(storeSchemas.sqlite.shape),
 };
 
 /** Validates one `[stores.<id>]` table. */
@@ -434,7 +435,7 @@ export function validateStoreTable(
   if (store.engine === "redis" && Array.isArray(store.url) && store.cluster !== true) {
     issues.push({ code: "conflict", path: [...path, "url"], message: "a list of URLs needs cluster = true" });
   }
-  if (store.engine !== "memory" && store.pool_min_size !== undefined) {
+  if ((store.engine === "redis" || store.engine === "postgres") && store.pool_min_size !== undefined) {
     const max = store.pool_max_size ?? 10;
     if (store.pool_min_size > max) {
       issues.push({
@@ -471,7 +472,7 @@ const CONNECTION_KEYS = {
  * code brings its own connection settings, so the keys that would configure one are refused beside it.
  */
 function connectionIssues(store: ParsedStore, path: readonly string[]): PathIssue[] {
-  if (store.engine === "memory") return [];
+  if (store.engine === "memory" || store.engine === "sqlite") return [];
   const table = store as Record<string, unknown>;
   const issues: PathIssue[] = [];
   if (store.client !== undefined) {

@@ -24,9 +24,10 @@ export interface UnheardContext {
   limiter(id: string): LimiterConfig | undefined;
 }
 
-/** The store as a reader can find it: id, engine and URL (password masked). */
+/** The store as a reader can find it: id, engine and URL (password masked) or file. */
 function describeStore(id: string, config: StoreConfig | undefined): string {
   if (config === undefined || config.engine === "memory") return `store "${id}"`;
+  if (config.engine === "sqlite") return `store "${id}" (sqlite, ${JSON.stringify(config.path)})`;
   return `store "${id}" (${config.engine}, ${describeAddress(config)})`;
 }
 

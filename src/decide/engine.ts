@@ -258,6 +258,17 @@ function limitReport(
   };
 }
 
+/**
+ * The order in which `decideSync` asks stores: `0` a remote store (it answers only denials its cache knows),
+ * `1` a SQLite store (it answers every call, but can still fail at once on a missing driver package), `2` a
+ * memory store (it never fails so). A call one of them cannot answer thus fails before a later one applies
+ * anything.
+ */
+function syncRank(store: Store): number {
+  if (store.engine === "memory") return 2;
+  return store.engine === "sqlite" ? 1 : 0;
+}
+
 /** Decides calls for one RateSync instance. */
 export class Engine {
   constructor(
@@ -338,7 +349,7 @@ export class Engine {
    * Decides a call now, without a promise, or throws {@link SyncUnavailableError} having consumed nothing: the
    * same plan, answers and conclusion as {@link decide} (reservation budget 0), with every store asked through
    * `Store.decideNow`. A remote store answers only the denials its over-limit cache knows, so its groups are
-   * asked first: a call one of them cannot answer fails before an in-process store applies anything. A denied
+   * asked first: a call one of them cannot answer fails before a memory or SQLite store applies anything. A denied
    * composite's refunds are started, not awaited (an in-process store applies a refund before it returns).
    */
   decideSync(members: readonly Member[]): EngineOutcome {
@@ -350,11 +361,10 @@ export class Engine {
     } else {
       // Every store first: one that cannot work at all (a missing driver package) throws before anything applies.
       const stores = groups.map((group) => this.stores.store(group.storeId));
-      for (let g = 0; g < groups.length; g++) {
-        if (stores[g]!.engine !== "memory") this.#runNow(groups[g]!, members, stores[g]!, groups);
-      }
-      for (let g = 0; g < groups.length; g++) {
-        if (stores[g]!.engine === "memory") this.#runNow(groups[g]!, members, stores[g]!, groups);
+      for (let rank = 0; rank <= 2; rank++) {
+        for (let g = 0; g < groups.length; g++) {
+          if (syncRank(stores[g]!) === rank) this.#runNow(groups[g]!, members, stores[g]!, groups);
+        }
       }
     }
     return this.#conclude(members, groups, undefined, true) as EngineOutcome;

@@ -1,7 +1,7 @@
 /**
  * @module
- * Builds the store a config names. Remote stores are constructed synchronously and load their driver
- * (`ioredis`, `postgres`) on first use, so a missing optional package surfaces as a clear
+ * Builds the store a config names. Stores with a driver package are constructed synchronously and load it
+ * (`ioredis`, `postgres`, `better-sqlite3`) on first use, so a missing optional package surfaces as a clear
  * `StoreUnavailableError` only for the stores that need it.
  */
 
@@ -11,6 +11,7 @@ import { isPostgresClient, isRedisClient, type StoreClient } from "./clients.ts"
 import { MemoryStore } from "./memory/memory-store.ts";
 import { PostgresStore } from "./postgres/postgres-store.ts";
 import { RedisStore } from "./redis/redis-store.ts";
+import { SqliteStore } from "./sqlite/sqlite-store.ts";
 import type { Store } from "./store.ts";
 
 /** Connections handed over by the application, by the name a store's `client` key gives. */
@@ -31,12 +32,15 @@ export function createStore(config: StoreConfig, clients: StoreClients = {}): St
     case "postgres":
       if (config.client === undefined) return new PostgresStore(config);
       return new PostgresStore(config, { client: clientFor(config, clients, isPostgresClient) });
+    case "sqlite":
+      return new SqliteStore(config);
   }
 }
 
 /** What is wrong with the client a store names, or undefined when it is there and of the right kind. */
 export function clientProblem(config: StoreConfig, clients: StoreClients): string | undefined {
-  if (config.engine === "memory" || config.client === undefined) return undefined;
+  if (config.engine === "memory" || config.engine === "sqlite" || config.client === undefined)
+    return undefined;
   const name = config.client;
   const client = Object.hasOwn(clients, name) ? clients[name] : undefined;
   const kind =

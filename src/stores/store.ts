@@ -1,6 +1,6 @@
 /**
  * @module
- * The interface every store implements (memory, Redis, PostgreSQL). A store only moves state: the math lives
+ * The interface every store implements (memory, Redis, PostgreSQL, SQLite). A store only moves state: the math lives
  * in `src/algorithms/`, which the Lua and SQL of remote stores encode identically.
  *
  * Identity of state: a store keeps one rate state per `(limiterId, stateTag(params), key)` and one lease set per
@@ -11,7 +11,7 @@
 import type { LimitParams } from "../algorithms/types.ts";
 
 /** Storage engines. */
-export type StoreEngine = "memory" | "redis" | "postgres";
+export type StoreEngine = "memory" | "redis" | "postgres" | "sqlite";
 
 /** One member of a decision. */
 export interface StoreOp {

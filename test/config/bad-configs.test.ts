@@ -44,7 +44,7 @@ describe("bad config fixtures", () => {
     [
       "misspelled-engine.toml",
       [
-        'misspelled-engine.toml:2:1 stores.main.engin: unknown key "engin" in a store; did you mean "engine"? (expected "memory", "redis" or "postgres")',
+        'misspelled-engine.toml:2:1 stores.main.engin: unknown key "engin" in a store; did you mean "engine"? (expected "memory", "redis", "postgres" or "sqlite")',
       ],
     ],
     [
@@ -141,7 +141,7 @@ describe("bad config fixtures", () => {
       "several-errors.toml",
       [
         `several-errors.toml:2:1 defaults.timeout: invalid duration "soon": ${DURATION_HINT}`,
-        'several-errors.toml:5:1 stores.main.engine: unknown engine "rdis"; did you mean "redis"? (expected "memory", "redis" or "postgres")',
+        'several-errors.toml:5:1 stores.main.engine: unknown engine "rdis"; did you mean "redis"? (expected "memory", "redis", "postgres" or "sqlite")',
         "several-errors.toml:9:1 limiters.api.burst: must be positive, got 0",
         'several-errors.toml:10:1 limiters.api.colour: unknown key "colour" in a limiter',
         'several-errors.toml:16:1 limiters.login.window_seconds: set either "window" or "window_seconds", not both',

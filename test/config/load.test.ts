@@ -241,7 +241,7 @@ rate = "1/s"
       load('[stores.r]\nengine = "redis"\nurl = "redis://h"\ntable_name = "t"'),
     );
     expect(error.issues[0]?.message).toBe(
-      '"table_name" is not a key of a redis store (it applies to postgres stores)',
+      '"table_name" is not a key of a redis store (it applies to postgres and sqlite stores)',
     );
   });
 });
@@ -570,7 +570,7 @@ describe("rate-sync.toml.example", () => {
     if (snapshot === undefined) throw new Error("not loaded");
     const limiters = [...snapshot.limiters.values()];
     expect(new Set([...snapshot.stores.values()].map((store) => store.engine))).toEqual(
-      new Set(["memory", "redis", "postgres"]),
+      new Set(["memory", "redis", "postgres", "sqlite"]),
     );
     expect(limiters.some((config) => config.isTemplate)).toBe(true);
     expect(limiters.some((config) => config.shadow)).toBe(true);
