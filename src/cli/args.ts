@@ -16,6 +16,8 @@ interface CommandSpec {
   readonly args: readonly string[];
   /** Whether `--json` applies. */
   readonly json: boolean;
+  /** Whether `--yes` (the confirmation of a command that deletes state) applies. */
+  readonly confirms?: boolean;
 }
 
 /** Every command and what it accepts. */
@@ -23,11 +25,12 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   check: { args: ["[file]"], json: true },
   explain: { args: ["<key>", "[file]"], json: true },
   inspect: { args: ["<key>", "[file]"], json: true },
+  clear: { args: ["<id>", "[file]"], json: true, confirms: true },
   sql: { args: ["[file]"], json: false },
   schema: { args: [], json: false },
 };
 
-const OPTIONS = ["--json", "--help", "-h", "--version", "-v"];
+const OPTIONS = ["--json", "--yes", "--help", "-h", "--version", "-v"];
 
 /** A parsed command line. */
 export type ParsedArgs =
@@ -39,25 +42,34 @@ export type ParsedArgs =
       /** The positional arguments, as many as the command takes at most (missing optional ones absent). */
       readonly args: readonly string[];
       readonly json: boolean;
+      /** `--yes`: the user confirmed a command that deletes state. */
+      readonly yes: boolean;
     };
 
 /** `rate-sync explain <key> [file] [--json]`. */
 export function commandUsage(command: string): string {
   const spec = COMMANDS[command];
   if (spec === undefined) return "rate-sync <command>";
-  return ["rate-sync", command, ...spec.args, ...(spec.json ? ["[--json]"] : [])].join(" ");
+  return [
+    "rate-sync",
+    command,
+    ...spec.args,
+    ...(spec.confirms ? ["--yes"] : []),
+    ...(spec.json ? ["[--json]"] : []),
+  ].join(" ");
 }
 
 /**
  * Parses the arguments after `rate-sync`. Options may come anywhere; `--` ends them, so a key or a file name
  * that starts with `-` can still be given (`rate-sync explain -- -weird-key`).
  *
- * @throws {UsageError} for an unknown command or option, a missing key, too many arguments, or `--json` on a
- *   command that does not print JSON.
+ * @throws {UsageError} for an unknown command or option, a missing key, too many arguments, `--json` on a
+ *   command that does not print JSON, or `--yes` on a command that deletes nothing.
  */
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   const positional: string[] = [];
   let json = false;
+  let yes = false;
   let help = false;
   let version = false;
   let optionsEnded = false;
@@ -68,6 +80,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       optionsEnded = true;
     } else if (arg === "--json") {
       json = true;
+    } else if (arg === "--yes") {
+      yes = true;
     } else if (arg === "--help" || arg === "-h") {
       help = true;
     } else if (arg === "--version" || arg === "-v") {
@@ -102,5 +116,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   }
   if (json && !spec.json)
     throw new UsageError(`${command} does not take --json (usage: ${commandUsage(command)})`);
-  return { kind: "command", command, args, json };
+  if (yes && !spec.confirms)
+    throw new UsageError(`${command} does not take --yes (usage: ${commandUsage(command)})`);
+  return { kind: "command", command, args, json, yes };
 }

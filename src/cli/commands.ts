@@ -16,7 +16,7 @@ import {
   isStoreError,
 } from "../errors.ts";
 import { compileTemplate } from "../limiters/templates.ts";
-import { parseArgs, UsageError } from "./args.ts";
+import { commandUsage, parseArgs, UsageError } from "./args.ts";
 import { describeStoreFailure } from "./store-diagnosis.ts";
 import { packageVersion } from "./version.ts";
 
@@ -33,11 +33,15 @@ Commands:
   check [file]           validate a config; print its stores (secrets masked) and effective limiters
   explain <key> [file]   which limiter or template a key resolves to, and its parameters
   inspect <key> [file]   the key's current state in its store (consumes nothing)
+  clear <id> [file] --yes
+                         forget the state of every key of a limiter or template (api:<userId>) in its
+                         store; refused without --yes
   sql [file]             PostgreSQL DDL for the postgres stores of a config
   schema                 the JSON Schema of rate-sync.toml
 
 Options:
-  --json                 check, explain, inspect: print JSON on stdout (failures too)
+  --json                 check, explain, inspect, clear: print JSON on stdout (failures too)
+  --yes                  clear: confirm that the state may be deleted
   --help, -h             this help
   --version, -v          the version of rate-sync
 
@@ -120,6 +124,31 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
           await rs.close();
         }
       }
+      case "clear": {
+        const snapshot = await load(second, io);
+        const target = clearTarget(first ?? "", snapshot);
+        if (!parsed.yes) {
+          io.stderr.write(
+            `rate-sync: clear forgets the usage and leases of every key of limiter ${JSON.stringify(target.limiter)} in store ` +
+              `"${target.store.id}" (${target.store.engine}), for every process that shares it; ` +
+              `run again with --yes to confirm (usage: ${commandUsage("clear")})\n`,
+          );
+          return 2;
+        }
+        const rs = RateSync.fromSnapshot(snapshot, { quiet: true });
+        try {
+          const cleared = await withStoreDiagnosis(() => rs.clear(target.limiter), snapshot);
+          const result = { ok: true, limiter: target.limiter, store: target.store.id, cleared };
+          out(
+            json
+              ? JSON.stringify(result, null, 2)
+              : `cleared ${cleared} ${cleared === 1 ? "key" : "keys"} of limiter ${JSON.stringify(target.limiter)} in store "${target.store.id}" (${target.store.engine})`,
+          );
+          return 0;
+        } finally {
+          await rs.close();
+        }
+      }
       case "sql": {
         const snapshot = await load(first, io);
         const { postgresDdl } = await import("../stores/postgres/ddl.ts");
@@ -173,9 +202,48 @@ function failureJson(code: string, message: string, issues: readonly ConfigIssue
 }
 
 /** `rs.peek`, with a store failure worded as the store id, its masked URL and the cause. */
-async function peek(rs: RateSync, key: string, snapshot: ConfigSnapshot) {
+function peek(rs: RateSync, key: string, snapshot: ConfigSnapshot) {
+  return withStoreDiagnosis(() => rs.peek(key), snapshot);
+}
+
+/**
+ * What `clear <id>` would clear: a limiter or template of the file, on a store the CLI can reach. An id that is
+ * a key names the limiter to clear instead; a memory store is refused, since its state lives in the processes
+ * that use it, not in this one.
+ */
+function clearTarget(id: string, snapshot: ConfigSnapshot): { limiter: string; store: StoreConfig } {
+  const config = snapshot.limiters.get(id);
+  if (config === undefined) {
+    const rs = RateSync.fromSnapshot(snapshot, { quiet: true });
+    let owner: LimiterConfig | undefined;
+    try {
+      owner = id.length > 0 ? rs.explain(id) : undefined;
+    } finally {
+      void rs.close();
+    }
+    throw new CommandFailure(
+      owner === undefined
+        ? `no limiter or template has the id ${JSON.stringify(id)}`
+        : `${JSON.stringify(id)} is a key of limiter ${JSON.stringify(owner.id)}, not a limiter id: clear ${JSON.stringify(owner.id)} forgets every key of that limiter`,
+      "UNKNOWN_LIMITER",
+    );
+  }
+  const store = snapshot.stores.get(config.store);
+  if (store === undefined)
+    throw new CommandFailure(`no store "${config.store}" is configured`, "UNKNOWN_STORE");
+  if (store.engine === "memory") {
+    throw new CommandFailure(
+      `limiter ${JSON.stringify(id)} is on the memory store "${store.id}": its state lives in each process that uses it, which this command cannot reach (call rs.clear(${JSON.stringify(id)}) there)`,
+      "MEMORY_STORE",
+    );
+  }
+  return { limiter: id, store };
+}
+
+/** Runs a store call, wording a store failure as the store id, its masked URL and the cause. */
+async function withStoreDiagnosis<T>(call: () => Promise<T>, snapshot: ConfigSnapshot): Promise<T> {
   try {
-    return await rs.peek(key);
+    return await call();
   } catch (error) {
     if (!isStoreError(error)) throw error;
     const store = snapshot.stores.get(error.store);
