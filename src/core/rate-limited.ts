@@ -36,30 +36,31 @@ export type TemplatePlaceholders<K extends string> = K extends `${string}<${infe
   : never;
 
 /**
- * The arguments a method must take for a key: a template with placeholders needs a first argument with those
- * properties; a fixed key (or a key whose text is not known to the compiler) takes any arguments.
+ * The leading arguments a method must take for a key (it may take more): a template with placeholders needs a
+ * first argument with those properties; a fixed key (or a key whose text the compiler does not know) needs none.
  */
 export type ArgumentsFor<K extends string> = [TemplatePlaceholders<K>] extends [never]
-  ? unknown[]
-  : [{ readonly [P in TemplatePlaceholders<K>]: unknown }, ...unknown[]];
+  ? []
+  : [{ readonly [P in TemplatePlaceholders<K>]: unknown }];
 
 /** A key function of a decorated method: its arguments, with `this` the instance the method was called on. */
 export type MethodKeyFunction<This, Args extends unknown[]> = (this: This, ...args: Args) => KeyInput;
 
 /**
- * What `@rateLimited(key, options?)` returns: a decorator of methods that return a promise, as a standard
- * decorator and as a legacy (`experimentalDecorators`) one. Applied to anything else, it does not compile.
+ * What `@rateLimited(key, options?)` returns: a decorator of methods that return a promise and whose leading
+ * arguments are `Lead` (what the template or the key function reads; more may follow), as a standard decorator
+ * and as a legacy (`experimentalDecorators`) one. Applied to anything else, it does not compile.
  */
-export interface RateLimitedDecorator<Args extends unknown[]> {
+export interface RateLimitedDecorator<Lead extends unknown[]> {
   /** Standard (TC39) method decorator. */
-  <This, A extends Args, R>(
+  <This, A extends [...Lead, ...unknown[]], R>(
     method: (this: This, ...args: A) => Promise<R>,
     context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => Promise<R>>,
   ): (this: This, ...args: A) => Promise<R>;
   /** Legacy (`experimentalDecorators: true`) method decorator. */
   <T extends (...args: never[]) => Promise<unknown>>(
     prototype: object,
-    name: Parameters<T> extends Args ? string | symbol : never,
+    name: Parameters<T> extends [...Lead, ...unknown[]] ? string | symbol : never,
     descriptor: TypedPropertyDescriptor<T>,
   ): TypedPropertyDescriptor<T>;
 }

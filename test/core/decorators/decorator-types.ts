@@ -34,6 +34,13 @@ export class Checks {
     return id;
   }
 
+  @rateLimited(function (this: Checks) {
+    return `reports:${this.tenant}`;
+  })
+  async keyFunctionReadingFewerArguments(name: string, more: number) {
+    return name + String(more);
+  }
+
   // @ts-expect-error a method that does not return a promise
   @rateLimited("fixed") notAsync() {
     return 1;
