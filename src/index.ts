@@ -39,14 +39,20 @@ export {
   type DefaultInstanceOptions,
   getRateSync,
   peek,
-  type RateLimitedOptions,
-  rateLimited,
   reset,
   run,
   tryAcquire,
 } from "./core/default-instance.ts";
 export type { LimiterCounters, MetricsSnapshot, WaitStats } from "./core/metrics.ts";
 export type { NoticeLogger, NoticeOptions } from "./core/notices.ts";
+export {
+  type ArgumentsFor,
+  type MethodKeyFunction,
+  type RateLimitedDecorator,
+  type RateLimitedOptions,
+  rateLimited,
+  type TemplatePlaceholders,
+} from "./core/rate-limited.ts";
 export { type ConfigureOptions, type KeyInput, type LimiterHandle, RateSync } from "./core/rate-sync.ts";
 export type {
   AcquireOptions,

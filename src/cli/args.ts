@@ -18,6 +18,8 @@ interface CommandSpec {
   readonly json: boolean;
   /** Whether `--dry-run` applies. */
   readonly dryRun?: boolean;
+  /** Whether `--yes` (the confirmation of a command that deletes state) applies. */
+  readonly confirms?: boolean;
 }
 
 /** Every command and what it accepts. */
@@ -25,13 +27,14 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   check: { args: ["[file]"], json: true },
   explain: { args: ["<key>", "[file]"], json: true },
   inspect: { args: ["<key>", "[file]"], json: true },
+  clear: { args: ["<id>", "[file]"], json: true, confirms: true },
   sql: { args: ["[file]"], json: false },
   top: { args: ["<snapshot>", "[limiter]"], json: true },
   migrate: { args: ["[file]"], json: false, dryRun: true },
   schema: { args: [], json: false },
 };
 
-const OPTIONS = ["--json", "--dry-run", "--help", "-h", "--version", "-v"];
+const OPTIONS = ["--json", "--dry-run", "--yes", "--help", "-h", "--version", "-v"];
 
 /** A parsed command line. */
 export type ParsedArgs =
@@ -45,6 +48,8 @@ export type ParsedArgs =
       readonly json: boolean;
       /** `--dry-run` (migrate): print what would run, run nothing. */
       readonly dryRun: boolean;
+      /** `--yes`: the user confirmed a command that deletes state. */
+      readonly yes: boolean;
     };
 
 /** `rate-sync explain <key> [file] [--json]`. */
@@ -55,6 +60,7 @@ export function commandUsage(command: string): string {
     "rate-sync",
     command,
     ...spec.args,
+    ...(spec.confirms ? ["--yes"] : []),
     ...(spec.json ? ["[--json]"] : []),
     ...(spec.dryRun ? ["[--dry-run]"] : []),
   ].join(" ");
@@ -64,13 +70,14 @@ export function commandUsage(command: string): string {
  * Parses the arguments after `rate-sync`. Options may come anywhere; `--` ends them, so a key or a file name
  * that starts with `-` can still be given (`rate-sync explain -- -weird-key`).
  *
- * @throws {UsageError} for an unknown command or option, a missing key, too many arguments, or `--json` on a
- *   command that does not print JSON.
+ * @throws {UsageError} for an unknown command or option, a missing key, too many arguments, `--json` on a
+ *   command that does not print JSON, or `--yes` on a command that deletes nothing.
  */
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   const positional: string[] = [];
   let json = false;
   let dryRun = false;
+  let yes = false;
   let help = false;
   let version = false;
   let optionsEnded = false;
@@ -83,6 +90,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       json = true;
     } else if (arg === "--dry-run") {
       dryRun = true;
+    } else if (arg === "--yes") {
+      yes = true;
     } else if (arg === "--help" || arg === "-h") {
       help = true;
     } else if (arg === "--version" || arg === "-v") {
@@ -119,5 +128,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     throw new UsageError(`${command} does not take --json (usage: ${commandUsage(command)})`);
   if (dryRun && spec.dryRun !== true)
     throw new UsageError(`${command} does not take --dry-run (usage: ${commandUsage(command)})`);
-  return { kind: "command", command, args, json, dryRun };
+  if (yes && !spec.confirms)
+    throw new UsageError(`${command} does not take --yes (usage: ${commandUsage(command)})`);
+  return { kind: "command", command, args, json, dryRun, yes };
 }

@@ -22,7 +22,7 @@ import {
   isStoreError,
 } from "../errors.ts";
 import { compileTemplate } from "../limiters/templates.ts";
-import { parseArgs, UsageError } from "./args.ts";
+import { commandUsage, parseArgs, UsageError } from "./args.ts";
 import { describeLayers, explainLayers, OVERRIDE_USAGE, runOverride } from "./override-command.ts";
 import { describeStoreFailure } from "./store-diagnosis.ts";
 import { packageVersion } from "./version.ts";
@@ -45,14 +45,18 @@ Commands:
   top <snapshot> [limiter]
                          the keys denied most, from a JSON file the app wrote with rs.topKeysSnapshot()
                          ("-" reads standard input)
+  clear <id> [file] --yes
+                         forget the state of every key of a limiter or template (api:<userId>) in its
+                         store; refused without --yes
   sql [file]             PostgreSQL DDL for the postgres stores of a config
   migrate [file]         bring the schema of each postgres store to this version (--dry-run: print only)
   schema                 the JSON Schema of rate-sync.toml
 ${OVERRIDE_USAGE}
 
 Options:
-  --json                 check, explain, inspect, top: print JSON on stdout (failures too)
+  --json                 check, explain, inspect, top, clear: print JSON on stdout (failures too)
   --dry-run              migrate: print the statements it would run, change nothing
+  --yes                  clear: confirm that the state may be deleted
   --help, -h             this help
   --version, -v          the version of rate-sync
 
@@ -145,6 +149,31 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
         const snapshot = await readTopKeys(first ?? "", second, io.stdin);
         out(json ? JSON.stringify(snapshot, null, 2) : formatTopKeys(snapshot));
         return 0;
+      }
+      case "clear": {
+        const snapshot = await load(second, io);
+        const target = clearTarget(first ?? "", snapshot);
+        if (!parsed.yes) {
+          io.stderr.write(
+            `rate-sync: clear forgets the usage and leases of every key of limiter ${JSON.stringify(target.limiter)} in store ` +
+              `"${target.store.id}" (${target.store.engine}), for every process that shares it; ` +
+              `run again with --yes to confirm (usage: ${commandUsage("clear")})\n`,
+          );
+          return 2;
+        }
+        const rs = RateSync.fromSnapshot(snapshot, { quiet: true });
+        try {
+          const cleared = await withStoreDiagnosis(() => rs.clear(target.limiter), snapshot);
+          const result = { ok: true, limiter: target.limiter, store: target.store.id, cleared };
+          out(
+            json
+              ? JSON.stringify(result, null, 2)
+              : `cleared ${cleared} ${cleared === 1 ? "key" : "keys"} of limiter ${JSON.stringify(target.limiter)} in store "${target.store.id}" (${target.store.engine})`,
+          );
+          return 0;
+        } finally {
+          await rs.close();
+        }
       }
       case "sql": {
         const snapshot = await load(first, io);
@@ -258,9 +287,48 @@ function failureJson(code: string, message: string, issues: readonly ConfigIssue
 }
 
 /** `rs.peek`, with a store failure worded as the store id, its masked URL and the cause. */
-async function peek(rs: RateSync, key: string, snapshot: ConfigSnapshot) {
+function peek(rs: RateSync, key: string, snapshot: ConfigSnapshot) {
+  return withStoreDiagnosis(() => rs.peek(key), snapshot);
+}
+
+/**
+ * What `clear <id>` would clear: a limiter or template of the file, on a store the CLI can reach. An id that is
+ * a key names the limiter to clear instead; a memory store is refused, since its state lives in the processes
+ * that use it, not in this one.
+ */
+function clearTarget(id: string, snapshot: ConfigSnapshot): { limiter: string; store: StoreConfig } {
+  const config = snapshot.limiters.get(id);
+  if (config === undefined) {
+    const rs = RateSync.fromSnapshot(snapshot, { quiet: true });
+    let owner: LimiterConfig | undefined;
+    try {
+      owner = id.length > 0 ? rs.explain(id) : undefined;
+    } finally {
+      void rs.close();
+    }
+    throw new CommandFailure(
+      owner === undefined
+        ? `no limiter or template has the id ${JSON.stringify(id)}`
+        : `${JSON.stringify(id)} is a key of limiter ${JSON.stringify(owner.id)}, not a limiter id: clear ${JSON.stringify(owner.id)} forgets every key of that limiter`,
+      "UNKNOWN_LIMITER",
+    );
+  }
+  const store = snapshot.stores.get(config.store);
+  if (store === undefined)
+    throw new CommandFailure(`no store "${config.store}" is configured`, "UNKNOWN_STORE");
+  if (store.engine === "memory") {
+    throw new CommandFailure(
+      `limiter ${JSON.stringify(id)} is on the memory store "${store.id}": its state lives in each process that uses it, which this command cannot reach (call rs.clear(${JSON.stringify(id)}) there)`,
+      "MEMORY_STORE",
+    );
+  }
+  return { limiter: id, store };
+}
+
+/** Runs a store call, wording a store failure as the store id, its masked URL and the cause. */
+async function withStoreDiagnosis<T>(call: () => Promise<T>, snapshot: ConfigSnapshot): Promise<T> {
   try {
-    return await rs.peek(key);
+    return await call();
   } catch (error) {
     if (!isStoreError(error)) throw error;
     const store = snapshot.stores.get(error.store);

@@ -6,6 +6,7 @@
  *   rate-sync check [file] [--json]        validate; print stores (secrets masked) and effective limiters
  *   rate-sync explain <key> [file] [--json] which limiter or template a key resolves to, with its parameters
  *   rate-sync inspect <key> [file] [--json] the key's current state in its store (consumes nothing)
+ *   rate-sync clear <id> [file] --yes [--json] forget every key's state of a limiter or template (needs --yes)
  *   rate-sync sql [file]                   PostgreSQL DDL for the configured postgres stores
  *   rate-sync schema                       the JSON Schema of the config file
  *   rate-sync top <snapshot> [limiter]     the keys denied most, from a JSON file of rs.topKeysSnapshot()

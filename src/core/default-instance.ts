@@ -5,10 +5,9 @@
  * `await acquire("api:42")`. With no file found it starts empty; limiters can then be configured in code.
  * The file it loaded is watched (edits apply without a restart) unless `configure(…, { watch: false })` or
  * `RATE_SYNC_WATCH=0` says otherwise; the watch never keeps the process alive. `close()` ends it all.
+ * `rateLimited` (in `rate-limited.ts`) uses this instance unless given another.
  */
 
-import { InvalidArgumentError, RateLimitExceededError } from "../errors.ts";
-import { fillTemplate } from "../limiters/templates.ts";
 import type { NoticeOptions } from "./notices.ts";
 import { type KeyInput, RateSync } from "./rate-sync.ts";
 import type { AcquireOptions, Decision, Lease, LimiterState, TryAcquireOptions } from "./types.ts";
@@ -125,64 +124,4 @@ export async function peek(key: string): Promise<LimiterState> {
 /** `reset` on the default instance. */
 export async function reset(key: string): Promise<void> {
   return (await getRateSync()).reset(key);
-}
-
-/** Options of {@link rateLimited}. */
-export interface RateLimitedOptions extends AcquireOptions {
-  /**
-   * `"wait"` waits for the limit (`acquire`); `"try"` rejects at once with `RateLimitExceededError` when denied.
-   * @default "wait"
-   */
-  readonly mode?: "wait" | "try";
-  /** The instance to use. @default the module's default instance */
-  readonly rateSync?: RateSync;
-}
-
-/**
- * Wraps an async function so every call is rate limited. The key is a fixed key, a template whose `<name>`
- * placeholders are filled from the first argument's properties, or a function of the arguments.
- *
- * @example
- * ```ts
- * const fetchUser = rateLimited("api:<userId>", async ({ userId }: { userId: string }) => load(userId));
- * await fetchUser({ userId: "42" }); // limited by the key "api:42"
- * ```
- */
-export function rateLimited<Args extends unknown[], R>(
-  keyOrTemplate: string | ((...args: Args) => KeyInput),
-  fn: (...args: Args) => R | Promise<R>,
-  options: RateLimitedOptions = {},
-): (...args: Args) => Promise<Awaited<R>> {
-  const { mode = "wait", rateSync, ...acquireOptions } = options;
-  if (mode !== "wait" && mode !== "try") {
-    throw new InvalidArgumentError(`rateLimited: mode must be "wait" or "try", got ${JSON.stringify(mode)}`);
-  }
-  const keyOf = (args: Args): KeyInput => {
-    if (typeof keyOrTemplate === "function") return keyOrTemplate(...args);
-    if (!keyOrTemplate.includes("<")) return keyOrTemplate;
-    const key = fillTemplate(keyOrTemplate, args[0]);
-    if (key === undefined) {
-      throw new InvalidArgumentError(
-        `rateLimited("${keyOrTemplate}"): the first argument must have a value for every placeholder`,
-      );
-    }
-    return key;
-  };
-  return async (...args: Args): Promise<Awaited<R>> => {
-    const rs = rateSync ?? (await getRateSync());
-    const key = keyOf(args);
-    if (mode === "wait") return rs.run(key, () => fn(...args), acquireOptions) as Promise<Awaited<R>>;
-    const decision = await rs.tryAcquire(
-      key,
-      acquireOptions.cost === undefined ? {} : { cost: acquireOptions.cost },
-    );
-    if (!decision.allowed) {
-      throw new RateLimitExceededError(decision.key, decision.limiter, decision.retryAfterMs, decision);
-    }
-    try {
-      return await fn(...args);
-    } finally {
-      await decision.lease?.release();
-    }
-  };
 }

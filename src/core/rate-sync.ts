@@ -23,7 +23,7 @@ import {
   InvalidKeyError,
   UnknownLimiterError,
 } from "../errors.ts";
-import { Registry, type ResolvedKey } from "../limiters/registry.ts";
+import { type LimiterEntry, Registry, type ResolvedKey } from "../limiters/registry.ts";
 import { createOverrideSource } from "../overrides/create-source.ts";
 import { Overrides } from "../overrides/overrides.ts";
 import type { DynamicConfig } from "../reload/dynamic-config.ts";
@@ -348,6 +348,77 @@ export class RateSync {
     const [member] = this.#members(key, 1);
     const { resolved, config } = member!;
     await this.#stores.store(config.store).reset(resolved.entry.id, resolved.storeKey(config.hashKeys));
+  }
+
+  /**
+   * Forgets the state of every key of a limiter or template — `clear("api:<userId>")` resets `api:42`, `api:7`
+   * and every other key the template limits, rate state and leases alike — on its store, and what this process
+   * keeps beside it (denials the over-limit cache remembers, the `on_store_error = "local"` stand-in's state).
+   * Waiters in `acquire()` on those keys try again at once. Only that id's keys: an explicit limiter `api:42`
+   * (made with `clone` or `configure`) and a template `apix:<id>` keep theirs. Decisions that run while the
+   * clear does may keep or write their key's state. To forget one key, use {@link reset}.
+   *
+   * Removal is in batches on every store (Redis: `SCAN` + `UNLINK` on every master, never `KEYS`; PostgreSQL:
+   * a thousand keys per statement, by the primary key's index), so a large clear never blocks the store.
+   *
+   * @returns how many keys held state (each key once).
+   * @throws UnknownLimiterError when no limiter or template has this id; InvalidArgumentError when the id is a
+   *   key of another limiter (use `reset`) or its store cannot clear (a custom store without `clear`).
+   * @example
+   * ```ts
+   * const cleared = await rs.clear("api:<userId>"); // every user starts with a full quota
+   * ```
+   */
+  async clear(id: string): Promise<number> {
+    this.#assertOpen();
+    const entry = this.#limiterById(id, "clear");
+    const storeId = entry.config.store;
+    const store = this.#stores.store(storeId);
+    if (typeof store.clear !== "function") {
+      throw new InvalidArgumentError(
+        `clear(${JSON.stringify(id)}): store "${storeId}" (${store.engine}) has no clear operation`,
+      );
+    }
+    const cleared = await store.clear(id);
+    await this.#stores.clearLocal(storeId, id);
+    this.#acquirer.wakeLimiter(id);
+    return cleared;
+  }
+
+  /**
+   * How many keys of a limiter or template hold live state in its store now, where the store counts them
+   * cheaply: exactly on memory (a walk of the process's map) and PostgreSQL (by the primary key's index);
+   * `undefined` on Redis, which could count them only by scanning its whole keyspace.
+   * @throws UnknownLimiterError / InvalidArgumentError as {@link clear} does.
+   * @example
+   * ```ts
+   * const users = await rs.keyCount("api:<userId>"); // e.g. 1204, or undefined on Redis
+   * ```
+   */
+  async keyCount(id: string): Promise<number | undefined> {
+    this.#assertOpen();
+    const entry = this.#limiterById(id, "keyCount");
+    const store = this.#stores.store(entry.config.store);
+    return store.keyCount === undefined ? undefined : store.keyCount(id);
+  }
+
+  /** The limiter or template with exactly this id; a key of one is refused with the id to use instead. */
+  #limiterById(id: string, method: string): LimiterEntry {
+    if (typeof id !== "string" || id.length === 0) {
+      throw new InvalidArgumentError(
+        `${method}: the id must be a non-empty string, got ${describeValue(id)}`,
+      );
+    }
+    const entry = this.#registry.get(id);
+    if (entry !== undefined) return entry;
+    assertValidKey(id);
+    const owner = this.#registry.explain(id);
+    if (owner === undefined) throw new UnknownLimiterError(id);
+    throw new InvalidArgumentError(
+      `${method}(${JSON.stringify(id)}): that is a key of limiter ${JSON.stringify(owner.id)}, not a limiter id; ` +
+        `${method}(${JSON.stringify(owner.id)}) covers every key of that limiter` +
+        (method === "clear" ? `, reset(${JSON.stringify(id)}) forgets this key only` : ""),
+    );
   }
 
   /** A handle bound to one key. Resolution is checked now (`UnknownLimiterError`). */

@@ -118,6 +118,18 @@ export class StorePool implements StoreProvider {
     return { store: fallback, limiterId: name, storeKey: key, leaseId, leaseMs };
   }
 
+  /**
+   * Forgets what the stand-in of store `id` holds of limiter `limiterId` (after the store cleared it): the state
+   * it decided with during an outage, and its records of the leases the store granted, which the store no
+   * longer holds.
+   */
+  async clearLocal(id: string, limiterId: string): Promise<void> {
+    const fallback = this.#fallbacks.get(id);
+    if (fallback === undefined) return;
+    await fallback.clear(limiterId);
+    await fallback.clear(storeLeaseName(limiterId));
+  }
+
   /** Live leases of a key that store `id` granted this process and that are not released or expired yet. */
   heldFromStore(id: string, limiterId: string, key: string): HeldLeases | undefined {
     return this.#fallbacks.get(id)?.heldLeases(storeLeaseName(limiterId), key);

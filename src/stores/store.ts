@@ -78,6 +78,20 @@ export interface Store {
   refund(ops: readonly StoreOp[]): Promise<void>;
   /** Forgets all state of a key under a limiter (every algorithm tag and every lease). */
   reset(limiterId: string, key: string): Promise<void>;
+  /**
+   * Optional: forgets the state of every key under a limiter or template id — every algorithm tag and every
+   * lease — and resolves with how many keys held state (each key counted once, whatever it held). Only that
+   * exact namespace goes: `clear("api:<userId>")` leaves limiter `apix:<id>` and an explicit limiter `api:42`
+   * alone. Removes in small batches, never blocking the store on one huge command; a decision that runs while
+   * the clear does may keep (or write) its key's state. A store without it cannot be cleared by `rs.clear`.
+   */
+  clear?(limiterId: string): Promise<number>;
+  /**
+   * Optional: how many keys hold live state under a limiter or template id now, where the store can count them
+   * without walking everything it holds elsewhere; `undefined` when it cannot (Redis: counting would need a
+   * `SCAN` of the whole keyspace).
+   */
+  keyCount?(limiterId: string): Promise<number | undefined>;
   /** Ends a lease; idempotent (an unknown or expired lease is not an error). */
   release(limiterId: string, key: string, leaseId: string): Promise<void>;
   /** Extends a live lease to `leaseMs` from now; false when the lease is gone (expired or released). */

@@ -104,7 +104,11 @@ export class Acquirer {
       if (first instanceof LeaseHandle) return first;
       retryAt = performance.now() + first;
     }
-    const waiter = await this.#waiters.enter(queueKey, signal);
+    const waiter = await this.#waiters.enter(
+      queueKey,
+      signal,
+      members.map((m) => m.resolved.entry.id),
+    );
     try {
       for (;;) {
         // The hint counts from when it was given: time spent queued behind other waiters is already waited,
@@ -122,6 +126,11 @@ export class Acquirer {
     } finally {
       this.#waiters.leave(queueKey, waiter);
     }
+  }
+
+  /** Wakes the waiters on keys of `limiterId`, whose state was just cleared: they try again now. */
+  wakeLimiter(limiterId: string): void {
+    this.#waiters.wakeLimiter(limiterId);
   }
 
   /** Waiters queue per key (per key set for a composite); a release wakes that queue's head. */

@@ -18,6 +18,8 @@ export interface Waiter {
 /** The per-key queues of one RateSync instance. */
 export class WaitQueues {
   readonly #queues = new Map<string, Waiter[]>();
+  /** The limiter ids of each queue's key (several for a composite), for {@link wakeLimiter}. */
+  readonly #limiters = new Map<string, readonly string[]>();
 
   /** True when somebody is waiting on `key` (a new caller must then queue behind them). */
   has(key: string): boolean {
@@ -28,12 +30,13 @@ export class WaitQueues {
    * Joins the queue of `key` and resolves once at its head. Rejects with the abort reason (having left the
    * queue) if `signal` aborts first.
    */
-  enter(key: string, signal: AbortSignal | undefined): Promise<Waiter> {
+  enter(key: string, signal: AbortSignal | undefined, limiterIds: readonly string[] = []): Promise<Waiter> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     let queue = this.#queues.get(key);
     if (!queue) {
       queue = [];
       this.#queues.set(key, queue);
+      this.#limiters.set(key, limiterIds);
     }
     return new Promise<Waiter>((resolve, reject) => {
       const onAbort = () => {
@@ -60,13 +63,23 @@ export class WaitQueues {
     const index = queue.indexOf(waiter);
     if (index === -1) return;
     queue.splice(index, 1);
-    if (queue.length === 0) this.#queues.delete(key);
-    else if (index === 0) queue[0]!.start();
+    if (queue.length === 0) {
+      this.#queues.delete(key);
+      this.#limiters.delete(key);
+    } else if (index === 0) queue[0]!.start();
   }
 
   /** Wakes the head of `key`'s queue (a slot was released here): it retries now instead of at its hint. */
   wake(key: string): void {
     this.#queues.get(key)?.[0]?.sleeper.wake();
+  }
+
+  /**
+   * Wakes the head of every queue whose key belongs to limiter `limiterId` (its state was cleared): each retries
+   * now instead of sleeping out a hint the cleared state gave. Walks the queues: one per key with waiters.
+   */
+  wakeLimiter(limiterId: string): void {
+    for (const [key, ids] of this.#limiters) if (ids.includes(limiterId)) this.wake(key);
   }
 
   /** Keys with waiters now. */

@@ -5,8 +5,12 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { Redis } from "ioredis";
+import { afterAll, describe, expect, it } from "vitest";
 import { configSchemaJson } from "../../src/config/describe.ts";
+import { RateSync } from "../../src/index.ts";
+import { requireRedis, uniqueName } from "../helpers/stores.ts";
+import { deleteByPrefix } from "../stores/redis/setup.ts";
 
 const run = promisify(execFile);
 const CLI = resolve(import.meta.dirname, "../../src/cli/main.ts");
@@ -296,6 +300,68 @@ window = "5m"
     const json = await cli(["inspect", "r", file, "--json"]);
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, error: { code: "STORE_ERROR" } });
     expect(`${redis.stderr}${postgres.stderr}${json.stdout}`).not.toMatch(/topsecret|hunter2|max retries/);
+  }, 60_000);
+});
+
+const redisGate = await requireRedis();
+
+describe.skipIf(!redisGate.available)("rate-sync clear on a real Redis", () => {
+  const prefix = uniqueName("cli_clear");
+  const file = write(
+    "clear.toml",
+    `[stores.cache]\nengine = "redis"\nurl = "${redisGate.url}"\nkey_prefix = "${prefix}"\n\n` +
+      `[limiters."api:<userId>"]\nstore = "cache"\nalgorithm = "fixed_window"\nlimit = 1\nwindow = "1h"\n\n` +
+      `[limiters."apix:<id>"]\nstore = "cache"\nalgorithm = "fixed_window"\nlimit = 1\nwindow = "1h"\n\n` +
+      `[stores.local]\nengine = "memory"\n\n[limiters.mem]\nstore = "local"\nrate = "1/s"\n`,
+  );
+
+  afterAll(async () => {
+    const raw = new Redis(redisGate.url);
+    try {
+      await deleteByPrefix(raw, prefix);
+    } finally {
+      raw.disconnect();
+    }
+  });
+
+  it("refuses without --yes (exit 2, nothing deleted), clears with it, and names the limiter of a key", async () => {
+    const rs = await RateSync.fromFile(file, { quiet: true });
+    try {
+      for (const key of ["api:42", "api:7", "apix:1"]) expect((await rs.tryAcquire(key)).allowed).toBe(true);
+
+      const refused = await cli(["clear", "api:<userId>", file]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toBe(
+        `rate-sync: clear forgets the usage and leases of every key of limiter "api:<userId>" in store "cache" (redis), for every process that shares it; run again with --yes to confirm (usage: rate-sync clear <id> [file] --yes [--json])\n`,
+      );
+      // Read with peek, which asks the store: a denial would go to this process's over-limit cache, which a clear
+      // made by another process cannot reach (see the README).
+      expect((await rs.peek("api:42")).remaining).toBe(0);
+
+      const done = await cli(["clear", "api:<userId>", file, "--yes"]);
+      expect(done).toMatchObject({ code: 0, stderr: "" });
+      expect(done.stdout).toBe('cleared 2 keys of limiter "api:<userId>" in store "cache" (redis)\n');
+      expect((await rs.peek("api:42")).remaining).toBe(1);
+      expect((await rs.peek("api:7")).remaining).toBe(1);
+      expect((await rs.peek("apix:1")).remaining).toBe(0);
+
+      const json = await cli(["clear", "apix:<id>", file, "--yes", "--json"]);
+      expect(JSON.parse(json.stdout)).toEqual({ ok: true, limiter: "apix:<id>", store: "cache", cleared: 1 });
+
+      const key = await cli(["clear", "api:42", file, "--yes"]);
+      expect(key.code).toBe(1);
+      expect(key.stderr).toBe(
+        'rate-sync: "api:42" is a key of limiter "api:<userId>", not a limiter id: clear "api:<userId>" forgets every key of that limiter\n',
+      );
+      const memory = await cli(["clear", "mem", file, "--yes"]);
+      expect(memory.code).toBe(1);
+      expect(memory.stderr).toMatch(/memory store "local": its state lives in each process that uses it/);
+      const other = await cli(["check", file, "--yes"]);
+      expect(other.code).toBe(2);
+      expect(other.stderr).toMatch(/^rate-sync: check does not take --yes/);
+    } finally {
+      await rs.close();
+    }
   }, 60_000);
 });
 

@@ -169,6 +169,9 @@ const RATE_ALGORITHMS = [
   { name: "sliding_window_counter", make: (n: number) => window("sliding_window_counter", n), bursts: true },
 ] as const;
 
+/** A window no scenario outlives: state written under it is still there when the scenario looks. */
+const LONG_WINDOW: RateParams = { kind: "fixed_window", limit: 1, windowMs: 3_600_000 };
+
 /** Time after which any rate state of these scenarios is fully forgotten. */
 const IDLE_MS = 2 * W + 50;
 
@@ -550,6 +553,104 @@ export function describeStoreConformance(name: string, factory: ConformanceFacto
           [a, "{z}"],
         ];
         for (const [id, key] of pairs) expect((await h.decide(op(id, key, params))).allowed).toBe(true);
+      });
+    });
+
+    describe("clear", () => {
+      /** The store's clear, which every built-in store has. */
+      const clearOf = (store: Store) => {
+        if (store.clear === undefined) throw new Error(`store ${store.engine} has no clear`);
+        return store.clear.bind(store);
+      };
+      /** The count `keyCount` must give: exact where the store counts, none on Redis (documented as such). */
+      const expectKeyCount = async (store: Store, id: string, keys: number) => {
+        const count = await store.keyCount?.(id);
+        if (store.engine === "redis") expect(count).toBeUndefined();
+        else expect(count).toBe(keys);
+      };
+
+      scenario(
+        "forgets every key of one limiter id (rate states of two tags and leases), and only those",
+        async (h) => {
+          const base = limiterId("clear");
+          const id = `${base}:<userId>`;
+          // Neighbours a careless prefix match would take: a longer id, an explicit clone's id, the plain base id.
+          const neighbours = [`${base}x:<userId>`, `${base}:42`, base];
+          const fixed = LONG_WINDOW;
+          const bucket = tokenBucket(1);
+          const slots = concurrency(1);
+          const keys = [
+            `${base}:42`,
+            `${base}:7`,
+            "a*b",
+            "[x]",
+            "a?",
+            "back\\slash",
+            "{t}",
+            "ünï 🔑",
+            "lone \uD800",
+          ];
+          for (const key of keys) expect((await h.decide(op(id, key, fixed))).allowed).toBe(true);
+          // A second state tag under one key, and a lease under another.
+          expect((await h.decide(op(id, keys[0] as string, bucket))).allowed).toBe(true);
+          expect((await h.decide(op(id, keys[1] as string, slots, 1, "lease-1"))).allowed).toBe(true);
+          for (const other of neighbours)
+            expect((await h.decide(op(other, `${base}:42`, fixed))).allowed).toBe(true);
+          await expectKeyCount(h.store, id, keys.length);
+
+          expect(await clearOf(h.store)(id)).toBe(keys.length);
+
+          for (const key of keys) expect((await h.decide(op(id, key, fixed))).allowed).toBe(true);
+          expect((await h.decide(op(id, keys[0] as string, bucket))).allowed).toBe(true);
+          expect((await h.decide(op(id, keys[1] as string, slots, 1, "lease-2"))).allowed).toBe(true);
+          for (const other of neighbours)
+            expect((await h.decide(op(other, `${base}:42`, fixed))).allowed).toBe(false);
+          await expectKeyCount(h.store, `${base}:42`, 1);
+          // Nothing left to clear: a second clear counts nothing.
+          expect(await clearOf(h.store)(`${base}x:<userId>`)).toBe(1);
+          expect(await clearOf(h.store)(`${base}x:<userId>`)).toBe(0);
+        },
+      );
+
+      scenario("limiter ids holding glob characters match only themselves", async (h) => {
+        const base = limiterId("glob");
+        const fixed = LONG_WINDOW;
+        // Pairs of equal length: unescaped, `a*` would match `ab`'s keys and `x[yz]` those of `xy:ab`.
+        const pairs: Array<[string, string]> = [
+          [`${base}a*`, `${base}ab`],
+          [`${base}x[yz]`, `${base}xy:ab`],
+          [`${base}q?`, `${base}qq`],
+          [`${base}\\*`, `${base}\\\\`],
+        ];
+        for (const [globby, plain] of pairs) {
+          for (const id of [globby, plain]) expect((await h.decide(op(id, "k", fixed))).allowed).toBe(true);
+        }
+        for (const [globby, plain] of pairs) {
+          expect(await clearOf(h.store)(globby)).toBe(1);
+          expect((await h.decide(op(globby, "k", fixed))).allowed).toBe(true);
+          expect((await h.decide(op(plain, "k", fixed))).allowed).toBe(false);
+        }
+      });
+
+      scenario("clears more keys than one batch holds (2,500), counting each once", async (h) => {
+        const id = limiterId("clear-many");
+        const fixed = LONG_WINDOW;
+        const slots = concurrency(1);
+        const keys = Array.from({ length: 2_500 }, (_, i) => `k${i}`);
+        for (let i = 0; i < keys.length; i += 250) {
+          const chunk = keys.slice(i, i + 250);
+          const batches = await Promise.all(chunk.map((key) => h.store.decide([op(id, key, fixed)], 0)));
+          expect(batches.every((batch) => batch.allowed)).toBe(true);
+        }
+        // Some keys hold leases too: still one key each.
+        for (const key of keys.slice(0, 10)) {
+          expect((await h.decide(op(id, key, slots, 1, `lease-${key}`))).allowed).toBe(true);
+        }
+        await expectKeyCount(h.store, id, keys.length);
+        expect(await clearOf(h.store)(id)).toBe(keys.length);
+        await expectKeyCount(h.store, id, 0);
+        const again = await Promise.all(keys.map((key) => h.store.decide([op(id, key, fixed)], 0)));
+        expect(again.every((batch) => batch.allowed)).toBe(true);
       });
     });
   });

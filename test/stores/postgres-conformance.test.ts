@@ -32,6 +32,8 @@ describe.skipIf(!postgres.available)("PostgreSQL store conformance", () => {
     reset: (limiterId, key) => store.reset(limiterId, key),
     release: (limiterId, key, leaseId) => store.release(limiterId, key, leaseId),
     renew: (limiterId, key, leaseId, leaseMs) => store.renew(limiterId, key, leaseId, leaseMs),
+    clear: (limiterId) => store.clear(limiterId),
+    keyCount: (limiterId) => store.keyCount(limiterId),
     close: async () => {},
   };
   describeStoreConformance("postgres", () => ({ store: shared, cleanup: async () => {} }));

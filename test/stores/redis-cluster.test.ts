@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RateParams } from "../../src/algorithms/types.ts";
+import type { ConcurrencyParams, RateParams } from "../../src/algorithms/types.ts";
 import { RateSync } from "../../src/index.ts";
 import { RedisStore } from "../../src/stores/redis/index.ts";
 import { hashSlot, stateKey } from "../../src/stores/redis/keys.ts";
@@ -229,6 +229,31 @@ describe.skipIf(!redis.available)("redis store on a Redis Cluster", () => {
     expect((await store.decide([{ ...lease, leaseId: "L2" }], 0)).allowed).toBe(true);
     await store.reset("cl", "lease");
     expect(await store.renew("cl", "lease", "L2", 5000)).toBe(false);
+  });
+
+  it("clear finds a limiter's keys on every master (SCAN on each) and unlinks them, leaving other limiters", async () => {
+    const slots: ConcurrencyParams = { kind: "concurrency", maxConcurrent: 1, leaseMs: 60_000 };
+    const keys = Array.from({ length: 300 }, (_, i) => `user-${i}`);
+    // Keys in every third of the slot range, so on each of the three masters.
+    const masters = new Set(keys.map((key) => (hashSlot(stateKey(prefix, "clr:<id>", key)) * 3) >> 14));
+    expect(masters.size).toBe(3);
+    for (const key of keys) {
+      expect((await store.decide([{ limiterId: "clr:<id>", key, params, cost: 1 }], 0)).allowed).toBe(true);
+    }
+    const lease: StoreOp = { limiterId: "clr:<id>", key: "user-0", params: slots, cost: 1, leaseId: "L1" };
+    expect((await store.decide([lease], 0)).allowed).toBe(true);
+    const other: StoreOp = { limiterId: "clrx:<id>", key: "user-0", params, cost: 1 };
+    expect((await store.decide([other], 0)).allowed).toBe(true);
+
+    expect(await store.clear("clr:<id>")).toBe(keys.length);
+
+    const full = { ...params, limit: 1 };
+    for (const key of keys) {
+      expect((await store.peek({ limiterId: "clr:<id>", key, params: full, cost: 1 })).remaining).toBe(1);
+    }
+    expect((await store.decide([{ ...lease, leaseId: "L2" }], 0)).allowed).toBe(true);
+    expect((await store.peek(other)).remaining).toBe(1);
+    expect(await store.keyCount("clr:<id>")).toBeUndefined();
   });
 
   for (const [keys, limit] of [

@@ -38,6 +38,8 @@ describe("SQLite store conformance", () => {
     reset: (limiterId, key) => real.reset(limiterId, key),
     release: (limiterId, key, leaseId) => real.release(limiterId, key, leaseId),
     renew: (limiterId, key, leaseId, leaseMs) => real.renew(limiterId, key, leaseId, leaseMs),
+    clear: (limiterId) => real.clear(limiterId),
+    keyCount: (limiterId) => real.keyCount(limiterId),
     close: async () => {},
   };
   describeStoreConformance("sqlite (real clock)", () => ({ store: shared, cleanup: async () => {} }));

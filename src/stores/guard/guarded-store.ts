@@ -19,7 +19,10 @@ import { validateCosts, validateDecision, validateLeaseMs } from "./validate-ops
 
 /** Counters of a guarded store, since it was created. */
 export interface GuardedStoreStats {
-  /** Calls received (decide, peek, refund, reset, release, renew), including those answered locally. */
+  /**
+   * Calls received (decide, peek, refund, reset, release, renew; each round trip of a clear), including those
+   * answered locally.
+   */
   readonly calls: number;
   /** Calls that failed with a store error (timeouts and fast failures of an open breaker included). */
   readonly errors: number;
@@ -169,6 +172,20 @@ export class GuardedStore<D extends StoreDriver> implements Store {
   reset(limiterId: string, key: string): Promise<void> {
     this.#cache?.forget(limiterId, key);
     return this.driver.reset(limiterId, key);
+  }
+
+  async clear(limiterId: string): Promise<number> {
+    // Before and after: a denial learned from a decision answered while the clear ran describes state it removed.
+    this.#cache?.forgetLimiter(limiterId);
+    try {
+      return await this.driver.clear(limiterId);
+    } finally {
+      this.#cache?.forgetLimiter(limiterId);
+    }
+  }
+
+  keyCount(limiterId: string): Promise<number | undefined> {
+    return this.driver.keyCount(limiterId);
   }
 
   release(limiterId: string, key: string, leaseId: string): Promise<void> {

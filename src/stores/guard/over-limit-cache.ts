@@ -200,6 +200,19 @@ export class OverLimitCache {
     this.#entries.delete(id);
   }
 
+  /**
+   * Forgets every denial of every key under a limiter (after `clear`). Walks the cache, which is bounded by
+   * `maxEntries`: names start with the limiter id's length and the id, so the prefix matches that limiter only.
+   */
+  forgetLimiter(limiterId: string): void {
+    const start = keyOf(limiterId, "");
+    for (const [id, perKey] of this.#entries) {
+      if (!id.startsWith(start)) continue;
+      this.#size -= perKey.size;
+      this.#entries.delete(id);
+    }
+  }
+
   /** Forgets everything. */
   clear(): void {
     this.#entries.clear();

@@ -61,6 +61,13 @@ export interface StoreDriver {
   peek(op: StoreOp, times: StoreTimes | undefined): Promise<OpResult>;
   refund(ops: readonly StoreOp[], times: StoreTimes | undefined): Promise<void>;
   reset(limiterId: string, key: string): Promise<void>;
+  /**
+   * Forgets every key's state under a limiter id (see `Store.clear`), in batches that each go through
+   * {@link GuardedCalls.run}; resolves with how many keys held state.
+   */
+  clear(limiterId: string): Promise<number>;
+  /** See `Store.keyCount`: a count the engine gives cheaply, else `undefined`. */
+  keyCount(limiterId: string): Promise<number | undefined>;
   release(limiterId: string, key: string, leaseId: string): Promise<void>;
   renew(limiterId: string, key: string, leaseId: string, leaseMs: number): Promise<boolean>;
   /** Closes connections after the calls in flight. Called once. */

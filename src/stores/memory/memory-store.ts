@@ -93,6 +93,14 @@ const SWEEP_STEP = 16;
  */
 const SWEEP_EVERY = 8;
 
+/**
+ * Entries `clear` and `keyCount` look at before they let the event loop run. Measured on 1M entries, half of them
+ * one limiter's: a count takes 0.12 s in all and a clear 0.6 s, in slices of 0.5 ms and 2.5 ms on average (the
+ * longest pause seen, 30 ms, was a garbage collection), where one unsliced walk held the loop for 0.1 s (count)
+ * and 0.8 s (clear).
+ */
+const WALK_SLICE = 4_096;
+
 /** In a store whose `maxKeys` is below this, every write re-inserts its key (exact LRU order). */
 const EXACT_LRU_BELOW = 4096;
 
@@ -265,6 +273,25 @@ export class MemoryStore implements Store {
     }
   }
 
+  /**
+   * Forgets every key's state under `limiterId` (every tag, every lease); resolves with how many keys held live
+   * state. Walks the whole map in slices (see {@link WALK_SLICE}), so a large store never blocks the event loop
+   * for the whole walk; decisions made between slices may keep or write their key's state.
+   */
+  async clear(limiterId: string): Promise<number> {
+    this.#checkOpen();
+    return this.#walk(limiterId, true);
+  }
+
+  /**
+   * How many keys hold live state under `limiterId` (a key with a rate state and leases counts once): exact when
+   * nothing writes meanwhile. The same sliced walk of the whole map as {@link clear}.
+   */
+  async keyCount(limiterId: string): Promise<number | undefined> {
+    this.#checkOpen();
+    return this.#walk(limiterId, false);
+  }
+
   release(limiterId: string, key: string, leaseId: string): Promise<void> {
     try {
       this.#checkOpen();
@@ -329,6 +356,47 @@ export class MemoryStore implements Store {
     this.#cursor = undefined;
     this.#evictCursor = undefined;
     return Promise.resolve();
+  }
+
+  /**
+   * Counts the keys with live state under `limiterId`, deleting all of its entries (expired ones too) when
+   * `remove` is set. The limiter's prefixes are known from {@link #prefixes}: an entry belongs to it exactly
+   * when its prefix is one of them (prefixes are canonical strings). A live Map iterator survives the deletes
+   * and the writes made between slices (a key written meanwhile may or may not be visited).
+   */
+  async #walk(limiterId: string, remove: boolean): Promise<number> {
+    const tags = this.#prefixes.get(limiterId);
+    if (tags === undefined) return 0;
+    const mine = new Set(tags.values());
+    const entries = this.#entries.entries();
+    let keys = 0;
+    for (;;) {
+      const now = this.#now();
+      for (let i = 0; i < WALK_SLICE; i++) {
+        const next = entries.next();
+        if (next.done) return keys;
+        const [key, slot] = next.value;
+        let live = false;
+        if (!Array.isArray(slot)) {
+          if (!mine.has(slot.prefix)) continue;
+          live = !this.#expired(slot, now);
+          if (remove) {
+            this.#entries.delete(key);
+            this.#count--;
+          }
+        } else {
+          for (const entry of [...slot]) {
+            if (!mine.has(entry.prefix)) continue;
+            if (!this.#expired(entry, now)) live = true;
+            if (remove) this.#remove(key, entry.prefix);
+          }
+        }
+        if (live) keys++;
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      // Closed meanwhile: the map was emptied, nothing is left to count or forget.
+      if (this.#closed) return keys;
+    }
   }
 
   #decide(ops: readonly StoreOp[], maxWaitMs: number): BatchResult {

@@ -61,6 +61,9 @@ interface DecideCall {
 /** The rows of one call of a batch, or the error that failed it alone. */
 type DecideReply = RowsWithCount | Error;
 
+/** Keys one statement of a clear deletes at most: each statement stays well inside the store's time budget. */
+const CLEAR_BATCH_KEYS = 1_000;
+
 /** Encodes, sends and decodes the calls of a PostgreSQL store. */
 export class PostgresDriver implements StoreDriver {
   readonly cancels = true;
@@ -81,6 +84,8 @@ export class PostgresDriver implements StoreDriver {
   readonly #decideBatchSql: string;
   readonly #refundSql: string;
   readonly #resetSql: string;
+  readonly #clearSql: string;
+  readonly #keyCountSql: string;
   readonly #releaseSql: string;
   readonly #renewSql: string;
   readonly #sweepSql: string;
@@ -108,6 +113,22 @@ export class PostgresDriver implements StoreDriver {
     this.#resetSql = `DELETE FROM ${t} WHERE ctid = ANY (ARRAY(
   SELECT ctid FROM ${t} WHERE limiter_id = $1::text AND key = $2::text ORDER BY tag, lease_id FOR UPDATE
 ))`;
+    // One batch of a clear: the next keys of the limiter after a cursor (the primary key's index, whose first
+    // column is limiter_id, finds them in order), their rows locked in the decisions' order (key, tag, lease) so a
+    // clear never deadlocks with a decision, then deleted. The cursor moves forward only, so keys written again
+    // behind it while the clear runs cannot keep it going. Counted: the keys that held a live row.
+    this.#clearSql = `WITH picked AS (
+  SELECT DISTINCT key FROM ${t} WHERE limiter_id = $1::text AND key > $2::text ORDER BY key LIMIT $3::int
+), gone AS (
+  DELETE FROM ${t} WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM ${t} WHERE limiter_id = $1::text AND key IN (SELECT key FROM picked)
+    ORDER BY key, tag, lease_id FOR UPDATE
+  )) RETURNING key, expires_at
+)
+SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picked) AS last,
+  (SELECT count(DISTINCT key) FROM gone WHERE expires_at > clock_timestamp())::int AS cleared`;
+    // By the primary key's index (limiter_id first): the rows of this limiter only, never the whole table.
+    this.#keyCountSql = `SELECT count(DISTINCT key)::int AS keys FROM ${t} WHERE limiter_id = $1::text AND expires_at > clock_timestamp()`;
     this.#releaseSql = `DELETE FROM ${t} WHERE limiter_id = $1::text AND key = $2::text AND tag = 'cc' AND lease_id = $3::text AND lease_id <> ''`;
     this.#renewSql = `SELECT ${this.#names.renewFunction}($1::text, $2::text, $3::text, $4::float8) AS renewed`;
     // The index on expires_at finds the batch: `now()` (not `clock_timestamp()`, which is volatile) can be an
@@ -191,6 +212,26 @@ export class PostgresDriver implements StoreDriver {
 
   async reset(limiterId: string, key: string): Promise<void> {
     await this.#query("reset", this.#resetSql, [encodeText(limiterId), encodeText(key)]);
+  }
+
+  /** Deletes the limiter's rows in batches of {@link CLEAR_BATCH_KEYS} keys, one statement each (see the SQL). */
+  async clear(limiterId: string): Promise<number> {
+    const id = encodeText(limiterId);
+    let after = "";
+    let cleared = 0;
+    for (;;) {
+      const rows = await this.#query("clear", this.#clearSql, [id, after, CLEAR_BATCH_KEYS]);
+      const row = rows[0] as { picked?: unknown; last?: unknown; cleared?: unknown } | undefined;
+      cleared += Number(row?.cleared ?? 0);
+      if (Number(row?.picked ?? 0) < CLEAR_BATCH_KEYS || typeof row?.last !== "string") return cleared;
+      after = row.last;
+    }
+  }
+
+  /** Exact, by the primary key's index: the keys of this limiter with a live row. */
+  async keyCount(limiterId: string): Promise<number | undefined> {
+    const rows = await this.#query("keyCount", this.#keyCountSql, [encodeText(limiterId)]);
+    return Number((rows[0] as { keys?: unknown } | undefined)?.keys ?? 0);
   }
 
   async release(limiterId: string, key: string, leaseId: string): Promise<void> {

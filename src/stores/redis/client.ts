@@ -42,8 +42,55 @@ export interface RedisConnection {
   del(keys: readonly string[]): Promise<unknown>;
   /** `ZREM key member`. */
   zrem(key: string, member: string): Promise<unknown>;
+  /**
+   * The servers whose keys a `SCAN` must walk: the client itself, or every master of a Cluster (known once it
+   * is connected: resolves after the Cluster is ready).
+   */
+  scanNodes(): Promise<readonly ScanNode[]>;
   /** Closes after replies in flight; falls back to a hard disconnect. */
   close(): Promise<void>;
+}
+
+/** One server's keyspace, for `clear`. */
+export interface ScanNode {
+  /** `SCAN cursor MATCH pattern COUNT count`: the next cursor (`"0"` when done) and a page of names. */
+  scan(cursor: string, pattern: string, count: number): Promise<readonly [string, readonly string[]]>;
+  /**
+   * One `UNLINK` per group (the names of a group share one hash slot), sent as one pipeline to this server;
+   * resolves with how many names each removed.
+   */
+  unlinkEach(groups: readonly (readonly string[])[]): Promise<number[]>;
+}
+
+/** The commands of one ioredis server connection that {@link ScanNode} uses. */
+interface ScanCommands {
+  scan(
+    cursor: string,
+    match: "MATCH",
+    pattern: string,
+    countWord: "COUNT",
+    count: number,
+  ): Promise<[string, string[]]>;
+  pipeline(): { unlink(...keys: string[]): unknown; exec(): Promise<[Error | null, unknown][] | null> };
+}
+
+/** A {@link ScanNode} on one server connection; `busy` keeps the process alive while it waits for a reply. */
+function scanNode(server: ScanCommands, busy: <T>(command: Promise<T>) => Promise<T>): ScanNode {
+  return {
+    scan: async (cursor, pattern, count) => {
+      const [next, names] = await busy(server.scan(cursor, "MATCH", pattern, "COUNT", count));
+      return [next, names];
+    },
+    unlinkEach: async (groups) => {
+      const pipeline = server.pipeline();
+      for (const group of groups) pipeline.unlink(...group);
+      const replies = (await busy(pipeline.exec())) ?? [];
+      return replies.map(([error, removed]) => {
+        if (error) throw error;
+        return Number(removed);
+      });
+    },
+  };
 }
 
 /** The command of each lean decide script: `rateSyncDecide` + its kind code (`tb` → `rateSyncDecideTb`). */
@@ -362,6 +409,15 @@ function connectionOn(
     renew: (key, leaseId, leaseMs) => run("rateSyncRenew", [key], [leaseId, String(leaseMs)]),
     del: (keys) => busy(client.del(...keys)),
     zrem: (key, member) => busy(client.zrem(key, member)),
+    async scanNodes() {
+      // An ioredis Cluster says so itself (`isCluster`), whether rate-sync opened it or the application did.
+      if ((client as { isCluster?: boolean }).isCluster !== true)
+        return [scanNode(client as unknown as ScanCommands, busy)];
+      const cluster = client as InstanceType<IoRedisModule["Cluster"]>;
+      // The masters are known once the Cluster has loaded its slots; a PING waits for that in the offline queue.
+      if (cluster.status !== "ready") await cluster.ping();
+      return cluster.nodes("master").map((node) => scanNode(node as unknown as ScanCommands, busy));
+    },
     close,
   };
 }

@@ -28,10 +28,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 function identity(limiterId: string, key: string): string {
   if (!LONE_SURROGATE.test(limiterId) && !LONE_SURROGATE.test(key))
     return `${limiterId.length}:${limiterId}:${key}`;
-  let hex = "u";
-  const both = JSON.stringify([limiterId, key]);
-  for (let i = 0; i < both.length; i++) hex += both.charCodeAt(i).toString(16).padStart(4, "0");
-  return hex;
+  return `u${hexUnits(JSON.stringify([limiterId, key]))}`;
 }
 
 /** The Redis key of the rate states of `key` under `limiterId`. */
@@ -42,6 +39,46 @@ export function stateKey(prefix: string, limiterId: string, key: string): string
 /** The Redis key of the concurrency leases of `key` under `limiterId`. */
 export function leaseKey(prefix: string, limiterId: string, key: string): string {
   return `${prefix}:{${identity(limiterId, key)}}:${LEASE_SUFFIX}`;
+}
+
+/** Escapes the glob characters of a `SCAN MATCH` pattern (`*`, `?`, `[`, `]`, `\\`), so they match themselves. */
+export function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, "\\$&");
+}
+
+/** Hex of each UTF-16 code unit, four digits each: the escaped identity's encoding. */
+function hexUnits(text: string): string {
+  let hex = "";
+  for (let i = 0; i < text.length; i++) hex += text.charCodeAt(i).toString(16).padStart(4, "0");
+  return hex;
+}
+
+/**
+ * The `SCAN MATCH` patterns that find every Redis key of every key under `limiterId`, and nothing else: the
+ * names start with the identity's `<length>:<limiterId>:` (the length keeps `api` from matching `api:x`'s
+ * names), and names in the escaped form start with the hex of `["<limiterId>",`. Glob characters of the prefix
+ * and the limiter id are escaped.
+ */
+export function limiterPatterns(prefix: string, limiterId: string): string[] {
+  const patterns: string[] = [];
+  if (!LONE_SURROGATE.test(limiterId)) {
+    patterns.push(`${escapeGlob(`${prefix}:{${limiterId.length}:${limiterId}:`)}*`);
+  }
+  // A key with a lone surrogate puts even a plain limiter id's names in the escaped form.
+  patterns.push(`${escapeGlob(`${prefix}:{u${hexUnits(`[${JSON.stringify(limiterId)},`)}`)}*`);
+  return patterns;
+}
+
+/**
+ * Both names of the key that `name` (a rate-state or lease name) belongs to, or undefined for a name of
+ * neither kind. Unlinking both at once removes the key whichever of the two a scan found.
+ */
+export function namesOfKey(name: string): readonly [string, string] | undefined {
+  const base = name.slice(0, -1);
+  if (!base.endsWith("}:")) return undefined;
+  const suffix = name.slice(-1);
+  if (suffix !== STATE_SUFFIX && suffix !== LEASE_SUFFIX) return undefined;
+  return [`${base}${STATE_SUFFIX}`, `${base}${LEASE_SUFFIX}`];
 }
 
 const CRC16_TABLE = (() => {

@@ -37,7 +37,7 @@ import {
   type ScriptCall,
   splitBatchReply,
 } from "./codec.ts";
-import { hashSlot, leaseKey, stateKey } from "./keys.ts";
+import { hashSlot, leaseKey, limiterPatterns, namesOfKey, stateKey } from "./keys.ts";
 
 /**
  * Most decisions in one batch script run. Redis runs a script to its end before anything else, so a bound
@@ -50,6 +50,12 @@ const BATCH_MAX_CALLS = 32;
 
 /** Most bytes of keys and arguments in one batch script run. */
 const BATCH_MAX_BYTES = 256 * 1024;
+
+/**
+ * The `COUNT` hint of each `SCAN` of a clear: names Redis looks at per call (a page has at most about as many),
+ * so one call stays short on a large keyspace while a clear of many keys needs few round trips.
+ */
+const SCAN_COUNT = 1_000;
 
 /** Encodes, sends and decodes the calls of a Redis store. */
 export class RedisDriver implements StoreDriver {
@@ -117,6 +123,41 @@ export class RedisDriver implements StoreDriver {
   async reset(limiterId: string, key: string): Promise<void> {
     const keys = [stateKey(this.#prefix, limiterId, key), leaseKey(this.#prefix, limiterId, key)];
     await this.#calls.run("reset", () => this.#connected.del(keys));
+  }
+
+  /**
+   * `SCAN MATCH` over every master for the names of the limiter's keys (see {@link limiterPatterns}), a page at a
+   * time, each page's keys removed with one pipeline of `UNLINK`s (both names of a key in one command: they
+   * share a slot). Never `KEYS`, never one huge command: each page is one short guarded call, and Redis frees
+   * the memory off its main thread. A key counts when its `UNLINK` removed something, so a key a scan returns
+   * twice (SCAN may) or whose two names come in different pages is counted once.
+   */
+  async clear(limiterId: string): Promise<number> {
+    const nodes = await this.#calls.run("clear", () => this.#connected.scanNodes());
+    let cleared = 0;
+    for (const pattern of limiterPatterns(this.#prefix, limiterId)) {
+      for (const node of nodes) {
+        let cursor = "0";
+        do {
+          const [next, names] = await this.#calls.run("clear", () => node.scan(cursor, pattern, SCAN_COUNT));
+          cursor = next;
+          const groups = new Map<string, readonly string[]>();
+          for (const name of names) {
+            const both = namesOfKey(name);
+            if (both !== undefined) groups.set(both[0], both);
+          }
+          if (groups.size === 0) continue;
+          const removed = await this.#calls.run("clear", () => node.unlinkEach([...groups.values()]));
+          for (const count of removed) if (count > 0) cleared += 1;
+        } while (cursor !== "0");
+      }
+    }
+    return cleared;
+  }
+
+  /** Not counted: Redis can count a pattern's keys only by scanning the whole keyspace (see `clear`). */
+  keyCount(_limiterId: string): Promise<number | undefined> {
+    return Promise.resolve(undefined);
   }
 
   async release(limiterId: string, key: string, leaseId: string): Promise<void> {

@@ -104,6 +104,9 @@ interface Member {
   readonly tag: string;
 }
 
+/** Keys one transaction of a clear deletes at most, so a clear never holds the write lock for long. */
+const CLEAR_BATCH = 1000;
+
 /** Sweep statements per sweep at most, so one sweep never holds the lock for long. */
 const SWEEP_ROUNDS = 4;
 
@@ -114,6 +117,8 @@ class Connection {
   readonly #remove;
   readonly #resetKey;
   readonly #sweep;
+  readonly #clearBatch;
+  readonly #keyCount;
   /** Runs a function inside `BEGIN IMMEDIATE … COMMIT` (rolled back when it throws). */
   readonly immediate: <T>(body: () => T) => T;
 
@@ -136,6 +141,14 @@ class Connection {
     this.#sweep = db.prepare<[number, number]>(
       `DELETE FROM ${t} WHERE (limiter_id, key, tag) IN
        (SELECT limiter_id, key, tag FROM ${t} WHERE expires_at <= ? LIMIT ?)`,
+    );
+    // One batch of a clear: the rows of up to `limit` keys of a limiter (the primary key's prefix finds them).
+    this.#clearBatch = db.prepare<[string, string, number], { key: string; expires_at: number }>(
+      `DELETE FROM ${t} WHERE limiter_id = ? AND key IN
+       (SELECT DISTINCT key FROM ${t} WHERE limiter_id = ? LIMIT ?) RETURNING key, expires_at`,
+    );
+    this.#keyCount = db.prepare<[string, number], { n: number }>(
+      `SELECT count(DISTINCT key) AS n FROM ${t} WHERE limiter_id = ? AND expires_at > ?`,
     );
     const transaction = db.transaction((body: () => unknown) => body());
     this.immediate = <T>(body: () => T): T => transaction.immediate(body) as T;
@@ -170,6 +183,26 @@ class Connection {
   /** Deletes every state of a key under a limiter (all tags, its leases included). */
   reset(limiterId: string, key: string): void {
     this.#resetKey.run(encodeText(limiterId), encodeText(key));
+  }
+
+  /**
+   * Deletes every state of up to `limit` keys of a limiter: the keys it took, and how many of them held live
+   * state at `now`. No key taken means none is left.
+   */
+  clearBatch(limiterId: string, limit: number, now: number): { taken: number; live: number } {
+    const id = encodeText(limiterId);
+    const taken = new Set<string>();
+    const live = new Set<string>();
+    for (const row of this.#clearBatch.all(id, id, limit)) {
+      taken.add(row.key);
+      if (row.expires_at > now) live.add(row.key);
+    }
+    return { taken: taken.size, live: live.size };
+  }
+
+  /** How many keys of a limiter hold live state at `now` (by the primary key's prefix). */
+  keyCount(limiterId: string, now: number): number {
+    return this.#keyCount.get(encodeText(limiterId), now)?.n ?? 0;
   }
 
   /** Deletes up to `limit` rows expired at `now`; returns how many went. */
@@ -333,6 +366,35 @@ export class SqliteStore implements Store {
         }),
       );
       return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Forgets every key's state under a limiter or template id, in transactions of {@link CLEAR_BATCH} keys (each
+   * holds the write lock briefly, so other processes keep deciding meanwhile); resolves with how many keys held
+   * live state.
+   */
+  clear(limiterId: string): Promise<number> {
+    try {
+      let cleared = 0;
+      for (;;) {
+        const batch = this.#call("clear", (c) =>
+          c.immediate(() => c.clearBatch(limiterId, CLEAR_BATCH, this.#now())),
+        );
+        cleared += batch.live;
+        if (batch.taken === 0) return Promise.resolve(cleared);
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** How many keys hold live state under a limiter or template id: exact, counted by the primary key. */
+  keyCount(limiterId: string): Promise<number | undefined> {
+    try {
+      return Promise.resolve(this.#call("keyCount", (c) => c.keyCount(limiterId, this.#now())));
     } catch (error) {
       return Promise.reject(error);
     }
