@@ -6,6 +6,7 @@
  */
 
 import { mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -77,7 +78,7 @@ if (postgres.available) {
     name: "sqlite",
     store: { engine: "sqlite", path, table_name: "clear_state" },
     async empty() {
-      const { default: Database } = await import("better-sqlite3");
+      const Database = createRequire(import.meta.url)("better-sqlite3") as typeof import("better-sqlite3");
       const db = new Database(path);
       try {
         db.exec('DELETE FROM "clear_state"');
