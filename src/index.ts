@@ -46,12 +46,14 @@ export type { NoticeLogger, NoticeOptions } from "./core/notices.ts";
 export { type ConfigureOptions, type KeyInput, type LimiterHandle, RateSync } from "./core/rate-sync.ts";
 export type {
   AcquireOptions,
+  Clock,
   ConfigProvider,
   Decision,
   Degraded,
   DurationInput,
   FromFileOptions,
   Lease,
+  LeaseReleasedEvent,
   LimiterState,
   RateSyncEventName,
   RateSyncEvents,
@@ -61,6 +63,8 @@ export type {
   StoreErrorEvent,
   TryAcquireOptions,
   UnknownLimiterEvent,
+  WaitEvent,
+  WaitResult,
 } from "./core/types.ts";
 export * from "./errors.ts";
 export { DynamicConfig } from "./reload/dynamic-config.ts";

@@ -34,6 +34,16 @@ export interface LimiterCounters {
   localCacheHits: number;
   /** Decisions not made by a healthy store (`degraded` set). */
   degraded: number;
+  /**
+   * Gauge, not a counter: `acquire()` calls of this process waiting now (queued behind other waiters, sleeping
+   * until a retry hint, or through a reservation).
+   */
+  waiting: number;
+  /**
+   * Gauge, not a counter: concurrency slots (`max_concurrent`) this process holds now — leases handed out and
+   * not released yet. A lease never released stays counted here (its slot expires in the store after `lease`).
+   */
+  activeLeases: number;
 }
 
 /** A snapshot of every counter (`rs.metrics()`). */
@@ -60,6 +70,8 @@ export function createCounters(): LimiterCounters {
     storeErrors: 0,
     localCacheHits: 0,
     degraded: 0,
+    waiting: 0,
+    activeLeases: 0,
   };
 }
 

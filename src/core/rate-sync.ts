@@ -26,6 +26,7 @@ import {
 import { Registry, type ResolvedKey } from "../limiters/registry.ts";
 import type { DynamicConfig } from "../reload/dynamic-config.ts";
 import { Reloader } from "../reload/reloader.ts";
+import { epochMonotonicNow } from "../stores/memory/memory-store.ts";
 import { Acquirer } from "../wait/acquirer.ts";
 import { type Listener, TypedEmitter } from "./events.ts";
 import { copyCounters, type LimiterCounters, type MetricsSnapshot } from "./metrics.ts";
@@ -93,14 +94,22 @@ export class RateSync {
   readonly #stores: StorePool;
   /** The running snapshot, its reloads and its watch; the limiters' definitions. */
   readonly #reloader: Reloader;
+  /** The instance's clock (`RateSyncOptions.clock`), epoch milliseconds. */
+  readonly #now: () => number;
   #closed: Promise<void> | undefined;
 
   private constructor(snapshot: ConfigSnapshot, options: RateSyncOptions) {
     this.#notices = new Notices(options);
     this.#registry = new Registry(snapshot.defaults.maxClones);
-    this.#stores = new StorePool(options.stores ?? {}, (id) => this.#snapshot.stores.get(id));
+    const clock = options.clock;
+    this.#now = clock === undefined ? epochMonotonicNow : () => clock.now();
+    this.#stores = new StorePool(
+      options.stores ?? {},
+      (id) => this.#snapshot.stores.get(id),
+      clock === undefined ? undefined : this.#now,
+    );
     this.#engine = new Engine(this.#stores, this.#events);
-    this.#acquirer = new Acquirer(this.#engine);
+    this.#acquirer = new Acquirer(this.#engine, this.#now);
     // Enters the snapshot's limiters into the registry.
     this.#reloader = new Reloader(snapshot, {
       registry: this.#registry,
@@ -224,7 +233,7 @@ export class RateSync {
    */
   async acquire(key: KeyInput, options: AcquireOptions = {}): Promise<Lease> {
     this.#assertOpen();
-    const started = performance.now();
+    const started = this.#now();
     return this.#acquirer.acquire(this.#members(key, options.cost), options, started);
   }
 

@@ -135,6 +135,33 @@ export interface ReloadWarningEvent {
   readonly message: string;
 }
 
+/** How an `acquire()` call that waited ended. */
+export type WaitResult = "acquired" | "denied" | "canceled";
+
+/**
+ * An `acquire()` call that had to wait has ended: admitted, refused (its wait would pass the timeout, or the
+ * store failed under `on_store_error = "deny"`), or canceled by its signal. Calls admitted at once give none.
+ */
+export interface WaitEvent {
+  /** The id of the limiter or template the call waited for. */
+  readonly limiter: string;
+  /** The key asked for (a composite: its keys joined with `,`). */
+  readonly key: string;
+  /** How long the call waited, in milliseconds. */
+  readonly waitedMs: number;
+  readonly result: WaitResult;
+}
+
+/** A lease that held a concurrency slot (`max_concurrent`) was released, one event per limiter with a slot. */
+export interface LeaseReleasedEvent {
+  /** The id of the limiter or template whose slot it held. */
+  readonly limiter: string;
+  /** The key the slot was held for. */
+  readonly key: string;
+  /** How long the slot was held, in milliseconds. */
+  readonly heldMs: number;
+}
+
 /** Events of a RateSync instance and their payloads. */
 export interface RateSyncEvents {
   /** A reload (file change, `reload()`) applied a new config. */
@@ -149,6 +176,10 @@ export interface RateSyncEvents {
   unknownLimiter: UnknownLimiterEvent;
   /** A reload was applied, but it removed limiters still in use. */
   reloadWarning: ReloadWarningEvent;
+  /** An `acquire()` call that waited has ended (opt-in: nothing is computed when nobody listens). */
+  wait: WaitEvent;
+  /** A concurrency slot was given back (opt-in: nothing is computed when nobody listens). */
+  leaseReleased: LeaseReleasedEvent;
 }
 
 /** Names of {@link RateSyncEvents}. */
@@ -167,6 +198,20 @@ export interface RateSyncOptions extends NoticeOptions {
   readonly stores?: Readonly<Record<string, Store>>;
   /** Environment for `${VAR}` interpolation. @default process.env */
   readonly env?: Record<string, string | undefined>;
+  /**
+   * The clock of this instance, in epoch milliseconds: of its memory stores (configured ones and the
+   * `on_store_error = "local"` stand-ins) and of `acquire()`'s deadlines and retry times. Remote stores keep
+   * their server's clock. For tests: `{ now: () => Date.now() }` under fake timers that fake `Date` but not
+   * `performance` (node:test's `mock.timers`), or a manual clock with `tryAcquire` (`acquire()` still sleeps
+   * with `setTimeout`). Under vitest's or Jest's `useFakeTimers()` the default already follows the fake time.
+   * @default `performance.timeOrigin + performance.now()` (monotonic, epoch-aligned)
+   */
+  readonly clock?: Clock;
+}
+
+/** A source of time in epoch milliseconds (see {@link RateSyncOptions.clock}). */
+export interface Clock {
+  now(): number;
 }
 
 /** Options of `RateSync.fromFile`. */

@@ -30,10 +30,17 @@ export class StorePool implements StoreProvider {
   readonly #stores = new Map<string, Store>();
   readonly #fallbacks = new Map<string, MemoryStore>();
   readonly #retiring = new Set<Promise<void>>();
+  /** The clock of the memory stores made here (`RateSyncOptions.clock`); undefined: their default. */
+  readonly #now: (() => number) | undefined;
 
-  constructor(injected: Readonly<Record<string, Store>>, configOf: (id: string) => StoreConfig | undefined) {
+  constructor(
+    injected: Readonly<Record<string, Store>>,
+    configOf: (id: string) => StoreConfig | undefined,
+    now?: () => number,
+  ) {
     this.#injected = injected;
     this.#configOf = configOf;
+    this.#now = now;
   }
 
   /** Ids of the stores the caller injected. */
@@ -49,7 +56,7 @@ export class StorePool implements StoreProvider {
     if (!store) {
       const config = this.#configOf(id);
       if (!config) throw new StoreError(id, "no store with this id is configured");
-      store = createStore(config);
+      store = createStore(config, this.#now);
     }
     this.#stores.set(id, store);
     return store;
@@ -59,7 +66,7 @@ export class StorePool implements StoreProvider {
   fallback(id: string): MemoryStore {
     let fallback = this.#fallbacks.get(id);
     if (!fallback) {
-      fallback = new MemoryStore({ id: `${id}:local` });
+      fallback = new MemoryStore({ id: `${id}:local`, ...(this.#now ? { now: this.#now } : {}) });
       this.#fallbacks.set(id, fallback);
     }
     return fallback;

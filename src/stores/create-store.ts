@@ -11,11 +11,11 @@ import { PostgresStore } from "./postgres/postgres-store.ts";
 import { RedisStore } from "./redis/redis-store.ts";
 import type { Store } from "./store.ts";
 
-/** A new store for `config`. */
-export function createStore(config: StoreConfig): Store {
+/** A new store for `config`; `now` is the clock of a memory store (remote stores use their own). */
+export function createStore(config: StoreConfig, now?: () => number): Store {
   switch (config.engine) {
     case "memory":
-      return new MemoryStore({ id: config.id, maxKeys: config.maxKeys });
+      return new MemoryStore({ id: config.id, maxKeys: config.maxKeys, ...(now ? { now } : {}) });
     case "redis":
       return new RedisStore(config);
     case "postgres":

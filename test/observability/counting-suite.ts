@@ -89,6 +89,8 @@ export function counters(
     storeErrors: 0,
     localCacheHits: 0,
     degraded: 0,
+    waiting: 0,
+    activeLeases: 0,
     ...changes,
   };
 }
