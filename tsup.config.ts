@@ -11,7 +11,9 @@ export default defineConfig({
     "http/express": "src/http/express.ts",
     "http/fastify": "src/http/fastify.ts",
     "http/hono": "src/http/hono.ts",
+    "http/koa": "src/http/koa.ts",
     "prometheus/index": "src/prometheus/index.ts",
+    "otel/index": "src/otel/index.ts",
   },
   format: ["esm", "cjs"],
   dts: true,
@@ -21,5 +23,5 @@ export default defineConfig({
   target: "node20",
   splitting: true,
   shims: true,
-  external: ["ioredis", "postgres", "prom-client", "express", "fastify", "hono"],
+  external: ["ioredis", "postgres", "prom-client", "express", "fastify", "hono", "koa", "@opentelemetry/api"],
 });

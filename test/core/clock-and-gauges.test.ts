@@ -32,7 +32,9 @@ describe("clock option", () => {
 
   it("by default follows vitest's fake timers, acquire() waits included", async () => {
     vi.useFakeTimers({ now: new Date("2030-01-01T00:00:00Z") });
-    const rs = RateSync.fromConfig({ limiters: { api: { algorithm: "fixed_window", limit: 1, window: "1m" } } });
+    const rs = RateSync.fromConfig({
+      limiters: { api: { algorithm: "fixed_window", limit: 1, window: "1m" } },
+    });
     await rs.acquire("api");
     expect((await rs.tryAcquire("api")).retryAfterMs).toBe(60_000);
     const waiting = rs.acquire("api", { timeout: "2m" });
