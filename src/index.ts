@@ -56,12 +56,14 @@ export {
 export { type ConfigureOptions, type KeyInput, type LimiterHandle, RateSync } from "./core/rate-sync.ts";
 export type {
   AcquireOptions,
+  Clock,
   ConfigProvider,
   Decision,
   Degraded,
   DurationInput,
   FromFileOptions,
   Lease,
+  LeaseReleasedEvent,
   LimiterState,
   LimitReport,
   RateSyncEventName,
@@ -72,6 +74,8 @@ export type {
   StoreErrorEvent,
   TryAcquireOptions,
   UnknownLimiterEvent,
+  WaitEvent,
+  WaitResult,
 } from "./core/types.ts";
 export * from "./errors.ts";
 export type { DenyStatus, ListVerdict } from "./lists/key-lists.ts";

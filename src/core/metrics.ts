@@ -38,6 +38,16 @@ export interface LimiterCounters {
   allowedByList: number;
   /** Calls refused by the deny list of `[lists]` without asking a store (not counted in `denied`). */
   deniedByList: number;
+  /**
+   * Gauge, not a counter: `acquire()` calls of this process waiting now (queued behind other waiters, sleeping
+   * until a retry hint, or through a reservation).
+   */
+  waiting: number;
+  /**
+   * Gauge, not a counter: concurrency slots (`max_concurrent`) this process holds now — leases handed out and
+   * not released yet. A lease never released stays counted here (its slot expires in the store after `lease`).
+   */
+  activeLeases: number;
 }
 
 /** A snapshot of every counter (`rs.metrics()`). */
@@ -66,6 +76,8 @@ export function createCounters(): LimiterCounters {
     degraded: 0,
     allowedByList: 0,
     deniedByList: 0,
+    waiting: 0,
+    activeLeases: 0,
   };
 }
 

@@ -28,6 +28,7 @@ import { createOverrideSource } from "../overrides/create-source.ts";
 import { Overrides } from "../overrides/overrides.ts";
 import type { DynamicConfig } from "../reload/dynamic-config.ts";
 import { Reloader } from "../reload/reloader.ts";
+import { epochMonotonicNow } from "../stores/memory/memory-store.ts";
 import { type TopKey, TopKeys, type TopKeysSnapshot } from "../top-keys/top-keys.ts";
 import { Acquirer } from "../wait/acquirer.ts";
 import { type Listener, TypedEmitter } from "./events.ts";
@@ -100,20 +101,25 @@ export class RateSync {
   readonly #reloader: Reloader;
   /** Runtime overrides: the layer above the file, kept in step with the store that holds them. */
   readonly #overrides: Overrides;
+  /** The instance's clock (`RateSyncOptions.clock`), epoch milliseconds. */
+  readonly #now: () => number;
   #closed: Promise<void> | undefined;
 
   private constructor(snapshot: ConfigSnapshot, options: RateSyncOptions) {
     this.#notices = new Notices(options);
     this.#registry = new Registry(snapshot.defaults.maxClones);
+    const clock = options.clock;
+    this.#now = clock === undefined ? epochMonotonicNow : () => clock.now();
     this.#stores = new StorePool(
       options.stores ?? {},
       (id) => this.#snapshot.stores.get(id),
       options.clients,
+      clock === undefined ? undefined : this.#now,
     );
     this.#stores.checkClients(snapshot);
     this.#topKeys = options.topKeys === false ? undefined : new TopKeys(options.topKeys);
     this.#engine = new Engine(this.#stores, this.#events, this.#topKeys);
-    this.#acquirer = new Acquirer(this.#engine);
+    this.#acquirer = new Acquirer(this.#engine, this.#now);
     // Enters the snapshot's limiters into the registry.
     this.#reloader = new Reloader(snapshot, {
       registry: this.#registry,
@@ -264,7 +270,7 @@ export class RateSync {
    */
   async acquire(key: KeyInput, options: AcquireOptions = {}): Promise<Lease> {
     this.#assertOpen();
-    const started = performance.now();
+    const started = this.#now();
     return this.#acquirer.acquire(this.#members(key, options.cost, options.ip), options, started);
   }
 

@@ -179,6 +179,33 @@ export interface ReloadWarningEvent {
   readonly message: string;
 }
 
+/** How an `acquire()` call that waited ended. */
+export type WaitResult = "acquired" | "denied" | "canceled";
+
+/**
+ * An `acquire()` call that had to wait has ended: admitted, refused (its wait would pass the timeout, or the
+ * store failed under `on_store_error = "deny"`), or canceled by its signal. Calls admitted at once give none.
+ */
+export interface WaitEvent {
+  /** The id of the limiter or template the call waited for. */
+  readonly limiter: string;
+  /** The key asked for (a composite: its keys joined with `,`). */
+  readonly key: string;
+  /** How long the call waited, in milliseconds. */
+  readonly waitedMs: number;
+  readonly result: WaitResult;
+}
+
+/** A lease that held a concurrency slot (`max_concurrent`) was released, one event per limiter with a slot. */
+export interface LeaseReleasedEvent {
+  /** The id of the limiter or template whose slot it held. */
+  readonly limiter: string;
+  /** The key the slot was held for. */
+  readonly key: string;
+  /** How long the slot was held, in milliseconds. */
+  readonly heldMs: number;
+}
+
 /** Events of a RateSync instance and their payloads. */
 export interface RateSyncEvents {
   /** A reload (file change, `reload()`) applied a new config. */
@@ -198,6 +225,10 @@ export interface RateSyncEvents {
    * An override refused by this process's config is reported as `reloadError` instead.
    */
   override: OverrideEvent;
+  /** An `acquire()` call that waited has ended (opt-in: nothing is computed when nobody listens). */
+  wait: WaitEvent;
+  /** A concurrency slot was given back (opt-in: nothing is computed when nobody listens). */
+  leaseReleased: LeaseReleasedEvent;
 }
 
 /** Names of {@link RateSyncEvents}. */
@@ -238,6 +269,20 @@ client = "app"
    * Only denials are recorded. @default { counters: 32, minutes: 5, maxLimiters: 256 }
    */
   readonly topKeys?: TopKeysOptions | false;
+  /**
+   * The clock of this instance, in epoch milliseconds: of its memory stores (configured ones and the
+   * `on_store_error = "local"` stand-ins) and of `acquire()`'s deadlines and retry times. Remote stores keep
+   * their server's clock. For tests: `{ now: () => Date.now() }` under fake timers that fake `Date` but not
+   * `performance` (node:test's `mock.timers`), or a manual clock with `tryAcquire` (`acquire()` still sleeps
+   * with `setTimeout`). Under vitest's or Jest's `useFakeTimers()` the default already follows the fake time.
+   * @default `performance.timeOrigin + performance.now()` (monotonic, epoch-aligned)
+   */
+  readonly clock?: Clock;
+}
+
+/** A source of time in epoch milliseconds (see {@link RateSyncOptions.clock}). */
+export interface Clock {
+  now(): number;
 }
 
 /** Options of `RateSync.fromFile`. */

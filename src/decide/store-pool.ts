@@ -31,6 +31,8 @@ export class StorePool implements StoreProvider {
   readonly #stores = new Map<string, Store>();
   readonly #fallbacks = new Map<string, MemoryStore>();
   readonly #retiring = new Set<Promise<void>>();
+  /** The clock of the memory stores made here (`RateSyncOptions.clock`); undefined: their default. */
+  readonly #now: (() => number) | undefined;
 
   /** Connections the application handed over, by the name a store's `client` key gives. */
   readonly #clients: StoreClients;
@@ -39,10 +41,12 @@ export class StorePool implements StoreProvider {
     injected: Readonly<Record<string, Store>>,
     configOf: (id: string) => StoreConfig | undefined,
     clients: StoreClients = {},
+    now?: () => number,
   ) {
     this.#injected = injected;
     this.#configOf = configOf;
     this.#clients = clients;
+    this.#now = now;
   }
 
   /**
@@ -81,7 +85,7 @@ export class StorePool implements StoreProvider {
     if (!store) {
       const config = this.#configOf(id);
       if (!config) throw new StoreError(id, "no store with this id is configured");
-      store = createStore(config, this.#clients);
+      store = createStore(config, this.#clients, this.#now);
     }
     this.#stores.set(id, store);
     return store;
@@ -91,7 +95,7 @@ export class StorePool implements StoreProvider {
   fallback(id: string): MemoryStore {
     let fallback = this.#fallbacks.get(id);
     if (!fallback) {
-      fallback = new MemoryStore({ id: `${id}:local` });
+      fallback = new MemoryStore({ id: `${id}:local`, ...(this.#now ? { now: this.#now } : {}) });
       this.#fallbacks.set(id, fallback);
     }
     return fallback;

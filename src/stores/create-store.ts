@@ -18,13 +18,14 @@ import type { Store } from "./store.ts";
 export type StoreClients = Readonly<Record<string, StoreClient>>;
 
 /**
- * A new store for `config`. A store whose config names a `client` runs on that client of `clients`.
+ * A new store for `config`. A store whose config names a `client` runs on that client of `clients`; `now` is
+ * the clock of a memory store (the other stores use their own).
  * @throws StoreError when the named client was not given, or is not the kind the engine needs.
  */
-export function createStore(config: StoreConfig, clients: StoreClients = {}): Store {
+export function createStore(config: StoreConfig, clients: StoreClients = {}, now?: () => number): Store {
   switch (config.engine) {
     case "memory":
-      return new MemoryStore({ id: config.id, maxKeys: config.maxKeys });
+      return new MemoryStore({ id: config.id, maxKeys: config.maxKeys, ...(now ? { now } : {}) });
     case "redis": {
       if (config.client === undefined) return new RedisStore(config);
       return new RedisStore(config, { client: clientFor(config, clients, isRedisClient) });

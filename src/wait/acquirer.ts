@@ -9,9 +9,9 @@ import { describeValue, parseDuration } from "../config/units.ts";
 import { recordWait } from "../core/metrics.ts";
 import type { AcquireOptions } from "../core/types.ts";
 import type { Engine, EngineOutcome, Member } from "../decide/engine.ts";
-import { InvalidArgumentError, RateLimitExceededError } from "../errors.ts";
+import { InvalidArgumentError, isRateLimitExceededError, RateLimitExceededError } from "../errors.ts";
 import type { LimiterEntry } from "../limiters/registry.ts";
-import { LeaseHandle } from "./lease.ts";
+import { LeaseHandle, type SlotHolders } from "./lease.ts";
 import { abortReason, sleep } from "./sleep.ts";
 import { WaitQueues } from "./wait-queues.ts";
 
@@ -72,23 +72,92 @@ function entryOf(members: readonly Member[], limiterId: string): LimiterEntry {
   return (members.find((m) => m.resolved.entry.id === limiterId) ?? members[0]!).resolved.entry;
 }
 
+/**
+ * One `acquire()` call's wait, for the `waiting` gauge and the `wait` event: which limiter it waits for, set
+ * when the call starts waiting (never for a call admitted at once).
+ */
+interface WaitMark {
+  entry: LimiterEntry | undefined;
+}
+
+/** Counts the call as waiting on `entry`, once. */
+function beginWait(mark: WaitMark, entry: LimiterEntry): void {
+  if (mark.entry !== undefined) return;
+  mark.entry = entry;
+  entry.counters.waiting++;
+}
+
 /** Waits for and hands out leases, for one RateSync instance. */
 export class Acquirer {
   readonly #engine: Engine;
   readonly #waiters = new WaitQueues();
+  /** The instance's clock, in milliseconds: deadlines, retry times and waits are measured on it. */
+  readonly #now: () => number;
 
-  constructor(engine: Engine) {
+  constructor(engine: Engine, now: () => number) {
     this.#engine = engine;
+    this.#now = now;
   }
 
   /** A lease for an outcome `tryAcquire` allowed (no wait); its release wakes waiters on the same keys. */
   leaseFor(outcome: EngineOutcome, members: readonly Member[]): LeaseHandle {
     const queueKey = this.#queueKey(members);
-    return new LeaseHandle(outcome.decision, 0, outcome.leaseParts, () => this.#waiters.wake(queueKey));
+    return new LeaseHandle(
+      outcome.decision,
+      0,
+      outcome.leaseParts,
+      () => this.#waiters.wake(queueKey),
+      this.#holders(outcome, members),
+    );
   }
 
   /** Waits until `members` are allowed, within the timeout; see `RateSync.acquire`. */
   async acquire(members: readonly Member[], options: AcquireOptions, started: number): Promise<LeaseHandle> {
+    const mark: WaitMark = { entry: undefined };
+    try {
+      const lease = await this.#acquire(members, options, started, mark);
+      if (mark.entry !== undefined) this.#endWait(mark.entry, members, lease.waitedMs, "acquired");
+      return lease;
+    } catch (error) {
+      if (mark.entry !== undefined) {
+        const aborted = options.signal?.aborted === true && !isRateLimitExceededError(error);
+        this.#endWait(mark.entry, members, this.#now() - started, aborted ? "canceled" : "denied");
+      }
+      throw error;
+    }
+  }
+
+  /** The call that waited on `entry` is done: it leaves the gauge, and the `wait` event tells how it ended. */
+  #endWait(
+    entry: LimiterEntry,
+    members: readonly Member[],
+    waitedMs: number,
+    result: "acquired" | "denied" | "canceled",
+  ): void {
+    entry.counters.waiting--;
+    const events = this.#engine.events;
+    if (!events.hasListeners("wait")) return;
+    const key = members.map((m) => m.resolved.key).join(",");
+    events.emit("wait", { limiter: entry.id, key, waitedMs, result });
+  }
+
+  /** Who holds the concurrency slots of an allowed outcome: its members with `max_concurrent`. */
+  #holders(outcome: EngineOutcome, members: readonly Member[]): SlotHolders | undefined {
+    if (outcome.leaseParts.length === 0) return undefined;
+    const slots: { entry: LimiterEntry; key: string }[] = [];
+    for (const m of members) {
+      if (m.config.concurrency !== undefined) slots.push({ entry: m.resolved.entry, key: m.resolved.key });
+    }
+    return { slots, events: this.#engine.events, now: this.#now, since: this.#now() };
+  }
+
+  async #acquire(
+    members: readonly Member[],
+    options: AcquireOptions,
+    started: number,
+    mark: WaitMark,
+  ): Promise<LeaseHandle> {
+    const now = this.#now;
     const timeoutMs = timeoutOf(members, options.timeout);
     const deadline = timeoutMs === null ? Number.POSITIVE_INFINITY : started + timeoutMs;
     const { signal } = options;
@@ -96,14 +165,16 @@ export class Acquirer {
     if (signal?.aborted) throw abortReason(signal);
     const queueKey = this.#queueKey(members);
 
-    // When the last hint says to try again (a `performance.now()` time); undefined: try at once.
+    // When the last hint says to try again (a time on the instance's clock); undefined: try at once.
     let retryAt: number | undefined;
     if (!this.#waiters.has(queueKey)) {
       // Nobody is waiting on this key here: ask at once (the common case costs no queueing).
-      const first = await this.#attempt(members, queueKey, deadline, started, signal, false);
+      const first = await this.#attempt(members, queueKey, deadline, started, signal, false, mark);
       if (first instanceof LeaseHandle) return first;
-      retryAt = performance.now() + first;
+      retryAt = now() + first;
     }
+    // From here on the call waits: behind other waiters, or until its retry hint.
+    beginWait(mark, members[0]!.resolved.entry);
     const waiter = await this.#waiters.enter(
       queueKey,
       signal,
@@ -113,15 +184,15 @@ export class Acquirer {
       for (;;) {
         // The hint counts from when it was given: time spent queued behind other waiters is already waited,
         // so a waiter that reaches the head after its hint has passed tries at once.
-        const untilRetry = retryAt === undefined ? 0 : retryAt - performance.now();
+        const untilRetry = retryAt === undefined ? 0 : retryAt - now();
         if (untilRetry > 0) {
-          const untilDeadline = Math.max(0, deadline - performance.now());
+          const untilDeadline = Math.max(0, deadline - now());
           await waiter.sleeper.sleep(Math.min(jitter(untilRetry), untilDeadline), signal);
         }
         // Reaching here means this call waited: behind other waiters, or for its retry hint.
-        const attempt = await this.#attempt(members, queueKey, deadline, started, signal, true);
+        const attempt = await this.#attempt(members, queueKey, deadline, started, signal, true, mark);
         if (attempt instanceof LeaseHandle) return attempt;
-        retryAt = performance.now() + attempt;
+        retryAt = now() + attempt;
       }
     } finally {
       this.#waiters.leave(queueKey, waiter);
@@ -149,13 +220,14 @@ export class Acquirer {
     started: number,
     signal: AbortSignal | undefined,
     waitedBefore: boolean,
+    mark: WaitMark,
   ): Promise<LeaseHandle | number> {
-    const budget = deadline - performance.now();
+    const budget = deadline - this.#now();
     const maxWait = budget <= 0 ? 0 : Math.min(budget, UNBOUNDED_WAIT_MS);
     // Provisional: a denied try is not a denied call, since the call may wait and try again. It is counted
     // below only when the call gives up.
     const outcome = await this.#engine.decide(members, maxWait, { provisional: true });
-    if (outcome.allowed) return this.#grant(outcome, members, queueKey, started, signal, waitedBefore);
+    if (outcome.allowed) return this.#grant(outcome, members, queueKey, started, signal, waitedBefore, mark);
     if (outcome.deniedByList) {
       // Final, and already counted (as denied by list, not as a timeout): no wait can help.
       const { decision } = outcome;
@@ -167,7 +239,7 @@ export class Acquirer {
       throw outcome.storeError;
     }
     const { decision } = outcome;
-    const remainingMs = deadline - performance.now();
+    const remainingMs = deadline - this.#now();
     // A concurrency slot's hint is the earliest lease expiry, but a release usually comes sooner: such waits go
     // on until the deadline itself. Every other hint is exact, so a wait past the deadline is refused at once.
     const hopeless = outcome.retryIsHint
@@ -191,8 +263,10 @@ export class Acquirer {
     started: number,
     signal: AbortSignal | undefined,
     waitedBefore: boolean,
+    mark: WaitMark,
   ): Promise<LeaseHandle> {
     if (outcome.waitMs > 0) {
+      beginWait(mark, entryOf(members, outcome.decision.limiter));
       try {
         await sleep(outcome.waitMs, signal);
       } catch (error) {
@@ -201,12 +275,16 @@ export class Acquirer {
         throw error;
       }
     }
-    const waitedMs = performance.now() - started;
+    const waitedMs = this.#now() - started;
     // Only calls that actually waited count as waits (a store round trip is not a wait).
     if (waitedBefore || outcome.waitMs > 0)
       recordWait(entryOf(members, outcome.decision.limiter).counters, waitedMs);
-    return new LeaseHandle(outcome.decision, waitedMs, outcome.leaseParts, () =>
-      this.#waiters.wake(queueKey),
+    return new LeaseHandle(
+      outcome.decision,
+      waitedMs,
+      outcome.leaseParts,
+      () => this.#waiters.wake(queueKey),
+      this.#holders(outcome, members),
     );
   }
 }

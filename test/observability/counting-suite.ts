@@ -91,6 +91,8 @@ export function counters(
     degraded: 0,
     allowedByList: 0,
     deniedByList: 0,
+    waiting: 0,
+    activeLeases: 0,
     ...changes,
   };
 }
@@ -168,7 +170,8 @@ export function describeCounting(label: string, target: () => CountingTarget): v
       );
       const waiter = await rs.acquire("conc", { timeout: "5s" });
       await released;
-      expect(countsOf(rs, "conc")).toEqual(counters({ allowed: 2, waited: 1 }));
+      // The waiter holds its slot: the gauge says so until it is released below.
+      expect(countsOf(rs, "conc")).toEqual(counters({ allowed: 2, waited: 1, activeLeases: 1 }));
 
       await expect(rs.acquire("conc", { timeout: "150ms" })).rejects.toBeInstanceOf(RateLimitExceededError);
       await waiter.release();

@@ -113,9 +113,21 @@ const SECOND_CHANCES = 16;
 /** Default bound on entries. */
 const DEFAULT_MAX_KEYS = 1_000_000;
 
-const timeOrigin = performance.timeOrigin;
-/** Monotonic (immune to wall-clock steps) yet epoch-aligned, so fixed windows still align to the epoch. */
-const monotonicNow = (): number => timeOrigin + performance.now();
+let clockSource: Performance = performance;
+let timeOrigin = performance.timeOrigin;
+/**
+ * Monotonic (immune to wall-clock steps) yet epoch-aligned, so fixed windows still align to the epoch. The
+ * global `performance` is looked up on every call and its origin re-read when it is another object: fake timers
+ * (vitest's and Jest's `useFakeTimers()`) replace it, and time then moves as the test says, from the fake start.
+ */
+export const epochMonotonicNow = (): number => {
+  if (performance !== clockSource) {
+    clockSource = performance;
+    timeOrigin = performance.timeOrigin;
+  }
+  return timeOrigin + performance.now();
+};
+const monotonicNow = epochMonotonicNow;
 
 /** Live leases of one key (see {@link MemoryStore.heldLeases}). */
 export interface HeldLeases {
