@@ -74,13 +74,14 @@ describe("README documents every export (#14.9)", () => {
   }, 60_000);
 
   it("finds the exports of every entry point", () => {
-    // Sanity: the reader sees all five entry points and both kinds, so an empty list cannot pass below.
+    // Sanity: the reader sees all six entry points and both kinds, so an empty list cannot pass below.
     expect(new Set(names.map((n) => n.subpath))).toEqual(
       new Set([
         "rate-sync",
         "rate-sync/express",
         "rate-sync/fastify",
         "rate-sync/hono",
+        "rate-sync/nestjs",
         "rate-sync/prometheus",
       ]),
     );
