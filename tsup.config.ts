@@ -12,6 +12,7 @@ export default defineConfig({
     "http/fastify": "src/http/fastify.ts",
     "http/hono": "src/http/hono.ts",
     "http/koa": "src/http/koa.ts",
+    "http/nestjs/index": "src/http/nestjs/index.ts",
     "prometheus/index": "src/prometheus/index.ts",
     "otel/index": "src/otel/index.ts",
   },
@@ -33,5 +34,8 @@ export default defineConfig({
     "hono",
     "koa",
     "@opentelemetry/api",
+    /^@nestjs\//,
+    "reflect-metadata",
+    "rxjs",
   ],
 });

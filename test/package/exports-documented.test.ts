@@ -74,7 +74,7 @@ describe("README documents every export (#14.9)", () => {
   }, 60_000);
 
   it("finds the exports of every entry point", () => {
-    // Sanity: the reader sees all seven entry points and both kinds, so an empty list cannot pass below.
+    // Sanity: the reader sees all eight entry points and both kinds, so an empty list cannot pass below.
     expect(new Set(names.map((n) => n.subpath))).toEqual(
       new Set([
         "rate-sync",
@@ -82,6 +82,7 @@ describe("README documents every export (#14.9)", () => {
         "rate-sync/fastify",
         "rate-sync/hono",
         "rate-sync/koa",
+        "rate-sync/nestjs",
         "rate-sync/prometheus",
         "rate-sync/otel",
       ]),
