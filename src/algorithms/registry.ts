@@ -16,6 +16,7 @@
  * they list it among their params.
  */
 
+import { adaptive, adaptiveTag } from "./adaptive/index.ts";
 import { concurrency } from "./concurrency/index.ts";
 import { fixedWindow } from "./fixed-window/index.ts";
 import { leakyBucket } from "./leaky-bucket/index.ts";
@@ -46,6 +47,7 @@ export const ALGORITHMS = registry({
   sliding_window: slidingWindow,
   sliding_window_counter: slidingWindowCounter,
   leaky_bucket: leakyBucket,
+  adaptive,
 });
 
 /** The concurrency limit's entry (a `LimitParams` kind, not an `Algorithm`). */
@@ -94,10 +96,12 @@ export function namesOfFamily(family: Family, withAliases: boolean): AlgorithmNa
 /**
  * The tag that separates states of different shapes under one key: the algorithm's code, plus the window for a
  * window algorithm. Bucket states stay meaningful across rate changes (GCRA's timestamp), so their tag has no
- * rate in it; changing a limit keeps a window's usage, changing the window starts fresh.
+ * rate in it; changing a limit keeps a window's usage, changing the window starts fresh. The adaptive tag adds
+ * its tuning too (see `adaptiveTag`: that is how the tuning reaches the Lua and SQL).
  */
 export function stateTag(params: LimitParams): string {
   if (params.kind === "concurrency") return CONCURRENCY.code;
+  if (params.kind === "adaptive") return adaptiveTag(params);
   const spec = ALGORITHMS[params.kind];
   return "windowMs" in params ? `${spec.code}${params.windowMs}` : spec.code;
 }
@@ -125,6 +129,8 @@ export function paramPair(params: LimitParams): readonly [number, number] {
  */
 export function fingerprint(params: LimitParams): string {
   if (params.kind === "concurrency") return `${params.kind}/${params.maxConcurrent}/${params.leaseMs}`;
+  // The adaptive tag holds its window and tuning; the limit is beside it.
+  if (params.kind === "adaptive") return `${params.kind}/${adaptiveTag(params)}/${params.limit}`;
   return "burst" in params
     ? `${params.kind}/${params.intervalMs}/${params.burst}`
     : `${params.kind}/${params.windowMs}/${params.limit}`;

@@ -380,6 +380,13 @@ const BUCKET_ALGORITHMS: readonly AlgorithmName[] = namesOfFamily("bucket", true
 const WINDOW_ALGORITHMS: readonly AlgorithmName[] = namesOfFamily("window", false);
 const BUCKET_KEYS = ["rate", "rate_per_second", "burst"];
 const WINDOW_KEYS = ["limit", "window", "window_seconds"];
+const ADAPTIVE_KEYS = [
+  "burst_multiplier",
+  "adaptive_window",
+  "high_load_threshold",
+  "low_load_threshold",
+  "penalty",
+];
 // Built once, not per limiter table (closures and arrays made per table were a visible part of loading 100k).
 const RATE_KEYS = [...BUCKET_KEYS, ...WINDOW_KEYS];
 const BUCKET_ALGORITHMS_BUT_GCRA = namesOfFamily("bucket", false);
@@ -448,6 +455,26 @@ export function validateLimiterTable(
     const foreignKeys = isBucket ? WINDOW_KEYS : BUCKET_KEYS;
     const foreignAlgorithms = isBucket ? WINDOW_ALGORITHMS : BUCKET_ALGORITHMS_BUT_GCRA;
     const misplaced = hasAny(raw, foreignKeys) ? foreignKeys.filter((key) => has(raw, key)) : [];
+    const isAdaptive = ALGORITHMS[resolveAlgorithm(algorithm)].family === "adaptive";
+    if (!isAdaptive) {
+      for (const key of ADAPTIVE_KEYS.filter((k) => has(raw, k))) {
+        issues.push({
+          code: "conflict",
+          path: at(path, key),
+          message: `"${key}" does not apply to algorithm ${algorithmLabel}; it belongs to adaptive`,
+        });
+      }
+    } else {
+      const low = result.success ? (result.data.low_load_threshold ?? 0.4) : undefined;
+      const high = result.success ? (result.data.high_load_threshold ?? 0.8) : undefined;
+      if (low !== undefined && high !== undefined && low >= high) {
+        issues.push({
+          code: "conflict",
+          path: at(path, has(raw, "low_load_threshold") ? "low_load_threshold" : "high_load_threshold"),
+          message: `low_load_threshold (${low}) must be below high_load_threshold (${high})`,
+        });
+      }
+    }
     for (const key of misplaced) {
       const hint = explicitAlgorithm === undefined ? `; set "algorithm" to use it` : "";
       issues.push({
