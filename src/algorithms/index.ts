@@ -9,6 +9,7 @@ import { ALGORITHMS } from "./registry.ts";
 import { peekOf, type RefundOutcome } from "./shared.ts";
 import type { Algorithm, DecideInput, Outcome, PeekOutcome, RateParams } from "./types.ts";
 
+export { decideAdaptive, peekAdaptive, refundAdaptive } from "./adaptive/index.ts";
 export {
   acquireLease,
   peekConcurrency,

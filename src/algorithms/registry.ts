@@ -16,6 +16,7 @@
  * they list it among their params.
  */
 
+import { adaptive, adaptiveTag } from "./adaptive/index.ts";
 import { concurrency } from "./concurrency/index.ts";
 import { fixedWindow } from "./fixed-window/index.ts";
 import { leakyBucket } from "./leaky-bucket/index.ts";
@@ -46,6 +47,7 @@ export const ALGORITHMS = registry({
   sliding_window: slidingWindow,
   sliding_window_counter: slidingWindowCounter,
   leaky_bucket: leakyBucket,
+  adaptive,
 });
 
 /** The concurrency limit's entry (a `LimitParams` kind, not an `Algorithm`). */
@@ -94,10 +96,16 @@ export function namesOfFamily(family: Family, withAliases: boolean): AlgorithmNa
 /**
  * The tag that separates states of different shapes under one key: the algorithm's code, plus the window for a
  * window algorithm. Bucket states stay meaningful across rate changes (GCRA's timestamp), so their tag has no
- * rate in it; changing a limit keeps a window's usage, changing the window starts fresh.
+ * rate in it; changing a limit keeps a window's usage, changing the window starts fresh. The adaptive tag adds
+ * its tuning too (see `adaptiveTag`: that is how the tuning reaches the Lua and SQL).
  */
 export function stateTag(params: LimitParams): string {
   if (params.kind === "concurrency") return CONCURRENCY.code;
+  if (params.kind === "adaptive") {
+    // The tuning fields after the first `:` are read by the Lua and SQL encodings: a part goes in the first.
+    const tag = adaptiveTag(params);
+    return params.part === undefined ? tag : tag.replace(":", `.${params.part}:`);
+  }
   const spec = ALGORITHMS[params.kind];
   const tag = "windowMs" in params ? `${spec.code}${params.windowMs}` : spec.code;
   // The second and later limits of `limits = [...]` each keep their own state, even with the same algorithm.
@@ -127,10 +135,13 @@ export function paramPair(params: LimitParams): readonly [number, number] {
  */
 export function fingerprint(params: LimitParams): string {
   if (params.kind === "concurrency") return `${params.kind}/${params.maxConcurrent}/${params.leaseMs}`;
+  // The adaptive tag holds its window and tuning; the limit is beside it.
   const print =
-    "burst" in params
-      ? `${params.kind}/${params.intervalMs}/${params.burst}`
-      : `${params.kind}/${params.windowMs}/${params.limit}`;
+    params.kind === "adaptive"
+      ? `${params.kind}/${adaptiveTag(params)}/${params.limit}`
+      : "burst" in params
+        ? `${params.kind}/${params.intervalMs}/${params.burst}`
+        : `${params.kind}/${params.windowMs}/${params.limit}`;
   return params.part === undefined ? print : `${print}.${params.part}`;
 }
 

@@ -32,9 +32,16 @@ export function windowStartOf(nowMs: number, windowMs: number): number {
   return Math.floor(nowMs / windowMs) * windowMs;
 }
 
-/** The capacity a rate algorithm reports as `limit`. */
+/**
+ * The capacity of a rate algorithm: `burst`, `limit`, or for the adaptive hybrid its largest burst cap
+ * (`floor(burst_multiplier × limit)`: a cost within it may pass once the load falls).
+ */
 export function capacityOf(params: BucketShape | WindowShape): number {
-  return "burst" in params ? params.burst : params.limit;
+  if ("burst" in params) return params.burst;
+  if ("burstMultiplier" in params && typeof params.burstMultiplier === "number") {
+    return Math.floor(params.burstMultiplier * params.limit + TIME_EPSILON_MS);
+  }
+  return params.limit;
 }
 
 /**

@@ -15,7 +15,8 @@ import type { DecideInput, Family, Outcome, ParamsOf } from "./types.ts";
  */
 export interface LuaPieces {
   /**
-   * Source defining the local function named {@link LuaPieces.decide}: `(state or nil, p1, p2, cost, maxWait)`
+   * Source defining the local function named {@link LuaPieces.decide}: `(state or nil, p1, p2, cost, maxWait,
+   * tag)` (the state tag, which the adaptive hybrid reads its tuning from; the others ignore it)
    * → allowed, limit, remaining, resetAfter, retryAfter, wait, newState (string, nil when denied), ttl, and for
    * `ttl: "window"` a 9th value `fresh` (the stored state was of another window). (p1, p2) are the family's
    * two numbers (see `paramPair`). Peek is this function with `cost = INF`.

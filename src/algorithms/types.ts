@@ -20,10 +20,11 @@ import type { ALGORITHMS } from "./registry.ts";
 export type Algorithm = keyof typeof ALGORITHMS;
 
 /**
- * How an algorithm is parameterised: `bucket` (a rate and a capacity) or `window` (a limit per window). The family
- * decides the config fields, the params shape, the two numbers sent to Redis and PostgreSQL, and the state tag.
+ * How an algorithm is parameterised: `bucket` (a rate and a capacity), `window` (a limit per window) or `adaptive`
+ * (a limit per window and the tuning of its burst cap). The family decides the config fields, the params shape,
+ * the two numbers sent to Redis and PostgreSQL, and the state tag.
  */
-export type Family = "bucket" | "window";
+export type Family = "bucket" | "window" | "adaptive";
 
 /** The algorithms of one family. */
 export type AlgorithmOf<F extends Family> = {
@@ -66,7 +67,24 @@ export interface WindowParams<K extends string = AlgorithmOf<"window">> extends 
 /** The params of algorithm `K` of family `F`. */
 export type ParamsOf<K extends string, F extends Family> = F extends "bucket"
   ? BucketParams<K>
-  : WindowParams<K>;
+  : F extends "adaptive"
+    ? AdaptiveParams<K>
+    : WindowParams<K>;
+
+/** Parameters of the adaptive hybrid: a limit per window and the tuning of its burst cap (`adaptive/decide.ts`). */
+export interface AdaptiveParams<K extends string = "adaptive"> extends WindowShape, LimitPartIndex {
+  readonly kind: K;
+  /** Largest burst cap, as a multiple of `limit` (at least 1). */
+  readonly burstMultiplier: number;
+  /** The span the load is measured over, in ms. */
+  readonly adaptiveWindowMs: number;
+  /** Load (a fraction of the base rate) at and above which the cap is at its lowest. */
+  readonly highLoad: number;
+  /** Load at and below which the cap is at its largest. */
+  readonly lowLoad: number;
+  /** How much of the largest cap is taken away at high load, in `[0, 1]`. */
+  readonly penalty: number;
+}
 
 /** Token bucket as GCRA: capacity `burst` units, refilled continuously, one unit every `intervalMs`. */
 export type TokenBucketParams = BucketParams<"token_bucket">;
@@ -144,6 +162,7 @@ export interface PeekOutcome {
  */
 export const TIME_EPSILON_MS = 1e-3;
 
+export type { AdaptiveState } from "./adaptive/decide.ts";
 export type { FixedWindowState } from "./fixed-window/decide.ts";
 export type { GcraState } from "./gcra.ts";
 export type { SlidingWindowState as SlidingLogState } from "./sliding-window/decide.ts";

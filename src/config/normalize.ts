@@ -5,7 +5,9 @@
  * computed. Pure: validation (`validate.ts`) has already rejected everything these functions assume away.
  */
 
+import { ADAPTIVE_DEFAULTS } from "../algorithms/adaptive/index.ts";
 import { ALGORITHMS, DEFAULT_ALGORITHM, resolveAlgorithm } from "../algorithms/registry.ts";
+import { capacityOf } from "../algorithms/shared.ts";
 import type { RateParams } from "../algorithms/types.ts";
 import { isTemplateId } from "../limiters/templates.ts";
 import type {
@@ -217,6 +219,22 @@ function rateParams(
   const windowMs =
     parsed.window ?? (parsed.window_seconds === undefined ? undefined : parsed.window_seconds * 1000);
   if (parsed.limit === undefined || windowMs === undefined) return undefined;
+  if (ALGORITHMS[algorithm].family === "adaptive") {
+    const params = Object.freeze({
+      kind: "adaptive",
+      limit: parsed.limit,
+      windowMs,
+      burstMultiplier: parsed.burst_multiplier ?? ADAPTIVE_DEFAULTS.burstMultiplier,
+      adaptiveWindowMs: parsed.adaptive_window ?? ADAPTIVE_DEFAULTS.adaptiveWindowMs,
+      highLoad: parsed.high_load_threshold ?? ADAPTIVE_DEFAULTS.highLoad,
+      lowLoad: parsed.low_load_threshold ?? ADAPTIVE_DEFAULTS.lowLoad,
+      penalty: parsed.penalty ?? ADAPTIVE_DEFAULTS.penalty,
+      ...index,
+    } as const);
+    // The policy quota is the largest cap (what a quiet client may use in one window), so `remaining` never
+    // reads above it.
+    return { params, policy: { quota: capacityOf(params), windowSeconds: Math.ceil(windowMs / 1000) } };
+  }
   return {
     params: Object.freeze({ kind: algorithm, limit: parsed.limit, windowMs, ...index } as RateParams),
     policy: { quota: parsed.limit, windowSeconds: Math.ceil(windowMs / 1000) },

@@ -276,6 +276,10 @@ function durationField(description: string, range: DurationRange): z.ZodType<num
 }
 
 /** `window` and `lease`: 1 ms to 3650 days. */
+/** adaptive: the largest `burst_multiplier` (a cap a thousand times the sustained limit is already no limit). */
+const MAX_BURST_MULTIPLIER = 1000;
+/** adaptive: the largest load threshold (loads are fractions of the base rate; a window holds at most the cap). */
+const MAX_LOAD_THRESHOLD = MAX_BURST_MULTIPLIER;
 const LIMITER_SPAN: DurationRange = { min: MIN_WINDOW_MS, max: MAX_DURATION_MS, maxText: MAX_DURATION_TEXT };
 /** An `acquire()` timeout: 0 (decide at once) to 3650 days. */
 const WAIT_SPAN: DurationRange = { min: 0, max: MAX_DURATION_MS, maxText: MAX_DURATION_TEXT };
@@ -842,6 +846,31 @@ const rateFields = {
     max: MAX_DURATION_MS / 1000,
     integer: false,
     description: "rate-sync (Python) form of window.",
+  }),
+  burst_multiplier: numberField({
+    min: 1,
+    max: MAX_BURST_MULTIPLIER,
+    integer: false,
+    description: "adaptive: largest burst cap as a multiple of limit (default 3).",
+  }),
+  adaptive_window: durationField("adaptive: the span the load is measured over (default 5m).", LIMITER_SPAN),
+  high_load_threshold: numberField({
+    min: "positive",
+    max: MAX_LOAD_THRESHOLD,
+    integer: false,
+    description: "adaptive: load (fraction of the base rate) from which the cap is lowest (default 0.8).",
+  }),
+  low_load_threshold: numberField({
+    min: "nonnegative",
+    max: MAX_LOAD_THRESHOLD,
+    integer: false,
+    description: "adaptive: load up to which the cap is largest (default 0.4); below high_load_threshold.",
+  }),
+  penalty: numberField({
+    min: "nonnegative",
+    max: 1,
+    integer: false,
+    description: "adaptive: share of the largest cap taken away at high load, 0 to 1 (default 0.5).",
   }),
 };
 

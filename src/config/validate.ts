@@ -535,6 +535,13 @@ const BUCKET_ALGORITHMS: readonly AlgorithmName[] = namesOfFamily("bucket", true
 const WINDOW_ALGORITHMS: readonly AlgorithmName[] = namesOfFamily("window", false);
 const BUCKET_KEYS = ["rate", "rate_per_second", "burst"];
 const WINDOW_KEYS = ["limit", "window", "window_seconds"];
+const ADAPTIVE_KEYS = [
+  "burst_multiplier",
+  "adaptive_window",
+  "high_load_threshold",
+  "low_load_threshold",
+  "penalty",
+];
 // Built once, not per limiter table (closures and arrays made per table were a visible part of loading 100k).
 const RATE_KEYS = [...BUCKET_KEYS, ...WINDOW_KEYS];
 const BUCKET_ALGORITHMS_BUT_GCRA = namesOfFamily("bucket", false);
@@ -589,7 +596,8 @@ export function validateLimiterTable(
       raw.limits.forEach((item: unknown, i) => {
         const itemPath = [...path, "limits", indexSegment(i)];
         if (!isTable(item)) return; // zod has said what it expected
-        issues.push(...ratePartIssues(itemPath, item, false, "a limit"));
+        const parsedItem = result.success ? result.data.limits?.[i] : undefined;
+        issues.push(...ratePartIssues(itemPath, item, false, "a limit", parsedItem));
         if (typeof item.name === "string") {
           if (names.has(item.name)) {
             issues.push({
@@ -603,7 +611,8 @@ export function validateLimiterTable(
       });
     }
   } else {
-    issues.push(...ratePartIssues(path, raw, has(raw, "max_concurrent"), "a limiter"));
+    const parsed = result.success ? result.data : undefined;
+    issues.push(...ratePartIssues(path, raw, has(raw, "max_concurrent"), "a limiter", parsed));
   }
 
   if (has(raw, "lease") && !has(raw, "max_concurrent")) {
@@ -661,7 +670,13 @@ export function validateLimiterTable(
  * The rules of a rate part (the top of a limiter table, or one item of its `limits`): which keys go with which
  * algorithm, and the keys it needs. `optional`: the table may have no rate part (it has `max_concurrent`).
  */
-function ratePartIssues(path: readonly string[], raw: Table, optional: boolean, what: string): PathIssue[] {
+function ratePartIssues(
+  path: readonly string[],
+  raw: Table,
+  optional: boolean,
+  what: string,
+  parsed: ParsedRatePart | undefined,
+): PathIssue[] {
   const issues: PathIssue[] = [];
   const explicitAlgorithm = has(raw, "algorithm")
     ? ALGORITHM_NAMES.find((name) => name === raw.algorithm)
@@ -691,6 +706,27 @@ function ratePartIssues(path: readonly string[], raw: Table, optional: boolean, 
   const foreignKeys = isBucket ? WINDOW_KEYS : BUCKET_KEYS;
   const foreignAlgorithms = isBucket ? WINDOW_ALGORITHMS : BUCKET_ALGORITHMS_BUT_GCRA;
   const misplaced = hasAny(raw, foreignKeys) ? foreignKeys.filter((key) => has(raw, key)) : [];
+  if (ALGORITHMS[resolveAlgorithm(algorithm)].family !== "adaptive") {
+    for (const key of ADAPTIVE_KEYS) {
+      if (!has(raw, key)) continue;
+      issues.push({
+        code: "conflict",
+        path: at(path, key),
+        message: `"${key}" does not apply to algorithm ${algorithmLabel}; it belongs to adaptive`,
+      });
+    }
+  } else if (parsed !== undefined) {
+    // Checked on the parsed values (their fields passed), with the defaults of the ones left out.
+    const low = parsed.low_load_threshold ?? 0.4;
+    const high = parsed.high_load_threshold ?? 0.8;
+    if (low >= high) {
+      issues.push({
+        code: "conflict",
+        path: at(path, has(raw, "low_load_threshold") ? "low_load_threshold" : "high_load_threshold"),
+        message: `low_load_threshold (${low}) must be below high_load_threshold (${high})`,
+      });
+    }
+  }
   for (const key of misplaced) {
     const hint = explicitAlgorithm === undefined ? `; set "algorithm" to use it` : "";
     issues.push({

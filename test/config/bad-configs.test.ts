@@ -61,7 +61,7 @@ describe("bad config fixtures", () => {
     [
       "misspelled-algorithm.toml",
       [
-        'misspelled-algorithm.toml:2:1 limiters.login.algorithm: unknown algorithm "sliding_windw"; did you mean "sliding_window"? (expected "token_bucket", "gcra", "fixed_window", "sliding_window", "sliding_window_counter" or "leaky_bucket")',
+        'misspelled-algorithm.toml:2:1 limiters.login.algorithm: unknown algorithm "sliding_windw"; did you mean "sliding_window"? (expected "token_bucket", "gcra", "fixed_window", "sliding_window", "sliding_window_counter", "leaky_bucket" or "adaptive")',
       ],
     ],
     [

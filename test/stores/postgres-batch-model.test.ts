@@ -14,6 +14,7 @@ import type { ConcurrencyParams, LimitParams, RateParams } from "../../src/algor
 import { postgresNames } from "../../src/stores/postgres/identifiers.ts";
 import { PostgresStore, postgresBatchStats } from "../../src/stores/postgres/postgres-store.ts";
 import { type OpResult, type StoreOp, stateTag } from "../../src/stores/store.ts";
+import { adaptiveParamsArb } from "../helpers/adaptive-params.ts";
 import { decideTimed, peekTimed, refundTimed } from "../helpers/store-times.ts";
 import { requirePostgres } from "../helpers/stores.ts";
 import { adminSql, dropStoreObjects, testConfig } from "./postgres/setup.ts";
@@ -69,6 +70,7 @@ const rateParamsArb: fc.Arbitrary<RateParams> = fc.oneof(
     limit: fc.integer({ min: 1, max: 8 }),
     windowMs: fc.integer({ min: 20, max: 120 }),
   }),
+  adaptiveParamsArb(8),
 );
 const concurrencyArb: fc.Arbitrary<ConcurrencyParams> = fc.record({
   kind: fc.constant("concurrency" as const),

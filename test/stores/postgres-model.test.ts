@@ -25,6 +25,7 @@ import { decideOneFunctionSql } from "../../src/stores/postgres/functions-sql.ts
 import { postgresNames } from "../../src/stores/postgres/identifiers.ts";
 import { PostgresStore, tuneDecidePaths } from "../../src/stores/postgres/postgres-store.ts";
 import { type OpResult, type StoreOp, stateTag } from "../../src/stores/store.ts";
+import { adaptiveParamsArb } from "../helpers/adaptive-params.ts";
 import { decideTimed, peekTimed, refundTimed } from "../helpers/store-times.ts";
 import { requirePostgres } from "../helpers/stores.ts";
 import { adminSql, dropStoreObjects, testConfig } from "./postgres/setup.ts";
@@ -224,6 +225,7 @@ describe.skipIf(!postgres.available)("PostgreSQL store against the reference mod
     ["fixed_window", windowParams("fixed_window"), intCost, false],
     ["sliding_window", windowParams("sliding_window"), intCost, false],
     ["sliding_window_counter", windowParams("sliding_window_counter"), intCost, false],
+    ["adaptive", adaptiveParamsArb(), intCost, false],
   ];
 
   for (const [name, paramsArb, costArb, reservations] of cases) {
@@ -245,6 +247,16 @@ describe.skipIf(!postgres.available)("PostgreSQL store against the reference mod
     { kind: "fixed_window", limit: 3, windowMs: 200 },
     { kind: "sliding_window", limit: 3, windowMs: 200 },
     { kind: "sliding_window_counter", limit: 3, windowMs: 200 },
+    {
+      kind: "adaptive",
+      limit: 3,
+      windowMs: 200,
+      burstMultiplier: 2,
+      adaptiveWindowMs: 400,
+      highLoad: 0.8,
+      lowLoad: 0.4,
+      penalty: 0.5,
+    },
   ];
   for (const params of handoffParams) {
     it(`${params.kind}: state written by one path is read alike by the other, by peek and by refund`, async () => {

@@ -45,6 +45,7 @@ function opSql(t: string): string {
 ${CONCURRENCY.sql.step(t)}        remaining := greatest(0, floor(remaining + v_eps));
       ELSE
         p_kind := b_kind[x_j];
+        p_tag := d_tag[x_r];
         p_a := b_a[x_j];
         p_b := b_b[x_j];
         p_cost := b_cost[x_j];

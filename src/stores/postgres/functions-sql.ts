@@ -50,7 +50,8 @@ export const LOCK_SQLSTATE = "RSLCK";
  * constraining anything from `p_now`. It knows nothing of peek: a peek is this function with `p_cost = 'Infinity'`
  * (denied, so it reports the state as it stands), see {@link peekSql}.
  *
- * Argument meaning by `p_kind`: buckets `a = intervalMs, b = burst`; windows `a = limit, b = windowMs`.
+ * Argument meaning by `p_kind`: buckets `a = intervalMs, b = burst`; windows `a = limit, b = windowMs`; the
+ * adaptive hybrid `a = limit, b = windowMs` and its tuning in `p_tag` (the state tag, see `adaptiveTag`).
  *
  * No `SET search_path`: the function reads no table, and a SET clause would cost a configuration change on
  * every call; its callers set the path.
@@ -60,7 +61,7 @@ export function rateFunctionSql(names: PostgresNames): string {
   p_kind text, p_a double precision, p_b double precision, p_cost double precision,
   p_max_wait double precision, p_now double precision,
   p_tat double precision, p_window_start double precision, p_used double precision,
-  p_previous double precision, p_log double precision[],
+  p_previous double precision, p_log double precision[], p_tag text,
   OUT allowed boolean, OUT lim double precision, OUT remaining double precision,
   OUT reset_after_ms double precision, OUT retry_after_ms double precision, OUT wait_ms double precision,
   OUT new_tat double precision, OUT new_window_start double precision, OUT new_used double precision,
@@ -78,7 +79,7 @@ $fn$`;
 
 /**
  * The body of `<table>_rate`: from the scalar inputs (`p_kind`, `p_a`, `p_b`, `p_cost`, `p_max_wait`, `p_now` and
- * the stored state `p_tat`, `p_window_start`, `p_used`, `p_previous`, `p_log`) it sets the decision (`allowed`,
+ * the stored state `p_tat`, `p_window_start`, `p_used`, `p_previous`, `p_log`, and the state tag `p_tag`) it sets the decision (`allowed`,
  * `lim`, `remaining`, `reset_after_ms`, `retry_after_ms`, `wait_ms`) and the state to write (`new_*`, `ttl_ms`).
  * The batch function (`batch-sql.ts`) splices the same text into its loop, so both run one copy of the math.
  */
@@ -117,7 +118,7 @@ function writeRateStateSql(t: string): string {
  */
 function peekSql(rateFunction: string, now: string): string {
   return `v_r := ${rateFunction}(p_kind, p_a, p_b, 'Infinity', p_max_wait, ${now},
-      v_tat, v_ws, v_used, v_prev, v_log);
+      v_tat, v_ws, v_used, v_prev, v_log, p_tag);
     remaining := v_r.remaining;
     reset_after_ms := v_r.reset_after_ms;`;
 }
@@ -169,7 +170,7 @@ BEGIN
       FROM ${t} AS s
      WHERE s.limiter_id = p_limiter AND s.key = p_key AND s.tag = p_tag AND s.lease_id = '';
     v_r := ${names.rateFunction}(p_kind, p_a, p_b, p_cost, p_max_wait, v_now,
-      v_tat, v_ws, v_used, v_prev, v_log);
+      v_tat, v_ws, v_used, v_prev, v_log, p_tag);
     IF v_r.allowed AND p_write AND NOT p_peek THEN
       ${writeRateStateSql(t)};
     END IF;
@@ -246,7 +247,7 @@ BEGIN
   v_now_ts := clock_timestamp();
   now_ms := (extract(epoch FROM v_now_ts) * 1000)::double precision;
   v_r := ${names.rateFunction}(p_kind, p_a, p_b, p_cost, p_max_wait, now_ms,
-    v_tat, v_ws, v_used, v_prev, v_log);
+    v_tat, v_ws, v_used, v_prev, v_log, p_tag);
   IF v_r.allowed AND NOT p_peek THEN
     ${writeRateStateSql(t)};
   END IF;

@@ -119,7 +119,7 @@ const REFUND_FUNCTIONS = [...new Set(ALGORITHM_SPECS.map((spec) => spec.lua.refu
 /** One `if` per algorithm: `o.kind` → its decide function on the stored state. */
 const DECIDE_DISPATCH = ALGORITHM_SPECS.map(
   (spec) =>
-    `  if o.kind == '${spec.code}' then return result(${spec.lua.decide}(state, o.p1, o.p2, o.cost, maxWait)) end\n`,
+    `  if o.kind == '${spec.code}' then return result(${spec.lua.decide}(state, o.p1, o.p2, o.cost, maxWait, o.tag)) end\n`,
 ).join("");
 
 /** One `if` per algorithm: `o.kind` → its refund function on the stored state. */
@@ -229,7 +229,7 @@ local function decideOne(key, base, maxWait)
   local state = redis.call('HGET', key, tag)
   if state == false then state = nil end
   local allowed, limit, remaining, resetAfter, retryAfter, wait, newState, ttl, fresh =
-    rate(state, tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4]), maxWait)
+    rate(state, tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4]), maxWait, tag)
   local a = 0
   if allowed then
     a = 1
@@ -422,7 +422,7 @@ local key, tag = KEYS[1], ARGV[1]
 local state = redis.call('HGET', key, tag)
 if state == false then state = nil end
 local allowed, limit, remaining, resetAfter, retryAfter, wait, newState, ttl, fresh =
-  ${call}(state, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
+  ${call}(state, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tag)
 local a = 0
 if allowed then
   a = 1

@@ -19,6 +19,7 @@ import {
 } from "../../../src/stores/redis/codec.ts";
 import { BATCH_DECIDE_SCRIPT, PEEK_SCRIPT, REFUND_SCRIPT } from "../../../src/stores/redis/lua.ts";
 import type { BatchResult, OpResult, StoreOp } from "../../../src/stores/store.ts";
+import { adaptiveParamsArb } from "../../helpers/adaptive-params.ts";
 import { decideTimed } from "../../helpers/store-times.ts";
 import { requireRedis } from "../../helpers/stores.ts";
 import { redisFixture } from "./setup.ts";
@@ -73,6 +74,7 @@ const rateParams: fc.Arbitrary<RateParams> = fc.oneof(
     limit: fc.integer({ min: 1, max: 6 }),
     windowMs: fc.integer({ min: 20, max: 120 }),
   }),
+  adaptiveParamsArb(),
 );
 
 const step = fc.record({
