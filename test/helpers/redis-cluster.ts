@@ -1,7 +1,7 @@
 /**
  * @module
  * A private Redis Cluster for a test file: three masters on free loopback ports, joined with
- * `redis-cli --cluster create`, removed by `stop()`. (The same steps as `test/stores/redis-cluster.test.ts`.)
+ * `redis-cli --cluster create`, removed by `stop()`.
  */
 
 import { type ChildProcess, execFile, spawn } from "node:child_process";
@@ -14,9 +14,11 @@ import { promisify } from "node:util";
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A running cluster: its node URLs, and how to stop it. */
+/** A running cluster: its node URLs and ports, its server processes (one per port, in order), and how to stop it. */
 export interface PrivateCluster {
   readonly urls: readonly string[];
+  readonly ports: readonly number[];
+  readonly servers: readonly ChildProcess[];
   stop(): Promise<void>;
 }
 
@@ -89,5 +91,5 @@ export async function startCluster(): Promise<PrivateCluster> {
     await stop();
     throw error;
   }
-  return { urls: ports.map((p) => `redis://127.0.0.1:${p}`), stop };
+  return { urls: ports.map((p) => `redis://127.0.0.1:${p}`), ports, servers, stop };
 }

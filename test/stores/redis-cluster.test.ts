@@ -4,11 +4,7 @@
  * (4 processes × 64 in flight, every algorithm, a hot key and 10k keys) each key admits exactly its limit.
  */
 
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { type ChildProcess, execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConcurrencyParams, RateParams } from "../../src/algorithms/types.ts";
@@ -17,6 +13,7 @@ import { RedisStore } from "../../src/stores/redis/index.ts";
 import { hashSlot, stateKey } from "../../src/stores/redis/keys.ts";
 import type { StoreOp } from "../../src/stores/store.ts";
 import { admittedThroughFacade } from "../helpers/facade-workers.ts";
+import { type PrivateCluster, startCluster } from "../helpers/redis-cluster.ts";
 import { requireRedis } from "../helpers/stores.ts";
 import { redisConfig } from "./redis/setup.ts";
 import { admittedBy, contentionLimits } from "./redis/workers.ts";
@@ -25,92 +22,24 @@ const run = promisify(execFile);
 const redis = await requireRedis();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Three free ports whose cluster bus ports (+10000) are free too. */
-async function freePorts(count: number): Promise<number[]> {
-  const isFree = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const server = createServer();
-      server.once("error", () => resolve(false));
-      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-    });
-  const ports: number[] = [];
-  for (let attempt = 0; attempt < 200 && ports.length < count; attempt++) {
-    const port = 7000 + Math.floor(Math.random() * 2000);
-    if (!ports.includes(port) && (await isFree(port)) && (await isFree(port + 10000))) ports.push(port);
-  }
-  if (ports.length < count) throw new Error("no free ports for the cluster");
-  return ports;
-}
-
 describe.skipIf(!redis.available)("redis store on a Redis Cluster", () => {
-  const servers: ChildProcess[] = [];
-  let dir = "";
-  let ports: number[] = [];
+  let cluster: PrivateCluster;
+  let servers: readonly ChildProcess[] = [];
+  let ports: readonly number[] = [];
   let store: RedisStore;
   let prefix = "";
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "rate-sync-cluster-"));
-    ports = await freePorts(3);
-    for (const port of ports) {
-      const child = spawn(
-        "redis-server",
-        [
-          "--port",
-          String(port),
-          "--bind",
-          "127.0.0.1",
-          "--cluster-enabled",
-          "yes",
-          "--cluster-config-file",
-          `nodes-${port}.conf`,
-          "--save",
-          "",
-          "--appendonly",
-          "no",
-          "--dir",
-          dir,
-        ],
-        { stdio: "ignore" },
-      );
-      servers.push(child);
-    }
-    for (const port of ports) {
-      for (let i = 0; i < 50; i++) {
-        const ok = await run("redis-cli", ["-p", String(port), "ping"]).then(
-          (r) => r.stdout.includes("PONG"),
-          () => false,
-        );
-        if (ok) break;
-        await sleep(100);
-      }
-    }
-    await run("redis-cli", ["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-yes"]);
-    for (let i = 0; i < 100; i++) {
-      const states = await Promise.all(
-        ports.map((p) =>
-          run("redis-cli", ["-p", String(p), "cluster", "info"]).then(
-            (r) => r.stdout,
-            () => "",
-          ),
-        ),
-      );
-      if (states.every((s) => s.includes("cluster_state:ok"))) break;
-      await sleep(100);
-    }
-    const config = redisConfig(
-      ports.map((p) => `redis://127.0.0.1:${p}`),
-      { cluster: true, timeoutMs: 3_000 },
-    );
+    cluster = await startCluster();
+    ({ servers, ports } = cluster);
+    const config = redisConfig([...cluster.urls], { cluster: true, timeoutMs: 3_000 });
     prefix = config.keyPrefix;
     store = new RedisStore(config);
   }, 60_000);
 
   afterAll(async () => {
     await store?.close();
-    for (const child of servers) child.kill("SIGKILL");
-    await sleep(100);
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await cluster?.stop();
   });
 
   const params: RateParams = { kind: "fixed_window", limit: 2, windowMs: 3_600_000 };
