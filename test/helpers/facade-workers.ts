@@ -4,9 +4,9 @@
  * they admitted.
  */
 
-import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { FacadeReport, FacadeTask } from "./facade-worker.ts";
+import { startForked } from "./fork-workers.ts";
 
 const WORKER = fileURLToPath(new URL("./facade-worker.ts", import.meta.url));
 
@@ -15,24 +15,7 @@ const WORKER = fileURLToPath(new URL("./facade-worker.ts", import.meta.url));
  * they admitted in all, after checking that no call failed and every call was answered.
  */
 export async function admittedThroughFacade(count: number, task: FacadeTask): Promise<number> {
-  const workers = Array.from({ length: count }, () => {
-    const child = fork(WORKER, [JSON.stringify(task)], { execArgv: ["--import", "tsx"], stdio: "inherit" });
-    let ready!: () => void;
-    const isReady = new Promise<void>((resolve) => {
-      ready = resolve;
-    });
-    const report = new Promise<FacadeReport>((resolve, reject) => {
-      child.on("message", (message) => {
-        if (message === "ready") ready();
-        else resolve(message as FacadeReport);
-      });
-      child.once("exit", (code) => reject(new Error(`worker exited with ${code} before reporting`)));
-    });
-    report.catch(() => {});
-    return { child, report, isReady };
-  });
-  await Promise.all(workers.map((w) => w.isReady));
-  for (const w of workers) w.child.send("go");
+  const workers = await startForked<FacadeReport>(WORKER, count, task);
   const reports = await Promise.all(workers.map((w) => w.report));
   const errors = reports.reduce((n, r) => n + r.errors, 0);
   const answered = reports.reduce((n, r) => n + r.allowed + r.denied, 0);
