@@ -2,7 +2,8 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
+    // The examples that are tests run too, so they keep working as the library changes.
+    include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
     testTimeout: 20_000,
     hookTimeout: 30_000,
     // Store-backed suites share one Redis and one PostgreSQL; files run in parallel but each file
