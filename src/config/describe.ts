@@ -140,13 +140,23 @@ function describeRate(rate: RateParams, definition: LimitDefinition): string[] {
     ];
   }
   const window = formatDuration(rate.windowMs);
-  return [
+  const parts = [
     rate.kind,
     setting("limit", definition.limit, String(rate.limit)),
     definition.window_seconds !== undefined
       ? setting("window_seconds", definition.window_seconds, window)
       : setting("window", definition.window, window),
   ];
+  if (rate.kind === "adaptive") {
+    parts.push(
+      setting("burst_multiplier", definition.burst_multiplier, String(rate.burstMultiplier), "default"),
+      setting("adaptive_window", definition.adaptive_window, formatDuration(rate.adaptiveWindowMs), "default"),
+      setting("high_load_threshold", definition.high_load_threshold, String(rate.highLoad), "default"),
+      setting("low_load_threshold", definition.low_load_threshold, String(rate.lowLoad), "default"),
+      setting("penalty", definition.penalty, String(rate.penalty), "default"),
+    );
+  }
+  return parts;
 }
 
 /**

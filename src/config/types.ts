@@ -30,6 +30,16 @@ export interface LimiterDefinition {
   readonly window?: string | number;
   /** rate-sync (Python) form of `window`. */
   readonly window_seconds?: number | string;
+  /** adaptive: the largest burst cap as a multiple of `limit` (default 3). */
+  readonly burst_multiplier?: number | string;
+  /** adaptive: the span the load is measured over (default `"5m"`). */
+  readonly adaptive_window?: string | number;
+  /** adaptive: the load (a fraction of the base rate) from which the cap is lowest (default 0.8). */
+  readonly high_load_threshold?: number | string;
+  /** adaptive: the load up to which the cap is largest (default 0.4). */
+  readonly low_load_threshold?: number | string;
+  /** adaptive: the share of the largest cap taken away at high load, 0 to 1 (default 0.5). */
+  readonly penalty?: number | string;
   /**
    * Several rate limits decided together, all or nothing, instead of the rate keys above: each item has the
    * rate keys of one limit and an optional `name` (its policy is `<limiter id>/<name>`, default its place from 1).
@@ -49,7 +59,18 @@ export interface LimiterDefinition {
 /** One item of {@link LimiterDefinition.limits}: the rate keys of one limit, and its name. */
 export type LimitDefinition = Pick<
   LimiterDefinition,
-  "algorithm" | "rate" | "rate_per_second" | "burst" | "limit" | "window" | "window_seconds"
+  | "algorithm"
+  | "rate"
+  | "rate_per_second"
+  | "burst"
+  | "limit"
+  | "window"
+  | "window_seconds"
+  | "burst_multiplier"
+  | "adaptive_window"
+  | "high_load_threshold"
+  | "low_load_threshold"
+  | "penalty"
 > & { readonly name?: string };
 
 /** Settings every limiter inherits unless it says otherwise (`[defaults]`). */

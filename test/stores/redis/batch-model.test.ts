@@ -11,6 +11,7 @@ import { acquireLease, decide, peek } from "../../../src/algorithms/index.ts";
 import { stateTag } from "../../../src/algorithms/registry.ts";
 import type { LimitParams } from "../../../src/algorithms/types.ts";
 import type { OpResult, StoreOp } from "../../../src/stores/store.ts";
+import { adaptiveParamsArb } from "../../helpers/adaptive-params.ts";
 import { decideTimed, peekTimed } from "../../helpers/store-times.ts";
 import { requireRedis } from "../../helpers/stores.ts";
 import { redisFixture } from "./setup.ts";
@@ -57,6 +58,7 @@ const paramsOf = fc.record({
     limit: fc.integer({ min: 1, max: 6 }),
     windowMs: fc.integer({ min: 20, max: 120 }),
   }),
+  adaptive: adaptiveParamsArb(5).map(({ kind: _, ...tuning }) => tuning),
   concurrency: fc.record({
     maxConcurrent: fc.integer({ min: 1, max: 4 }),
     leaseMs: fc.integer({ min: 20, max: 80 }),
