@@ -150,7 +150,12 @@ function describeRate(rate: RateParams, definition: LimitDefinition): string[] {
   if (rate.kind === "adaptive") {
     parts.push(
       setting("burst_multiplier", definition.burst_multiplier, String(rate.burstMultiplier), "default"),
-      setting("adaptive_window", definition.adaptive_window, formatDuration(rate.adaptiveWindowMs), "default"),
+      setting(
+        "adaptive_window",
+        definition.adaptive_window,
+        formatDuration(rate.adaptiveWindowMs),
+        "default",
+      ),
       setting("high_load_threshold", definition.high_load_threshold, String(rate.highLoad), "default"),
       setting("low_load_threshold", definition.low_load_threshold, String(rate.lowLoad), "default"),
       setting("penalty", definition.penalty, String(rate.penalty), "default"),
