@@ -1,5 +1,5 @@
 /**
- * The adaptive algorithm through the whole library, on every store: its config (defaults, errors with file, line
+ * The adaptive algorithm through the whole library, on every store (memory, Redis, PostgreSQL, SQLite): its config (defaults, errors with file, line
  * and key), decisions and waiting `acquire()`, composites all or nothing, several limits, the RateLimit policy
  * headers and the Prometheus output. (Its math is tested in test/algorithms/adaptive.test.ts and against Lua and
  * SQL in the reference-model tests.)
@@ -125,6 +125,16 @@ const backends: Backend[] = [
     cleanup: () => dropStoreObjects({ schemaName: "public", tableName: table }, postgres.url),
   },
 ];
+{
+  // SQLite decides with the algorithms' TypeScript inside its transaction: adaptive needs nothing of its own.
+  const dir = mkdtempSync(join(tmpdir(), "rate-sync-adaptive-db-"));
+  backends.push({
+    name: "sqlite",
+    available: true,
+    store: { engine: "sqlite", path: join(dir, "state.db") },
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  });
+}
 
 for (const backend of backends) {
   describe.skipIf(!backend.available)(`adaptive through RateSync, ${backend.name} store`, () => {
