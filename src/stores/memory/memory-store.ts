@@ -22,16 +22,12 @@
  * it is kept, and the cost of ordering is paid only by stores that are full.
  */
 
-import {
-  acquireLease,
-  peekConcurrency,
-  releaseLease,
-  renewLease,
-} from "../../algorithms/concurrency/index.ts";
-import { decide, peek, refund } from "../../algorithms/index.ts";
-import type { ConcurrencyState, Outcome, PeekOutcome } from "../../algorithms/types.ts";
+import { releaseLease, renewLease } from "../../algorithms/concurrency/index.ts";
+import { decide, refund } from "../../algorithms/index.ts";
+import type { ConcurrencyState, Outcome } from "../../algorithms/types.ts";
 import { MAX_ENTRIES } from "../../config/bounds.ts";
 import { InvalidArgumentError, StoreError } from "../../errors.ts";
+import { decideComposite, outcomeOf, peekResult } from "../in-process.ts";
 import { type BatchResult, type OpResult, type Store, type StoreOp, stateTag } from "../store.ts";
 
 /** Options of {@link MemoryStore}. */
@@ -74,6 +70,12 @@ interface Entry {
    * bench, whose bound is 150).
    */
   expiresAt: number;
+}
+
+/** Where a composite's op keeps its state: its key, and the canonical prefix of the state under it. */
+interface StateRef {
+  readonly key: string;
+  readonly prefix: string;
 }
 
 /** What the map holds per key: one entry (the common case), or several when limiters share a key. */
@@ -227,26 +229,7 @@ export class MemoryStore implements Store {
     try {
       this.#checkOpen();
       const now = this.#now();
-      const state = this.#read(op.key, this.#prefixOf(op), now);
-      let view: PeekOutcome;
-      let dryRun: Outcome<unknown>;
-      if (op.params.kind === "concurrency") {
-        const leases = state as ConcurrencyState | undefined;
-        view = peekConcurrency(op.params, leases, now);
-        dryRun = acquireLease(op.params, leases, now, "");
-      } else {
-        view = peek(op.params, state, now);
-        dryRun = decide(op.params, { state, nowMs: now, cost: op.cost, maxWaitMs: 0 });
-      }
-      // Counts from peek (nothing consumed); whether the call would pass, and when, from a decision not applied.
-      return Promise.resolve({
-        allowed: dryRun.allowed,
-        limit: view.limit,
-        remaining: view.remaining,
-        resetAfterMs: view.resetAfterMs,
-        retryAfterMs: dryRun.retryAfterMs,
-        waitMs: 0,
-      });
+      return Promise.resolve(peekResult(op, this.#read(op.key, this.#prefixOf(op), now), now));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -421,39 +404,14 @@ export class MemoryStore implements Store {
       return { allowed: outcome.allowed, results: [outcome] };
     }
 
-    // Composite: decide every member first, apply only if all are allowed. A member on the same state as an
-    // earlier member sees the state that member would leave, as if they ran one after the other.
-    const prefixes: string[] = new Array(count);
-    const outcomes: Outcome<unknown>[] = new Array(count);
-    const results: OpResult[] = new Array(count);
-    let allowed = true;
-    for (let i = 0; i < count; i++) {
-      const op = ops[i] as StoreOp;
-      const prefix = this.#prefixOf(op);
-      let state: unknown;
-      let chained = false;
-      for (let j = i - 1; j >= 0; j--) {
-        // Prefixes are canonical strings: the same state has the same prefix and the same key.
-        if (prefixes[j] === prefix && (ops[j] as StoreOp).key === op.key) {
-          state = (outcomes[j] as Outcome<unknown>).state;
-          chained = true;
-          break;
-        }
-      }
-      if (!chained) state = this.#read(op.key, prefix, now);
-      const outcome = this.#outcome(op, state, now, maxWaitMs);
-      prefixes[i] = prefix;
-      outcomes[i] = outcome;
-      results[i] = toResult(outcome);
-      if (!outcome.allowed) allowed = false;
-    }
-    if (allowed) {
-      for (let i = 0; i < count; i++) {
-        const outcome = outcomes[i] as Outcome<unknown>;
-        this.#write((ops[i] as StoreOp).key, prefixes[i] as string, outcome.state, outcome.ttlMs, now);
-      }
-    }
-    return { allowed, results };
+    // A composite: all or nothing, an op on an earlier op's state chained to it.
+    return decideComposite<StateRef>(ops, maxWaitMs, now, {
+      refOf: (op) => ({ key: op.key, prefix: this.#prefixOf(op) }),
+      // Prefixes are canonical strings: the same state has the same prefix and the same key.
+      same: (x, y) => x.prefix === y.prefix && x.key === y.key,
+      read: (ref) => this.#read(ref.key, ref.prefix, now),
+      write: (ref, state, ttlMs) => this.#write(ref.key, ref.prefix, state, ttlMs, now),
+    });
   }
 
   /** One op decided and, when allowed, applied: the common case, without the bookkeeping a composite needs. */
@@ -464,7 +422,7 @@ export class MemoryStore implements Store {
     const slot = this.#entries.get(op.key);
     if (slot !== undefined && !Array.isArray(slot) && slot.prefix === prefix && !this.#exactLru) {
       const live = !this.#expired(slot, now);
-      const outcome = this.#outcome(op, live ? slot.value : undefined, now, maxWaitMs);
+      const outcome = outcomeOf(op, live ? slot.value : undefined, now, maxWaitMs);
       if (!outcome.allowed) {
         if (!live) this.#remove(op.key, prefix);
       } else if (outcome.state !== undefined && outcome.ttlMs > 0) {
@@ -477,20 +435,10 @@ export class MemoryStore implements Store {
       }
       return outcome;
     }
-    const outcome = this.#outcome(op, this.#read(op.key, prefix, now), now, maxWaitMs);
+    const outcome = outcomeOf(op, this.#read(op.key, prefix, now), now, maxWaitMs);
     if (outcome.allowed) this.#write(op.key, prefix, outcome.state, outcome.ttlMs, now);
     // The outcome has every field of a result (and its state, which callers never read): no copy needed.
     return outcome;
-  }
-
-  #outcome(op: StoreOp, state: unknown, now: number, maxWaitMs: number): Outcome<unknown> {
-    if (op.params.kind === "concurrency") {
-      if (op.leaseId === undefined) {
-        throw new InvalidArgumentError(`A concurrency decision needs a leaseId (limiter "${op.limiterId}")`);
-      }
-      return acquireLease(op.params, state as ConcurrencyState | undefined, now, op.leaseId);
-    }
-    return decide(op.params, { state, nowMs: now, cost: op.cost, maxWaitMs });
   }
 
   #checkOpen(): void {
@@ -696,15 +644,4 @@ function findEntry(slot: Slot, prefix: string): Entry | undefined {
   if (!Array.isArray(slot)) return slot.prefix === prefix ? slot : undefined;
   for (const entry of slot) if (entry.prefix === prefix) return entry;
   return undefined;
-}
-
-function toResult(outcome: Outcome<unknown>): OpResult {
-  return {
-    allowed: outcome.allowed,
-    limit: outcome.limit,
-    remaining: outcome.remaining,
-    resetAfterMs: outcome.resetAfterMs,
-    retryAfterMs: outcome.retryAfterMs,
-    waitMs: outcome.waitMs,
-  };
 }

@@ -32,20 +32,16 @@
  * deleted in the background in small batches.
  */
 
-import {
-  acquireLease,
-  peekConcurrency,
-  releaseLease,
-  renewLease,
-} from "../../algorithms/concurrency/index.ts";
-import { decide, peek, refund } from "../../algorithms/index.ts";
+import { releaseLease, renewLease } from "../../algorithms/concurrency/index.ts";
+import { decide, refund } from "../../algorithms/index.ts";
 import { CONCURRENCY } from "../../algorithms/registry.ts";
-import type { ConcurrencyState, Outcome, PeekOutcome } from "../../algorithms/types.ts";
+import type { ConcurrencyState } from "../../algorithms/types.ts";
 import type { SqliteStoreConfig } from "../../config/types.ts";
 import { StoreError, StoreUnavailableError } from "../../errors.ts";
 import { type BreakerState, CircuitBreaker, type CircuitBreakerOptions } from "../guard/breaker.ts";
 import { toStoreError } from "../guard/store-error.ts";
 import { validateCosts, validateDecision, validateLeaseMs } from "../guard/validate-ops.ts";
+import { decideComposite, outcomeOf, peekResult, toResult } from "../in-process.ts";
 import { encodeText } from "../postgres/codec.ts";
 import { type BatchResult, type OpResult, type Store, type StoreOp, stateTag } from "../store.ts";
 import { decodeState, encodeState } from "./codec.ts";
@@ -217,26 +213,6 @@ function memberOf(op: StoreOp): Member {
 
 function leaseMember(limiterId: string, key: string): Member {
   return { limiterId, key, tag: CONCURRENCY.code };
-}
-
-function toResult(outcome: Outcome<unknown>): OpResult {
-  return {
-    allowed: outcome.allowed,
-    limit: outcome.limit,
-    remaining: outcome.remaining,
-    resetAfterMs: outcome.resetAfterMs,
-    retryAfterMs: outcome.retryAfterMs,
-    waitMs: outcome.waitMs,
-  };
-}
-
-/** A decision of one op from its current state (the same dispatch as the memory store's). */
-function outcomeOf(op: StoreOp, state: unknown, now: number, maxWaitMs: number): Outcome<unknown> {
-  if (op.params.kind === "concurrency") {
-    // validateDecision has checked the lease id.
-    return acquireLease(op.params, state as ConcurrencyState | undefined, now, op.leaseId as string);
-  }
-  return decide(op.params, { state, nowMs: now, cost: op.cost, maxWaitMs });
 }
 
 /**
@@ -503,67 +479,17 @@ export class SqliteStore implements Store {
       if (outcome.allowed) c.write(member, outcome.state, outcome.ttlMs, now);
       return { allowed: outcome.allowed, results: [toResult(outcome)] };
     }
-    // A composite: a member on the same state as an earlier member sees the state that member would leave, as
-    // if they ran one after the other (as on the memory store).
-    const members: Member[] = new Array(count);
-    const outcomes: Outcome<unknown>[] = new Array(count);
-    const results: OpResult[] = new Array(count);
-    let allowed = true;
-    for (let i = 0; i < count; i++) {
-      const op = ops[i] as StoreOp;
-      const member = memberOf(op);
-      let state: unknown;
-      let chained = false;
-      for (let j = i - 1; j >= 0; j--) {
-        const earlier = members[j] as Member;
-        if (
-          earlier.tag === member.tag &&
-          earlier.key === member.key &&
-          earlier.limiterId === member.limiterId
-        ) {
-          state = (outcomes[j] as Outcome<unknown>).state;
-          chained = true;
-          break;
-        }
-      }
-      if (!chained) state = c.read(member, now);
-      const outcome = outcomeOf(op, state, now, maxWaitMs);
-      members[i] = member;
-      outcomes[i] = outcome;
-      results[i] = toResult(outcome);
-      if (!outcome.allowed) allowed = false;
-    }
-    if (allowed) {
-      // Written in order: a state chained through several members ends as the last one left it.
-      for (let i = 0; i < count; i++) {
-        const outcome = outcomes[i] as Outcome<unknown>;
-        c.write(members[i] as Member, outcome.state, outcome.ttlMs, now);
-      }
-    }
-    return { allowed, results };
+    // A composite: all or nothing, an op on an earlier op's state chained to it (as on the memory store).
+    return decideComposite<Member>(ops, maxWaitMs, now, {
+      refOf: memberOf,
+      same: (x, y) => x.tag === y.tag && x.key === y.key && x.limiterId === y.limiterId,
+      read: (member) => c.read(member, now),
+      write: (member, state, ttlMs) => c.write(member, state, ttlMs, now),
+    });
   }
 
   #peek(c: Connection, op: StoreOp, now: number): OpResult {
-    const state = c.read(memberOf(op), now);
-    let view: PeekOutcome;
-    let dryRun: Outcome<unknown>;
-    if (op.params.kind === "concurrency") {
-      const leases = state as ConcurrencyState | undefined;
-      view = peekConcurrency(op.params, leases, now);
-      dryRun = acquireLease(op.params, leases, now, "");
-    } else {
-      view = peek(op.params, state, now);
-      dryRun = decide(op.params, { state, nowMs: now, cost: op.cost, maxWaitMs: 0 });
-    }
-    // Counts from peek (nothing consumed); whether the call would pass, and when, from a decision not applied.
-    return {
-      allowed: dryRun.allowed,
-      limit: view.limit,
-      remaining: view.remaining,
-      resetAfterMs: view.resetAfterMs,
-      retryAfterMs: dryRun.retryAfterMs,
-      waitMs: 0,
-    };
+    return peekResult(op, c.read(memberOf(op), now), now);
   }
 
   /**
