@@ -31,6 +31,9 @@ export interface TcpProxyTarget {
   readonly port: number;
 }
 
+/** Every socket any proxy opened or accepted, so a leak check can tell the proxy's sockets from the client's. */
+const proxySockets = new WeakSet<object>();
+
 /** A fault-injecting TCP proxy. Create it with {@link TcpProxy.start}. */
 export class TcpProxy {
   readonly #server: Server;
@@ -85,7 +88,7 @@ export class TcpProxy {
   /** Resets every open connection and every new one until {@link restore}. */
   cut(): void {
     this.#mode = "cut";
-    for (const socket of this.#sockets) socket.resetAndDestroy();
+    for (const socket of this.#sockets) reset(socket);
     this.#sockets.clear();
   }
 
@@ -105,8 +108,14 @@ export class TcpProxy {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
+  /** Whether `socket` is one a proxy opened or accepted (leak checks count those apart). */
+  static owns(socket: unknown): boolean {
+    return typeof socket === "object" && socket !== null && proxySockets.has(socket);
+  }
+
   #track(socket: Socket): void {
     this.#sockets.add(socket);
+    proxySockets.add(socket);
     // Errors are the point of this proxy; they must never surface as uncaught exceptions in the test.
     socket.on("error", () => {});
     socket.on("close", () => this.#sockets.delete(socket));
@@ -116,7 +125,7 @@ export class TcpProxy {
     this.#accepted += 1;
     this.#track(client);
     if (this.#mode === "cut") {
-      client.resetAndDestroy();
+      reset(client);
       return;
     }
     const upstream = connect(this.#target.port, this.#target.host);
@@ -135,4 +144,15 @@ export class TcpProxy {
     relay(client, upstream);
     relay(upstream, client);
   }
+}
+
+/**
+ * Resets a connection (the peer sees ECONNRESET), or destroys it where Node cannot reset it: still connecting
+ * (the reset waits for a connect that may never come) or already ended (after a FIN, Node shuts the socket down,
+ * and libuv refuses to reset a stream that is shutting down: `resetAndDestroy` then drops the socket but leaves
+ * its TCP handle open for good, a leak that is the proxy's and not the client's).
+ */
+function reset(socket: Socket): void {
+  if (socket.connecting || socket.writableEnded || socket.readableEnded) socket.destroy();
+  else socket.resetAndDestroy();
 }

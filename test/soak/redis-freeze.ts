@@ -94,8 +94,11 @@ export async function startRedisFreeze(workers: number): Promise<FreezeScenario 
   // Releases are held back while Redis is frozen or just resumed: a release the open breaker fails fast never
   // reaches Redis, and its slot would stay held for the whole lease (that is documented, and not measured here).
   // A release sent while the link is healthy is on the socket at once, so Redis applies it even if it freezes.
+  // On a loaded machine the breaker may open again after the settling time (calls queued during the freeze time
+  // out while Redis works through them), so wait for it to be closed as well.
+  const breakerClosed = () => rs.metrics().stores.frozen?.breaker === "closed";
   const release = async (lease: { release(): Promise<void> }) => {
-    while (frozen || performance.now() < settledAt) await sleep(50);
+    while (frozen || performance.now() < settledAt || !breakerClosed()) await sleep(50);
     await lease.release();
   };
 
