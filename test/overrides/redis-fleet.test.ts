@@ -9,8 +9,8 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RateSync } from "../../src/index.ts";
 import { redisOverrideKeys } from "../../src/overrides/redis-source.ts";
+import { PrivateRedis } from "../helpers/private-redis.ts";
 import { TcpProxy } from "../helpers/tcp-proxy.ts";
-import { DurableRedis } from "./durable-redis.ts";
 import { FleetWorker } from "./fleet.ts";
 
 const KEY_PREFIX = "rs_overrides_fleet";
@@ -33,7 +33,7 @@ rate = "100/s"
 }
 
 describe("overrides on Redis, across processes", () => {
-  let server: DurableRedis;
+  let server: PrivateRedis;
   let proxy: TcpProxy;
   let writer: RateSync;
   let direct: FleetWorker;
@@ -41,7 +41,7 @@ describe("overrides on Redis, across processes", () => {
   let raw: Redis;
 
   beforeAll(async () => {
-    server = await DurableRedis.start();
+    server = await PrivateRedis.start({ durable: true });
     proxy = await TcpProxy.start({ host: "127.0.0.1", port: server.port });
     raw = new Redis(server.url);
     raw.on("error", () => {});
