@@ -13,28 +13,20 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LimitParams } from "../../src/algorithms/types.ts";
 import { PostgresStore } from "../../src/stores/postgres/postgres-store.ts";
 import { requirePostgres } from "../helpers/stores.ts";
+import { DAY_MS, HOT_CASES, PROCESSES, SPREAD_CASES, tally } from "./contention-cases.ts";
 import type { WorkerReport, WorkerTask } from "./postgres/contention-worker.ts";
 import { dropStoreObjects, testConfig } from "./postgres/setup.ts";
 import { runWorkers } from "./postgres/workers.ts";
 
 const postgres = await requirePostgres();
 const config = testConfig("pg_contention", { url: postgres.url, poolMaxSize: 8, timeoutMs: 20_000 });
-const PROCESSES = 4;
 const IN_FLIGHT = 64;
-/** Long windows and intervals: nothing refills while a test runs, so "exactly the limit" is exact. */
-const DAY_MS = 86_400_000;
 
+/** {@link tally}, plus the batch counts and sizes the PostgreSQL workers report. */
 function total(reports: readonly WorkerReport[]) {
   const sum = (f: (r: WorkerReport) => number) => reports.reduce((acc, r) => acc + f(r), 0);
-  const elapsedMs = Math.max(...reports.map((r) => r.elapsedMs));
-  const calls = sum((r) => r.allowed + r.denied + r.errors);
   return {
-    allowed: sum((r) => r.allowed),
-    denied: sum((r) => r.denied),
-    errors: sum((r) => r.errors),
-    firstError: reports.find((r) => r.firstError !== undefined)?.firstError,
-    calls,
-    perSecond: Math.round((calls / elapsedMs) * 1000),
+    ...tally(reports),
     batches: sum((r) => r.batches),
     batchSizes: reports
       .map((r) => r.batchSizes)
@@ -86,15 +78,7 @@ describe.skipIf(!postgres.available)("PostgreSQL store under contention (4 proce
     await dropStoreObjects(config);
   });
 
-  const hot: [string, LimitParams, number][] = [
-    ["fixed_window", { kind: "fixed_window", limit: 100, windowMs: DAY_MS }, 100],
-    ["token_bucket", { kind: "token_bucket", intervalMs: DAY_MS, burst: 100 }, 100],
-    ["leaky_bucket", { kind: "leaky_bucket", intervalMs: DAY_MS, burst: 100 }, 1],
-    ["sliding_window", { kind: "sliding_window", limit: 100, windowMs: DAY_MS }, 100],
-    ["sliding_window_counter", { kind: "sliding_window_counter", limit: 100, windowMs: DAY_MS }, 100],
-    ["concurrency", { kind: "concurrency", maxConcurrent: 100, leaseMs: DAY_MS }, 100],
-  ];
-  for (const [name, params, expected] of hot) {
+  for (const [name, params, expected] of HOT_CASES) {
     it(`${name}: one hot key admits exactly ${expected} of 800`, { timeout: 60_000 }, async () => {
       const result = await hammer(params, 200, 1);
       expect(result.errors, result.firstError).toBe(0);
@@ -103,22 +87,7 @@ describe.skipIf(!postgres.available)("PostgreSQL store under contention (4 proce
     });
   }
 
-  it("fixed_window over 10,000 keys: exactly 3 per key", { timeout: 120_000 }, async () => {
-    // 4 processes × 10,000 calls, every key hit 4 times with limit 3.
-    const result = await hammer({ kind: "fixed_window", limit: 3, windowMs: DAY_MS }, 10_000, 10_000);
-    expect(result.errors, result.firstError).toBe(0);
-    expect(result.allowed).toBe(30_000);
-  });
-
-  const spread: [string, LimitParams, number][] = [
-    ["token_bucket", { kind: "token_bucket", intervalMs: DAY_MS, burst: 3 }, 3],
-    // Nobody may queue without a reservation: one call per key, then the bucket is full.
-    ["leaky_bucket", { kind: "leaky_bucket", intervalMs: DAY_MS, burst: 3 }, 1],
-    ["sliding_window", { kind: "sliding_window", limit: 3, windowMs: DAY_MS }, 3],
-    ["sliding_window_counter", { kind: "sliding_window_counter", limit: 3, windowMs: DAY_MS }, 3],
-    ["concurrency", { kind: "concurrency", maxConcurrent: 3, leaseMs: DAY_MS }, 3],
-  ];
-  for (const [name, params, perKey] of spread) {
+  for (const [name, params, perKey] of SPREAD_CASES) {
     it(`${name} over 10,000 keys: exactly ${perKey} per key`, { timeout: 120_000 }, async () => {
       const result = await hammer(params, 10_000, 10_000);
       expect(result.errors, result.firstError).toBe(0);

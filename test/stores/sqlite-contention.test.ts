@@ -8,31 +8,14 @@
 import { afterAll, describe, expect, it } from "vitest";
 import type { LimitParams } from "../../src/algorithms/types.ts";
 import { SqliteStore } from "../../src/stores/sqlite/sqlite-store.ts";
-import type { WorkerReport, WorkerTask } from "./sqlite/contention-worker.ts";
+import { DAY_MS, HOT_CASES, PROCESSES, SPREAD_CASES, tally } from "./contention-cases.ts";
+import type { WorkerTask } from "./sqlite/contention-worker.ts";
 import { tempDatabases } from "./sqlite/setup.ts";
 import { runWorkers } from "./sqlite/workers.ts";
-
-const PROCESSES = 4;
-/** Long windows and intervals: nothing refills while a test runs, so "exactly the limit" is exact. */
-const DAY_MS = 86_400_000;
 
 const databases = tempDatabases("contention");
 // A generous lock wait: four processes take turns on one write lock, and a slow machine must not fail a call.
 const config = databases.config("contention", { busyTimeoutMs: 20_000 });
-
-function total(reports: readonly WorkerReport[]) {
-  const sum = (f: (r: WorkerReport) => number) => reports.reduce((acc, r) => acc + f(r), 0);
-  const elapsedMs = Math.max(...reports.map((r) => r.elapsedMs));
-  const calls = sum((r) => r.allowed + r.denied + r.errors);
-  return {
-    allowed: sum((r) => r.allowed),
-    denied: sum((r) => r.denied),
-    errors: sum((r) => r.errors),
-    firstError: reports.find((r) => r.firstError !== undefined)?.firstError,
-    calls,
-    perSecond: Math.round((calls / elapsedMs) * 1000),
-  };
-}
 
 let run = 0;
 async function hammer(
@@ -58,7 +41,7 @@ async function hammer(
       }),
     ),
   );
-  const result = total(reports);
+  const result = tally(reports);
   console.log(
     `[sqlite contention] ${params.kind}${extra.composite ? " composite" : ""} keys=${keys}: ` +
       `${result.calls} calls, ${result.allowed} allowed, ${result.errors} errors, ~${result.perSecond} decisions/s`,
@@ -77,15 +60,7 @@ describe("SQLite store under contention (4 processes, one database file)", () =>
     expect(result.allowed).toBe(10);
   });
 
-  const hot: [string, LimitParams, number][] = [
-    ["fixed_window", { kind: "fixed_window", limit: 100, windowMs: DAY_MS }, 100],
-    ["token_bucket", { kind: "token_bucket", intervalMs: DAY_MS, burst: 100 }, 100],
-    ["leaky_bucket", { kind: "leaky_bucket", intervalMs: DAY_MS, burst: 100 }, 1],
-    ["sliding_window", { kind: "sliding_window", limit: 100, windowMs: DAY_MS }, 100],
-    ["sliding_window_counter", { kind: "sliding_window_counter", limit: 100, windowMs: DAY_MS }, 100],
-    ["concurrency", { kind: "concurrency", maxConcurrent: 100, leaseMs: DAY_MS }, 100],
-  ];
-  for (const [name, params, expected] of hot) {
+  for (const [name, params, expected] of HOT_CASES) {
     it(`${name}: one hot key admits exactly ${expected} of 800`, { timeout: 60_000 }, async () => {
       const result = await hammer(params, 200, 1);
       expect(result.errors, result.firstError).toBe(0);
@@ -94,16 +69,7 @@ describe("SQLite store under contention (4 processes, one database file)", () =>
     });
   }
 
-  const spread: [string, LimitParams, number][] = [
-    ["fixed_window", { kind: "fixed_window", limit: 3, windowMs: DAY_MS }, 3],
-    ["token_bucket", { kind: "token_bucket", intervalMs: DAY_MS, burst: 3 }, 3],
-    // Nobody may queue without a reservation: one call per key, then the bucket is full.
-    ["leaky_bucket", { kind: "leaky_bucket", intervalMs: DAY_MS, burst: 3 }, 1],
-    ["sliding_window", { kind: "sliding_window", limit: 3, windowMs: DAY_MS }, 3],
-    ["sliding_window_counter", { kind: "sliding_window_counter", limit: 3, windowMs: DAY_MS }, 3],
-    ["concurrency", { kind: "concurrency", maxConcurrent: 3, leaseMs: DAY_MS }, 3],
-  ];
-  for (const [name, params, perKey] of spread) {
+  for (const [name, params, perKey] of SPREAD_CASES) {
     it(`${name} over 10,000 keys: exactly ${perKey} per key`, { timeout: 120_000 }, async () => {
       // 4 processes × 10,000 calls, every key hit 4 times.
       const result = await hammer(params, 10_000, 10_000);
