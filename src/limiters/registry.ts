@@ -242,6 +242,11 @@ export class Registry {
    */
   *prepareSteps(remove: readonly string[], add: readonly LimiterEntry[]): Steps<PreparedUpdate> {
     const version = this.#version;
+    // Nothing added or removed (a reload that changes limits only): the current entries and index stay as
+    // they are, rather than copied (100k limiters: a map of 3.6 MB and two passes).
+    if (remove.length === 0 && add.length === 0) {
+      return { version, remove, add, entries: this.#entries, templates: this.#templates, removed: [] };
+    }
     const removing = new Set<string>();
     const removed: LimiterEntry[] = [];
     let done = 0;
