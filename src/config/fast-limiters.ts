@@ -43,12 +43,8 @@ export function parseLimiterFields(
   const known = limiterFields();
   // The table's keys, each looked up once (asking the table for each of the schema's keys cost 16 lookups
   // per table). Every enumerable key, as zod's strict check sees them: one outside the schema is zod's to name.
-  // Written straight into `data` while the keys come in the schema's order (as tables are usually written);
-  // only a table written in another order is sorted (a list of entries per table was a visible part of the
-  // garbage of loading 100k limiters).
-  let data: Record<string, unknown> = {};
-  let last = -1;
-  let found: [index: number, key: string, value: unknown][] | undefined;
+  const found: [index: number, key: string, value: unknown][] = [];
+  let ordered = true;
   for (const key in raw) {
     const field = known.get(key);
     if (field?.check === undefined || !Object.hasOwn(raw, key)) return undefined;
@@ -56,18 +52,12 @@ export function parseLimiterFields(
     if (value === undefined) return undefined;
     const result = field.check(value);
     if (!result.ok) return undefined;
-    if (found === undefined && field.index < last) {
-      found = Object.keys(data).map((name) => [known.get(name)!.index, name, data[name]]);
-    }
-    if (found === undefined) data[key] = result.value;
-    else found.push([field.index, key, result.value]);
-    last = field.index;
+    if (found.length > 0 && found[found.length - 1]![0] > field.index) ordered = false;
+    found.push([field.index, key, result.value]);
   }
-  if (found !== undefined) {
-    found.sort((a, b) => a[0] - b[0]);
-    data = {};
-    for (const [, key, value] of found) data[key] = value;
-  }
+  if (!ordered) found.sort((a, b) => a[0] - b[0]);
+  const data: Record<string, unknown> = {};
+  for (const [, key, value] of found) data[key] = value;
   // The checks above are the fields' own: `data` holds exactly what zod's parse would.
   return { success: true, data: data as ParsedLimiter };
 }

@@ -570,10 +570,6 @@ const ADAPTIVE_KEYS = [
 // Built once, not per limiter table (closures and arrays made per table were a visible part of loading 100k).
 const RATE_KEYS = [...BUCKET_KEYS, ...WINDOW_KEYS];
 const BUCKET_ALGORITHMS_BUT_GCRA = namesOfFamily("bucket", false);
-/** Each limiter key's place in the schema: the order of a definition's keys. */
-const LIMITER_KEY_INDEX: ReadonlyMap<string, number> = new Map(
-  LIMITER_KEYS.map((key, index) => [key, index]),
-);
 const unknownLimiterKey = (key: string): string => unknownKeyMessage(key, LIMITER_KEYS, "a limiter");
 
 /** `path` and then `key`: where an issue about one key of a table is reported. */
@@ -831,23 +827,8 @@ function refillIssues(path: readonly string[], raw: Table, parsed: ParsedRatePar
  * frozen object. Only keys from the schema are copied, so nothing can reach `Object.prototype`.
  */
 function definitionOf(raw: Table): LimiterDefinition {
-  // The table's own keys when they come in the schema's order (as tables are usually written): one pass over
-  // them, rather than a lookup of each of the schema's keys per table.
-  let definition: Record<string, unknown> = {};
-  let last = -1;
-  for (const key in raw) {
-    const index = Object.hasOwn(raw, key) ? LIMITER_KEY_INDEX.get(key) : undefined;
-    if (index === undefined || index < last) {
-      last = Number.POSITIVE_INFINITY;
-      break;
-    }
-    last = index;
-    if (raw[key] !== undefined) definition[key] = raw[key];
-  }
-  if (last === Number.POSITIVE_INFINITY) {
-    definition = {};
-    for (const key of LIMITER_KEYS) if (has(raw, key)) definition[key] = raw[key];
-  }
+  const definition: Record<string, unknown> = {};
+  for (const key of LIMITER_KEYS) if (has(raw, key)) definition[key] = raw[key];
   // Validated above: every key is a LimiterDefinition key and every value has one of its types.
   return Object.freeze(definition) as LimiterDefinition;
 }
