@@ -42,7 +42,7 @@ export class LimiterEntry implements DynamicOwner {
   config: LimiterConfig;
   /** Set when a reload or `remove` took the limiter away: cached handles then answer UnknownLimiterError. */
   removed = false;
-  /** Counters of every key of this limiter: made on the first call (200 bytes a limiter otherwise). */
+  /** Counters of every key of this limiter: made on the first call (about 180 bytes a limiter otherwise). */
   #counters: LimiterCounters | undefined;
   /** The compiled matcher when the id is a template. */
   readonly template: CompiledTemplate | undefined;
