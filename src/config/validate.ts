@@ -68,7 +68,8 @@ export interface ValidatedLimiter {
 /**
  * What validation does with each limiter table that passed, given the document's defaults and stores: the
  * loader normalizes it at once, so that no parsed table waits for the last one to be checked (100k of them
- * were about 10 MB of the peak of a reload of 100k changed limiters). Called only while the document has no issue.
+ * were about 10 MB of the peak of a reload of 100k changed limiters). Called only while the document has no
+ * issue.
  */
 export type LimiterFinisher = (
   id: string,
