@@ -66,8 +66,8 @@ export class DynamicConfig {
   /** False once the owner stopped listening ({@link unbindOwner}). */
   #ownerListens = false;
   /**
-   * One listener as it is, a Set only from the second on: a RateSync subscribes exactly one per limiter,
-   * and a Set each was a tenth of the memory of 100k limiters.
+   * One listener as it is, a Set only from the second on: most limiters have none or one (a RateSync's own
+   * entry is the owner, not a listener), and a Set each was a tenth of the memory of 100k limiters.
    */
   #listeners: Listener | Set<Listener> | undefined;
 
