@@ -17,11 +17,13 @@ import { fileIssue, formatPath, MAX_LISTED_ISSUES, MAX_NESTING, type PathIssue }
 import { createLocator, findOverlongKeySteps, type Locator } from "./locate.ts";
 import {
   IMPLICIT_STORE,
+  type LimiterContext,
   normalizeDefaults,
   normalizeLimiter,
   normalizeOverrides,
   normalizeStore,
 } from "./normalize.ts";
+import type { ParsedDefaults } from "./schema.ts";
 import { runSync, STEP_SIZE, type Steps } from "./steps.ts";
 import { describeTomlError, type TomlErrorLike } from "./toml-error.ts";
 import type {
@@ -32,6 +34,7 @@ import type {
   StoreConfig,
 } from "./types.ts";
 import {
+  type LimiterFinisher,
   type ValidatedDocument,
   validateDocument,
   validateDocumentSteps,
@@ -127,19 +130,25 @@ function withoutRepeats(issues: readonly PathIssue[], failed: readonly PathIssue
 }
 
 /** Normalizes a validated document into a deeply frozen snapshot; yields every STEP_SIZE limiters. */
-function* buildSnapshot(document: ValidatedDocument, file: string | undefined): Steps<ConfigSnapshot> {
+function* buildSnapshot(
+  document: ValidatedDocument,
+  file: string | undefined,
+  normalizer = limiterNormalizer(),
+): Steps<ConfigSnapshot> {
   const stores = new Map<string, StoreConfig>();
   for (const [id, parsed] of document.stores) stores.set(id, normalizeStore(id, parsed));
   if (stores.size === 0) stores.set(IMPLICIT_STORE.id, IMPLICIT_STORE);
-  const defaults = normalizeDefaults(document.defaults);
-  const context = { defaults, storeIds: [...stores.keys()] };
+  const defaults = normalizer.defaults(document.defaults);
   // Filled as they are built, then sealed: no copy of 100k entries in one piece.
   const limiters = openFrozenMap<string, LimiterConfig>();
   const definitions = openFrozenMap<string, LimiterDefinition>();
   let done = 0;
   for (const [id, limiter] of document.limiters) {
     if (++done % STEP_SIZE === 0) yield;
-    limiters.set(id, deepFreeze(normalizeLimiter(id, limiter.parsed, context)));
+    limiters.set(
+      id,
+      limiter.config ?? normalizer.finish(id, limiter.parsed!, document.defaults, document.stores),
+    );
     definitions.set(id, limiter.definition);
   }
   sealMap(limiters.map);
@@ -158,6 +167,27 @@ function* buildSnapshot(document: ValidatedDocument, file: string | undefined): 
     limiters: limiters.map,
     definitions: definitions.map,
   });
+}
+
+/**
+ * Normalizes limiters as validation passes them (see `LimiterFinisher`), against the defaults and store ids of
+ * their document, worked out once; `defaults` gives the snapshot the very same normalized defaults.
+ */
+function limiterNormalizer(): { finish: LimiterFinisher; defaults(parsed: ParsedDefaults): DefaultsConfig } {
+  let context: LimiterContext | undefined;
+  const contextOf = (parsed: ParsedDefaults, stores: ReadonlyMap<string, unknown>): LimiterContext => {
+    // The store ids `buildSnapshot` gives the snapshot: the declared ones, else the implicit store.
+    context ??= {
+      defaults: normalizeDefaults(parsed),
+      storeIds: stores.size === 0 ? [IMPLICIT_STORE.id] : [...stores.keys()],
+    };
+    return context;
+  };
+  return {
+    finish: (id, parsed, defaults, stores) =>
+      deepFreeze(normalizeLimiter(id, parsed, contextOf(defaults, stores))),
+    defaults: (parsed) => context?.defaults ?? normalizeDefaults(parsed),
+  };
 }
 
 /**
@@ -232,7 +262,8 @@ export function* snapshotSteps(
 ): Steps<ConfigSnapshot> {
   const file = options.file ?? CODE_CONFIG_FILE;
   const interpolated = yield* interpolateDocumentSteps(document, options.env ?? process.env);
-  const validated = yield* validateDocumentSteps(interpolated.value);
+  const normalizer = limiterNormalizer();
+  const validated = yield* validateDocumentSteps(interpolated.value, normalizer.finish);
   // A value whose interpolation failed was left as written; its validation issue would only repeat the first.
   const issues = [...interpolated.issues, ...withoutRepeats(validated.issues, interpolated.issues)];
   if (issues.length > 0 || validated.value === undefined) {
@@ -240,7 +271,7 @@ export function* snapshotSteps(
     const locate = (path: readonly string[]) => locator(interpolated.sourcePath(path));
     throw new ConfigError(toConfigIssues(issues, file, locate, validated.unchecked));
   }
-  return yield* buildSnapshot(validated.value, options.file);
+  return yield* buildSnapshot(validated.value, options.file, normalizer);
 }
 
 /**
@@ -371,5 +402,5 @@ export function normalizeLimiterDefinition(
   if (result.value === undefined) {
     throw new ConfigError(toConfigIssues(result.issues, context.file ?? CODE_CONFIG_FILE));
   }
-  return deepFreeze(normalizeLimiter(id, result.value.parsed, { defaults: context.defaults, storeIds }));
+  return deepFreeze(normalizeLimiter(id, result.value.parsed!, { defaults: context.defaults, storeIds }));
 }

@@ -32,7 +32,7 @@ import { epochMonotonicNow } from "../stores/memory/memory-store.ts";
 import { type TopKey, TopKeys, type TopKeysSnapshot } from "../top-keys/top-keys.ts";
 import { Acquirer } from "../wait/acquirer.ts";
 import { type Listener, TypedEmitter } from "./events.ts";
-import { copyCounters, type LimiterCounters, type MetricsSnapshot } from "./metrics.ts";
+import { copyCounters, createCounters, type LimiterCounters, type MetricsSnapshot } from "./metrics.ts";
 import { Notices } from "./notices.ts";
 import type {
   AcquireOptions,
@@ -576,7 +576,8 @@ export class RateSync {
   /** A snapshot of the counters, by limiter or template id (never by raw key). */
   metrics(): MetricsSnapshot {
     const limiters: Record<string, LimiterCounters> = Object.create(null);
-    for (const entry of this.#registry.entries()) limiters[entry.id] = copyCounters(entry.counters);
+    for (const entry of this.#registry.entries())
+      limiters[entry.id] = entry.hasCounters ? copyCounters(entry.counters) : createCounters();
     return {
       limiters,
       reloads: this.#reloader.reloads,

@@ -13,11 +13,11 @@ import { randomUUID } from "node:crypto";
 import { storeCost } from "../algorithms/shared.ts";
 import type { RateParams } from "../algorithms/types.ts";
 import { STEP_SIZE, type Steps } from "../config/steps.ts";
-import type { LimiterConfig } from "../config/types.ts";
+import type { LimiterConfig, LimiterDefinition } from "../config/types.ts";
 import { createCounters, type LimiterCounters } from "../core/metrics.ts";
 import { hashKey } from "../decide/keys.ts";
 import { UnknownLimiterError } from "../errors.ts";
-import type { DynamicConfig } from "../reload/dynamic-config.ts";
+import { bindOwner, type DynamicConfig, type DynamicOwner, unbindOwner } from "../reload/dynamic-config.ts";
 import type { StoreOp } from "../stores/store.ts";
 import { BoundedCache } from "./bounded-cache.ts";
 import { type CompiledTemplate, compileTemplate, isTemplateId, matchTemplate } from "./templates.ts";
@@ -25,29 +25,79 @@ import { type CompiledTemplate, compileTemplate, isTemplateId, matchTemplate } f
 /** Where a limiter came from: reloads replace `file` limiters and leave `code` ones alone. */
 export type LimiterOrigin = "file" | "code";
 
+/**
+ * What keeps an entry's config derived from its definition (the instance's `LimiterDefinitions`): one object
+ * shared by every entry, not closures per entry.
+ */
+export interface EntryOwner {
+  /** Validates `definition` as the definition of limiter `id` in the instance's context. @throws ConfigError */
+  validate(id: string, definition: LimiterDefinition): LimiterConfig;
+  /** The definition of `entry` changed (an `update`, a reload, a provider). */
+  changed(entry: LimiterEntry, definition: LimiterDefinition): void;
+}
+
 /** One limiter or template: its live config, its DynamicConfig and its counters. */
-export class LimiterEntry {
+export class LimiterEntry implements DynamicOwner {
   /** The current validated config; replaced whole (never mutated) when the definition changes. */
   config: LimiterConfig;
   /** Set when a reload or `remove` took the limiter away: cached handles then answer UnknownLimiterError. */
   removed = false;
-  /** Counters of every key of this limiter. */
-  readonly counters: LimiterCounters = createCounters();
+  /** Counters of every key of this limiter: made on the first call (about 180 bytes a limiter otherwise). */
+  #counters: LimiterCounters | undefined;
   /** The compiled matcher when the id is a template. */
   readonly template: CompiledTemplate | undefined;
   /** The key equal to this id, resolved (made on first use): an exact id takes no slot of the clone cache. */
   #own: ResolvedKey | undefined;
 
+  readonly #owner: EntryOwner;
+  /** Stops listening to the limiter's provider, when it has one. */
+  #stopProvider: (() => void) | undefined;
+
+  /** Binds itself to `dynamic`: its changes reach `owner.changed` until {@link unsubscribe}. */
   constructor(
     readonly id: string,
     config: LimiterConfig,
     readonly dynamic: DynamicConfig,
     readonly origin: LimiterOrigin,
-    /** Stops listening to the limiter's DynamicConfig or provider. */
-    readonly unsubscribe: () => void,
+    owner: EntryOwner,
   ) {
     this.config = config;
     this.template = isTemplateId(id) ? compileTemplate(id) : undefined;
+    this.#owner = owner;
+    dynamic[bindOwner](this);
+  }
+
+  /** Package-internal (DynamicOwner): validation of the limiter's definition in its instance's context. */
+  validateDefinition(definition: LimiterDefinition): LimiterConfig {
+    return this.#owner.validate(this.id, definition);
+  }
+
+  /** Package-internal (DynamicOwner): the DynamicConfig's definition changed. */
+  definitionChanged(definition: LimiterDefinition): void {
+    this.#owner.changed(this, definition);
+  }
+
+  /** Follows a provider as well; `stop` ends that (see {@link unsubscribe}). */
+  followProvider(stop: () => void): void {
+    this.#stopProvider = stop;
+  }
+
+  /** Stops listening to the limiter's DynamicConfig and provider. */
+  unsubscribe(): void {
+    this.dynamic[unbindOwner]();
+    this.#stopProvider?.();
+    this.#stopProvider = undefined;
+  }
+
+  /** Counters of every key of this limiter. */
+  get counters(): LimiterCounters {
+    this.#counters ??= createCounters();
+    return this.#counters;
+  }
+
+  /** False while nothing has been counted (the counters are all zero and not made yet). */
+  get hasCounters(): boolean {
+    return this.#counters !== undefined;
   }
 
   /** The key equal to this id, bound to this entry. */
@@ -192,6 +242,11 @@ export class Registry {
    */
   *prepareSteps(remove: readonly string[], add: readonly LimiterEntry[]): Steps<PreparedUpdate> {
     const version = this.#version;
+    // Nothing added or removed (a reload that changes limits only): the current entries and index stay as
+    // they are, rather than copied (100k limiters: a second map of 100k entries and two passes over it).
+    if (remove.length === 0 && add.length === 0) {
+      return { version, remove, add, entries: this.#entries, templates: this.#templates, removed: [] };
+    }
     const removing = new Set<string>();
     const removed: LimiterEntry[] = [];
     let done = 0;

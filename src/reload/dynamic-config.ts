@@ -8,11 +8,22 @@
 import { parseConfigObject } from "../config/load.ts";
 import type { LimiterConfig, LimiterDefinition } from "../config/types.ts";
 
-/** Validates a whole definition in the context it will run in; throws `ConfigError`. */
-export type DefinitionValidator = (definition: LimiterDefinition) => LimiterConfig;
+/**
+ * Package-internal: what a RateSync binds to each DynamicConfig it builds (the registry entry of the limiter).
+ * An object with two methods rather than two closures: a closure, its context and an array of unsubscribe
+ * functions per limiter were about 500 bytes of every limiter's memory.
+ */
+export interface DynamicOwner {
+  /** Validates a whole definition in the context the limiter runs in; throws `ConfigError`. */
+  validateDefinition(definition: LimiterDefinition): LimiterConfig;
+  /** Hears of every change of the definition, before any subscriber, until {@link unbindOwner}. */
+  definitionChanged(definition: LimiterDefinition): void;
+}
 
 /** Package-internal hooks: how a RateSync instance binds and feeds a DynamicConfig. Not public API. */
-export const bindValidator: unique symbol = Symbol("rate-sync.bindValidator");
+export const bindOwner: unique symbol = Symbol("rate-sync.bindOwner");
+/** Package-internal: the owner stops hearing of changes (its entry was removed); it still validates. */
+export const unbindOwner: unique symbol = Symbol("rate-sync.unbindOwner");
 /** Package-internal: replaces the definition with one validated elsewhere (a reload) and notifies. */
 export const replaceDefinition: unique symbol = Symbol("rate-sync.replaceDefinition");
 /** Package-internal: passed to the constructor by a RateSync whose loader has already validated the definition. */
@@ -50,11 +61,13 @@ function validateStandalone(definition: LimiterDefinition): LimiterConfig {
 export class DynamicConfig {
   /** The current definition, frozen: readers may keep it, it never changes under them. */
   #definition: LimiterDefinition;
-  /** Validation in the context the limiter runs in (its RateSync's stores and defaults) once bound. */
-  #validate: DefinitionValidator = validateStandalone;
+  /** The RateSync entry bound to it: validation in its context (its stores and defaults), and its listener. */
+  #owner: DynamicOwner | undefined;
+  /** False once the owner stopped listening ({@link unbindOwner}). */
+  #ownerListens = false;
   /**
-   * One listener as it is, a Set only from the second on: a RateSync subscribes exactly one per limiter,
-   * and a Set each was a tenth of the memory of 100k limiters.
+   * One listener as it is, a Set only from the second on: most limiters have none or one (a RateSync's own
+   * entry is the owner, not a listener), and a Set each was a tenth of the memory of 100k limiters.
    */
   #listeners: Listener | Set<Listener> | undefined;
 
@@ -88,7 +101,8 @@ export class DynamicConfig {
         Object.defineProperty(merged, name, { value, enumerable: true, writable: true, configurable: true });
     }
     const next = merged as LimiterDefinition;
-    this.#validate(next);
+    if (this.#owner === undefined) validateStandalone(next);
+    else this.#owner.validateDefinition(next);
     this.#set(next);
   }
 
@@ -105,9 +119,15 @@ export class DynamicConfig {
     };
   }
 
-  /** Package-internal: validation in the context of the RateSync the limiter belongs to. */
-  [bindValidator](validate: DefinitionValidator): void {
-    this.#validate = validate;
+  /** Package-internal: binds the RateSync entry of the limiter (validation in its context, first listener). */
+  [bindOwner](owner: DynamicOwner): void {
+    this.#owner = owner;
+    this.#ownerListens = true;
+  }
+
+  /** Package-internal: the bound entry stops listening (validation stays in its context). */
+  [unbindOwner](): void {
+    this.#ownerListens = false;
   }
 
   /** Package-internal: a definition validated elsewhere (reload, provider) replaces the current one. */
@@ -117,6 +137,8 @@ export class DynamicConfig {
 
   #set(definition: LimiterDefinition): void {
     this.#definition = freezeDefinition(definition);
+    // The owner first: it subscribed first when it was a listener like the others.
+    if (this.#ownerListens) this.#owner?.definitionChanged(this.#definition);
     const listeners = this.#listeners;
     if (listeners instanceof Set) for (const listener of [...listeners]) listener(this.#definition);
     else listeners?.(this.#definition);

@@ -10,8 +10,8 @@ import { normalizeLimiterDefinition } from "../config/load.ts";
 import type { ConfigSnapshot, LimiterConfig, LimiterDefinition } from "../config/types.ts";
 import type { ConfigProvider } from "../core/types.ts";
 import type { StorePool } from "../decide/store-pool.ts";
-import { LimiterEntry, type LimiterOrigin, type Registry } from "../limiters/registry.ts";
-import { bindValidator, DynamicConfig, replaceDefinition, validatedDefinition } from "./dynamic-config.ts";
+import { type EntryOwner, LimiterEntry, type LimiterOrigin, type Registry } from "../limiters/registry.ts";
+import { DynamicConfig, replaceDefinition, validatedDefinition } from "./dynamic-config.ts";
 
 /** What the definitions of one instance read: its registry, its stores, and the running snapshot. */
 export interface DefinitionsContext {
@@ -41,6 +41,16 @@ export class LimiterDefinitions {
   readonly #context: DefinitionsContext;
   /** True while a reload hands a DynamicConfig its new definition (its config comes from the snapshot). */
   #handingOver = false;
+  /** What every entry of this instance calls back: one object for all of them. */
+  readonly #owner: EntryOwner = {
+    validate: (id, definition) => this.validate(id, definition),
+    changed: (entry, definition) => {
+      // Every change of the definition (update, reload, provider) re-derives the config the next call reads.
+      // A reload hands over the config its snapshot validated right after notifying: validating each
+      // definition again here would double the cost of reloading a large file.
+      if (!this.#handingOver) entry.config = this.validate(entry.id, definition);
+    },
+  };
 
   constructor(context: DefinitionsContext) {
     this.#context = context;
@@ -82,21 +92,9 @@ export class LimiterDefinitions {
     provider?: ConfigProvider,
   ): LimiterEntry {
     const dynamic = new DynamicConfig(definition, validatedDefinition);
-    dynamic[bindValidator]((next) => this.validate(id, next));
-    const unsubscribes: (() => void)[] = [];
-    const entry = new LimiterEntry(id, config, dynamic, origin, () => {
-      for (const unsubscribe of unsubscribes) unsubscribe();
-    });
-    // Every change of the definition (update, reload, provider) re-derives the config the next call reads.
-    unsubscribes.push(
-      dynamic.subscribe((next) => {
-        // A reload hands over the config its snapshot validated right after notifying: validating each
-        // definition again here would double the cost of reloading a large file.
-        if (!this.#handingOver) entry.config = this.validate(id, next);
-      }),
-    );
+    const entry = new LimiterEntry(id, config, dynamic, origin, this.#owner);
     if (provider) {
-      unsubscribes.push(
+      entry.followProvider(
         provider.subscribe((next) => {
           try {
             this.validate(id, next);

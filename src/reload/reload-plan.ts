@@ -37,6 +37,23 @@ function* sameEntries(a: ReadonlyMap<string, unknown>, b: ReadonlyMap<string, un
   return true;
 }
 
+// The lists below are columns (one array each) rather than rows: an array per changed limiter, held until the
+// end of the reload, was most of the 12-15 MB this and `Registry.prepareSteps` keeping its map took off the
+// peak of a reload of 100k changed limiters (bench/config-load.ts).
+
+/** Entries and the config each takes: `configs[i]` is `entries[i]`'s. */
+export interface Reconfigure {
+  readonly entries: LimiterEntry[];
+  readonly configs: LimiterConfig[];
+}
+
+/** Entries to tell of their new definition, and the definition each held when the reload was planned. */
+export interface Notify {
+  readonly entries: LimiterEntry[];
+  readonly definitions: LimiterDefinition[];
+  readonly planned: LimiterDefinition[];
+}
+
 /** The steps of one reload. */
 export interface ReloadPlan {
   /** What the `reload` event reports, ids in declaration order. */
@@ -44,12 +61,12 @@ export interface ReloadPlan {
   /** New entries to register. */
   readonly create: readonly LimiterEntry[];
   /** Entries that take a new config in place (their clones follow on their next call). */
-  readonly reconfigure: readonly (readonly [LimiterEntry, LimiterConfig])[];
+  readonly reconfigure: Reconfigure;
   /**
    * DynamicConfigs to tell of their new definition, after the swap, each with the definition it held when the
    * reload was planned (one changed in code since then keeps that change).
    */
-  readonly notify: readonly (readonly [LimiterEntry, LimiterDefinition, LimiterDefinition])[];
+  readonly notify: Notify;
   /** The registry's version the plan was made for (see `Registry.version`). */
   readonly registryVersion: number;
 }
@@ -85,8 +102,8 @@ export function* planReloadSteps(
   const removed: string[] = [];
   // A set filled as changes are found (built from a list at the end, it held the loop for 50 ms at 100k).
   const changed = new Set<string>();
-  const notify: [LimiterEntry, LimiterDefinition, LimiterDefinition][] = [];
-  const reconfigure: [LimiterEntry, LimiterConfig][] = [];
+  const notify: Notify = { entries: [], definitions: [], planned: [] };
+  const reconfigure: Reconfigure = { entries: [], configs: [] };
   const create: LimiterEntry[] = [];
 
   for (const entry of registry.entries()) {
@@ -95,7 +112,8 @@ export function* planReloadSteps(
     const codeConfig = codeConfigs.get(entry.id);
     if (entry.origin === "code" && codeConfig && !sameJson(entry.config, codeConfig)) {
       // Its definition is unchanged, but the file's defaults or stores it inherits did change.
-      reconfigure.push([entry, codeConfig]);
+      reconfigure.entries.push(entry);
+      reconfigure.configs.push(codeConfig);
       changed.add(entry.id);
     }
   }
@@ -113,13 +131,18 @@ export function* planReloadSteps(
     if (entry.origin !== "file") continue;
     const configChanged = !sameJson(entry.config, config);
     if (configChanged) {
-      reconfigure.push([entry, config]);
+      reconfigure.entries.push(entry);
+      reconfigure.configs.push(config);
       changed.add(id);
     }
     // A definition written differently to the same effect (`rate_per_second = 10` for `rate = "10/s"`) is
     // taken too, so `dynamic(id).get()` shows the file, but it is not listed as changed: nothing runs differently.
     const current = entry.dynamic.get();
-    if (configChanged || !sameJson(current, definition)) notify.push([entry, definition, current]);
+    if (configChanged || !sameJson(current, definition)) {
+      notify.entries.push(entry);
+      notify.definitions.push(definition);
+      notify.planned.push(current);
+    }
   }
 
   // Changes are named in declaration order, whichever loop found them.

@@ -10,7 +10,7 @@ import { fileIssue } from "../config/issues.ts";
 import { MAX_CONFIG_BYTES } from "../config/load.ts";
 import { parseConfigFileTextInSlices, type SlicedLoadStats } from "../config/load-sliced.ts";
 import { runInSlices, runSync, STEP_SIZE, type Steps } from "../config/steps.ts";
-import type { ConfigSnapshot, LimiterDefinition } from "../config/types.ts";
+import type { ConfigSnapshot } from "../config/types.ts";
 import { describeValue } from "../config/units.ts";
 import type { TypedEmitter } from "../core/events.ts";
 import type { RateSyncEvents, ReloadEvent } from "../core/types.ts";
@@ -19,7 +19,13 @@ import { ClosedError, ConfigError, InvalidArgumentError, isConfigError } from ".
 import type { LimiterEntry, PreparedUpdate, Registry } from "../limiters/registry.ts";
 import { LimiterDefinitions } from "./limiter-definitions.ts";
 import { refuseRemovingAll, textToReload } from "./refusals.ts";
-import { planReload, planReloadSteps, type ReloadPlan, sameSnapshotSteps } from "./reload-plan.ts";
+import {
+  type Notify,
+  planReload,
+  planReloadSteps,
+  type ReloadPlan,
+  sameSnapshotSteps,
+} from "./reload-plan.ts";
 import { readSettled } from "./settled-read.ts";
 import { UsageMarks } from "./usage-marks.ts";
 import { ConfigWatcher, DEFAULT_DEBOUNCE_MS } from "./watcher.ts";
@@ -267,7 +273,8 @@ export class Reloader {
     const retired = registry.commit(prepared);
     // In place: clones keep their handles and read the new parameters on their next call; the usage so far
     // stays in the store under the same state tag unless the algorithm or window changed (`stateTag`).
-    for (const [entry, config] of reconfigure) entry.config = config;
+    for (let i = 0; i < reconfigure.entries.length; i++)
+      reconfigure.entries[i]!.config = reconfigure.configs[i]!;
     stores.retireChanged(previous, snapshot);
     return retired;
   }
@@ -278,13 +285,12 @@ export class Reloader {
    * slices. A limiter removed in code meanwhile is skipped; one whose definition was changed in code since the
    * reload was planned keeps that change (the later one), and runs it in the new file's context.
    */
-  *#notifySteps(
-    snapshot: ConfigSnapshot,
-    notify: readonly (readonly [LimiterEntry, LimiterDefinition, LimiterDefinition])[],
-  ): Steps<void> {
-    let done = 0;
-    for (const [entry, definition, planned] of notify) {
-      if (++done % STEP_SIZE === 0) yield;
+  *#notifySteps(snapshot: ConfigSnapshot, notify: Notify): Steps<void> {
+    for (let i = 0; i < notify.entries.length; i++) {
+      if ((i + 1) % STEP_SIZE === 0) yield;
+      const entry = notify.entries[i]!;
+      const definition = notify.definitions[i]!;
+      const planned = notify.planned[i]!;
       if (entry.removed) continue;
       if (entry.dynamic.get() !== planned) {
         try {

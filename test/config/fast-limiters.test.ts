@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseLimiterFields } from "../../src/config/fast-limiters.ts";
-import { limiterSchema } from "../../src/config/schema.ts";
+import { parseConfigText } from "../../src/config/load.ts";
+import { LIMITER_KEYS, limiterSchema } from "../../src/config/schema.ts";
 
 /** Tables a file may hold: valid ones of every key, and ones zod must word an issue for. */
 const TABLES: Record<string, unknown>[] = [
@@ -53,5 +54,30 @@ describe("parseLimiterFields", () => {
   it("leaves a table with an own __proto__ key to zod", () => {
     const table = JSON.parse('{"rate": "10/s", "__proto__": {"burst": 3}}') as Record<string, unknown>;
     expect(parseLimiterFields(table)).toBeUndefined();
+  });
+});
+
+describe("limiter definitions", () => {
+  it("list the table's keys in the schema's order, however the table was written", () => {
+    const snapshot = parseConfigText(
+      [
+        "[limiters.ordered]",
+        'rate = "100/min"',
+        "burst = 5",
+        "shadow = true",
+        "[limiters.unordered]",
+        "shadow = true",
+        "burst = 5",
+        'rate = "100/min"',
+      ].join("\n"),
+    );
+    const ordered = snapshot.definitions.get("ordered")!;
+    const unordered = snapshot.definitions.get("unordered")!;
+    const schemaOrder = LIMITER_KEYS.filter((key) => key in ordered);
+    expect(Object.keys(ordered)).toEqual(schemaOrder);
+    expect(Object.keys(unordered)).toEqual(schemaOrder);
+    expect(unordered).toStrictEqual(ordered);
+    expect(Object.isFrozen(unordered)).toBe(true);
+    expect(snapshot.limiters.get("unordered")?.rate).toStrictEqual(snapshot.limiters.get("ordered")?.rate);
   });
 });
