@@ -1,7 +1,9 @@
 /**
  * @module
  * Memory of the heavy-hitter sketches (`rs.topKeys()`): the heap one tracked limiter takes in the worst case,
- * every minute of its ring full of distinct denied keys, for a few sketch sizes and a 30-byte key.
+ * its decayed sketch full of distinct denied keys (four times `counters` new keys in each minute of the
+ * window, so every counter has been taken over), for a few sketch sizes and a 30-byte key. The keys are built
+ * per denial, as a request's are, so the measure includes the strings the sketch keeps alive.
  *
  * Run: `node --expose-gc --import tsx bench/top-keys-memory.ts`.
  */

@@ -89,7 +89,7 @@ export async function readTopKeys(
 export function formatTopKeys(snapshot: TopKeysSnapshot): string {
   const ids = Object.keys(snapshot.limiters);
   const lines = [
-    `Keys denied most in the ${snapshot.minutes} minutes before ${snapshot.at || "(unknown time)"}:`,
+    `Keys denied most in the last ${snapshot.minutes} minutes (each denial weighs exp(-age / ${snapshot.minutes} min)), as of ${snapshot.at || "(unknown time)"}:`,
   ];
   if (ids.length === 0) lines.push("  (no denials)");
   for (const id of ids) {

@@ -587,20 +587,21 @@ export class RateSync {
   }
 
   /**
-   * The keys limiter (or template) `limiterId` denied most in the last `minutes` minutes, highest first, from
-   * bounded per-process sketches (see the README, "Heavy hitters"). Keys are hashes for a limiter with
-   * `hash_keys = true`. Counts are upper bounds: the true count is in `[count - error, count]`.
+   * The keys limiter (or template) `limiterId` denied most over the last minutes, highest first, from bounded
+   * per-process sketches (see the README, "Heavy hitters"): each denial weighs `exp(-age / minutes)` with the
+   * `topKeys.minutes` option (default 5), so a count is about the denials of the last `minutes` minutes.
+   * Keys are hashes for a limiter with `hash_keys = true`. Counts are upper bounds: the true decayed count
+   * is in `[count - error, count]`.
    * @param n - How many keys at most. @default 10
-   * @param minutes - The window, from 1 to the `topKeys.minutes` option. @default that option (5)
    * @throws UnknownLimiterError when no limiter or template has this id.
    * @example
    * for (const { key, count } of rs.topKeys("api:<tenant>", 5)) console.log(key, count);
    */
-  topKeys(limiterId: string, n = 10, minutes?: number): TopKey[] {
+  topKeys(limiterId: string, n = 10): TopKey[] {
     if (this.#registry.get(limiterId) === undefined) throw new UnknownLimiterError(limiterId);
     if (this.#topKeys === undefined) return [];
     try {
-      return this.#topKeys.top(limiterId, n, minutes);
+      return this.#topKeys.top(limiterId, n);
     } catch (error) {
       if (error instanceof RangeError) throw new InvalidArgumentError(error.message);
       throw error;

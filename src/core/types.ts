@@ -265,7 +265,7 @@ client = "app"
   /** Environment for `${VAR}` interpolation. @default process.env */
   readonly env?: Record<string, string | undefined>;
   /**
-   * Tracking of the keys denied most (`rs.topKeys()`): sketch sizes and window, or `false` to turn it off.
+   * Tracking of the keys denied most (`rs.topKeys()`): sketch size and decayed window, or `false` to turn it off.
    * Only denials are recorded. @default { counters: 32, minutes: 5, maxLimiters: 256 }
    */
   readonly topKeys?: TopKeysOptions | false;

@@ -1,25 +1,33 @@
 /**
  * @module
  * Heavy hitters: the keys denied most per limiter over the last minutes, in bounded memory. Each limiter (or
- * template) tracked has a ring of one-minute {@link SpaceSaving} sketches; a query merges the minutes of its
- * window. At most `maxLimiters` limiters are tracked: a new one pushes out the one denied least recently.
+ * template) tracked has one exponentially decayed {@link SpaceSaving} sketch: a denial of age `a` weighs
+ * `exp(-a / τ)` with `τ = minutes` minutes, so a steady stream of `r` denials a minute reads `r × minutes`,
+ * what a window of `minutes` minutes would count, and a burst fades to `1/e` of itself after `minutes`
+ * minutes and out of the list (below {@link LISTED_FROM}) after about three times that. At most
+ * `maxLimiters` limiters are tracked: a new one pushes out the one denied least recently.
  *
- * Error bound of a merged answer over a window with `N` denials of the limiter: for each minute, a key not
- * held may have been denied up to that minute's `floor` (0 while the minute saw at most `counters` keys).
- * `count` adds, per minute, the key's count or that floor, so it never under-estimates; `error` is how much it
- * may over-estimate (`count - error <= true <= count`), at most `N / counters`; every key denied more than
- * `N / counters` times in the window is listed. Exact when each minute saw at most `counters` distinct keys.
+ * One decayed sketch instead of a ring of minute sketches keeps a limiter to `counters` keys (a few KiB), not
+ * `minutes × counters`. The decay is forward decay (Cormode, Shkapenyuk, Srivastava, Xu, 2009): a denial at
+ * time `t` adds `exp((t - landmark) / τ)`, a query multiplies by `exp(-(now - landmark) / τ)`, so a record
+ * touches one counter; the landmark moves (one rescale of the limiter's counters) before the weights could
+ * overflow.
+ *
+ * Error bound, with `D` the decayed number of the limiter's denials (the sum of their weights, about the
+ * denials of the last `minutes` minutes): `count` never under-estimates the key's decayed denials and
+ * over-estimates them by at most `error`, at most `D / counters`; every key of more than `D / counters` is
+ * held. Exact (`error = 0`) for a key that took a free counter. Counts and errors are rounded to hundredths.
  *
  * Only denials are recorded, so an allowed call costs nothing here.
  */
 
-import { byCount, type SketchEntry, SpaceSaving } from "./space-saving.ts";
+import { SpaceSaving } from "./space-saving.ts";
 
 /** Options of the heavy-hitter tracking of an instance (`RateSyncOptions.topKeys`). */
 export interface TopKeysOptions {
-  /** Counters per limiter per minute (Space-Saving's `k`). @default 32 */
+  /** Counters per limiter (Space-Saving's `k`): the keys a limiter holds at most. @default 32 */
   readonly counters?: number;
-  /** Minutes kept, the longest window a query may ask for. @default 5 */
+  /** The decayed window: a denial `minutes` minutes old weighs `1/e` of a new one (the time constant). @default 5 */
   readonly minutes?: number;
   /** Limiters tracked at most; the one denied least recently is dropped for a new one. @default 256 */
   readonly maxLimiters?: number;
@@ -31,7 +39,10 @@ export interface TopKeysOptions {
 export interface TopKey {
   /** The key, or its SHA-256 (hex) for a limiter with `hash_keys = true`. */
   readonly key: string;
-  /** Denials of the key in the window: an upper bound, exact when `error` is 0. */
+  /**
+   * Decayed denials of the key (each weighs `exp(-age / minutes)`; about its denials of the last `minutes`
+   * minutes), rounded to hundredths: an upper bound, exact when `error` is 0.
+   */
   readonly count: number;
   /** How much `count` may over-estimate: the true number is in `[count - error, count]`. */
   readonly error: number;
@@ -43,9 +54,9 @@ export interface TopKeysSnapshot {
   readonly version: 1;
   /** When it was taken (ISO 8601). */
   readonly at: string;
-  /** The window of every list, in minutes. */
+  /** The decayed window of every list, in minutes (the time constant of the decay). */
   readonly minutes: number;
-  /** Counters per limiter per minute (the error bound is denials / counters). */
+  /** Counters per limiter (the error bound is decayed denials / counters). */
   readonly counters: number;
   /** By limiter or template id: whether keys are hashes (`hash_keys`), and the keys denied most. */
   readonly limiters: Readonly<Record<string, { readonly hashed: boolean; readonly keys: readonly TopKey[] }>>;
@@ -53,10 +64,25 @@ export interface TopKeysSnapshot {
 
 const MINUTE_MS = 60_000;
 
-interface Slot {
-  /** The minute (ms since the epoch / 60000) the sketch counts; -1 when unused. */
+/** A decayed count below this is not listed: a single denial about three time constants old. */
+export const LISTED_FROM = 0.05;
+
+/** Past this exponent, the landmark moves (`exp(40)` ≈ 2.4e17 leaves doubles room for any count). */
+const MAX_EXPONENT = 40;
+
+interface Tracked {
+  readonly sketch: SpaceSaving;
+  /** Whether the keys are `hash_keys` hashes (for the snapshot to say so). */
+  hashed: boolean;
+  /** The time (ms) where a weight is 1; stored counts are in units of this landmark. */
+  landmark: number;
+  /** The minute of the last record, so a limiter moves to the end of the order once a minute, not per record. */
   minute: number;
-  sketch: SpaceSaving;
+}
+
+/** Rounded to hundredths. */
+function hundredths(value: number): number {
+  return Math.round(value * 100) / 100;
 }
 
 /** Validates a whole-number option. */
@@ -74,10 +100,10 @@ export class TopKeys {
   readonly minutes: number;
   readonly maxLimiters: number;
   readonly #now: () => number;
-  /** Rings by limiter id; Map order is the order of last use (a ring moves to the end on a new minute). */
-  readonly #rings = new Map<string, Slot[]>();
-  /** Whether a limiter's keys are recorded as hashes (for the snapshot to say so). */
-  readonly #hashed = new Map<string, boolean>();
+  /** The time constant of the decay, in ms. */
+  readonly #tau: number;
+  /** Sketches by limiter id; Map order is the order of last use (a limiter moves to the end once a minute). */
+  readonly #tracked = new Map<string, Tracked>();
 
   /** @throws RangeError for an invalid option. */
   constructor(options: TopKeysOptions = {}) {
@@ -85,83 +111,67 @@ export class TopKeys {
     this.minutes = wholeNumber("minutes", options.minutes, 5, 1440);
     this.maxLimiters = wholeNumber("maxLimiters", options.maxLimiters, 256, 1_000_000);
     this.#now = options.now ?? Date.now;
+    this.#tau = this.minutes * MINUTE_MS;
   }
 
   /** Records one denial of `key` by limiter `limiterId`; `hashed`: the key is a `hash_keys` hash. */
   record(limiterId: string, key: string, hashed: boolean): void {
-    const minute = Math.floor(this.#now() / MINUTE_MS);
-    let ring = this.#rings.get(limiterId);
-    if (ring === undefined) {
-      if (this.#rings.size >= this.maxLimiters) {
-        const oldest = this.#rings.keys().next().value!;
-        this.#rings.delete(oldest);
-        this.#hashed.delete(oldest);
+    const now = this.#now();
+    let tracked = this.#tracked.get(limiterId);
+    if (tracked === undefined) {
+      if (this.#tracked.size >= this.maxLimiters) {
+        this.#tracked.delete(this.#tracked.keys().next().value!);
       }
-      ring = [];
-      for (let i = 0; i < this.minutes; i++)
-        ring.push({ minute: -1, sketch: new SpaceSaving(this.counters) });
-      this.#rings.set(limiterId, ring);
+      tracked = { sketch: new SpaceSaving(this.counters), hashed, landmark: now, minute: -1 };
+      this.#tracked.set(limiterId, tracked);
     }
-    this.#hashed.set(limiterId, hashed);
-    const slot = ring[minute % this.minutes]!;
-    if (slot.minute !== minute) {
-      slot.minute = minute;
-      slot.sketch = new SpaceSaving(this.counters);
+    tracked.hashed = hashed;
+    const minute = Math.floor(now / MINUTE_MS);
+    if (minute !== tracked.minute) {
+      tracked.minute = minute;
       // Used this minute: the last to be pushed out.
-      this.#rings.delete(limiterId);
-      this.#rings.set(limiterId, ring);
+      this.#tracked.delete(limiterId);
+      this.#tracked.set(limiterId, tracked);
     }
-    slot.sketch.add(key);
+    // A clock that steps back counts as standing still: a weight never exceeds the landmark's scale by much.
+    let exponent = Math.max(0, now - tracked.landmark) / this.#tau;
+    if (exponent > MAX_EXPONENT) {
+      tracked.sketch.scale(Math.exp(-exponent));
+      tracked.landmark = now;
+      exponent = 0;
+    }
+    tracked.sketch.add(key, exponent === 0 ? 1 : Math.exp(exponent));
   }
 
   /**
-   * The `n` keys of `limiterId` denied most in the last `minutes` minutes (the current minute included),
-   * highest count first. Empty when the limiter had no denial in the window.
+   * The `n` keys of `limiterId` denied most over the decayed window (see the module), highest count first.
+   * Empty when the limiter had no denial recently enough to count {@link LISTED_FROM} or more.
    */
-  top(limiterId: string, n = 10, minutes = this.minutes): TopKey[] {
+  top(limiterId: string, n = 10): TopKey[] {
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`n must be a whole number ≥ 0, got ${String(n)}`);
-    if (!Number.isInteger(minutes) || minutes < 1 || minutes > this.minutes) {
-      throw new RangeError(
-        `minutes must be a whole number from 1 to ${this.minutes}, got ${String(minutes)}`,
-      );
+    const tracked = this.#tracked.get(limiterId);
+    if (tracked === undefined || n === 0) return [];
+    const factor = Math.exp(-Math.max(0, this.#now() - tracked.landmark) / this.#tau);
+    const out: TopKey[] = [];
+    for (const entry of tracked.sketch.entries()) {
+      const count = entry.count * factor;
+      if (count < LISTED_FROM || out.length >= n) break;
+      out.push({ key: entry.key, count: hundredths(count), error: hundredths(entry.error * factor) });
     }
-    const ring = this.#rings.get(limiterId);
-    if (ring === undefined || n === 0) return [];
-    const current = Math.floor(this.#now() / MINUTE_MS);
-    const slots = ring.filter((slot) => slot.minute > current - minutes && slot.minute <= current);
-    const merged = new Map<string, { count: number; lower: number }>();
-    for (const slot of slots) {
-      for (const entry of slot.sketch.entries()) {
-        if (!merged.has(entry.key)) merged.set(entry.key, { count: 0, lower: 0 });
-      }
-    }
-    for (const slot of slots) {
-      const floor = slot.sketch.floor;
-      for (const [key, sum] of merged) {
-        const held = slot.sketch.get(key);
-        if (held === undefined) sum.count += floor;
-        else {
-          sum.count += held.count;
-          sum.lower += held.count - held.error;
-        }
-      }
-    }
-    const out: SketchEntry[] = [];
-    for (const [key, { count, lower }] of merged) out.push({ key, count, error: count - lower });
-    return out.sort(byCount).slice(0, n);
+    return out;
   }
 
   /** Ids of the limiters tracked now. */
   limiters(): string[] {
-    return [...this.#rings.keys()];
+    return [...this.#tracked.keys()];
   }
 
-  /** Every tracked limiter's top `n` over the whole window, as JSON (see {@link TopKeysSnapshot}). */
+  /** Every tracked limiter's top `n` over the decayed window, as JSON (see {@link TopKeysSnapshot}). */
   snapshot(n = 10): TopKeysSnapshot {
     const limiters: Record<string, { hashed: boolean; keys: TopKey[] }> = Object.create(null);
-    for (const id of [...this.#rings.keys()].sort()) {
+    for (const id of [...this.#tracked.keys()].sort()) {
       const keys = this.top(id, n);
-      if (keys.length > 0) limiters[id] = { hashed: this.#hashed.get(id) ?? false, keys };
+      if (keys.length > 0) limiters[id] = { hashed: this.#tracked.get(id)!.hashed, keys };
     }
     return {
       version: 1,

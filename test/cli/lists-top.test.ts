@@ -113,7 +113,9 @@ describe("rate-sync top", () => {
     const file = await snapshotFile();
     const { code, stdout } = await cli(["top", file]);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^Keys denied most in the 5 minutes before /);
+    expect(stdout).toMatch(
+      /^Keys denied most in the last 5 minutes \(each denial weighs exp\(-age \/ 5 min\)\), as of /,
+    );
     expect(stdout).toMatch(
       /"api:<tenant>"\n\s+count\s+±\s+key\n\s+3\s+exact\s+api:acme\n\s+2\s+exact\s+api:evil-tenant/,
     );

@@ -73,6 +73,19 @@ describe("SpaceSaving", () => {
     for (const key of heavy) expect(sketch.get(key)).toBeDefined();
   });
 
+  it("adds weights and scales every count, error and the total by one factor", () => {
+    const sketch = new SpaceSaving(2);
+    sketch.add("a", 2.5);
+    sketch.add("b", 1);
+    sketch.add("c", 0.5); // replaces "b" (1): count 1.5, error 1
+    sketch.scale(0.5);
+    expect(sketch.entries()).toEqual([
+      { key: "a", count: 1.25, error: 0 },
+      { key: "c", count: 0.75, error: 0.5 },
+    ]);
+    expect(sketch.total).toBe(2);
+  });
+
   it("refuses a capacity that is not a whole number of at least 1", () => {
     expect(() => new SpaceSaving(0)).toThrow(RangeError);
     expect(() => new SpaceSaving(1.5)).toThrow(RangeError);

@@ -12,65 +12,108 @@ import { FakeClock } from "../helpers/clock.ts";
 
 const MINUTE = 60_000;
 
-describe("TopKeys windows", () => {
-  it("merges the minutes of the window and forgets older ones", () => {
+/** A small deterministic PRNG (mulberry32), so a failure replays. */
+function random(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe("TopKeys decayed window", () => {
+  it("weighs a denial exp(-age / minutes) and forgets old ones", () => {
     const clock = new FakeClock();
     const top = new TopKeys({ minutes: 3, now: clock.now });
     top.record("api", "a", false);
     top.record("api", "a", false);
-    clock.advance(MINUTE);
+    // Same instant: whole counts.
+    expect(top.top("api")).toEqual([{ key: "a", count: 2, error: 0 }]);
+    clock.advance(3 * MINUTE);
     top.record("api", "b", false);
     top.record("api", "a", false);
+    // One time constant later the first two weigh 1/e each.
+    const decayed = Math.round((1 + 2 / Math.E) * 100) / 100;
     expect(top.top("api")).toEqual([
-      { key: "a", count: 3, error: 0 },
+      { key: "a", count: decayed, error: 0 },
       { key: "b", count: 1, error: 0 },
     ]);
-    // The last minute alone.
-    expect(top.top("api", 10, 1)).toEqual([
-      { key: "a", count: 1, error: 0 },
-      { key: "b", count: 1, error: 0 },
-    ]);
-    expect(top.top("api", 1)).toEqual([{ key: "a", count: 3, error: 0 }]);
-    clock.advance(2 * MINUTE);
-    // The first minute left the 3-minute window.
-    expect(top.top("api")).toEqual([
-      { key: "a", count: 1, error: 0 },
-      { key: "b", count: 1, error: 0 },
-    ]);
-    clock.advance(MINUTE);
+    expect(top.top("api", 1)).toEqual([{ key: "a", count: decayed, error: 0 }]);
+    // Past about three time constants nothing is listed, and the limiter leaves the snapshot.
+    clock.advance(15 * MINUTE);
     expect(top.top("api")).toEqual([]);
-    // A slot reused after a full turn of the ring starts empty.
+    expect(top.snapshot().limiters).toEqual({});
     top.record("api", "c", false);
     expect(top.top("api")).toEqual([{ key: "c", count: 1, error: 0 }]);
   });
 
-  it("bounds a merged count: never under, over by at most N / counters", () => {
+  it("keeps counts finite over days (the landmark moves), with the same answers", () => {
     const clock = new FakeClock();
-    const counters = 4;
-    const top = new TopKeys({ counters, minutes: 2, now: clock.now });
-    const exact = new Map<string, number>();
-    const add = (key: string) => {
-      top.record("l", key, false);
-      exact.set(key, (exact.get(key) ?? 0) + 1);
-    };
-    // Minute 1: "hot" and a crowd of one-offs; minute 2: "hot" absent, "warm" repeated, another crowd.
-    for (let i = 0; i < 30; i++) add("hot");
-    for (let i = 0; i < 20; i++) add(`once:${i}`);
-    clock.advance(MINUTE);
-    for (let i = 0; i < 25; i++) add("warm");
-    for (let i = 0; i < 20; i++) add(`again:${i}`);
-    const n = 95;
-    const listed = top.top("l", 100);
-    for (const { key, count, error } of listed) {
-      const truth = exact.get(key)!;
-      expect(truth).toBeLessThanOrEqual(count);
-      expect(count - error).toBeLessThanOrEqual(truth);
-      expect(error).toBeLessThanOrEqual(n / counters);
+    const top = new TopKeys({ minutes: 1, now: clock.now });
+    for (let minute = 0; minute < 3 * 24 * 60; minute++) {
+      top.record("l", "steady", false);
+      clock.advance(MINUTE);
     }
-    expect(listed.slice(0, 2).map((k) => k.key)).toEqual(["hot", "warm"]);
-    // "hot" was not held in minute 2 (not seen): its count adds that minute's floor, its error says so.
-    const hot = listed.find((k) => k.key === "hot")!;
-    expect(hot.count - hot.error).toBe(30);
+    top.record("l", "steady", false);
+    // A steady denial a minute, time constant 1 minute: 1 / (1 - 1/e) in the limit.
+    const [only] = top.top("l");
+    expect(only!.key).toBe("steady");
+    expect(only!.count).toBeCloseTo(1 / (1 - 1 / Math.E), 2);
+    expect(only!.error).toBe(0);
+  });
+
+  it("bounds every count against exact decayed counts on a skewed stream: never under, over by at most D / counters", () => {
+    const clock = new FakeClock();
+    const counters = 16;
+    const minutes = 2;
+    const tau = minutes * MINUTE;
+    const top = new TopKeys({ counters, minutes, now: clock.now });
+    const next = random(11);
+    // Exact decayed counts by key, as the truth: every denial with its time.
+    const denials: { key: string; at: number }[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      clock.advance(Math.floor(next() * 60)); // about 10 minutes in all, 5 time constants
+      // Zipf-like: key j with weight ~ 1/j over 2,000 keys.
+      const key = `tenant:${Math.floor(2000 ** next())}`;
+      top.record("l", key, false);
+      denials.push({ key, at: clock.now() });
+    }
+    const now = clock.now();
+    const exact = new Map<string, number>();
+    let d = 0;
+    for (const { key, at } of denials) {
+      const weight = Math.exp(-(now - at) / tau);
+      exact.set(key, (exact.get(key) ?? 0) + weight);
+      d += weight;
+    }
+    const listed = top.top("l", counters);
+    expect(listed.length).toBe(counters);
+    const slack = 0.01; // counts and errors are rounded to hundredths
+    for (const { key, count, error } of listed) {
+      const truth = exact.get(key) ?? 0;
+      expect(truth).toBeLessThanOrEqual(count + slack);
+      expect(count - error).toBeLessThanOrEqual(truth + slack);
+      expect(error).toBeLessThanOrEqual(d / counters + slack);
+    }
+    // Every key of more than D / counters is listed, and the heaviest key comes first.
+    const heavy = [...exact].filter(([, c]) => c > d / counters).map(([k]) => k);
+    expect(heavy.length).toBeGreaterThan(0);
+    for (const key of heavy) expect(listed.map((k) => k.key)).toContain(key);
+    const heaviest = [...exact].sort((a, b) => b[1] - a[1])[0]![0];
+    expect(listed[0]!.key).toBe(heaviest);
+  });
+
+  it("stays bounded: counters per limiter and limiters per instance, whatever the keys", () => {
+    const clock = new FakeClock();
+    const top = new TopKeys({ counters: 8, maxLimiters: 4, now: clock.now });
+    for (let i = 0; i < 50_000; i++) {
+      top.record(`lim${i % 10}`, `key:${i}`, false);
+      if (i % 1000 === 0) clock.advance(MINUTE);
+    }
+    expect(top.limiters()).toHaveLength(4);
+    for (const id of top.limiters()) expect(top.top(id, 1000).length).toBeLessThanOrEqual(8);
   });
 
   it("tracks a bounded number of limiters, dropping the one denied least recently", () => {
@@ -87,7 +130,7 @@ describe("TopKeys windows", () => {
   it("refuses bad options and windows", () => {
     expect(() => new TopKeys({ counters: 0 })).toThrow(/topKeys.counters/);
     expect(() => new TopKeys({ minutes: 1.5 })).toThrow(/topKeys.minutes/);
-    expect(() => new TopKeys({ minutes: 5 }).top("x", 10, 6)).toThrow(/minutes must be/);
+    expect(() => new TopKeys().top("x", -1)).toThrow(/n must be/);
   });
 });
 
