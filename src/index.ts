@@ -56,6 +56,7 @@ export {
 export { type ConfigureOptions, type KeyInput, type LimiterHandle, RateSync } from "./core/rate-sync.ts";
 export type {
   AcquireOptions,
+  BlockedEvent,
   Clock,
   ConfigProvider,
   Decision,

@@ -17,6 +17,9 @@ import { ALGORITHM_NAMES, type AlgorithmName } from "../algorithms/registry.ts";
 import { type ConfigIssueCode, InvalidArgumentError } from "../errors.ts";
 import { DEFAULT_DENY_STATUS, type DenyStatus, parseEntry } from "../lists/key-lists.ts";
 import {
+  MAX_BLOCK_MS,
+  MAX_BLOCK_STEPS,
+  MAX_BLOCK_TEXT,
   MAX_COUNT,
   MAX_DURATION_MS,
   MAX_DURATION_TEXT,
@@ -227,50 +230,94 @@ interface DurationRange {
   readonly maxText: string;
 }
 
+/** The check of a duration in milliseconds within `range` (the duration fields' and the duration lists'). */
+function durationCheck(range: DurationRange): Check<number> {
+  return (input) => {
+    if (typeof input !== "string" && typeof input !== "number") {
+      return {
+        ok: false,
+        code: "invalid_type",
+        message: `expected a duration such as "30s" or a number of seconds, got ${describe(input)}`,
+      };
+    }
+    let ms: number;
+    try {
+      ms = parseDuration(input);
+    } catch (error) {
+      if (error instanceof InvalidArgumentError)
+        return { ok: false, code: "invalid_value", message: error.message };
+      throw error;
+    }
+    if (range.min > 0 && ms === 0)
+      return { ok: false, code: "out_of_range", message: `must be positive, got ${describe(input)}` };
+    if (ms < range.min) {
+      return {
+        ok: false,
+        code: "out_of_range",
+        message: `must be at least ${range.min}ms, got ${describe(input)}`,
+      };
+    }
+    if (ms > range.max) {
+      return {
+        ok: false,
+        code: "out_of_range",
+        message: `must be at most ${range.maxText} (${range.max} ms), got ${describe(input)}`,
+      };
+    }
+    return { ok: true, value: ms };
+  };
+}
+
+/** The JSON Schema of a duration within `range`, as written. */
+function durationJson(range: DurationRange): Record<string, unknown>[] {
+  return [
+    { type: "string", pattern: DURATION_PATTERN },
+    { type: "number", minimum: range.min / 1000, maximum: range.max / 1000 },
+    ENV_REFERENCE_JSON,
+  ];
+}
+
 /** A duration in milliseconds, within `range`. */
 function durationField(description: string, range: DurationRange): z.ZodType<number, unknown> {
-  return field<number>(
+  return field<number>(durationCheck(range), {
+    description: `${description} A duration such as "250ms", "30s", "5m", "1h", "1d", or a number of seconds; at most ${range.maxText}.`,
+    anyOf: durationJson(range),
+  });
+}
+
+/** A list of 1 to `maxItems` durations in milliseconds, each within `range`; a wrong item is named by its place. */
+function durationListField(
+  description: string,
+  range: DurationRange,
+  maxItems: number,
+): z.ZodType<readonly number[], unknown> {
+  const item = durationCheck(range);
+  return field<readonly number[]>(
     (input) => {
-      if (typeof input !== "string" && typeof input !== "number") {
+      if (!Array.isArray(input))
         return {
           ok: false,
           code: "invalid_type",
-          message: `expected a duration such as "30s" or a number of seconds, got ${describe(input)}`,
+          message: `expected a list of durations, got ${describe(input)}`,
         };
+      if (input.length === 0)
+        return { ok: false, code: "invalid_value", message: "list at least one duration" };
+      if (input.length > maxItems)
+        return { ok: false, code: "out_of_range", message: `list at most ${maxItems} durations` };
+      const values: number[] = [];
+      for (let i = 0; i < input.length; i++) {
+        const result = item(input[i]);
+        if (!result.ok) return { ...result, message: `item ${i + 1}: ${result.message}` };
+        values.push(result.value);
       }
-      let ms: number;
-      try {
-        ms = parseDuration(input);
-      } catch (error) {
-        if (error instanceof InvalidArgumentError)
-          return { ok: false, code: "invalid_value", message: error.message };
-        throw error;
-      }
-      if (range.min > 0 && ms === 0)
-        return { ok: false, code: "out_of_range", message: `must be positive, got ${describe(input)}` };
-      if (ms < range.min) {
-        return {
-          ok: false,
-          code: "out_of_range",
-          message: `must be at least ${range.min}ms, got ${describe(input)}`,
-        };
-      }
-      if (ms > range.max) {
-        return {
-          ok: false,
-          code: "out_of_range",
-          message: `must be at most ${range.maxText} (${range.max} ms), got ${describe(input)}`,
-        };
-      }
-      return { ok: true, value: ms };
+      return { ok: true, value: Object.freeze(values) };
     },
     {
-      description: `${description} A duration such as "250ms", "30s", "5m", "1h", "1d", or a number of seconds; at most ${range.maxText}.`,
-      anyOf: [
-        { type: "string", pattern: DURATION_PATTERN },
-        { type: "number", minimum: range.min / 1000, maximum: range.max / 1000 },
-        ENV_REFERENCE_JSON,
-      ],
+      description: `${description} Durations such as "1m", "10m", "1h", each at most ${range.maxText}.`,
+      type: "array",
+      minItems: 1,
+      maxItems,
+      items: { anyOf: durationJson(range) },
     },
   );
 }
@@ -280,6 +327,10 @@ function durationField(description: string, range: DurationRange): z.ZodType<num
 const MAX_BURST_MULTIPLIER = 1000;
 /** adaptive: the largest load threshold (loads are fractions of the base rate; a window holds at most the cap). */
 const MAX_LOAD_THRESHOLD = MAX_BURST_MULTIPLIER;
+/** A block (`block`, a step of `block_escalation`): 1 ms to 2^31 − 1 ms. */
+const BLOCK_SPAN: DurationRange = { min: 1, max: MAX_BLOCK_MS, maxText: MAX_BLOCK_TEXT };
+/** `block_memory`: 0 to 3650 days. */
+const BLOCK_MEMORY_SPAN: DurationRange = { min: 0, max: MAX_DURATION_MS, maxText: MAX_DURATION_TEXT };
 const LIMITER_SPAN: DurationRange = { min: MIN_WINDOW_MS, max: MAX_DURATION_MS, maxText: MAX_DURATION_TEXT };
 /** An `acquire()` timeout: 0 (decide at once) to 3650 days. */
 const WAIT_SPAN: DurationRange = { min: 0, max: MAX_DURATION_MS, maxText: MAX_DURATION_TEXT };
@@ -922,6 +973,19 @@ export const limiterSchema = z
       fail_closed: booleanField('rate-sync (Python): true means on_store_error = "deny".'),
       shadow: booleanField("Evaluate and report, but never deny (default false)."),
       hash_keys: booleanField("Store sha256(key) instead of the key (default false)."),
+      block: durationField(
+        "Once a key is denied by the rate limit(s), it stays denied this long (a fixed block).",
+        BLOCK_SPAN,
+      ),
+      block_escalation: durationListField(
+        "Blocks that grow on repeat: the 1st, 2nd, … block in a row lasts the 1st, 2nd, … duration (the last repeats). Instead of block.",
+        BLOCK_SPAN,
+        MAX_BLOCK_STEPS,
+      ),
+      block_memory: durationField(
+        "With block_escalation: a block that starts less than this after the previous one ended is its repeat (default 1d).",
+        BLOCK_MEMORY_SPAN,
+      ),
     },
     TABLE_ERROR,
   )

@@ -559,6 +559,38 @@ function hasAny(table: Table, keys: readonly string[]): boolean {
 }
 
 /**
+ * The rules between the block keys: `block` or `block_escalation` (not both), `block_memory` only with
+ * `block_escalation`, and a block only on a limiter with a rate limit (it is started by a rate denial).
+ */
+function blockIssues(path: readonly string[], raw: Table): PathIssue[] {
+  const issues: PathIssue[] = [];
+  const block = has(raw, "block");
+  const escalation = has(raw, "block_escalation");
+  if (block && escalation) {
+    issues.push({
+      code: "conflict",
+      path: at(path, "block_escalation"),
+      message: `"block_escalation" conflicts with "block": write a fixed block as block, or every step in block_escalation`,
+    });
+  }
+  if (has(raw, "block_memory") && !escalation) {
+    issues.push({
+      code: "conflict",
+      path: at(path, "block_memory"),
+      message: `"block_memory" applies only together with "block_escalation"`,
+    });
+  }
+  if ((block || escalation) && !has(raw, "limits") && !hasAny(raw, RATE_KEYS)) {
+    issues.push({
+      code: "conflict",
+      path: at(path, block ? "block" : "block_escalation"),
+      message: "a block needs a rate limit (it starts when the rate limit denies); this limiter has none",
+    });
+  }
+  return issues;
+}
+
+/**
  * Validates one `[limiters.<id>]` table: its fields, the rules between them, and its store reference.
  *
  * @param path - `["limiters", id]`: where issues are reported.
@@ -614,6 +646,8 @@ export function validateLimiterTable(
     const parsed = result.success ? result.data : undefined;
     issues.push(...ratePartIssues(path, raw, has(raw, "max_concurrent"), "a limiter", parsed));
   }
+
+  issues.push(...blockIssues(path, raw));
 
   if (has(raw, "lease") && !has(raw, "max_concurrent")) {
     issues.push({

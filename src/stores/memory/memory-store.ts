@@ -22,12 +22,13 @@
  * it is kept, and the cost of ordering is paid only by stores that are full.
  */
 
+import { BLOCK_TAG } from "../../algorithms/block/decide.ts";
 import { releaseLease, renewLease } from "../../algorithms/concurrency/index.ts";
 import { decide, refund } from "../../algorithms/index.ts";
 import type { ConcurrencyState, Outcome } from "../../algorithms/types.ts";
 import { MAX_ENTRIES } from "../../config/bounds.ts";
 import { InvalidArgumentError, StoreError } from "../../errors.ts";
-import { decideComposite, outcomeOf, peekResult } from "../in-process.ts";
+import { decideComposite, outcomeOf, peekBlocked, peekResult } from "../in-process.ts";
 import { type BatchResult, type OpResult, type Store, type StoreOp, stateTag } from "../store.ts";
 
 /** Options of {@link MemoryStore}. */
@@ -221,6 +222,7 @@ export class MemoryStore implements Store {
 
   /** {@link decideNow} for one op, without the batch around its result. Throws what `decide` would reject with. */
   decideOneNow(op: StoreOp, maxWaitMs: number): OpResult {
+    if (op.block !== undefined) return this.#decide([op], maxWaitMs).results[0] as OpResult;
     this.#checkOpen();
     return this.#decideOne(op, maxWaitMs, this.#now());
   }
@@ -229,7 +231,10 @@ export class MemoryStore implements Store {
     try {
       this.#checkOpen();
       const now = this.#now();
-      return Promise.resolve(peekResult(op, this.#read(op.key, this.#prefixOf(op), now), now));
+      const result = peekResult(op, this.#read(op.key, this.#prefixOf(op), now), now);
+      if (op.block === undefined) return Promise.resolve(result);
+      const blockState = this.#read(op.key, this.#prefixFor(op.limiterId, BLOCK_TAG), now);
+      return Promise.resolve(peekBlocked(result, blockState, now));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -399,7 +404,8 @@ export class MemoryStore implements Store {
     const now = this.#now();
     const count = ops.length;
 
-    if (count === 1) {
+    // A lone op with a block takes the composite path, which checks and starts blocks.
+    if (count === 1 && (ops[0] as StoreOp).block === undefined) {
       const outcome = this.#decideOne(ops[0] as StoreOp, maxWaitMs, now);
       return { allowed: outcome.allowed, results: [outcome] };
     }
@@ -411,6 +417,7 @@ export class MemoryStore implements Store {
       same: (x, y) => x.prefix === y.prefix && x.key === y.key,
       read: (ref) => this.#read(ref.key, ref.prefix, now),
       write: (ref, state, ttlMs) => this.#write(ref.key, ref.prefix, state, ttlMs, now),
+      blockRefOf: (op) => ({ key: op.key, prefix: this.#prefixFor(op.limiterId, BLOCK_TAG) }),
     });
   }
 

@@ -31,6 +31,7 @@
  * `lua.ts` (`src/algorithms/<name>/lua.ts`) gives its field's format.
  */
 
+import { BLOCK_CHECK_LUA, BLOCK_KIND_CODE, BLOCK_START_LUA } from "../../algorithms/block/lua.ts";
 import type { ALGORITHMS } from "../../algorithms/registry.ts";
 import { ALGORITHM_SPECS, CONCURRENCY } from "../../algorithms/registry.ts";
 import type { Algorithm } from "../../algorithms/types.ts";
@@ -172,9 +173,10 @@ local function result(allowed, limit, remaining, resetAfter, retryAfter, wait, n
            retryAfter = retryAfter, wait = wait, newState = newState, ttl = ttl }
 end
 
-${CONCURRENCY.lua}
+${CONCURRENCY.lua}${BLOCK_CHECK_LUA}
 local function decideOp(key, o, maxWait)
   if o.kind == '${CONCURRENCY.code}' then return concurrency(key, o) end
+  if o.kind == '${BLOCK_KIND_CODE}' then return blockCheck(key, o) end
   local state = readField(key, o.tag)
 ${DECIDE_DISPATCH}  error('unknown kind ' .. tostring(o.kind))
 end
@@ -209,7 +211,7 @@ local GROWING = { ${ALGORITHM_SPECS.filter((spec) => spec.lua.ttl === "growing")
  * writes start empty for every call: a call sees earlier calls of the batch through Redis itself, since each
  * call applies its writes before the next one is decided.
  */
-export const BATCH_DECIDE_SCRIPT = `${PRELUDE}${RATE_TABLES}
+export const BATCH_DECIDE_SCRIPT = `${PRELUDE}${RATE_TABLES}${BLOCK_START_LUA}
 -- The arguments come packed in ARGV[1], each followed by a space (see encodeBatch): unpacked into ARGV in
 -- place, so the code below (and readOp) reads them as if sent one by one.
 do
@@ -270,10 +272,23 @@ local function decideMany(keyBase, base, n, maxWait)
       local key, o, d = KEYS[keyBase + i], decisions[i].o, decisions[i].d
       if o.kind == '${CONCURRENCY.code}' then
         redis.call('ZADD', key, d.newState, o.lease)
-      else
+        extendTtl(key, d.ttl)
+      elseif o.kind ~= '${BLOCK_KIND_CODE}' then
         redis.call('HSET', key, o.tag, d.newState)
+        extendTtl(key, d.ttl)
       end
-      extendTtl(key, d.ttl)
+    end
+  else
+    -- Denied: a block op whose key was not blocked starts its block when a rate op it covers denied.
+    for i = 1, n do
+      local o, d = decisions[i].o, decisions[i].d
+      if o.kind == '${BLOCK_KIND_CODE}' and d.allowed then
+        local denied = false
+        for j = i + 1, math.min(n, i + o.p2) do
+          if not decisions[j].d.allowed then denied = true end
+        end
+        if denied then blockStart(KEYS[keyBase + i], o, d) end
+      end
     end
   end
   local out = { nowText, all and 1 or 0 }

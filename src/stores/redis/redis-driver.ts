@@ -13,6 +13,7 @@
 import type { RedisStoreConfig } from "../../config/types.ts";
 import { StoreError } from "../../errors.ts";
 import { sumBatcherStats, TurnBatcher, type TurnBatcherStats } from "../batching/turn-batcher.ts";
+import { foldBlockResults, hasBlock, wireOpCount } from "../block-results.ts";
 import type { StoreClock } from "../guard/store-clock.ts";
 import type { GuardedCalls, StoreDriver, StoreTimes } from "../guard/store-driver.ts";
 import type { BatchResult, OpResult, StoreOp } from "../store.ts";
@@ -99,10 +100,10 @@ export class RedisDriver implements StoreDriver {
   }
 
   async peek(op: StoreOp, times: StoreTimes | undefined): Promise<OpResult> {
-    const { keys, args } = encodeOps(this.#prefix, [op], 0, false);
+    const { keys, args } = encodeOps(this.#prefix, [op], 0, false, true);
     const reply = await this.#calls.run("peek", () => this.#connected.peek(keys, args));
-    const decoded = this.#decode(reply, 1, "peek");
-    const result = decoded.results[0];
+    const decoded = this.#decode(reply, wireOpCount([op]), "peek");
+    const result = op.block === undefined ? decoded.results[0] : foldBlockResults([op], decoded.results)[0];
     if (result === undefined) throw new StoreError(this.#calls.storeId, "peek returned no result");
     times?.push(decoded.storeNowMs);
     return result;
@@ -233,7 +234,7 @@ export class RedisDriver implements StoreDriver {
       clock.observe(refusedAt, clock.now());
       reply = await this.#sendDecide(ops, maxWaitMs, clock, localDeadline, part);
     }
-    return this.#toBatch(reply, ops.length, times, clock);
+    return this.#toBatch(reply, ops, times, clock);
   }
 
   /**
@@ -288,7 +289,12 @@ export class RedisDriver implements StoreDriver {
    * Decodes a decide reply for `count` ops, recording its store time in `times` when given and in the clock
    * estimate. A reply saying the call reached Redis past its deadline (nothing applied) is a store error.
    */
-  #toBatch(reply: unknown, count: number, times: StoreTimes | undefined, clock: StoreClock): BatchResult {
+  #toBatch(
+    reply: unknown,
+    ops: readonly StoreOp[],
+    times: StoreTimes | undefined,
+    clock: StoreClock,
+  ): BatchResult {
     const late = pastDeadlineTime(reply);
     if (late !== undefined) {
       clock.observe(late, clock.now());
@@ -300,10 +306,12 @@ export class RedisDriver implements StoreDriver {
         "decide",
       );
     }
-    const decoded = this.#decode(reply, count, "decide");
+    const decoded = this.#decode(reply, wireOpCount(ops), "decide");
     clock.observe(decoded.storeNowMs, clock.now());
     times?.push(decoded.storeNowMs);
-    return { allowed: decoded.allAllowed, results: decoded.results };
+    // Each block op's reply goes into the op that carries the block.
+    const results = hasBlock(ops) ? foldBlockResults(ops, decoded.results) : decoded.results;
+    return { allowed: decoded.allAllowed, results };
   }
 
   /**
@@ -318,7 +326,7 @@ export class RedisDriver implements StoreDriver {
     }
     let allowed: boolean;
     try {
-      const decoded = decodeReply(reply, ops.length);
+      const decoded = decodeReply(reply, wireOpCount(ops));
       clock.observe(decoded.storeNowMs, clock.now());
       allowed = decoded.allAllowed;
     } catch {
