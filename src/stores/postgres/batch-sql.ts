@@ -22,6 +22,12 @@
  * write the table; a composite holding one runs in a sub-block whose writes roll back when the call is denied.
  */
 
+import {
+  BLOCK_CHECK_SQL,
+  BLOCK_DECLARATIONS_SQL,
+  BLOCK_KIND,
+  blockStartSql,
+} from "../../algorithms/block/sql.ts";
 import { CONCURRENCY } from "../../algorithms/registry.ts";
 import { TIME_EPSILON_MS } from "../../algorithms/types.ts";
 import { DENIED_SQLSTATE, LOCK_SQLSTATE, rateBodySql } from "./functions-sql.ts";
@@ -35,7 +41,9 @@ export const DECIDE_BATCH_ARGUMENTS =
 /** One op of the batch (`x_j`) decided on the batch's state, its result stored at `r_*[x_j]`. */
 function opSql(t: string): string {
   return `x_r := b_row[x_j];
-      IF b_kind[x_j] = 'concurrency' THEN
+      IF b_kind[x_j] = '${BLOCK_KIND}' THEN
+        ${BLOCK_CHECK_SQL}
+      ELSIF b_kind[x_j] = 'concurrency' THEN
         p_limiter := d_limiter[x_r];
         p_key := d_key[x_r];
         p_tag := d_tag[x_r];
@@ -189,8 +197,9 @@ DECLARE
   v_min_exp timestamptz;
   v_max_exp timestamptz;
   v_new_exp timestamptz;
-  -- the variables of every algorithm's math (each algorithm's sql.ts)
+  -- the variables of every algorithm's math (each algorithm's sql.ts), and of blocks
 ${rateStepDeclarationsSql()}
+${BLOCK_DECLARATIONS_SQL}
 BEGIN
   IF x_n = 0 THEN
     RETURN;
@@ -288,6 +297,7 @@ BEGIN
       ${undoSql}
       END IF;
     END IF;
+    ${blockStartSql()}
   END LOOP;
 
   -- Every changed row written once, by one statement.
