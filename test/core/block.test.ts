@@ -16,6 +16,8 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
+import { describeLimiter } from "../../src/config/describe.ts";
+import { parseConfigObject } from "../../src/config/load.ts";
 import { rateLimitHeaders, retryAfterSeconds } from "../../src/http/headers.ts";
 import { type BlockedEvent, RateSync } from "../../src/index.ts";
 import { admittedThroughFacade } from "../helpers/facade-workers.ts";
@@ -307,8 +309,27 @@ describe("block in the config", () => {
     expect(() => load({ rate: "1/s", block_escalation: [] })).toThrow(/at least one duration/);
   });
 
-  it("explain shows the block", async () => {
-    const { describeConfig } = await import("../../src/config/describe.ts");
-    expect(typeof describeConfig).toBe("function");
+  it("defaults block_memory to a day, and explain shows the block", () => {
+    const snapshot = parseConfigObject({
+      limiters: {
+        fixed: { rate: "10/s", block: "15m" },
+        rising: { rate: "10/s", block_escalation: ["1m", "10m", "1h"] },
+        several: {
+          limits: [{ rate: "10/s" }, { algorithm: "fixed_window", limit: 9, window: "1h" }],
+          block: "1m",
+        },
+      },
+    });
+    const explain = (id: string) =>
+      describeLimiter(snapshot.limiters.get(id)!, snapshot.definitions.get(id)!, snapshot.defaults);
+    expect(snapshot.limiters.get("fixed")?.block).toEqual({ durationsMs: [900_000], memoryMs: 0, span: 1 });
+    expect(snapshot.limiters.get("rising")?.block).toEqual({
+      durationsMs: [60_000, 600_000, 3_600_000],
+      memoryMs: 86_400_000,
+      span: 1,
+    });
+    expect(snapshot.limiters.get("several")?.block?.span).toBe(2);
+    expect(explain("fixed")).toContain("block=15m (a denied key stays denied 15m)");
+    expect(explain("rising")).toContain("block_escalation=[1m, 10m, 1h] block_memory=1d");
   });
 });
