@@ -143,6 +143,43 @@ describe.skipIf(!redis.available)("redis store on a Redis Cluster", () => {
     }
   }, 60_000);
 
+  it("a block holds under contention (4 processes × 64 in flight) and denies a composite across slots", async () => {
+    const store = {
+      engine: "redis",
+      cluster: true,
+      url: ports.map((p) => `redis://127.0.0.1:${p}`),
+      key_prefix: prefix,
+      timeout: "3s",
+    };
+    // A bucket that refills 100 units a second: only the block keeps the workers out.
+    const limiters = {
+      "blk:<id>": { rate: "100/s", burst: 3, block: "1h" },
+      "other:<id>": { rate: "1/h", burst: 5 },
+    };
+    const config = { stores: { s: store }, limiters };
+    const rs = RateSync.fromConfig(config);
+    try {
+      for (let i = 0; i < 3; i++) expect((await rs.tryAcquire("blk:hot")).allowed).toBe(true);
+      expect(await rs.tryAcquire("blk:hot")).toMatchObject({ allowed: false, blocked: true });
+      expect(await admittedThroughFacade(4, { config, key: "blk:hot", total: 200, inFlight: 64 })).toBe(0);
+      expect((await rs.peek("blk:hot")).blockedForMs).toBeGreaterThan(3_000_000);
+      // A member in another slot is given back when the blocked one denies the composite.
+      let other = "other:y0";
+      for (
+        let i = 0;
+        hashSlot(stateKey(prefix, "other:<id>", other)) === hashSlot(stateKey(prefix, "blk:<id>", "blk:hot"));
+        i++
+      )
+        other = `other:y${i}`;
+      expect(await rs.tryAcquire([other, "blk:hot"])).toMatchObject({ allowed: false, blocked: true });
+      expect((await rs.peek(other)).remaining).toBe(5);
+      await rs.reset("blk:hot");
+      expect((await rs.tryAcquire("blk:hot")).allowed).toBe(true);
+    } finally {
+      await rs.close();
+    }
+  }, 60_000);
+
   it("leases, renew, release and reset work on the cluster", async () => {
     const lease: StoreOp = {
       limiterId: "cl",
