@@ -152,7 +152,14 @@ function startBlockOf<Ref>(
   for (let j = i; j < i + spec.span && j < ops.length; j++) if (!outcomes[j]!.allowed) denied = true;
   if (!denied) return;
   const ref = states.blockRefOf(ops[i]!);
-  const started = startBlock(spec, states.read(ref) as BlockState | undefined, now);
+  const previous = states.read(ref) as BlockState | undefined;
+  const leftMs = blockLeftMs(previous, now);
+  if (previous !== undefined && leftMs > 0) {
+    // An earlier op of this call (the same limiter and key twice) started it: one denial, one block.
+    results[i] = blockedResult(results[i]!, { started: false, count: previous.count, leftMs });
+    return;
+  }
+  const started = startBlock(spec, previous, now);
   states.write(ref, started.state, started.ttlMs);
   results[i] = blockedResult(results[i]!, {
     started: true,

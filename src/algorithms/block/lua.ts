@@ -40,6 +40,14 @@ end
  */
 export const BLOCK_START_LUA = `
 local function blockStart(key, o, d)
+  -- An earlier block op of this call (the same limiter and key twice) started it: one denial, one block.
+  local running = blockCheck(key, o)
+  if not running.allowed then
+    d.limit = running.limit
+    d.resetAfter = running.resetAfter
+    d.retryAfter = running.retryAfter
+    return
+  end
   local steps = {}
   for part in string.gmatch(o.lease, '[^,]+') do steps[#steps + 1] = tonumber(part) end
   local count = 1

@@ -49,6 +49,13 @@ export function blockStartSql(): string {
         END LOOP;
         CONTINUE WHEN NOT x_blk_denied;
         x_r := b_row[x_j];
+        IF coalesce(x_tat[x_r], 0) > v_now THEN
+          -- An earlier block op of this call (the same limiter and key twice) started it: one denial, one block.
+          r_lim[x_j] := x_used[x_r];
+          r_reset[x_j] := x_tat[x_r] - v_now;
+          r_retry[x_j] := x_tat[x_r] - v_now;
+          CONTINUE;
+        END IF;
         x_blk_steps := string_to_array(b_lease[x_j], ',')::double precision[];
         IF x_tat[x_r] IS NOT NULL AND v_now < x_tat[x_r] + b_a[x_j] THEN
           x_blk_count := coalesce(x_used[x_r], 0) + 1;
