@@ -30,6 +30,23 @@ blockSuite({
   remote: false,
 });
 
+describe("block on a shadow limiter", () => {
+  it("starts and reports blocks, but lets the calls through", async () => {
+    const rs = RateSync.fromConfig({
+      limiters: { dry: { rate: "1/h", burst: 1, block: "1h", shadow: true } },
+    });
+    let started = 0;
+    rs.on("blocked", () => started++);
+    expect((await rs.tryAcquire("dry")).allowed).toBe(true);
+    const denied = await rs.tryAcquire("dry");
+    expect(denied).toMatchObject({ allowed: true, blocked: true, degraded: "shadow" });
+    expect(await rs.tryAcquire("dry")).toMatchObject({ allowed: true, blocked: true, degraded: "shadow" });
+    expect(started).toBe(1);
+    expect((await rs.peek("dry")).blockedForMs).toBeGreaterThan(3_500_000);
+    await rs.close();
+  });
+});
+
 describe("block in the config", () => {
   const load = (limiter: Record<string, unknown>) =>
     RateSync.fromToml(
