@@ -11,7 +11,10 @@ import { ALGORITHMS, DEFAULT_ALGORITHM, resolveAlgorithm } from "../algorithms/r
 import { capacityOf } from "../algorithms/shared.ts";
 import type { RateParams } from "../algorithms/types.ts";
 import { isTemplateId } from "../limiters/templates.ts";
+import { growingSteps } from "./block-steps.ts";
+import { MAX_BLOCK_STEPS } from "./bounds.ts";
 import type {
+  BlockGrowth,
   ParsedDefaults,
   ParsedLimit,
   ParsedLimiter,
@@ -309,10 +312,15 @@ export const DEFAULT_BLOCK_MEMORY_MS = 86_400_000;
  * ends. `span`: how many rate ops the block covers.
  */
 function blockOf(parsed: ParsedLimiter, span: number): { block?: BlockSpec } {
-  if (parsed.block_escalation !== undefined) {
+  const escalation = parsed.block_escalation;
+  if (escalation !== undefined) {
+    // Validation guarantees `block` with the `{ factor, max }` form, and a short enough row of steps.
+    const steps = Array.isArray(escalation)
+      ? [...escalation]
+      : growingSteps(parsed.block ?? 1, escalation as BlockGrowth, MAX_BLOCK_STEPS);
     return {
       block: Object.freeze({
-        durationsMs: Object.freeze([...parsed.block_escalation]),
+        durationsMs: Object.freeze(steps),
         memoryMs: parsed.block_memory ?? DEFAULT_BLOCK_MEMORY_MS,
         span,
       }),

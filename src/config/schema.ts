@@ -285,20 +285,72 @@ function durationField(description: string, range: DurationRange): z.ZodType<num
   });
 }
 
-/** A list of 1 to `maxItems` durations in milliseconds, each within `range`; a wrong item is named by its place. */
+/** `block_escalation` as a factor with a cap: each block `factor` times the previous, from `block` up to `max`. */
+export interface BlockGrowth {
+  readonly factor: number;
+  readonly maxMs: number;
+}
+
+/** The largest `factor` of `block_escalation = { factor, max }`. */
+const MAX_BLOCK_FACTOR = 1000;
+
+/** `{ factor, max }`: a factor above 1 and a cap within `range`. */
+function blockGrowthCheck(
+  input: Record<string, unknown>,
+  range: DurationRange,
+): ReturnType<Check<BlockGrowth>> {
+  for (const key of Object.keys(input)) {
+    if (key !== "factor" && key !== "max")
+      return {
+        ok: false,
+        code: "unknown_key",
+        message: `unknown key ${JSON.stringify(key)} (a growing block takes factor and max)`,
+      };
+  }
+  if (input.factor === undefined || input.max === undefined)
+    return { ok: false, code: "missing_key", message: "a growing block needs both factor and max" };
+  const factor =
+    typeof input.factor === "string"
+      ? parseNumberText(input.factor)
+      : typeof input.factor === "number"
+        ? input.factor
+        : undefined;
+  if (factor === undefined || !Number.isFinite(factor))
+    return {
+      ok: false,
+      code: "invalid_type",
+      message: `factor: expected a number, got ${describe(input.factor)}`,
+    };
+  if (!(factor > 1) || factor > MAX_BLOCK_FACTOR)
+    return {
+      ok: false,
+      code: "out_of_range",
+      message: `factor: must be above 1 and at most ${MAX_BLOCK_FACTOR}, got ${describe(input.factor)}`,
+    };
+  const max = durationCheck(range)(input.max);
+  if (!max.ok) return { ...max, message: `max: ${max.message}` };
+  return { ok: true, value: Object.freeze({ factor, maxMs: max.value }) };
+}
+
+/**
+ * A list of 1 to `maxItems` durations in milliseconds, each within `range` (a wrong item is named by its place),
+ * or a table `{ factor, max }` (see {@link BlockGrowth}).
+ */
 function durationListField(
   description: string,
   range: DurationRange,
   maxItems: number,
-): z.ZodType<readonly number[], unknown> {
+): z.ZodType<readonly number[] | BlockGrowth, unknown> {
   const item = durationCheck(range);
-  return field<readonly number[]>(
+  return field<readonly number[] | BlockGrowth>(
     (input) => {
+      if (input !== null && typeof input === "object" && !Array.isArray(input) && !(input instanceof Date))
+        return blockGrowthCheck(input as Record<string, unknown>, range);
       if (!Array.isArray(input))
         return {
           ok: false,
           code: "invalid_type",
-          message: `expected a list of durations, got ${describe(input)}`,
+          message: `expected a list of durations or a table { factor, max }, got ${describe(input)}`,
         };
       if (input.length === 0)
         return { ok: false, code: "invalid_value", message: "list at least one duration" };
@@ -313,11 +365,21 @@ function durationListField(
       return { ok: true, value: Object.freeze(values) };
     },
     {
-      description: `${description} Durations such as "1m", "10m", "1h", each at most ${range.maxText}.`,
-      type: "array",
-      minItems: 1,
-      maxItems,
-      items: { anyOf: durationJson(range) },
+      description: `${description} Durations such as "1m", "10m", "1h", each at most ${range.maxText}; or { factor, max }: each block factor times the previous, from block up to max.`,
+      anyOf: [
+        { type: "array", minItems: 1, maxItems, items: { anyOf: durationJson(range) } },
+        {
+          type: "object",
+          additionalProperties: false,
+          required: ["factor", "max"],
+          properties: {
+            factor: {
+              anyOf: [{ type: "number", exclusiveMinimum: 1, maximum: MAX_BLOCK_FACTOR }, ENV_REFERENCE_JSON],
+            },
+            max: { anyOf: durationJson(range) },
+          },
+        },
+      ],
     },
   );
 }
@@ -978,7 +1040,7 @@ export const limiterSchema = z
         BLOCK_SPAN,
       ),
       block_escalation: durationListField(
-        "Blocks that grow on repeat: the 1st, 2nd, … block in a row lasts the 1st, 2nd, … duration (the last repeats). Instead of block.",
+        "Blocks that grow on repeat: the 1st, 2nd, … block in a row lasts the 1st, 2nd, … duration (the last repeats); instead of block. Or { factor, max } with block as the first.",
         BLOCK_SPAN,
         MAX_BLOCK_STEPS,
       ),

@@ -57,8 +57,13 @@ export interface LimiterDefinition {
   readonly hash_keys?: boolean | string;
   /** Duration: once a key is denied by the rate limit(s), it stays denied this long. */
   readonly block?: string | number;
-  /** Durations of the 1st, 2nd, … block in a row (the last repeats); instead of `block`. */
-  readonly block_escalation?: readonly (string | number)[];
+  /**
+   * Durations of the 1st, 2nd, … block in a row (the last repeats), instead of `block`; or `{ factor, max }`:
+   * from `block`, each block `factor` times the previous, up to `max`.
+   */
+  readonly block_escalation?:
+    | readonly (string | number)[]
+    | { readonly factor: number | string; readonly max: string | number };
   /** With `block_escalation`: how long after a block ends the next one still escalates (default `"1d"`). */
   readonly block_memory?: string | number;
 }

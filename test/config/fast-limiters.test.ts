@@ -15,6 +15,7 @@ const TABLES: Record<string, unknown>[] = [
   { rate: "10/s", block: "15m" },
   { rate: "10/s", block_escalation: ["1m", "10m", 3600, "1d"], block_memory: "2d" },
   { rate: "10/s", block_memory: 0, block_escalation: ["250ms"] },
+  { rate: "10/s", block: "1m", block_escalation: { factor: "2", max: "1d" } },
   {},
   // Each of these has an issue: the fast path must leave it to zod.
   { rate: 10 },
@@ -32,6 +33,8 @@ const TABLES: Record<string, unknown>[] = [
   { rate: "10/s", block_escalation: ["1m", "later"] },
   { rate: "10/s", block_escalation: Array.from({ length: 17 }, () => "1m") },
   { rate: "10/s", block_escalation: ["1m"], block_memory: "-1s" },
+  { rate: "10/s", block: "1m", block_escalation: { factor: 0.5, max: "1d" } },
+  { rate: "10/s", block: "1m", block_escalation: { factor: 2, max: "1d", extra: 1 } },
 ];
 
 describe("parseLimiterFields", () => {

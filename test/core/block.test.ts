@@ -76,6 +76,30 @@ describe("block in the config", () => {
     expect(() => load({ rate: "1/s", block_escalation: [] })).toThrow(/at least one duration/);
   });
 
+  it("takes a factor with a cap: from block, each step factor times the previous, up to max", () => {
+    const snapshot = parseConfigObject({
+      limiters: {
+        api: { rate: "10/s", block: "1m", block_escalation: { factor: 10, max: "1d" }, block_memory: "2d" },
+      },
+    });
+    expect(snapshot.limiters.get("api")?.block).toEqual({
+      durationsMs: [60_000, 600_000, 6_000_000, 60_000_000, 86_400_000],
+      memoryMs: 172_800_000,
+      span: 1,
+    });
+    const toml = (escalation: string, block = 'block = "1m"\n') =>
+      RateSync.fromToml(`[limiters.api]\nrate = "1/s"\n${block}block_escalation = ${escalation}\n`);
+    expect(() => toml('{ factor = 2, max = "1h" }', "")).toThrow(/limiters\.api\.block: .*needs "block"/);
+    expect(() => toml('{ factor = 2, max = "30s" }')).toThrow(
+      /:4:1 limiters\.api\.block_escalation: max .*longer than block/,
+    );
+    expect(() => toml('{ factor = 1.01, max = "1d" }')).toThrow(/more than 16 steps/);
+    expect(() => toml('{ factor = 1, max = "1d" }')).toThrow(/factor: must be above 1/);
+    expect(() => toml('{ factor = 2, max = "1d", min = "1s" }')).toThrow(/unknown key "min"/);
+    expect(() => toml("{ factor = 2 }")).toThrow(/needs both factor and max/);
+    expect(() => toml('{ factor = 2, max = "30d" }')).toThrow(/max: must be at most 2147483647ms/);
+  });
+
   it("defaults block_memory to a day, and explain shows the block", () => {
     const snapshot = parseConfigObject({
       limiters: {
