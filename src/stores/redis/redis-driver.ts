@@ -343,8 +343,9 @@ export class RedisDriver implements StoreDriver {
   }
 
   /**
-   * Cluster fallback: decide member by member; when one denies, refund those that passed and report what the
-   * remaining members would have said (peeked, consuming nothing).
+   * Cluster fallback: decide slot by slot (each run of consecutive members on one slot in one script, all or
+   * nothing); when one run denies, refund those that passed and report what the remaining members would have
+   * said (peeked, consuming nothing).
    */
   async #decideMemberByMember(
     ops: readonly StoreOp[],
@@ -352,24 +353,29 @@ export class RedisDriver implements StoreDriver {
     times: StoreTimes | undefined,
   ): Promise<BatchResult> {
     const results: OpResult[] = [];
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i] as StoreOp;
+    // Ops in a row on one slot (every limit of a key, and the block that covers them) go in one script.
+    for (let i = 0; i < ops.length; ) {
+      const slot = hashSlot(keyOfOp(this.#prefix, ops[i] as StoreOp));
+      let end = i + 1;
+      while (end < ops.length && hashSlot(keyOfOp(this.#prefix, ops[end] as StoreOp)) === slot) end++;
+      const group = ops.slice(i, end);
       let batch: BatchResult;
       try {
-        batch = await this.#decideInOneScript([op], maxWaitMs, times);
+        batch = await this.#decideInOneScript(group, maxWaitMs, times);
       } catch (error) {
         // The call fails as a whole: the members that passed must not stay consumed.
         await this.#refundPassed(ops.slice(0, i)).catch(() => {});
         throw error;
       }
-      const result = batch.results[0];
-      if (result === undefined) throw new StoreError(this.#calls.storeId, "decide returned no result");
-      results.push(result);
-      if (!result.allowed) {
+      if (batch.results.length !== group.length)
+        throw new StoreError(this.#calls.storeId, "decide returned no result");
+      results.push(...batch.results);
+      if (!batch.allowed) {
         await this.#refundPassed(ops.slice(0, i));
-        for (const other of ops.slice(i + 1)) results.push(await this.peek(other, undefined));
+        for (const other of ops.slice(end)) results.push(await this.peek(other, undefined));
         return { allowed: false, results };
       }
+      i = end;
     }
     return { allowed: true, results };
   }
