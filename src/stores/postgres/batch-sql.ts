@@ -13,7 +13,8 @@
  * - calls are applied in arrival order, each on the state the earlier ones left: the batch equals the same calls
  *   one after the other at one instant;
  * - a call is all or nothing: a denied member leaves the state of every member of its call as it was;
- * - a denial writes nothing, and each changed row is written once, at the end.
+ * - a denial writes nothing — except a block it starts (`block`, `block_escalation`: the block op of the call,
+ *   see `src/algorithms/block/sql.ts`) — and each changed row is written once, at the end.
  *
  * The rate math is the text of `<table>_rate` (`rateBodySql`) spliced into the loop, and concurrency the step of
  * `src/algorithms/concurrency/sql.ts`: one encoding of each algorithm. Rate state is held in memory (arrays with

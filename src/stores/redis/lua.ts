@@ -19,6 +19,9 @@
  * - Lean decide scripts (`LEAN_DECIDE_SCRIPTS`, one per rate algorithm; used for a lone decision of exactly one
  *   op that is not a concurrency op): `KEYS[1]` = the state hash, `ARGV` = state tag, p1, p2, cost, maxWaitMs,
  *   deadline. The algorithm is chosen by the script, so it is not sent; there is no op count and no lease id.
+ * - A limiter's block (`block`, `block_escalation`) travels as one more op of the call, kind `bk`, right before
+ *   the rate op it rides on, on the same hash (see `src/algorithms/block/lua.ts`); peeks send it too, refunds
+ *   do not. Only the batch script knows it (such a call has two keys, so it never takes a lean script).
  * - A decision and a peek reply `[nowMs, allAllowed, (allowed, limit, remaining, resetAfterMs, retryAfterMs,
  *   waitMs) per op]`. Whole numbers below 1e15 go back as Redis integers (no string to format); others as
  *   strings (`%.17g`, `inf`), since a Lua number returned as-is would be truncated to an integer. `codec.ts`
