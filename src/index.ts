@@ -5,6 +5,7 @@
  * change at runtime without a restart.
  */
 
+export type { BlockReport, BlockSpec } from "./algorithms/block/decide.ts";
 export type {
   Algorithm,
   ConcurrencyParams,
