@@ -4,11 +4,13 @@
  * The Redis and PostgreSQL encodings are checked against the same rules through RateSync (`test/core/block.test.ts`).
  */
 
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type BlockSpec, blockLeftMs, startBlock } from "../../src/algorithms/block/decide.ts";
+import { BLOCK_TAG, type BlockSpec, blockLeftMs, startBlock } from "../../src/algorithms/block/decide.ts";
 import type { TokenBucketParams } from "../../src/algorithms/types.ts";
+import { decideComposite } from "../../src/stores/in-process.ts";
 import { MemoryStore } from "../../src/stores/memory/memory-store.ts";
-import type { StoreOp } from "../../src/stores/store.ts";
+import { type StoreOp, stateTag } from "../../src/stores/store.ts";
 import { FakeClock } from "../helpers/clock.ts";
 
 const spec: BlockSpec = { durationsMs: [100, 1000, 5000], memoryMs: 500, span: 1 };
@@ -85,5 +87,65 @@ describe("block on the memory store", () => {
     expect(byOther.allowed).toBe(false);
     expect(byOther.results[0]!.block).toBeUndefined();
     expect(store.decideNow([other[0]!], 0).allowed).toBe(true);
+  });
+});
+
+describe("the memory store's lone blocked op", () => {
+  it("says what the composite rules say for one op, call after call", () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          durationsMs: fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 3 }),
+          memoryMs: fc.integer({ min: 0, max: 40 }),
+        }),
+        fc.integer({ min: 1, max: 20 }),
+        fc.array(
+          fc.record({ advance: fc.integer({ min: 0, max: 15 }), cost: fc.integer({ min: 1, max: 3 }) }),
+          {
+            minLength: 1,
+            maxLength: 60,
+          },
+        ),
+        (block, intervalMs, calls) => {
+          const clock = new FakeClock();
+          const store = new MemoryStore({ now: clock.now });
+          const op = (cost: number): StoreOp => ({
+            limiterId: "api",
+            key: "k",
+            params: { kind: "token_bucket", intervalMs, burst: 2 },
+            cost,
+            block: { ...block, span: 1 },
+          });
+          const model = new Map<string, { state: unknown; expiresAt: number }>();
+          for (const { advance, cost } of calls) {
+            clock.advance(advance);
+            const now = clock.now();
+            const expected = decideComposite<string>([op(cost)], 0, now, {
+              refOf: (o) => `${o.key}|${stateTag(o.params)}`,
+              same: (a, b) => a === b,
+              read: (ref) => {
+                const held = model.get(ref);
+                return held !== undefined && held.expiresAt > now ? held.state : undefined;
+              },
+              write: (ref, state, ttlMs) => {
+                if (state === undefined || !(ttlMs > 0)) model.delete(ref);
+                else model.set(ref, { state, expiresAt: now + ttlMs });
+              },
+              blockRefOf: (o) => `${o.key}|${BLOCK_TAG}`,
+            });
+            const actual = store.decideNow([op(cost)], 0);
+            expect(actual.allowed).toBe(expected.allowed);
+            const { state: _a, ttlMs: _b, ...got } = actual.results[0] as unknown as Record<string, unknown>;
+            const {
+              state: _c,
+              ttlMs: _d,
+              ...want
+            } = expected.results[0] as unknown as Record<string, unknown>;
+            expect(got).toEqual(want);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });
