@@ -5,6 +5,7 @@
  * change at runtime without a restart.
  */
 
+export type { BlockReport, BlockSpec } from "./algorithms/block/decide.ts";
 export type {
   Algorithm,
   ConcurrencyParams,
@@ -56,6 +57,7 @@ export {
 export { type ConfigureOptions, type KeyInput, type LimiterHandle, RateSync } from "./core/rate-sync.ts";
 export type {
   AcquireOptions,
+  BlockedEvent,
   Clock,
   ConfigProvider,
   Decision,

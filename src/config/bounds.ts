@@ -27,6 +27,16 @@ export const MAX_DURATION_MS = 3650 * DAY_MS;
 /** The longest duration as written in the config. */
 export const MAX_DURATION_TEXT = "3650d";
 
+/**
+ * The longest block (`block`, each step of `block_escalation`): 2^31 − 1 ms (about 24.8 days). A blocked call's
+ * `retryAfterMs` is the time left in its block, and a waiting `acquire()` (or a caller) arms a timer with it.
+ */
+export const MAX_BLOCK_MS = MAX_TIMER_MS;
+/** The longest block as written in the config. */
+export const MAX_BLOCK_TEXT = "2147483647ms";
+/** Most steps `block_escalation` may list. */
+export const MAX_BLOCK_STEPS = 16;
+
 /** The shortest `window` and `lease`: 1 ms (store TTLs are whole milliseconds). */
 export const MIN_WINDOW_MS = 1;
 

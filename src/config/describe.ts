@@ -4,6 +4,7 @@
  * `rate-sync schema`.
  */
 
+import type { BlockSpec } from "../algorithms/block/decide.ts";
 import type { RateParams } from "../algorithms/types.ts";
 import { MASK, maskUrl } from "./mask.ts";
 import { DEFAULT_LEASE_MS } from "./normalize.ts";
@@ -214,7 +215,20 @@ export function describeLimiter(
     setting("shadow", definition.shadow, String(limiter.shadow)),
     setting("hash_keys", definition.hash_keys, String(limiter.hashKeys)),
   );
+  if (limiter.block !== undefined) parts.push(describeBlock(limiter.block));
   return `${limiter.id}${limiter.isTemplate ? " (template)" : ""}: ${parts.join(" ")}`;
+}
+
+/**
+ * A limiter's block: `block=15m` (fixed), or `block_escalation=[1m, 10m, 1h] block_memory=1d`, each followed by
+ * what it means.
+ */
+function describeBlock(block: BlockSpec): string {
+  const steps = block.durationsMs.map(formatDuration);
+  if (steps.length === 1 && block.memoryMs === 0) {
+    return `block=${steps[0]} (a denied key stays denied ${steps[0]})`;
+  }
+  return `block_escalation=[${steps.join(", ")}] block_memory=${formatDuration(block.memoryMs)} (a denied key stays denied ${steps[0]}, each repeat within ${formatDuration(block.memoryMs)} of the last block's end the next step, the last one repeating)`;
 }
 
 /**

@@ -6,11 +6,15 @@
  */
 
 import { ADAPTIVE_DEFAULTS } from "../algorithms/adaptive/index.ts";
+import type { BlockSpec } from "../algorithms/block/decide.ts";
 import { ALGORITHMS, DEFAULT_ALGORITHM, resolveAlgorithm } from "../algorithms/registry.ts";
 import { capacityOf } from "../algorithms/shared.ts";
 import type { RateParams } from "../algorithms/types.ts";
 import { isTemplateId } from "../limiters/templates.ts";
+import { growingSteps } from "./block-steps.ts";
+import { MAX_BLOCK_STEPS } from "./bounds.ts";
 import type {
+  BlockGrowth,
   ParsedDefaults,
   ParsedLimit,
   ParsedLimiter,
@@ -295,7 +299,37 @@ export function normalizeLimiter(id: string, parsed: ParsedLimiter, context: Lim
     hashKeys: parsed.hash_keys ?? false,
     policy,
     ...(limits === undefined ? {} : { limits }),
+    ...blockOf(parsed, limits?.length ?? 1),
   });
+}
+
+/** Default `block_memory`: a block that starts within a day of the previous one's end escalates. */
+export const DEFAULT_BLOCK_MEMORY_MS = 86_400_000;
+
+/**
+ * The block of a limiter (`{}` when it has none): a fixed `block` is a list of one step that nothing remembers;
+ * `block_escalation` remembers each block for `block_memory` (default {@link DEFAULT_BLOCK_MEMORY_MS}) after it
+ * ends. `span`: how many rate ops the block covers.
+ */
+function blockOf(parsed: ParsedLimiter, span: number): { block?: BlockSpec } {
+  const escalation = parsed.block_escalation;
+  if (escalation !== undefined) {
+    // Validation guarantees `block` with the `{ factor, max }` form, and a short enough row of steps.
+    const steps = Array.isArray(escalation)
+      ? [...escalation]
+      : growingSteps(parsed.block ?? 1, escalation as BlockGrowth, MAX_BLOCK_STEPS);
+    return {
+      block: Object.freeze({
+        durationsMs: Object.freeze(steps),
+        memoryMs: parsed.block_memory ?? DEFAULT_BLOCK_MEMORY_MS,
+        span,
+      }),
+    };
+  }
+  if (parsed.block !== undefined) {
+    return { block: Object.freeze({ durationsMs: Object.freeze([parsed.block]), memoryMs: 0, span }) };
+  }
+  return {};
 }
 
 /**

@@ -17,6 +17,9 @@ import { ALGORITHM_NAMES, type AlgorithmName } from "../algorithms/registry.ts";
 import { type ConfigIssueCode, InvalidArgumentError } from "../errors.ts";
 import { DEFAULT_DENY_STATUS, type DenyStatus, parseEntry } from "../lists/key-lists.ts";
 import {
+  MAX_BLOCK_MS,
+  MAX_BLOCK_STEPS,
+  MAX_BLOCK_TEXT,
   MAX_COUNT,
   MAX_DURATION_MS,
   MAX_DURATION_TEXT,
@@ -227,49 +230,155 @@ interface DurationRange {
   readonly maxText: string;
 }
 
+/** The check of a duration in milliseconds within `range` (the duration fields' and the duration lists'). */
+function durationCheck(range: DurationRange): Check<number> {
+  return (input) => {
+    if (typeof input !== "string" && typeof input !== "number") {
+      return {
+        ok: false,
+        code: "invalid_type",
+        message: `expected a duration such as "30s" or a number of seconds, got ${describe(input)}`,
+      };
+    }
+    let ms: number;
+    try {
+      ms = parseDuration(input);
+    } catch (error) {
+      if (error instanceof InvalidArgumentError)
+        return { ok: false, code: "invalid_value", message: error.message };
+      throw error;
+    }
+    if (range.min > 0 && ms === 0)
+      return { ok: false, code: "out_of_range", message: `must be positive, got ${describe(input)}` };
+    if (ms < range.min) {
+      return {
+        ok: false,
+        code: "out_of_range",
+        message: `must be at least ${range.min}ms, got ${describe(input)}`,
+      };
+    }
+    if (ms > range.max) {
+      return {
+        ok: false,
+        code: "out_of_range",
+        message: `must be at most ${range.maxText} (${range.max} ms), got ${describe(input)}`,
+      };
+    }
+    return { ok: true, value: ms };
+  };
+}
+
+/** The JSON Schema of a duration within `range`, as written. */
+function durationJson(range: DurationRange): Record<string, unknown>[] {
+  return [
+    { type: "string", pattern: DURATION_PATTERN },
+    { type: "number", minimum: range.min / 1000, maximum: range.max / 1000 },
+    ENV_REFERENCE_JSON,
+  ];
+}
+
 /** A duration in milliseconds, within `range`. */
 function durationField(description: string, range: DurationRange): z.ZodType<number, unknown> {
-  return field<number>(
+  return field<number>(durationCheck(range), {
+    description: `${description} A duration such as "250ms", "30s", "5m", "1h", "1d", or a number of seconds; at most ${range.maxText}.`,
+    anyOf: durationJson(range),
+  });
+}
+
+/** `block_escalation` as a factor with a cap: each block `factor` times the previous, from `block` up to `max`. */
+export interface BlockGrowth {
+  readonly factor: number;
+  readonly maxMs: number;
+}
+
+/** The largest `factor` of `block_escalation = { factor, max }`. */
+const MAX_BLOCK_FACTOR = 1000;
+
+/** `{ factor, max }`: a factor above 1 and a cap within `range`. */
+function blockGrowthCheck(
+  input: Record<string, unknown>,
+  range: DurationRange,
+): ReturnType<Check<BlockGrowth>> {
+  for (const key of Object.keys(input)) {
+    if (key !== "factor" && key !== "max")
+      return {
+        ok: false,
+        code: "unknown_key",
+        message: `unknown key ${JSON.stringify(key)} (a growing block takes factor and max)`,
+      };
+  }
+  if (input.factor === undefined || input.max === undefined)
+    return { ok: false, code: "missing_key", message: "a growing block needs both factor and max" };
+  const factor =
+    typeof input.factor === "string"
+      ? parseNumberText(input.factor)
+      : typeof input.factor === "number"
+        ? input.factor
+        : undefined;
+  if (factor === undefined || !Number.isFinite(factor))
+    return {
+      ok: false,
+      code: "invalid_type",
+      message: `factor: expected a number, got ${describe(input.factor)}`,
+    };
+  if (!(factor > 1) || factor > MAX_BLOCK_FACTOR)
+    return {
+      ok: false,
+      code: "out_of_range",
+      message: `factor: must be above 1 and at most ${MAX_BLOCK_FACTOR}, got ${describe(input.factor)}`,
+    };
+  const max = durationCheck(range)(input.max);
+  if (!max.ok) return { ...max, message: `max: ${max.message}` };
+  return { ok: true, value: Object.freeze({ factor, maxMs: max.value }) };
+}
+
+/**
+ * A list of 1 to `maxItems` durations in milliseconds, each within `range` (a wrong item is named by its place),
+ * or a table `{ factor, max }` (see {@link BlockGrowth}).
+ */
+function durationListField(
+  description: string,
+  range: DurationRange,
+  maxItems: number,
+): z.ZodType<readonly number[] | BlockGrowth, unknown> {
+  const item = durationCheck(range);
+  return field<readonly number[] | BlockGrowth>(
     (input) => {
-      if (typeof input !== "string" && typeof input !== "number") {
+      if (input !== null && typeof input === "object" && !Array.isArray(input) && !(input instanceof Date))
+        return blockGrowthCheck(input as Record<string, unknown>, range);
+      if (!Array.isArray(input))
         return {
           ok: false,
           code: "invalid_type",
-          message: `expected a duration such as "30s" or a number of seconds, got ${describe(input)}`,
+          message: `expected a list of durations or a table { factor, max }, got ${describe(input)}`,
         };
+      if (input.length === 0)
+        return { ok: false, code: "invalid_value", message: "list at least one duration" };
+      if (input.length > maxItems)
+        return { ok: false, code: "out_of_range", message: `list at most ${maxItems} durations` };
+      const values: number[] = [];
+      for (let i = 0; i < input.length; i++) {
+        const result = item(input[i]);
+        if (!result.ok) return { ...result, message: `item ${i + 1}: ${result.message}` };
+        values.push(result.value);
       }
-      let ms: number;
-      try {
-        ms = parseDuration(input);
-      } catch (error) {
-        if (error instanceof InvalidArgumentError)
-          return { ok: false, code: "invalid_value", message: error.message };
-        throw error;
-      }
-      if (range.min > 0 && ms === 0)
-        return { ok: false, code: "out_of_range", message: `must be positive, got ${describe(input)}` };
-      if (ms < range.min) {
-        return {
-          ok: false,
-          code: "out_of_range",
-          message: `must be at least ${range.min}ms, got ${describe(input)}`,
-        };
-      }
-      if (ms > range.max) {
-        return {
-          ok: false,
-          code: "out_of_range",
-          message: `must be at most ${range.maxText} (${range.max} ms), got ${describe(input)}`,
-        };
-      }
-      return { ok: true, value: ms };
+      return { ok: true, value: Object.freeze(values) };
     },
     {
-      description: `${description} A duration such as "250ms", "30s", "5m", "1h", "1d", or a number of seconds; at most ${range.maxText}.`,
+      description: `${description} Durations such as "1m", "10m", "1h", each at most ${range.maxText}; or { factor, max }: each block factor times the previous, from block up to max.`,
       anyOf: [
-        { type: "string", pattern: DURATION_PATTERN },
-        { type: "number", minimum: range.min / 1000, maximum: range.max / 1000 },
-        ENV_REFERENCE_JSON,
+        { type: "array", minItems: 1, maxItems, items: { anyOf: durationJson(range) } },
+        {
+          type: "object",
+          additionalProperties: false,
+          required: ["factor", "max"],
+          properties: {
+            factor: {
+              anyOf: [{ type: "number", exclusiveMinimum: 1, maximum: MAX_BLOCK_FACTOR }, ENV_REFERENCE_JSON],
+            },
+            max: { anyOf: durationJson(range) },
+          },
+        },
       ],
     },
   );
@@ -280,6 +389,10 @@ function durationField(description: string, range: DurationRange): z.ZodType<num
 const MAX_BURST_MULTIPLIER = 1000;
 /** adaptive: the largest load threshold (loads are fractions of the base rate; a window holds at most the cap). */
 const MAX_LOAD_THRESHOLD = MAX_BURST_MULTIPLIER;
+/** A block (`block`, a step of `block_escalation`): 1 ms to 2^31 − 1 ms. */
+const BLOCK_SPAN: DurationRange = { min: 1, max: MAX_BLOCK_MS, maxText: MAX_BLOCK_TEXT };
+/** `block_memory`: 0 to 3650 days. */
+const BLOCK_MEMORY_SPAN: DurationRange = { min: 0, max: MAX_DURATION_MS, maxText: MAX_DURATION_TEXT };
 const LIMITER_SPAN: DurationRange = { min: MIN_WINDOW_MS, max: MAX_DURATION_MS, maxText: MAX_DURATION_TEXT };
 /** An `acquire()` timeout: 0 (decide at once) to 3650 days. */
 const WAIT_SPAN: DurationRange = { min: 0, max: MAX_DURATION_MS, maxText: MAX_DURATION_TEXT };
@@ -922,6 +1035,19 @@ export const limiterSchema = z
       fail_closed: booleanField('rate-sync (Python): true means on_store_error = "deny".'),
       shadow: booleanField("Evaluate and report, but never deny (default false)."),
       hash_keys: booleanField("Store sha256(key) instead of the key (default false)."),
+      block: durationField(
+        "Once a key is denied by the rate limit(s), it stays denied this long (a fixed block).",
+        BLOCK_SPAN,
+      ),
+      block_escalation: durationListField(
+        "Blocks that grow on repeat: the 1st, 2nd, … block in a row lasts the 1st, 2nd, … duration (the last repeats); instead of block. Or { factor, max } with block as the first.",
+        BLOCK_SPAN,
+        MAX_BLOCK_STEPS,
+      ),
+      block_memory: durationField(
+        "With block_escalation: a block that starts less than this after the previous one ended is its repeat (default 1d).",
+        BLOCK_MEMORY_SPAN,
+      ),
     },
     TABLE_ERROR,
   )

@@ -4,6 +4,7 @@
  * (`load.ts`), deeply frozen, and swapped whole on reload.
  */
 
+import type { BlockSpec } from "../algorithms/block/decide.ts";
 import type { AlgorithmName } from "../algorithms/registry.ts";
 import type { ConcurrencyParams, RateParams } from "../algorithms/types.ts";
 import type { CompiledLists } from "../lists/key-lists.ts";
@@ -54,6 +55,17 @@ export interface LimiterDefinition {
   readonly fail_closed?: boolean | string;
   readonly shadow?: boolean | string;
   readonly hash_keys?: boolean | string;
+  /** Duration: once a key is denied by the rate limit(s), it stays denied this long. */
+  readonly block?: string | number;
+  /**
+   * Durations of the 1st, 2nd, … block in a row (the last repeats), instead of `block`; or `{ factor, max }`:
+   * from `block`, each block `factor` times the previous, up to `max`.
+   */
+  readonly block_escalation?:
+    | readonly (string | number)[]
+    | { readonly factor: number | string; readonly max: string | number };
+  /** With `block_escalation`: how long after a block ends the next one still escalates (default `"1d"`). */
+  readonly block_memory?: string | number;
 }
 
 /** One item of {@link LimiterDefinition.limits}: the rate keys of one limit, and its name. */
@@ -211,6 +223,11 @@ export interface LimiterConfig {
    * `policy` above are the first's. Absent for a limiter with one rate part (or none).
    */
   readonly limits?: readonly LimitPart[];
+  /**
+   * The block after a rate denial (`block`, `block_escalation`, `block_memory`), as the first rate op carries it
+   * (`span` = the number of rate limits). Absent when the limiter does not block.
+   */
+  readonly block?: BlockSpec;
 }
 
 /** One limit of a multi-limit limiter. */

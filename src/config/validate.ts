@@ -12,7 +12,8 @@ import type { z } from "zod";
 import { ALGORITHMS, DEFAULT_ALGORITHM, namesOfFamily, resolveAlgorithm } from "../algorithms/registry.ts";
 import type { ConfigIssueCode } from "../errors.ts";
 import { templateIdProblem } from "../limiters/templates.ts";
-import { MAX_DURATION_MS, MAX_DURATION_TEXT } from "./bounds.ts";
+import { growingSteps } from "./block-steps.ts";
+import { MAX_BLOCK_STEPS, MAX_DURATION_MS, MAX_DURATION_TEXT } from "./bounds.ts";
 import { parseLimiterFields } from "./fast-limiters.ts";
 import { indexSegment, MAX_LISTED_ISSUES, type PathIssue, quoteList } from "./issues.ts";
 import { bucketShape } from "./normalize.ts";
@@ -20,6 +21,7 @@ import {
   ALGORITHM_NAMES,
   type AlgorithmName,
   allowNoLimitersSchema,
+  type BlockGrowth,
   defaultsSchema,
   ENGINE_NAMES,
   fastapiSchema,
@@ -585,6 +587,63 @@ function hasAny(table: Table, keys: readonly string[]): boolean {
 }
 
 /**
+ * The rules between the block keys: `block` or `block_escalation` (not both), `block_memory` only with
+ * `block_escalation`, and a block only on a limiter with a rate limit (it is started by a rate denial).
+ */
+function blockIssues(path: readonly string[], raw: Table, parsed: ParsedLimiter | undefined): PathIssue[] {
+  const issues: PathIssue[] = [];
+  const block = has(raw, "block");
+  const escalation = has(raw, "block_escalation");
+  const growing = escalation && isTable(raw.block_escalation);
+  if (block && escalation && !growing) {
+    issues.push({
+      code: "conflict",
+      path: at(path, "block_escalation"),
+      message: `"block_escalation" conflicts with "block": write a fixed block as block, or every step in block_escalation (or block with block_escalation = { factor, max })`,
+    });
+  }
+  if (growing && !block) {
+    issues.push({
+      code: "missing_key",
+      path: at(path, "block"),
+      message: `block_escalation = { factor, max } needs "block", the first block's length`,
+    });
+  }
+  const growth = parsed?.block_escalation;
+  if (growing && parsed?.block !== undefined && growth !== undefined && !Array.isArray(growth)) {
+    const { maxMs } = growth as BlockGrowth;
+    if (maxMs <= parsed.block) {
+      issues.push({
+        code: "conflict",
+        path: at(path, "block_escalation"),
+        message: `max (${maxMs} ms) must be longer than block (${parsed.block} ms)`,
+      });
+    } else if (growingSteps(parsed.block, growth as BlockGrowth, MAX_BLOCK_STEPS).length > MAX_BLOCK_STEPS) {
+      issues.push({
+        code: "out_of_range",
+        path: at(path, "block_escalation"),
+        message: `from block to max by this factor takes more than ${MAX_BLOCK_STEPS} steps; raise the factor or list the steps`,
+      });
+    }
+  }
+  if (has(raw, "block_memory") && !escalation) {
+    issues.push({
+      code: "conflict",
+      path: at(path, "block_memory"),
+      message: `"block_memory" applies only together with "block_escalation"`,
+    });
+  }
+  if ((block || escalation) && !has(raw, "limits") && !hasAny(raw, RATE_KEYS)) {
+    issues.push({
+      code: "conflict",
+      path: at(path, block ? "block" : "block_escalation"),
+      message: "a block needs a rate limit (it starts when the rate limit denies); this limiter has none",
+    });
+  }
+  return issues;
+}
+
+/**
  * Validates one `[limiters.<id>]` table: its fields, the rules between them, and its store reference.
  *
  * @param path - `["limiters", id]`: where issues are reported.
@@ -640,6 +699,8 @@ export function validateLimiterTable(
     const parsed = result.success ? result.data : undefined;
     issues.push(...ratePartIssues(path, raw, has(raw, "max_concurrent"), "a limiter", parsed));
   }
+
+  issues.push(...blockIssues(path, raw, result.success ? result.data : undefined));
 
   if (has(raw, "lease") && !has(raw, "max_concurrent")) {
     issues.push({

@@ -313,11 +313,22 @@ export class RateSync {
       config.concurrency
         ? store.peek({ limiterId, key: storeKey, params: config.concurrency, cost: 1 })
         : undefined,
-      ...parts.map(({ rate }) => store.peek({ limiterId, key: storeKey, params: rate, cost: 1 })),
+      ...parts.map(({ rate }, i) =>
+        store.peek({
+          limiterId,
+          key: storeKey,
+          params: rate,
+          cost: 1,
+          // The block, as in a decision, rides on the first rate limit.
+          ...(i === 0 && config.block !== undefined ? { block: config.block } : {}),
+        }),
+      ),
     ]);
-    // The most constraining limit speaks for the key, as in a decision: the one with the least left.
+    // The most constraining limit speaks for the key, as in a decision: the one with the least left (a block
+    // first).
+    const blockedForMs = rates[0]?.block?.leftMs;
     let at = 0;
-    for (let i = 1; i < rates.length; i++) {
+    for (let i = 1; i < rates.length && blockedForMs === undefined; i++) {
       if (rates[i]!.remaining / rates[i]!.limit < rates[at]!.remaining / rates[at]!.limit) at = i;
     }
     const main = rates[at] ?? concurrency!;
@@ -328,6 +339,7 @@ export class RateSync {
       remaining: main.remaining,
       resetAfterMs: main.resetAfterMs,
       policy: parts[at]?.policy ?? config.policy,
+      ...(blockedForMs === undefined ? {} : { blockedForMs }),
       ...(concurrency === undefined
         ? {}
         : { concurrency: { held: concurrency.limit - concurrency.remaining, max: concurrency.limit } }),

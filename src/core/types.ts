@@ -44,6 +44,12 @@ export interface Decision {
    * member's key is on the deny list (the whole call is refused).
    */
   readonly list?: ListVerdict;
+  /**
+   * Set when the call was denied by a block (`block`, `block_escalation`): one this call ran into, or one its
+   * denial started. `retryAfterMs` (and `resetAfterMs`) then cover the time left in the block, `remaining` is 0.
+   * For a composite: set when the deciding member was blocked.
+   */
+  readonly blocked?: true;
   /** For a composite: one decision per member, in the order asked. */
   readonly results?: readonly Decision[];
   /**
@@ -109,6 +115,11 @@ export interface LimiterState {
   readonly limits?: readonly LimitReport[];
   /** Set when the key is on an allow or deny list of `[lists]` (the store was not read). */
   readonly list?: ListVerdict;
+  /**
+   * Set while the key is blocked (`block`, `block_escalation`): milliseconds left in the block, the
+   * `retryAfterMs` a call would get now. `remaining` is then 0.
+   */
+  readonly blockedForMs?: number;
 }
 
 /** Options of `tryAcquire`. */
@@ -229,6 +240,24 @@ export interface RateSyncEvents {
   wait: WaitEvent;
   /** A concurrency slot was given back (opt-in: nothing is computed when nobody listens). */
   leaseReleased: LeaseReleasedEvent;
+  /**
+   * A key's block started: a call was denied by the limiter's rate limit(s) and the limiter has `block` or
+   * `block_escalation`. Once per block, from the process whose call started it (calls that run into a running
+   * block emit only `decision`).
+   */
+  blocked: BlockedEvent;
+}
+
+/** Payload of the `blocked` event. */
+export interface BlockedEvent {
+  /** The limiter or template id. */
+  readonly limiter: string;
+  /** The key that is blocked (as asked, even under `hash_keys`). */
+  readonly key: string;
+  /** How long the block lasts, in ms. */
+  readonly durationMs: number;
+  /** How many blocks in a row this one is (1 for the first; with `block_escalation`, the step it took). */
+  readonly count: number;
 }
 
 /** Names of {@link RateSyncEvents}. */

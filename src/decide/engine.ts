@@ -312,7 +312,7 @@ export class Engine {
 
   /**
    * The fast lane of `tryAcquire` and `tryAcquireSync`: a call of one key whose limiter has only a rate limit
-   * (no concurrency limit, one limit, not shadow, the key on no list), decided now by a store that needs no I/O for it (`Store.decideOneNow`).
+   * (no concurrency limit, one limit, not shadow, no block, the key on no list), decided now by a store that needs no I/O for it (`Store.decideOneNow`).
    * Returns its decision, exactly as {@link decide} with a reservation budget of 0 would, or `undefined`
    * having done nothing, when the call needs the general path (another shape, or a store that must go out).
    *
@@ -328,6 +328,7 @@ export class Engine {
       config.concurrency !== undefined ||
       config.limits !== undefined ||
       config.shadow ||
+      config.block !== undefined ||
       member.list !== undefined
     )
       return undefined;
@@ -919,9 +920,24 @@ export class Engine {
             policy,
             degraded: finalDegraded,
           };
-    const decision = limits === undefined ? made : { ...made, limits };
+    const decision = this.#withBlock(member, chosen, limits === undefined ? made : { ...made, limits });
     if (this.events.hasListeners("decision")) this.events.emit("decision", decision);
     return decision;
+  }
+
+  /** A decision with its block (`blocked`), and the `blocked` event when this call started the block. */
+  #withBlock(member: Member, chosen: OpResult, decision: Decision): Decision {
+    const block = chosen.block;
+    if (block === undefined) return decision;
+    if (block.started) {
+      this.events.emit("blocked", {
+        limiter: member.resolved.entry.id,
+        key: member.resolved.key,
+        durationMs: block.leftMs,
+        count: block.count,
+      });
+    }
+    return { ...decision, blocked: true };
   }
 
   /**

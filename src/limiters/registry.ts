@@ -157,6 +157,8 @@ export class ResolvedKey {
     } else if (config.rate) {
       ops.push({ limiterId, key, params: config.rate, cost: storeCost(config.rate, cost) });
     }
+    // The block rides on the first rate op, and covers every rate op (`block.span`).
+    if (config.block !== undefined && ops.length > 0) ops[0] = { ...ops[0]!, block: config.block };
     if (config.concurrency)
       ops.push({ limiterId, key, params: config.concurrency, cost: 1, leaseId: randomUUID() });
     return ops;

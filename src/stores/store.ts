@@ -8,6 +8,7 @@
  * on reload starts fresh, while changing a limit or a rate keeps the usage so far.
  */
 
+import type { BlockReport, BlockSpec } from "../algorithms/block/decide.ts";
 import type { LimitParams } from "../algorithms/types.ts";
 
 /** Storage engines. */
@@ -25,6 +26,11 @@ export interface StoreOp {
   readonly cost: number;
   /** For concurrency: the id of the lease to grant. Required when `params.kind === "concurrency"`. */
   readonly leaseId?: string;
+  /**
+   * The limiter's block (`block`, `block_escalation`), on the first of its rate ops only: the store checks and
+   * starts the block of `(limiterId, key)` in the same atomic step as the limit (see `src/algorithms/block/`).
+   */
+  readonly block?: BlockSpec;
 }
 
 /** The outcome of one member (see `Outcome` in the algorithms for the meaning of each field). */
@@ -37,6 +43,11 @@ export interface OpResult {
   readonly waitMs: number;
   /** True when a remote store answered from its local over-limit cache, without a round trip. */
   readonly fromCache?: boolean;
+  /**
+   * On an op that carries a block (`StoreOp.block`), when the key is blocked: by a block this call ran into, or
+   * one its denial started. The result is then a denial whose `retryAfterMs` covers the time left in the block.
+   */
+  readonly block?: BlockReport;
 }
 
 /** The outcome of a whole decision. */

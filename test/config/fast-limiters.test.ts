@@ -13,6 +13,10 @@ const TABLES: Record<string, unknown>[] = [
   { algorithm: "fixed_window", limit: "9", window_seconds: 30 },
   { max_concurrent: 3, lease: "2m", timeout: 0 },
   { algorithm: "gcra", rate: "1/day" },
+  { rate: "10/s", block: "15m" },
+  { rate: "10/s", block_escalation: ["1m", "10m", 3600, "1d"], block_memory: "2d" },
+  { rate: "10/s", block_memory: 0, block_escalation: ["250ms"] },
+  { rate: "10/s", block: "1m", block_escalation: { factor: "2", max: "1d" } },
   {},
   // Each of these has an issue: the fast path must leave it to zod.
   { rate: 10 },
@@ -23,6 +27,15 @@ const TABLES: Record<string, unknown>[] = [
   { algorithm: "sliding", limit: 5, window: "5m" },
   { max_concurrent: 1.5 },
   { rate: "10/s", timeout: "forever" },
+  { rate: "10/s", block: "0s" },
+  { rate: "10/s", block: "25d" },
+  { rate: "10/s", block_escalation: [] },
+  { rate: "10/s", block_escalation: "1m" },
+  { rate: "10/s", block_escalation: ["1m", "later"] },
+  { rate: "10/s", block_escalation: Array.from({ length: 17 }, () => "1m") },
+  { rate: "10/s", block_escalation: ["1m"], block_memory: "-1s" },
+  { rate: "10/s", block: "1m", block_escalation: { factor: 0.5, max: "1d" } },
+  { rate: "10/s", block: "1m", block_escalation: { factor: 2, max: "1d", extra: 1 } },
 ];
 
 describe("parseLimiterFields", () => {

@@ -73,6 +73,7 @@ export function suiteRateSync(store: "memory" | "redis", redisUrl: string): Rate
       "fast:<ip>": { rate: "10/s", burst: 1 },
       "conc:<ip>": { max_concurrent: 1, lease: "30s" },
       "dead:<ip>": { store: "dead", rate: "10/s", on_store_error: "deny" },
+      "blocking:<ip>": { rate: "3/min", burst: 3, block: "5m" },
     },
   });
 }
@@ -190,6 +191,21 @@ export function defineAdapterSuite(harness: AdapterHarness, redis: StoreAvailabi
         // One unit short: it comes back in 6 s (10 per minute).
         expect(tooMuch.headers.get("retry-after")).toBe("6");
         expect((await send(server, "/x", { "x-cost": "6" })).status).toBe(200);
+      });
+
+      it("answers a blocked client 429 with the block's time left in Retry-After and RateLimit", async () => {
+        const { server } = await start({ key: "blocking:<ip>" });
+        for (let i = 0; i < 3; i++) expect((await send(server)).status).toBe(200);
+        // The denial starts a 5-minute block: longer than the bucket's own 20 s.
+        const started = await send(server);
+        expect(started.status).toBe(429);
+        expect(started.headers.get("retry-after")).toBe("300");
+        expect(started.headers.get("ratelimit")).toBe('"blocking:<ip>";r=0;t=300');
+        const during = await send(server);
+        expect(during.status).toBe(429);
+        expect(Number(during.headers.get("retry-after"))).toBeGreaterThan(240);
+        expect(Number(during.headers.get("retry-after"))).toBeLessThanOrEqual(300);
+        expect(during.headers.get("ratelimit")).toMatch(/^"blocking:<ip>";r=0;t=(2\d\d|300)$/);
       });
 
       it("refuses a cost above capacity without a Retry-After (no retry can succeed)", async () => {

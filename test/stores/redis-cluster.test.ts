@@ -143,6 +143,65 @@ describe.skipIf(!redis.available)("redis store on a Redis Cluster", () => {
     }
   }, 60_000);
 
+  it("a block holds under contention (4 processes × 64 in flight) and denies a composite across slots", async () => {
+    const store = {
+      engine: "redis",
+      cluster: true,
+      url: ports.map((p) => `redis://127.0.0.1:${p}`),
+      key_prefix: prefix,
+      timeout: "3s",
+    };
+    // A bucket that refills 100 units a second: only the block keeps the workers out.
+    const limiters = {
+      "blk:<id>": { rate: "100/s", burst: 3, block: "1h" },
+      "other:<id>": { rate: "1/h", burst: 5 },
+      "multi:<id>": {
+        limits: [
+          { rate: "1/h", burst: 10 },
+          { algorithm: "fixed_window", limit: 2, window: "3650d" },
+        ],
+        block: "1h",
+      },
+    };
+    const config = { stores: { s: store }, limiters };
+    const rs = RateSync.fromConfig(config);
+    try {
+      // A cost above the capacity is denied whatever the time: it starts the block without racing the refill.
+      expect(await rs.tryAcquire("blk:hot", { cost: 4 })).toMatchObject({ allowed: false, blocked: true });
+      expect(await admittedThroughFacade(4, { config, key: "blk:hot", total: 200, inFlight: 64 })).toBe(0);
+      expect((await rs.peek("blk:hot")).blockedForMs).toBeGreaterThan(3_000_000);
+      // A member in another slot is given back when the blocked one denies the composite.
+      let other = "other:y0";
+      for (
+        let i = 0;
+        hashSlot(stateKey(prefix, "other:<id>", other)) === hashSlot(stateKey(prefix, "blk:<id>", "blk:hot"));
+        i++
+      )
+        other = `other:y${i}`;
+      expect(await rs.tryAcquire([other, "blk:hot"])).toMatchObject({ allowed: false, blocked: true });
+      expect((await rs.peek(other)).remaining).toBe(5);
+      // Every limit of a key and its block are decided together even in a composite across slots: a denial by
+      // the second limit starts the block.
+      let apart = "other:z0";
+      for (
+        let i = 0;
+        hashSlot(stateKey(prefix, "other:<id>", apart)) ===
+        hashSlot(stateKey(prefix, "multi:<id>", "multi:k"));
+        i++
+      )
+        apart = `other:z${i}`;
+      expect((await rs.tryAcquire([apart, "multi:k"])).allowed).toBe(true);
+      expect((await rs.tryAcquire([apart, "multi:k"])).allowed).toBe(true);
+      expect(await rs.tryAcquire([apart, "multi:k"])).toMatchObject({ allowed: false, blocked: true });
+      expect((await rs.peek(apart)).remaining).toBe(3);
+      expect((await rs.tryAcquire("multi:k")).blocked).toBe(true);
+      await rs.reset("blk:hot");
+      expect((await rs.tryAcquire("blk:hot")).allowed).toBe(true);
+    } finally {
+      await rs.close();
+    }
+  }, 60_000);
+
   it("leases, renew, release and reset work on the cluster", async () => {
     const lease: StoreOp = {
       limiterId: "cl",

@@ -43,6 +43,23 @@ function paramsFingerprint(params: LimitParams): string {
 }
 
 /**
+ * A cached denial of a blocked key: the block goes on until the denial's deadline (its `retryAfterMs` was the
+ * time left in the block), reported as a block the call ran into.
+ */
+function blockedFromCache(result: OpResult, remainingMs: number): OpResult {
+  return {
+    allowed: false,
+    limit: result.limit,
+    remaining: 0,
+    resetAfterMs: remainingMs,
+    retryAfterMs: remainingMs,
+    waitMs: 0,
+    fromCache: true,
+    block: { started: false, count: result.block?.count ?? 1, leftMs: remainingMs },
+  };
+}
+
+/**
  * Remembers recent denials of single-member rate decisions, so a flood of calls that the store would deny is
  * denied locally without a round trip.
  *
@@ -116,7 +133,8 @@ export class OverLimitCache {
     }
     if (op.cost < denial.cost || remainingMs <= maxWaitMs) return undefined;
     // A literal rather than a spread: this is the whole cost of a cached denial, paid on every call of a flood.
-    const { limit, remaining, resetAfterMs } = denial.result;
+    const { limit, remaining, resetAfterMs, block } = denial.result;
+    if (block !== undefined) return blockedFromCache(denial.result, remainingMs);
     return {
       allowed: false,
       limit,

@@ -22,12 +22,20 @@
  * it is kept, and the cost of ordering is paid only by stores that are full.
  */
 
+import {
+  BLOCK_TAG,
+  type BlockSpec,
+  type BlockState,
+  blockLeftMs,
+  startBlock,
+} from "../../algorithms/block/decide.ts";
 import { releaseLease, renewLease } from "../../algorithms/concurrency/index.ts";
 import { decide, refund } from "../../algorithms/index.ts";
 import type { ConcurrencyState, Outcome } from "../../algorithms/types.ts";
 import { MAX_ENTRIES } from "../../config/bounds.ts";
 import { InvalidArgumentError, StoreError } from "../../errors.ts";
-import { decideComposite, outcomeOf, peekResult } from "../in-process.ts";
+import { blockedResult } from "../block-results.ts";
+import { decideComposite, outcomeOf, peekBlocked, peekResult, toResult } from "../in-process.ts";
 import { type BatchResult, type OpResult, type Store, type StoreOp, stateTag } from "../store.ts";
 
 /** Options of {@link MemoryStore}. */
@@ -221,6 +229,7 @@ export class MemoryStore implements Store {
 
   /** {@link decideNow} for one op, without the batch around its result. Throws what `decide` would reject with. */
   decideOneNow(op: StoreOp, maxWaitMs: number): OpResult {
+    if (op.block !== undefined) return this.#decide([op], maxWaitMs).results[0] as OpResult;
     this.#checkOpen();
     return this.#decideOne(op, maxWaitMs, this.#now());
   }
@@ -229,7 +238,10 @@ export class MemoryStore implements Store {
     try {
       this.#checkOpen();
       const now = this.#now();
-      return Promise.resolve(peekResult(op, this.#read(op.key, this.#prefixOf(op), now), now));
+      const result = peekResult(op, this.#read(op.key, this.#prefixOf(op), now), now);
+      if (op.block === undefined) return Promise.resolve(result);
+      const blockState = this.#read(op.key, this.#prefixFor(op.limiterId, BLOCK_TAG), now);
+      return Promise.resolve(peekBlocked(result, blockState, now));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -400,7 +412,9 @@ export class MemoryStore implements Store {
     const count = ops.length;
 
     if (count === 1) {
-      const outcome = this.#decideOne(ops[0] as StoreOp, maxWaitMs, now);
+      const op = ops[0] as StoreOp;
+      if (op.block !== undefined) return this.#decideBlocked(op, maxWaitMs, now);
+      const outcome = this.#decideOne(op, maxWaitMs, now);
       return { allowed: outcome.allowed, results: [outcome] };
     }
 
@@ -411,7 +425,31 @@ export class MemoryStore implements Store {
       same: (x, y) => x.prefix === y.prefix && x.key === y.key,
       read: (ref) => this.#read(ref.key, ref.prefix, now),
       write: (ref, state, ttlMs) => this.#write(ref.key, ref.prefix, state, ttlMs, now),
+      blockRefOf: (op) => ({ key: op.key, prefix: this.#prefixFor(op.limiterId, BLOCK_TAG) }),
     });
+  }
+
+  /**
+   * A lone op that carries a block: denied while its key's block runs, else decided as any lone op, and a
+   * denial starts the block (the rules of `decideComposite`, without the bookkeeping a composite needs).
+   */
+  #decideBlocked(op: StoreOp, maxWaitMs: number, now: number): BatchResult {
+    const spec = op.block as BlockSpec;
+    const blockPrefix = this.#prefixFor(op.limiterId, BLOCK_TAG);
+    const previous = this.#read(op.key, blockPrefix, now) as BlockState | undefined;
+    const leftMs = blockLeftMs(previous, now);
+    if (previous !== undefined && leftMs > 0) {
+      // What the op alone would say, not applied (as a composite reports a member of a refused call).
+      const alone = toResult(outcomeOf(op, this.#read(op.key, this.#prefixOf(op), now), now, maxWaitMs));
+      const report = { started: false, count: previous.count, leftMs };
+      return { allowed: false, results: [blockedResult(alone, report)] };
+    }
+    const outcome = this.#decideOne(op, maxWaitMs, now);
+    if (outcome.allowed) return { allowed: true, results: [outcome] };
+    const started = startBlock(spec, previous, now);
+    this.#write(op.key, blockPrefix, started.state, started.ttlMs, now);
+    const report = { started: true, count: started.state.count, leftMs: started.lengthMs };
+    return { allowed: false, results: [blockedResult(toResult(outcome), report)] };
   }
 
   /** One op decided and, when allowed, applied: the common case, without the bookkeeping a composite needs. */

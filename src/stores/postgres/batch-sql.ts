@@ -13,7 +13,8 @@
  * - calls are applied in arrival order, each on the state the earlier ones left: the batch equals the same calls
  *   one after the other at one instant;
  * - a call is all or nothing: a denied member leaves the state of every member of its call as it was;
- * - a denial writes nothing, and each changed row is written once, at the end.
+ * - a denial writes nothing — except a block it starts (`block`, `block_escalation`: the block op of the call,
+ *   see `src/algorithms/block/sql.ts`) — and each changed row is written once, at the end.
  *
  * The rate math is the text of `<table>_rate` (`rateBodySql`) spliced into the loop, and concurrency the step of
  * `src/algorithms/concurrency/sql.ts`: one encoding of each algorithm. Rate state is held in memory (arrays with
@@ -22,6 +23,12 @@
  * write the table; a composite holding one runs in a sub-block whose writes roll back when the call is denied.
  */
 
+import {
+  BLOCK_CHECK_SQL,
+  BLOCK_DECLARATIONS_SQL,
+  BLOCK_KIND,
+  blockStartSql,
+} from "../../algorithms/block/sql.ts";
 import { CONCURRENCY } from "../../algorithms/registry.ts";
 import { TIME_EPSILON_MS } from "../../algorithms/types.ts";
 import { DENIED_SQLSTATE, LOCK_SQLSTATE, rateBodySql } from "./functions-sql.ts";
@@ -35,7 +42,9 @@ export const DECIDE_BATCH_ARGUMENTS =
 /** One op of the batch (`x_j`) decided on the batch's state, its result stored at `r_*[x_j]`. */
 function opSql(t: string): string {
   return `x_r := b_row[x_j];
-      IF b_kind[x_j] = 'concurrency' THEN
+      IF b_kind[x_j] = '${BLOCK_KIND}' THEN
+        ${BLOCK_CHECK_SQL}
+      ELSIF b_kind[x_j] = 'concurrency' THEN
         p_limiter := d_limiter[x_r];
         p_key := d_key[x_r];
         p_tag := d_tag[x_r];
@@ -189,8 +198,9 @@ DECLARE
   v_min_exp timestamptz;
   v_max_exp timestamptz;
   v_new_exp timestamptz;
-  -- the variables of every algorithm's math (each algorithm's sql.ts)
+  -- the variables of every algorithm's math (each algorithm's sql.ts), and of blocks
 ${rateStepDeclarationsSql()}
+${BLOCK_DECLARATIONS_SQL}
 BEGIN
   IF x_n = 0 THEN
     RETURN;
@@ -288,6 +298,7 @@ BEGIN
       ${undoSql}
       END IF;
     END IF;
+    ${blockStartSql()}
   END LOOP;
 
   -- Every changed row written once, by one statement.

@@ -4,6 +4,8 @@
  * result rows become `OpResult`s. Keys and limiter ids only ever travel as bound parameters.
  */
 
+import { BLOCK_TAG } from "../../algorithms/block/decide.ts";
+import { BLOCK_KIND } from "../../algorithms/block/sql.ts";
 import { paramPair, stateTag } from "../../algorithms/registry.ts";
 import type { LimitParams } from "../../algorithms/types.ts";
 import type { OpResult, StoreOp } from "../store.ts";
@@ -119,6 +121,25 @@ export function toCallArrays(
     for (const op of call.ops) {
       const limiter = encodeText(op.limiterId);
       const key = encodeText(op.key);
+      if (op.block !== undefined) {
+        // The block op, right before the op that carries the block (see `src/algorithms/block/sql.ts`).
+        const id = `${limiter}\u0000${key}\u0000${BLOCK_TAG}`;
+        let row = index.get(id);
+        if (row === undefined) {
+          row = limiters.length + 1;
+          index.set(id, row);
+          limiters.push(limiter);
+          keys.push(key);
+          tags.push(BLOCK_TAG);
+        }
+        numbers.push(i + 1);
+        rows.push(row);
+        kinds.push(BLOCK_KIND);
+        a.push(op.block.memoryMs);
+        b.push(op.block.span);
+        costs.push(0);
+        leases.push(op.block.durationsMs.join(","));
+      }
       const tag = stateTag(op.params);
       // Encoded text holds no NUL, so NUL separates the parts unambiguously.
       const id = `${limiter}\u0000${key}\u0000${tag}`;

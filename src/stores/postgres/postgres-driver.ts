@@ -7,9 +7,11 @@
  * replaced: a black-holed link leaves sockets that look open but never answer.
  */
 
+import { BLOCK_TAG } from "../../algorithms/block/decide.ts";
 import type { PostgresStoreConfig } from "../../config/types.ts";
 import { StoreError } from "../../errors.ts";
 import { TurnBatcher, type TurnBatcherStats } from "../batching/turn-batcher.ts";
+import { blockedResult, foldBlockResults, hasBlock, wireOpCount } from "../block-results.ts";
 import { withTimeout } from "../guard/deadline.ts";
 import type { GuardedCalls, StoreDriver, StoreTimes } from "../guard/store-driver.ts";
 import type { BatchResult, OpResult, StoreOp } from "../store.ts";
@@ -190,9 +192,11 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
       },
       (late) => this.#undoLate(ops, late),
     );
-    const timed = this.#toTimed(rows, ops.length, "decide");
+    const timed = this.#toTimed(rows, wireOpCount(ops), "decide");
     times?.push(timed.nowMs);
-    return timed.batch;
+    // Each block op's row goes into the op that carries the block.
+    if (!hasBlock(ops)) return timed.batch;
+    return { allowed: timed.batch.allowed, results: foldBlockResults(ops, timed.batch.results) };
   }
 
   async peek(op: StoreOp, times: StoreTimes | undefined): Promise<OpResult> {
@@ -201,7 +205,23 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
     const result = timed.batch.results[0];
     if (result === undefined) throw new StoreError(this.#calls.storeId, "peek returned no row");
     times?.push(timed.nowMs);
-    return result;
+    return op.block === undefined ? result : this.#withBlock(op, result);
+  }
+
+  /**
+   * A peek's result with the key's block, read from its row (`tat` = its end, `used` = the count) on the store's
+   * clock: denied, nothing left, the time left as the retry, while the block runs.
+   */
+  async #withBlock(op: StoreOp, result: OpResult): Promise<OpResult> {
+    const text = `SELECT s.tat, s.used, (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms
+  FROM ${this.#names.table} AS s
+ WHERE s.limiter_id = $1::text AND s.key = $2::text AND s.tag = '${BLOCK_TAG}' AND s.lease_id = ''`;
+    const rows = await this.#query("peek", text, [encodeText(op.limiterId), encodeText(op.key)]);
+    const row = rows[0] as { tat: number | null; used: number | null; now_ms: number } | undefined;
+    if (row?.tat == null) return result;
+    const leftMs = row.tat - row.now_ms;
+    if (!(leftMs > 0)) return result;
+    return blockedResult(result, { started: false, count: row.used ?? 1, leftMs });
   }
 
   async refund(ops: readonly StoreOp[], times: StoreTimes | undefined): Promise<void> {
@@ -287,7 +307,12 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
   ): Promise<RowsWithCount> {
     const sql = await this.#pool.get();
     const single = ops.length === 1 ? ops[0] : undefined;
-    if (this.#lean && single !== undefined && single.params.kind !== "concurrency") {
+    if (
+      this.#lean &&
+      single !== undefined &&
+      single.params.kind !== "concurrency" &&
+      single.block === undefined
+    ) {
       const oneParams = [...toOneOpParams(single), maxWaitMs, peek];
       const plain = peek ? undefined : this.#plainSql.get(single.params.kind);
       if (plain === undefined) return this.#execute(sql, this.#decideOneSql, oneParams, signal);
@@ -324,17 +349,18 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
     });
     const rows = (await query) as unknown as readonly unknown[];
     let expected = 0;
-    for (const call of live) expected += call.ops.length;
+    for (const call of live) expected += wireOpCount(call.ops);
     if (rows.length !== expected) {
       throw new Error(`the batch function returned ${rows.length} rows for ${expected} members`);
     }
     const replies = new Map<DecideCall, RowsWithCount>();
     let at = 0;
     for (const call of live) {
-      const slice = rows.slice(at, at + call.ops.length) as unknown[] & { count: number };
+      const count = wireOpCount(call.ops);
+      const slice = rows.slice(at, at + count) as unknown[] & { count: number };
       slice.count = slice.length;
       replies.set(call, slice);
-      at += call.ops.length;
+      at += count;
     }
     return calls.map((call) => replies.get(call) ?? gaveUp);
   }
@@ -347,7 +373,7 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
   #undoLate(ops: readonly StoreOp[], rows: RowsWithCount): void {
     let allowed: boolean;
     try {
-      allowed = decodeRows(rows, ops.length).batch.allowed;
+      allowed = decodeRows(rows, wireOpCount(ops)).batch.allowed;
     } catch {
       return;
     }

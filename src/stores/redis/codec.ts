@@ -5,9 +5,12 @@
  * as Redis integers (whole numbers) or as exact text (`%.17g`, `inf`).
  */
 
+import { BLOCK_TAG } from "../../algorithms/block/decide.ts";
+import { BLOCK_KIND_CODE } from "../../algorithms/block/lua.ts";
 import { ALGORITHMS, kindCode, paramPair, stateTag } from "../../algorithms/registry.ts";
 import type { LimitParams } from "../../algorithms/types.ts";
 import { InvalidArgumentError } from "../../errors.ts";
+import { wireOpCount } from "../block-results.ts";
 import type { OpResult, StoreOp } from "../store.ts";
 import { leaseKey, stateKey } from "./keys.ts";
 import type { LeanKindCode } from "./lua.ts";
@@ -40,9 +43,28 @@ export function keyOfOp(prefix: string, op: StoreOp): string {
 }
 
 /**
+ * The block op of an op that carries a block (see `src/algorithms/block/lua.ts`), sent right before it: its key
+ * (the rate state hash) and its six values.
+ */
+function pushBlockOp(prefix: string, op: StoreOp, keys: string[], args: string[]): void {
+  const block = op.block;
+  if (block === undefined) return;
+  keys.push(stateKey(prefix, op.limiterId, op.key));
+  args.push(
+    BLOCK_KIND_CODE,
+    BLOCK_TAG,
+    String(block.memoryMs),
+    String(block.span),
+    "0",
+    block.durationsMs.map(String).join(","),
+  );
+}
+
+/**
  * Encodes ops for the peek and refund scripts.
  *
  * @param needLeaseIds False for peeks: looking at a lease set takes no lease, so it needs no id.
+ * @param withBlocks True for peeks: each block goes as a block op before its op (a refund leaves blocks alone).
  * @throws InvalidArgumentError when a concurrency op that takes a lease has no lease id.
  */
 export function encodeOps(
@@ -50,13 +72,15 @@ export function encodeOps(
   ops: readonly StoreOp[],
   maxWaitMs: number,
   needLeaseIds = true,
+  withBlocks = false,
 ): ScriptCall {
   const keys: string[] = [];
-  const args: string[] = [String(maxWaitMs), String(ops.length)];
+  const args: string[] = [String(maxWaitMs), String(withBlocks ? wireOpCount(ops) : ops.length)];
   for (const op of ops) {
     if (needLeaseIds && op.params.kind === "concurrency" && (op.leaseId === undefined || op.leaseId === "")) {
       throw new InvalidArgumentError(`A concurrency op on ${JSON.stringify(op.key)} needs a leaseId`);
     }
+    if (withBlocks) pushBlockOp(prefix, op, keys, args);
     keys.push(keyOfOp(prefix, op));
     const [p1, p2] = paramsArgs(op.params);
     args.push(kindCode(op.params), stateTag(op.params), p1, p2, String(op.cost), op.leaseId ?? "");
@@ -78,12 +102,13 @@ export function encodeCall(
   deadline: string,
 ): ScriptCall {
   const keys: string[] = [];
-  const args: string[] = [String(ops.length), String(maxWaitMs), deadline];
+  const args: string[] = [String(wireOpCount(ops)), String(maxWaitMs), deadline];
   for (const op of ops) {
     const { params } = op;
     if (params.kind === "concurrency" && (op.leaseId === undefined || op.leaseId === "")) {
       throw new InvalidArgumentError(`A concurrency op on ${JSON.stringify(op.key)} needs a leaseId`);
     }
+    if (op.block !== undefined) pushBlockOp(prefix, op, keys, args);
     keys.push(keyOfOp(prefix, op));
     const [p1, p2] = paramsArgs(params);
     args.push(kindCode(params), stateTag(params), p1, p2, String(op.cost), op.leaseId ?? "");

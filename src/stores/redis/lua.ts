@@ -19,6 +19,9 @@
  * - Lean decide scripts (`LEAN_DECIDE_SCRIPTS`, one per rate algorithm; used for a lone decision of exactly one
  *   op that is not a concurrency op): `KEYS[1]` = the state hash, `ARGV` = state tag, p1, p2, cost, maxWaitMs,
  *   deadline. The algorithm is chosen by the script, so it is not sent; there is no op count and no lease id.
+ * - A limiter's block (`block`, `block_escalation`) travels as one more op of the call, kind `bk`, right before
+ *   the rate op it rides on, on the same hash (see `src/algorithms/block/lua.ts`); peeks send it too, refunds
+ *   do not. Only the batch script knows it (such a call has two keys, so it never takes a lean script).
  * - A decision and a peek reply `[nowMs, allAllowed, (allowed, limit, remaining, resetAfterMs, retryAfterMs,
  *   waitMs) per op]`. Whole numbers below 1e15 go back as Redis integers (no string to format); others as
  *   strings (`%.17g`, `inf`), since a Lua number returned as-is would be truncated to an integer. `codec.ts`
@@ -31,6 +34,7 @@
  * `lua.ts` (`src/algorithms/<name>/lua.ts`) gives its field's format.
  */
 
+import { BLOCK_CHECK_LUA, BLOCK_KIND_CODE, BLOCK_START_LUA } from "../../algorithms/block/lua.ts";
 import type { ALGORITHMS } from "../../algorithms/registry.ts";
 import { ALGORITHM_SPECS, CONCURRENCY } from "../../algorithms/registry.ts";
 import type { Algorithm } from "../../algorithms/types.ts";
@@ -172,9 +176,10 @@ local function result(allowed, limit, remaining, resetAfter, retryAfter, wait, n
            retryAfter = retryAfter, wait = wait, newState = newState, ttl = ttl }
 end
 
-${CONCURRENCY.lua}
+${CONCURRENCY.lua}${BLOCK_CHECK_LUA}
 local function decideOp(key, o, maxWait)
   if o.kind == '${CONCURRENCY.code}' then return concurrency(key, o) end
+  if o.kind == '${BLOCK_KIND_CODE}' then return blockCheck(key, o) end
   local state = readField(key, o.tag)
 ${DECIDE_DISPATCH}  error('unknown kind ' .. tostring(o.kind))
 end
@@ -209,7 +214,7 @@ local GROWING = { ${ALGORITHM_SPECS.filter((spec) => spec.lua.ttl === "growing")
  * writes start empty for every call: a call sees earlier calls of the batch through Redis itself, since each
  * call applies its writes before the next one is decided.
  */
-export const BATCH_DECIDE_SCRIPT = `${PRELUDE}${RATE_TABLES}
+export const BATCH_DECIDE_SCRIPT = `${PRELUDE}${RATE_TABLES}${BLOCK_START_LUA}
 -- The arguments come packed in ARGV[1], each followed by a space (see encodeBatch): unpacked into ARGV in
 -- place, so the code below (and readOp) reads them as if sent one by one.
 do
@@ -270,10 +275,23 @@ local function decideMany(keyBase, base, n, maxWait)
       local key, o, d = KEYS[keyBase + i], decisions[i].o, decisions[i].d
       if o.kind == '${CONCURRENCY.code}' then
         redis.call('ZADD', key, d.newState, o.lease)
-      else
+        extendTtl(key, d.ttl)
+      elseif o.kind ~= '${BLOCK_KIND_CODE}' then
         redis.call('HSET', key, o.tag, d.newState)
+        extendTtl(key, d.ttl)
       end
-      extendTtl(key, d.ttl)
+    end
+  else
+    -- Denied: a block op whose key was not blocked starts its block when a rate op it covers denied.
+    for i = 1, n do
+      local o, d = decisions[i].o, decisions[i].d
+      if o.kind == '${BLOCK_KIND_CODE}' and d.allowed then
+        local denied = false
+        for j = i + 1, math.min(n, i + o.p2) do
+          if not decisions[j].d.allowed then denied = true end
+        end
+        if denied then blockStart(KEYS[keyBase + i], o, d) end
+      end
     end
   end
   local out = { nowText, all and 1 or 0 }

@@ -13,6 +13,7 @@
 import type { RedisStoreConfig } from "../../config/types.ts";
 import { StoreError } from "../../errors.ts";
 import { sumBatcherStats, TurnBatcher, type TurnBatcherStats } from "../batching/turn-batcher.ts";
+import { foldBlockResults, hasBlock, wireOpCount } from "../block-results.ts";
 import type { StoreClock } from "../guard/store-clock.ts";
 import type { GuardedCalls, StoreDriver, StoreTimes } from "../guard/store-driver.ts";
 import type { BatchResult, OpResult, StoreOp } from "../store.ts";
@@ -99,10 +100,10 @@ export class RedisDriver implements StoreDriver {
   }
 
   async peek(op: StoreOp, times: StoreTimes | undefined): Promise<OpResult> {
-    const { keys, args } = encodeOps(this.#prefix, [op], 0, false);
+    const { keys, args } = encodeOps(this.#prefix, [op], 0, false, true);
     const reply = await this.#calls.run("peek", () => this.#connected.peek(keys, args));
-    const decoded = this.#decode(reply, 1, "peek");
-    const result = decoded.results[0];
+    const decoded = this.#decode(reply, wireOpCount([op]), "peek");
+    const result = op.block === undefined ? decoded.results[0] : foldBlockResults([op], decoded.results)[0];
     if (result === undefined) throw new StoreError(this.#calls.storeId, "peek returned no result");
     times?.push(decoded.storeNowMs);
     return result;
@@ -233,7 +234,7 @@ export class RedisDriver implements StoreDriver {
       clock.observe(refusedAt, clock.now());
       reply = await this.#sendDecide(ops, maxWaitMs, clock, localDeadline, part);
     }
-    return this.#toBatch(reply, ops.length, times, clock);
+    return this.#toBatch(reply, ops, times, clock);
   }
 
   /**
@@ -288,7 +289,12 @@ export class RedisDriver implements StoreDriver {
    * Decodes a decide reply for `count` ops, recording its store time in `times` when given and in the clock
    * estimate. A reply saying the call reached Redis past its deadline (nothing applied) is a store error.
    */
-  #toBatch(reply: unknown, count: number, times: StoreTimes | undefined, clock: StoreClock): BatchResult {
+  #toBatch(
+    reply: unknown,
+    ops: readonly StoreOp[],
+    times: StoreTimes | undefined,
+    clock: StoreClock,
+  ): BatchResult {
     const late = pastDeadlineTime(reply);
     if (late !== undefined) {
       clock.observe(late, clock.now());
@@ -300,10 +306,12 @@ export class RedisDriver implements StoreDriver {
         "decide",
       );
     }
-    const decoded = this.#decode(reply, count, "decide");
+    const decoded = this.#decode(reply, wireOpCount(ops), "decide");
     clock.observe(decoded.storeNowMs, clock.now());
     times?.push(decoded.storeNowMs);
-    return { allowed: decoded.allAllowed, results: decoded.results };
+    // Each block op's reply goes into the op that carries the block.
+    const results = hasBlock(ops) ? foldBlockResults(ops, decoded.results) : decoded.results;
+    return { allowed: decoded.allAllowed, results };
   }
 
   /**
@@ -318,7 +326,7 @@ export class RedisDriver implements StoreDriver {
     }
     let allowed: boolean;
     try {
-      const decoded = decodeReply(reply, ops.length);
+      const decoded = decodeReply(reply, wireOpCount(ops));
       clock.observe(decoded.storeNowMs, clock.now());
       allowed = decoded.allAllowed;
     } catch {
@@ -335,8 +343,9 @@ export class RedisDriver implements StoreDriver {
   }
 
   /**
-   * Cluster fallback: decide member by member; when one denies, refund those that passed and report what the
-   * remaining members would have said (peeked, consuming nothing).
+   * Cluster fallback: decide slot by slot (each run of consecutive members on one slot in one script, all or
+   * nothing); when one run denies, refund those that passed and report what the remaining members would have
+   * said (peeked, consuming nothing).
    */
   async #decideMemberByMember(
     ops: readonly StoreOp[],
@@ -344,24 +353,29 @@ export class RedisDriver implements StoreDriver {
     times: StoreTimes | undefined,
   ): Promise<BatchResult> {
     const results: OpResult[] = [];
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i] as StoreOp;
+    // Ops in a row on one slot (every limit of a key, and the block that covers them) go in one script.
+    for (let i = 0; i < ops.length; ) {
+      const slot = hashSlot(keyOfOp(this.#prefix, ops[i] as StoreOp));
+      let end = i + 1;
+      while (end < ops.length && hashSlot(keyOfOp(this.#prefix, ops[end] as StoreOp)) === slot) end++;
+      const group = ops.slice(i, end);
       let batch: BatchResult;
       try {
-        batch = await this.#decideInOneScript([op], maxWaitMs, times);
+        batch = await this.#decideInOneScript(group, maxWaitMs, times);
       } catch (error) {
         // The call fails as a whole: the members that passed must not stay consumed.
         await this.#refundPassed(ops.slice(0, i)).catch(() => {});
         throw error;
       }
-      const result = batch.results[0];
-      if (result === undefined) throw new StoreError(this.#calls.storeId, "decide returned no result");
-      results.push(result);
-      if (!result.allowed) {
+      if (batch.results.length !== group.length)
+        throw new StoreError(this.#calls.storeId, "decide returned no result");
+      results.push(...batch.results);
+      if (!batch.allowed) {
         await this.#refundPassed(ops.slice(0, i));
-        for (const other of ops.slice(i + 1)) results.push(await this.peek(other, undefined));
+        for (const other of ops.slice(end)) results.push(await this.peek(other, undefined));
         return { allowed: false, results };
       }
+      i = end;
     }
     return { allowed: true, results };
   }

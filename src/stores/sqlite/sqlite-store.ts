@@ -32,6 +32,7 @@
  * deleted in the background in small batches.
  */
 
+import { BLOCK_TAG } from "../../algorithms/block/decide.ts";
 import { releaseLease, renewLease } from "../../algorithms/concurrency/index.ts";
 import { decide, refund } from "../../algorithms/index.ts";
 import { CONCURRENCY } from "../../algorithms/registry.ts";
@@ -41,7 +42,7 @@ import { StoreError, StoreUnavailableError } from "../../errors.ts";
 import { type BreakerState, CircuitBreaker, type CircuitBreakerOptions } from "../guard/breaker.ts";
 import { toStoreError } from "../guard/store-error.ts";
 import { validateCosts, validateDecision, validateLeaseMs } from "../guard/validate-ops.ts";
-import { decideComposite, outcomeOf, peekResult, toResult } from "../in-process.ts";
+import { decideComposite, outcomeOf, peekBlocked, peekResult, toResult } from "../in-process.ts";
 import { encodeText } from "../postgres/codec.ts";
 import { type BatchResult, type OpResult, type Store, type StoreOp, stateTag } from "../store.ts";
 import { decodeState, encodeState } from "./codec.ts";
@@ -472,7 +473,7 @@ export class SqliteStore implements Store {
     // Read after BEGIN IMMEDIATE took the lock: see the module comment on the clock.
     const now = this.#now();
     const count = ops.length;
-    if (count === 1) {
+    if (count === 1 && (ops[0] as StoreOp).block === undefined) {
       const op = ops[0] as StoreOp;
       const member = memberOf(op);
       const outcome = outcomeOf(op, c.read(member, now), now, maxWaitMs);
@@ -485,11 +486,14 @@ export class SqliteStore implements Store {
       same: (x, y) => x.tag === y.tag && x.key === y.key && x.limiterId === y.limiterId,
       read: (member) => c.read(member, now),
       write: (member, state, ttlMs) => c.write(member, state, ttlMs, now),
+      blockRefOf: (op) => ({ limiterId: op.limiterId, key: op.key, tag: BLOCK_TAG }),
     });
   }
 
   #peek(c: Connection, op: StoreOp, now: number): OpResult {
-    return peekResult(op, c.read(memberOf(op), now), now);
+    const result = peekResult(op, c.read(memberOf(op), now), now);
+    if (op.block === undefined) return result;
+    return peekBlocked(result, c.read({ limiterId: op.limiterId, key: op.key, tag: BLOCK_TAG }, now), now);
   }
 
   /**
