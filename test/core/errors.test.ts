@@ -71,11 +71,12 @@ engine = "memory"
 [stores.broken]
 engine = "memory"
 
+# A bucket, not a fixed window: a window's retry hint shrinks to nothing at its end, so an acquire near the end
+# of a minute would wait and pass instead of being refused.
 [limiters.one]
 store = "mem"
-algorithm = "fixed_window"
-limit = 1
-window = "1m"
+rate = "1/m"
+burst = 1
 
 [limiters.closed]
 store = "broken"
