@@ -34,6 +34,7 @@ import { Acquirer } from "../wait/acquirer.ts";
 import { type Listener, TypedEmitter } from "./events.ts";
 import { copyCounters, type LimiterCounters, type MetricsSnapshot } from "./metrics.ts";
 import { Notices } from "./notices.ts";
+import { refundMembers } from "./refund.ts";
 import type {
   AcquireOptions,
   ConfigProvider,
@@ -62,6 +63,8 @@ export interface LimiterHandle {
   run<T>(fn: () => T | Promise<T>, options?: AcquireOptions): Promise<T>;
   peek(): Promise<LimiterState>;
   reset(): Promise<void>;
+  /** Gives back units the key consumed; see {@link RateSync.refund}. */
+  refund(units: number): Promise<void>;
 }
 
 /** Options of `rs.configure(id, definition, options)`. */
@@ -346,6 +349,30 @@ export class RateSync {
     };
   }
 
+  /**
+   * Gives back `units` a key consumed, for code that learns the actual cost after the work and has no decision
+   * at hand (e.g. an LLM call asked for `cost: 1000` tokens and used 300: `rs.refund(key, 700)`). Applied
+   * atomically on the key's store, by the algorithm's own refund: never below an empty state (a fixed window's
+   * count stops at 0, a bucket at full), and only to the current window (units counted in a window that has
+   * already ended are forgotten anyway). On a limiter with several limits (`limits = [...]`) every limit gets
+   * the units back; a composite (an array of keys) refunds each member. A concurrency limit is left alone (a
+   * slot is given back by releasing its lease). A key decided by `[lists]` has nothing to give back.
+   *
+   * @throws InvalidArgumentError when `units` is not a positive finite number; a StoreError when the store
+   *   fails (nothing is retried: a lost refund only errs on the safe side, fewer calls admitted).
+   * @example
+   * ```ts
+   * const estimate = 1000;
+   * await rs.acquire("llm:tokens", { cost: estimate });
+   * const used = await callModel();
+   * if (used < estimate) await rs.refund("llm:tokens", estimate - used);
+   * ```
+   */
+  async refund(key: KeyInput, units: number): Promise<void> {
+    this.#assertOpen();
+    await refundMembers(this.#members(key, units), units, (id) => this.#stores.store(id));
+  }
+
   /** Forgets a key's usage (and its leases): it starts fresh. */
   async reset(key: string): Promise<void> {
     this.#assertOpen();
@@ -438,6 +465,7 @@ export class RateSync {
       run: (fn, options) => this.run(key, fn, options),
       peek: () => this.peek(key),
       reset: () => this.reset(key),
+      refund: (units) => this.refund(key, units),
     };
   }
 
