@@ -102,6 +102,9 @@ function instance(backend: Backend): RateSync {
         "tb:<id>": bucket(10),
         "multi:<id>": { limits: [bucket(10), window(6)] },
         "slots:<id>": { max_concurrent: 1, lease: "1h" },
+        "log:<id>": { algorithm: "sliding_window", limit: 10, window: "1h" },
+        "counter:<id>": { algorithm: "sliding_window_counter", limit: 10, window: "3650d" },
+        "leaky:<id>": { algorithm: "leaky_bucket", rate: "1/h", burst: 10 },
       },
     },
     { quiet: true },
@@ -142,6 +145,43 @@ describe.each(backends)("refund on the $name store", (backend) => {
       await handle.refund(50);
       expect((await handle.peek()).remaining).toBe(10);
       expect((await handle.tryAcquire({ cost: 11 })).allowed).toBe(false);
+    } finally {
+      await rs.close();
+    }
+  });
+
+  it.each(["log", "counter"])(
+    "gives back units on the %s algorithm, never beyond an empty state",
+    async (algo) => {
+      const rs = instance(backend);
+      try {
+        const key = `${algo}:1`;
+        expect((await rs.tryAcquire(key, { cost: 5 })).allowed).toBe(true);
+        expect((await rs.tryAcquire(key, { cost: 3 })).allowed).toBe(true);
+        expect((await rs.tryAcquire(key, { cost: 3 })).allowed).toBe(false);
+        // Not the cost of any one call: taken off the newest entries of a log.
+        await rs.refund(key, 4);
+        expect((await rs.tryAcquire(key, { cost: 7 })).allowed).toBe(false);
+        expect((await rs.tryAcquire(key, { cost: 6 })).allowed).toBe(true);
+        await rs.refund(key, 100);
+        expect((await rs.tryAcquire(key, { cost: 11 })).allowed).toBe(false);
+        expect((await rs.tryAcquire(key, { cost: 10 })).allowed).toBe(true);
+      } finally {
+        await rs.close();
+      }
+    },
+  );
+
+  it("gives back queue room on a leaky bucket, never beyond an empty queue", async () => {
+    const rs = instance(backend);
+    try {
+      expect((await rs.tryAcquire("leaky:1", { cost: 6 })).remaining).toBe(4);
+      await rs.refund("leaky:1", 4);
+      expect((await rs.peek("leaky:1")).remaining).toBe(8);
+      await rs.refund("leaky:1", 100);
+      expect((await rs.peek("leaky:1")).remaining).toBe(10);
+      // An empty queue again: a strict-rate `tryAcquire` goes through.
+      expect((await rs.tryAcquire("leaky:1", { cost: 10 })).allowed).toBe(true);
     } finally {
       await rs.close();
     }
