@@ -34,7 +34,7 @@ import { Acquirer } from "../wait/acquirer.ts";
 import { type Listener, TypedEmitter } from "./events.ts";
 import { copyCounters, type LimiterCounters, type MetricsSnapshot } from "./metrics.ts";
 import { Notices } from "./notices.ts";
-import { refundMembers } from "./refund.ts";
+import { type RunOptions, refundMembers, unusedUnits } from "./refund.ts";
 import type {
   AcquireOptions,
   ConfigProvider,
@@ -60,7 +60,7 @@ export interface LimiterHandle {
   /** `tryAcquire`, answered without a promise; see {@link RateSync.tryAcquireSync}. */
   tryAcquireSync(options?: TryAcquireOptions): Decision;
   acquire(options?: AcquireOptions): Promise<Lease>;
-  run<T>(fn: () => T | Promise<T>, options?: AcquireOptions): Promise<T>;
+  run<T>(fn: () => T | Promise<T>, options?: RunOptions<T>): Promise<T>;
   peek(): Promise<LimiterState>;
   reset(): Promise<void>;
   /** Gives back units the key consumed; see {@link RateSync.refund}. */
@@ -277,14 +277,33 @@ export class RateSync {
     return this.#acquirer.acquire(this.#members(key, options.cost, options.ip), options, started);
   }
 
-  /** Acquires, runs `fn`, and releases whatever `fn` does (`acquire` + `release`). */
-  async run<T>(key: KeyInput, fn: () => T | Promise<T>, options: AcquireOptions = {}): Promise<T> {
+  /**
+   * Acquires, runs `fn`, and releases whatever `fn` does (`acquire` + `release`). With `actualCost`, the units
+   * the work really used are read from its result and what the acquired `cost` over-counted is refunded (see
+   * {@link RunOptions.actualCost}).
+   */
+  async run<T>(key: KeyInput, fn: () => T | Promise<T>, options: RunOptions<T> = {}): Promise<T> {
+    const members =
+      options.actualCost === undefined ? undefined : this.#members(key, options.cost, options.ip);
     const lease = await this.acquire(key, options);
+    let result: T;
     try {
-      return await fn();
+      result = await fn();
     } finally {
       await lease.release();
     }
+    if (members !== undefined) {
+      const unused = unusedUnits(members[0]!.cost, options.actualCost!(result));
+      if (unused > 0) {
+        await refundMembers(
+          members,
+          unused,
+          (id) => this.#stores.store(id),
+          (store, limiter, error) => this.#events.emit("storeError", { store, limiter, error }),
+        );
+      }
+    }
+    return result;
   }
 
   /** The state of a key as of now; consumes nothing. */

@@ -219,6 +219,46 @@ describe.each(backends)("refund on the $name store", (backend) => {
     }
   });
 
+  it("run with actualCost refunds what the work did not use, on every limit, and charges no excess", async () => {
+    const rs = instance(backend);
+    try {
+      const used = await rs.run("multi:2", async () => ({ tokens: 2 }), {
+        cost: 5,
+        actualCost: (r) => r.tokens,
+      });
+      expect(used).toEqual({ tokens: 2 });
+      expect((await rs.peek("multi:2")).limits!.map((l) => l.remaining)).toEqual([8, 4]);
+      // Through a handle, and more than the estimate: only the estimate stays counted.
+      await rs.limiter("multi:2").run(() => 9, { cost: 3, actualCost: (n) => n });
+      expect((await rs.peek("multi:2")).limits!.map((l) => l.remaining)).toEqual([5, 1]);
+      // A work that throws refunds nothing and `actualCost` is not asked.
+      let asked = false;
+      await expect(
+        rs.run(
+          "win:4",
+          () => {
+            throw new Error("boom");
+          },
+          {
+            cost: 4,
+            actualCost: () => {
+              asked = true;
+              return 0;
+            },
+          },
+        ),
+      ).rejects.toThrow("boom");
+      expect(asked).toBe(false);
+      expect((await rs.peek("win:4")).remaining).toBe(6);
+      // A bad actual cost is named.
+      await expect(rs.run("win:4", () => "x", { cost: 1, actualCost: () => Number.NaN })).rejects.toThrow(
+        /actualCost/,
+      );
+    } finally {
+      await rs.close();
+    }
+  });
+
   it("refuses units that are not a positive finite number, and unknown keys", async () => {
     const rs = instance(backend);
     try {
