@@ -55,6 +55,7 @@ export {
   type TemplatePlaceholders,
 } from "./core/rate-limited.ts";
 export { type ConfigureOptions, type KeyInput, type LimiterHandle, RateSync } from "./core/rate-sync.ts";
+export type { RunOptions } from "./core/refund.ts";
 export type {
   AcquireOptions,
   BlockedEvent,

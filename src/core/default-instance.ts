@@ -10,6 +10,7 @@
 
 import type { NoticeOptions } from "./notices.ts";
 import { type KeyInput, RateSync } from "./rate-sync.ts";
+import type { RunOptions } from "./refund.ts";
 import type { AcquireOptions, Decision, Lease, LimiterState, TryAcquireOptions } from "./types.ts";
 
 /** Options of the module-level {@link configure}: how the default instance loads, watches and reports. */
@@ -112,7 +113,7 @@ export async function acquire(key: KeyInput, options?: AcquireOptions): Promise<
 }
 
 /** `run` on the default instance. */
-export async function run<T>(key: KeyInput, fn: () => T | Promise<T>, options?: AcquireOptions): Promise<T> {
+export async function run<T>(key: KeyInput, fn: () => T | Promise<T>, options?: RunOptions<T>): Promise<T> {
   return (await getRateSync()).run(key, fn, options);
 }
 

@@ -34,6 +34,7 @@ import { Acquirer } from "../wait/acquirer.ts";
 import { type Listener, TypedEmitter } from "./events.ts";
 import { copyCounters, createCounters, type LimiterCounters, type MetricsSnapshot } from "./metrics.ts";
 import { Notices } from "./notices.ts";
+import { type RunOptions, refundMembers, unusedUnits } from "./refund.ts";
 import type {
   AcquireOptions,
   ConfigProvider,
@@ -59,9 +60,11 @@ export interface LimiterHandle {
   /** `tryAcquire`, answered without a promise; see {@link RateSync.tryAcquireSync}. */
   tryAcquireSync(options?: TryAcquireOptions): Decision;
   acquire(options?: AcquireOptions): Promise<Lease>;
-  run<T>(fn: () => T | Promise<T>, options?: AcquireOptions): Promise<T>;
+  run<T>(fn: () => T | Promise<T>, options?: RunOptions<T>): Promise<T>;
   peek(): Promise<LimiterState>;
   reset(): Promise<void>;
+  /** Gives back units the key consumed; see {@link RateSync.refund}. */
+  refund(units: number): Promise<void>;
 }
 
 /** Options of `rs.configure(id, definition, options)`. */
@@ -274,14 +277,33 @@ export class RateSync {
     return this.#acquirer.acquire(this.#members(key, options.cost, options.ip), options, started);
   }
 
-  /** Acquires, runs `fn`, and releases whatever `fn` does (`acquire` + `release`). */
-  async run<T>(key: KeyInput, fn: () => T | Promise<T>, options: AcquireOptions = {}): Promise<T> {
+  /**
+   * Acquires, runs `fn`, and releases whatever `fn` does (`acquire` + `release`). With `actualCost`, the units
+   * the work really used are read from its result and what the acquired `cost` over-counted is refunded (see
+   * {@link RunOptions.actualCost}).
+   */
+  async run<T>(key: KeyInput, fn: () => T | Promise<T>, options: RunOptions<T> = {}): Promise<T> {
+    const members =
+      options.actualCost === undefined ? undefined : this.#members(key, options.cost, options.ip);
     const lease = await this.acquire(key, options);
+    let result: T;
     try {
-      return await fn();
+      result = await fn();
     } finally {
       await lease.release();
     }
+    if (members !== undefined) {
+      const unused = unusedUnits(members[0]!.cost, options.actualCost!(result));
+      if (unused > 0) {
+        await refundMembers(
+          members,
+          unused,
+          (id) => this.#stores.store(id),
+          (store, limiter, error) => this.#events.emit("storeError", { store, limiter, error }),
+        );
+      }
+    }
+    return result;
   }
 
   /** The state of a key as of now; consumes nothing. */
@@ -356,6 +378,30 @@ export class RateSync {
             })),
           }),
     };
+  }
+
+  /**
+   * Gives back `units` a key consumed, for code that learns the actual cost after the work and has no decision
+   * at hand (e.g. an LLM call asked for `cost: 1000` tokens and used 300: `rs.refund(key, 700)`). Applied
+   * atomically on the key's store, by the algorithm's own refund: never below an empty state (a fixed window's
+   * count stops at 0, a bucket at full), and only to the current window (units counted in a window that has
+   * already ended are forgotten anyway). On a limiter with several limits (`limits = [...]`) every limit gets
+   * the units back; a composite (an array of keys) refunds each member. A concurrency limit is left alone (a
+   * slot is given back by releasing its lease). A key decided by `[lists]` has nothing to give back.
+   *
+   * @throws InvalidArgumentError when `units` is not a positive finite number; a StoreError when the store
+   *   fails (nothing is retried: a lost refund only errs on the safe side, fewer calls admitted).
+   * @example
+   * ```ts
+   * const estimate = 1000;
+   * await rs.acquire("llm:tokens", { cost: estimate });
+   * const used = await callModel();
+   * if (used < estimate) await rs.refund("llm:tokens", estimate - used);
+   * ```
+   */
+  async refund(key: KeyInput, units: number): Promise<void> {
+    this.#assertOpen();
+    await refundMembers(this.#members(key, units), units, (id) => this.#stores.store(id));
   }
 
   /** Forgets a key's usage (and its leases): it starts fresh. */
@@ -450,6 +496,7 @@ export class RateSync {
       run: (fn, options) => this.run(key, fn, options),
       peek: () => this.peek(key),
       reset: () => this.reset(key),
+      refund: (units) => this.refund(key, units),
     };
   }
 

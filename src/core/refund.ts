@@ -1,0 +1,84 @@
+/**
+ * @module
+ * `rs.refund(key, units)`: giving back units a key consumed, when the actual cost of a call is known only after
+ * the work. Each member's rate limits (every limit of a `limits = [...]` limiter) are refunded on their store
+ * by the algorithm's own refund, in one store call per member; concurrency limits and keys decided by `[lists]`
+ * hold nothing to give back.
+ */
+
+import { describeValue } from "../config/units.ts";
+import type { Member } from "../decide/engine.ts";
+import { InvalidArgumentError } from "../errors.ts";
+import type { Store, StoreOp } from "../stores/store.ts";
+import type { AcquireOptions } from "./types.ts";
+
+/** Told about a member's refund that failed (instead of rejecting): its store, its limiter, the error. */
+export type RefundFailure = (storeId: string, limiterId: string, error: Error) => void;
+
+/**
+ * Refunds `units` to every member: one `Store.refund` per member with one op per rate limit. Without
+ * `onFailure`, rejects with the first store failure after every member was tried; with it, reports each failure
+ * there and resolves.
+ */
+export async function refundMembers(
+  members: readonly Member[],
+  units: number,
+  storeOf: (storeId: string) => Store,
+  onFailure?: RefundFailure,
+): Promise<void> {
+  const calls: Promise<void>[] = [];
+  for (const member of members) {
+    if (member.list !== undefined) continue;
+    const ops = refundOps(member, units);
+    if (ops.length === 0) continue;
+    const call = storeOf(member.config.store).refund(ops);
+    calls.push(
+      onFailure === undefined
+        ? call
+        : call.catch((error: unknown) =>
+            onFailure(
+              member.config.store,
+              member.resolved.entry.id,
+              error instanceof Error ? error : new Error(String(error)),
+            ),
+          ),
+    );
+  }
+  const settled = await Promise.allSettled(calls);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (failed !== undefined) throw failed.reason;
+}
+
+/**
+ * The units to give back after `run`'s work: `estimate - actual` when the work cost less than it acquired, else
+ * 0 (an excess cannot be charged after the fact). The actual cost must be a finite number ≥ 0.
+ */
+export function unusedUnits(estimate: number, actual: unknown): number {
+  if (typeof actual !== "number" || !Number.isFinite(actual) || actual < 0) {
+    throw new InvalidArgumentError(
+      `actualCost must return a finite number of units at least 0, got ${describeValue(actual)}`,
+    );
+  }
+  return actual < estimate ? estimate - actual : 0;
+}
+
+/** The ops that give `units` back to each rate limit of a member (none for a concurrency-only limiter). */
+function refundOps(member: Member, units: number): StoreOp[] {
+  const { resolved, config } = member;
+  const limiterId = resolved.entry.id;
+  const key = resolved.storeKey(config.hashKeys);
+  const rates = config.limits?.map((limit) => limit.rate) ?? (config.rate === undefined ? [] : [config.rate]);
+  return rates.map((params) => ({ limiterId, key, params, cost: units }));
+}
+
+/** Options of `rs.run`: those of `acquire`, and how to read the actual cost of the work from its result. */
+export interface RunOptions<T> extends AcquireOptions {
+  /**
+   * The units the work really used, read from its result (e.g. `(r) => r.usage.total_tokens`). When less than
+   * the acquired `cost`, the difference is refunded on every limit and member, after the work and before `run`
+   * resolves; a refund the store fails is reported as a `storeError` event, never thrown (the work is done).
+   * More than `cost` is not charged: acquire with an upper bound. Not called when `fn` throws (nothing is
+   * refunded then). A result that is not a finite number ≥ 0 rejects with `InvalidArgumentError`.
+   */
+  readonly actualCost?: (result: T) => number;
+}

@@ -1,0 +1,317 @@
+/**
+ * `rs.refund(key, units)` and `handle.refund(units)` through the facade, on every store: memory, a real Redis, a
+ * real PostgreSQL and a SQLite file. A refund gives back what an estimate over-consumed, never beyond an empty
+ * state; every limit of a multi-limit limiter and every member of a composite is refunded; a concurrency limit
+ * and bad units are handled as documented.
+ */
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { InvalidArgumentError, RateSync, UnknownLimiterError } from "../../src/index.ts";
+import { startForked } from "../helpers/fork-workers.ts";
+import type { RefundReport } from "../helpers/refund-worker.ts";
+import { requirePostgres, requireRedis, uniqueName } from "../helpers/stores.ts";
+import { adminSql, dropStoreObjects } from "../stores/postgres/setup.ts";
+import { deleteByPrefix } from "../stores/redis/setup.ts";
+
+const redis = await requireRedis();
+const postgres = await requirePostgres();
+
+/** One store to run on: its `[stores.main]` table and what removes what the tests left. */
+interface Backend {
+  readonly name: string;
+  readonly store: Record<string, unknown>;
+  /** Removes every state the last test left. */
+  empty(): Promise<void>;
+  /** Removes what the tests made (keys, the table). */
+  cleanup(): Promise<void>;
+}
+
+const backends: Backend[] = [
+  { name: "memory", store: { engine: "memory" }, empty: async () => {}, cleanup: async () => {} },
+];
+if (redis.available) {
+  const prefix = uniqueName("refund");
+  backends.push({
+    name: "redis",
+    store: { engine: "redis", url: redis.url, key_prefix: prefix },
+    empty: () => backends.find((b) => b.name === "redis")!.cleanup(),
+    async cleanup() {
+      const { Redis } = await import("ioredis");
+      const raw = new Redis(redis.url);
+      try {
+        await deleteByPrefix(raw, prefix);
+      } finally {
+        raw.disconnect();
+      }
+    },
+  });
+}
+if (postgres.available) {
+  const table = uniqueName("refund");
+  backends.push({
+    name: "postgres",
+    store: { engine: "postgres", url: postgres.url, table_name: table },
+    async empty() {
+      const sql = await adminSql(postgres.url);
+      try {
+        await sql.unsafe(`DELETE FROM "${table}"`).catch(() => {});
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
+    },
+    cleanup: () => dropStoreObjects({ schemaName: "public", tableName: table }, postgres.url),
+  });
+}
+
+{
+  // A database file of its own, emptied by deleting its rows (not through `clear`).
+  const dir = mkdtempSync(join(tmpdir(), "rate-sync-refund-"));
+  const path = join(dir, "state.db");
+  backends.push({
+    name: "sqlite",
+    store: { engine: "sqlite", path, table_name: "refund_state" },
+    async empty() {
+      const Database = createRequire(import.meta.url)("better-sqlite3") as typeof import("better-sqlite3");
+      const db = new Database(path);
+      try {
+        db.exec('DELETE FROM "refund_state"');
+      } catch {
+        // No table yet: nothing to empty.
+      } finally {
+        db.close();
+      }
+    },
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  });
+}
+
+/** A fixed window that never rolls over during a test. */
+const window = (limit: number) => ({ algorithm: "fixed_window", limit, window: "3650d" });
+/** A token bucket that refills one unit an hour: nothing comes back by itself during a test. */
+const bucket = (burst: number) => ({ rate: "1/h", burst });
+
+/** An instance on the backend's store with the limiters every test here uses. */
+function instance(backend: Backend): RateSync {
+  return RateSync.fromConfig(
+    {
+      stores: { main: backend.store },
+      limiters: {
+        "win:<id>": window(10),
+        "tb:<id>": bucket(10),
+        "multi:<id>": { limits: [bucket(10), window(6)] },
+        "slots:<id>": { max_concurrent: 1, lease: "1h" },
+        "log:<id>": { algorithm: "sliding_window", limit: 10, window: "1h" },
+        "counter:<id>": { algorithm: "sliding_window_counter", limit: 10, window: "3650d" },
+        "leaky:<id>": { algorithm: "leaky_bucket", rate: "1/h", burst: 10 },
+      },
+    },
+    { quiet: true },
+  );
+}
+
+describe.each(backends)("refund on the $name store", (backend) => {
+  afterEach(() => backend.empty());
+  afterAll(() => backend.cleanup());
+
+  it("gives back the unused part of an estimate on a fixed window, never below an empty window", async () => {
+    const rs = instance(backend);
+    try {
+      expect((await rs.tryAcquire("win:1", { cost: 8 })).remaining).toBe(2);
+      expect((await rs.tryAcquire("win:1", { cost: 3 })).allowed).toBe(false);
+      await rs.refund("win:1", 5);
+      expect((await rs.peek("win:1")).remaining).toBe(7);
+      expect((await rs.tryAcquire("win:1", { cost: 3 })).allowed).toBe(true);
+      await rs.refund("win:1", 1000);
+      expect((await rs.peek("win:1")).remaining).toBe(10);
+      // An over-refund leaves no credit: the capacity is still the limit.
+      expect((await rs.tryAcquire("win:1", { cost: 11 })).allowed).toBe(false);
+      expect((await rs.tryAcquire("win:1", { cost: 10 })).allowed).toBe(true);
+      // Another key is untouched.
+      expect((await rs.peek("win:2")).remaining).toBe(10);
+    } finally {
+      await rs.close();
+    }
+  });
+
+  it("gives back tokens on a token bucket, never beyond a full bucket", async () => {
+    const rs = instance(backend);
+    try {
+      const handle = rs.limiter("tb:1");
+      expect((await handle.tryAcquire({ cost: 8 })).remaining).toBe(2);
+      await handle.refund(5);
+      expect((await handle.peek()).remaining).toBe(7);
+      await handle.refund(50);
+      expect((await handle.peek()).remaining).toBe(10);
+      expect((await handle.tryAcquire({ cost: 11 })).allowed).toBe(false);
+    } finally {
+      await rs.close();
+    }
+  });
+
+  it.each(["log", "counter"])(
+    "gives back units on the %s algorithm, never beyond an empty state",
+    async (algo) => {
+      const rs = instance(backend);
+      try {
+        const key = `${algo}:1`;
+        expect((await rs.tryAcquire(key, { cost: 5 })).allowed).toBe(true);
+        expect((await rs.tryAcquire(key, { cost: 3 })).allowed).toBe(true);
+        expect((await rs.tryAcquire(key, { cost: 3 })).allowed).toBe(false);
+        // Not the cost of any one call: taken off the newest entries of a log.
+        await rs.refund(key, 4);
+        expect((await rs.tryAcquire(key, { cost: 7 })).allowed).toBe(false);
+        expect((await rs.tryAcquire(key, { cost: 6 })).allowed).toBe(true);
+        await rs.refund(key, 100);
+        expect((await rs.tryAcquire(key, { cost: 11 })).allowed).toBe(false);
+        expect((await rs.tryAcquire(key, { cost: 10 })).allowed).toBe(true);
+      } finally {
+        await rs.close();
+      }
+    },
+  );
+
+  it("gives back queue room on a leaky bucket, never beyond an empty queue", async () => {
+    const rs = instance(backend);
+    try {
+      expect((await rs.tryAcquire("leaky:1", { cost: 6 })).remaining).toBe(4);
+      await rs.refund("leaky:1", 4);
+      expect((await rs.peek("leaky:1")).remaining).toBe(8);
+      await rs.refund("leaky:1", 100);
+      expect((await rs.peek("leaky:1")).remaining).toBe(10);
+      // An empty queue again: a strict-rate `tryAcquire` goes through.
+      expect((await rs.tryAcquire("leaky:1", { cost: 10 })).allowed).toBe(true);
+    } finally {
+      await rs.close();
+    }
+  });
+
+  it("refunds every limit of a multi-limit limiter and every member of a composite", async () => {
+    const rs = instance(backend);
+    try {
+      expect((await rs.tryAcquire(["multi:1", "win:3"], { cost: 6 })).allowed).toBe(true);
+      expect((await rs.tryAcquire("multi:1", { cost: 1 })).allowed).toBe(false);
+      await rs.refund(["multi:1", "win:3"], 4);
+      const multi = await rs.peek("multi:1");
+      expect(multi.limits!.map((l) => l.remaining)).toEqual([8, 4]);
+      expect((await rs.peek("win:3")).remaining).toBe(8);
+      expect((await rs.tryAcquire("multi:1", { cost: 4 })).allowed).toBe(true);
+      expect((await rs.tryAcquire("multi:1", { cost: 1 })).allowed).toBe(false);
+    } finally {
+      await rs.close();
+    }
+  });
+
+  it("leaves a concurrency limit alone: a slot comes back only by releasing its lease", async () => {
+    const rs = instance(backend);
+    try {
+      const lease = await rs.acquire("slots:1");
+      await rs.refund("slots:1", 1);
+      expect((await rs.tryAcquire("slots:1")).allowed).toBe(false);
+      await lease.release();
+      expect((await rs.tryAcquire("slots:1")).allowed).toBe(true);
+    } finally {
+      await rs.close();
+    }
+  });
+
+  it("run with actualCost refunds what the work did not use, on every limit, and charges no excess", async () => {
+    const rs = instance(backend);
+    try {
+      const used = await rs.run("multi:2", async () => ({ tokens: 2 }), {
+        cost: 5,
+        actualCost: (r) => r.tokens,
+      });
+      expect(used).toEqual({ tokens: 2 });
+      expect((await rs.peek("multi:2")).limits!.map((l) => l.remaining)).toEqual([8, 4]);
+      // Through a handle, and more than the estimate: only the estimate stays counted.
+      await rs.limiter("multi:2").run(() => 9, { cost: 3, actualCost: (n) => n });
+      expect((await rs.peek("multi:2")).limits!.map((l) => l.remaining)).toEqual([5, 1]);
+      // A work that throws refunds nothing and `actualCost` is not asked.
+      let asked = false;
+      await expect(
+        rs.run(
+          "win:4",
+          () => {
+            throw new Error("boom");
+          },
+          {
+            cost: 4,
+            actualCost: () => {
+              asked = true;
+              return 0;
+            },
+          },
+        ),
+      ).rejects.toThrow("boom");
+      expect(asked).toBe(false);
+      expect((await rs.peek("win:4")).remaining).toBe(6);
+      // A bad actual cost is named.
+      await expect(rs.run("win:4", () => "x", { cost: 1, actualCost: () => Number.NaN })).rejects.toThrow(
+        /actualCost/,
+      );
+    } finally {
+      await rs.close();
+    }
+  });
+
+  it("refuses units that are not a positive finite number, and unknown keys", async () => {
+    const rs = instance(backend);
+    try {
+      for (const units of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, "3" as unknown as number]) {
+        await expect(rs.refund("win:1", units)).rejects.toThrow(InvalidArgumentError);
+      }
+      await expect(rs.refund("nowhere", 1)).rejects.toThrow(UnknownLimiterError);
+    } finally {
+      await rs.close();
+    }
+  });
+});
+
+const WORKER = fileURLToPath(new URL("../helpers/refund-worker.ts", import.meta.url));
+
+/*
+ * Under contention (4 processes × 64 in flight), calls that acquire an estimate and refund down to a random actual
+ * cost never let the actual usage past the limit: a fixed window admits a call only while the count (the
+ * estimates of calls still working plus the actual costs of those done) leaves room for its estimate, so at
+ * every moment, and at the end, the sum of the actual costs of admitted calls is at most the limit, and the
+ * window's count is exactly that sum once every refund landed.
+ */
+describe.each(backends.filter((b) => b.name === "redis" || b.name === "postgres"))(
+  "refund under contention on the $name store",
+  (backend) => {
+    afterAll(() => backend.cleanup());
+
+    it("the actual usage of admitted calls never exceeds the limit, and the count is exactly it", async () => {
+      const limit = 500;
+      const estimate = 10;
+      const key = uniqueName("contended");
+      const config = { stores: { main: backend.store }, limiters: { [key]: window(limit) } };
+      const workers = await startForked<RefundReport>(WORKER, 4, {
+        config,
+        key,
+        total: 100,
+        inFlight: 64,
+        estimate,
+      });
+      const reports = await Promise.all(workers.map((w) => w.report));
+      expect(reports.reduce((n, r) => n + r.errors, 0)).toBe(0);
+      expect(reports.reduce((n, r) => n + r.allowed + r.denied, 0)).toBe(400);
+      const admitted = reports.reduce((n, r) => n + r.allowed, 0);
+      const used = reports.reduce((n, r) => n + r.used, 0);
+      // The first limit / estimate calls always fit; refunds can only make room for more.
+      expect(admitted).toBeGreaterThanOrEqual(limit / estimate);
+      expect(used).toBeLessThanOrEqual(limit);
+      const rs = RateSync.fromConfig(config, { quiet: true });
+      try {
+        expect((await rs.peek(key)).remaining).toBe(limit - used);
+      } finally {
+        await rs.close();
+      }
+    }, 60_000);
+  },
+);
