@@ -34,7 +34,7 @@ import { Acquirer } from "../wait/acquirer.ts";
 import { type Listener, TypedEmitter } from "./events.ts";
 import { copyCounters, createCounters, type LimiterCounters, type MetricsSnapshot } from "./metrics.ts";
 import { Notices } from "./notices.ts";
-import { type RunOptions, refundMembers, unusedUnits } from "./refund.ts";
+import { assertRefundUnits, type RunOptions, refundMembers, unusedUnits } from "./refund.ts";
 import type {
   AcquireOptions,
   ConfigProvider,
@@ -401,6 +401,7 @@ export class RateSync {
    */
   async refund(key: KeyInput, units: number): Promise<void> {
     this.#assertOpen();
+    assertRefundUnits(units);
     await refundMembers(this.#members(key, units), units, (id) => this.#stores.store(id));
   }
 

@@ -49,6 +49,15 @@ export async function refundMembers(
   if (failed !== undefined) throw failed.reason;
 }
 
+/** Refuses `units` for `rs.refund` that are not a positive finite number, naming the argument. */
+export function assertRefundUnits(units: unknown): void {
+  if (typeof units !== "number" || !Number.isFinite(units) || units <= 0) {
+    throw new InvalidArgumentError(
+      `refund units must be a positive finite number, got ${describeValue(units)}`,
+    );
+  }
+}
+
 /**
  * The units to give back after `run`'s work: `estimate - actual` when the work cost less than it acquired, else
  * 0 (an excess cannot be charged after the fact). The actual cost must be a finite number ≥ 0.

@@ -264,6 +264,9 @@ describe.each(backends)("refund on the $name store", (backend) => {
     try {
       for (const units of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, "3" as unknown as number]) {
         await expect(rs.refund("win:1", units)).rejects.toThrow(InvalidArgumentError);
+        await expect(rs.refund("win:1", units)).rejects.toThrow(
+          /^refund units must be a positive finite number/,
+        );
       }
       await expect(rs.refund("nowhere", 1)).rejects.toThrow(UnknownLimiterError);
     } finally {
