@@ -5,10 +5,6 @@
  * `acquire`), and the errors of ids that are keys or unknown.
  */
 
-import { mkdtempSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import {
   InvalidArgumentError,
@@ -16,81 +12,9 @@ import {
   SyncUnavailableError,
   UnknownLimiterError,
 } from "../../src/index.ts";
-import { requirePostgres, requireRedis, uniqueName } from "../helpers/stores.ts";
-import { adminSql, dropStoreObjects } from "../stores/postgres/setup.ts";
-import { deleteByPrefix } from "../stores/redis/setup.ts";
+import { type Backend, facadeBackends } from "../helpers/facade-backends.ts";
 
-const redis = await requireRedis();
-const postgres = await requirePostgres();
-
-/** One store to run on: its `[stores.main]` table and what removes what the tests left. */
-interface Backend {
-  readonly name: string;
-  readonly store: Record<string, unknown>;
-  /** Removes every state the last test left (not through `clear`, which is what is tested). */
-  empty(): Promise<void>;
-  /** Removes what the tests made (keys, the table). */
-  cleanup(): Promise<void>;
-}
-
-const backends: Backend[] = [
-  { name: "memory", store: { engine: "memory" }, empty: async () => {}, cleanup: async () => {} },
-];
-if (redis.available) {
-  const prefix = uniqueName("clear");
-  backends.push({
-    name: "redis",
-    store: { engine: "redis", url: redis.url, key_prefix: prefix },
-    empty: () => backends.find((b) => b.name === "redis")!.cleanup(),
-    async cleanup() {
-      const { Redis } = await import("ioredis");
-      const raw = new Redis(redis.url);
-      try {
-        await deleteByPrefix(raw, prefix);
-      } finally {
-        raw.disconnect();
-      }
-    },
-  });
-}
-if (postgres.available) {
-  const table = uniqueName("clear");
-  backends.push({
-    name: "postgres",
-    store: { engine: "postgres", url: postgres.url, table_name: table },
-    async empty() {
-      const sql = await adminSql(postgres.url);
-      try {
-        await sql.unsafe(`DELETE FROM "${table}"`).catch(() => {});
-      } finally {
-        await sql.end({ timeout: 1 });
-      }
-    },
-    cleanup: () => dropStoreObjects({ schemaName: "public", tableName: table }, postgres.url),
-  });
-}
-
-{
-  // A database file of its own, emptied by deleting its rows (not through `clear`).
-  const dir = mkdtempSync(join(tmpdir(), "rate-sync-clear-"));
-  const path = join(dir, "state.db");
-  backends.push({
-    name: "sqlite",
-    store: { engine: "sqlite", path, table_name: "clear_state" },
-    async empty() {
-      const Database = createRequire(import.meta.url)("better-sqlite3") as typeof import("better-sqlite3");
-      const db = new Database(path);
-      try {
-        db.exec('DELETE FROM "clear_state"');
-      } catch {
-        // No table yet: nothing to empty.
-      } finally {
-        db.close();
-      }
-    },
-    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
-  });
-}
+const backends = await facadeBackends("clear");
 
 const HOUR_WINDOW = { algorithm: "fixed_window", limit: 1, window: "1h" };
 
