@@ -11,6 +11,9 @@
  * - The sliding log removes `cost` units from its newest entries.
  * - Concurrency releases the lease.
  *
+ * A negative cost is a charge (`Store.charge`): buckets move `tat` later from `max(tat, now)`, windows count more
+ * in the current window, creating the row when there is none and extending its expiry.
+ *
  * Returns the store time it used, in ms.
  */
 
@@ -44,6 +47,7 @@ DECLARE
   v_tat double precision;
   v_ws double precision;
   v_used double precision;
+  v_prev double precision;
   v_log double precision[];
   v_left double precision;
   v_len integer;
@@ -64,10 +68,18 @@ BEGIN
       DELETE FROM ${t} AS s WHERE ${row} AND s.lease_id = p_lease[v_i] AND p_lease[v_i] <> '';
       CONTINUE;
     END IF;
-    SELECT s.tat, s.window_start, s.used, s.log INTO v_tat, v_ws, v_used, v_log
+    SELECT s.tat, s.window_start, s.used, s.previous, s.log INTO v_tat, v_ws, v_used, v_prev, v_log
       FROM ${t} AS s WHERE ${row} AND s.lease_id = '';
     IF NOT FOUND THEN
-      CONTINUE;
+      -- Nothing to give back; a charge (a negative cost) starts from an empty row, locked like a decision's.
+      IF p_cost[v_i] >= 0 THEN
+        CONTINUE;
+      END IF;
+      INSERT INTO ${t} AS s (limiter_id, key, tag, lease_id, expires_at)
+      VALUES (p_limiter[v_i], p_key[v_i], p_tag[v_i], '', '-infinity')
+      ON CONFLICT (limiter_id, key, tag, lease_id) DO NOTHING;
+      SELECT s.tat, s.window_start, s.used, s.previous, s.log INTO v_tat, v_ws, v_used, v_prev, v_log
+        FROM ${t} AS s WHERE ${row} AND s.lease_id = '' FOR UPDATE;
     END IF;
 ${refundBranchesSql(t, row)}
   END LOOP;
