@@ -424,6 +424,14 @@ describe.each(backends)("charge on the $name store", (backend) => {
       expect((await rs.peek("tb:c5")).remaining).toBe(10);
       expect((await rs.peek("win:c5")).remaining).toBe(10);
       await expect(rs.charge("nope:1", 1)).rejects.toThrow(UnknownLimiterError);
+      // After run's work, a charge the algorithm refuses is reported, not thrown (the work is done).
+      const errors: Error[] = [];
+      rs.on("storeError", (event) => errors.push(event.error));
+      expect(await rs.run("log:c6", () => 5, { cost: 2, actualCost: (n) => n })).toBe(5);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toBeInstanceOf(InvalidArgumentError);
+      expect(errors[0]!.message).toMatch(/sliding_window/);
+      expect((await rs.peek("log:c6")).remaining).toBe(8);
     } finally {
       await rs.close();
     }
