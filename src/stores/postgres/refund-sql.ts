@@ -53,11 +53,17 @@ DECLARE
   v_len integer;
   v_j integer;
 BEGIN
-  -- Same global order as decisions, so a refund never deadlocks with them.
+  -- Same global order as decisions, so a refund never deadlocks with them. A charge (a negative cost) starts
+  -- from an empty row where there is none, inserted here in that same order.
   FOR v_row IN
-    SELECT u.l, u.k, u.t FROM unnest(p_limiter, p_key, p_tag) AS u(l, k, t)
+    SELECT u.l, u.k, u.t, u.c FROM unnest(p_limiter, p_key, p_tag, p_cost) AS u(l, k, t, c)
      ORDER BY u.l COLLATE "C", u.k COLLATE "C", u.t COLLATE "C"
   LOOP
+    IF v_row.c < 0 THEN
+      INSERT INTO ${t} AS s (limiter_id, key, tag, lease_id, expires_at)
+      VALUES (v_row.l, v_row.k, v_row.t, '', '-infinity')
+      ON CONFLICT (limiter_id, key, tag, lease_id) DO NOTHING;
+    END IF;
     PERFORM FROM ${t} AS s
      WHERE s.limiter_id = v_row.l AND s.key = v_row.k AND s.tag = v_row.t AND s.lease_id = '' FOR UPDATE;
   END LOOP;
@@ -70,16 +76,10 @@ BEGIN
     END IF;
     SELECT s.tat, s.window_start, s.used, s.previous, s.log INTO v_tat, v_ws, v_used, v_prev, v_log
       FROM ${t} AS s WHERE ${row} AND s.lease_id = '';
+    -- Nothing to give back. A charge's row was inserted and locked above: only a sweep deleting an expired row
+    -- between that insert (which found it) and the lock leaves none, and that charge is then lost.
     IF NOT FOUND THEN
-      -- Nothing to give back; a charge (a negative cost) starts from an empty row, locked like a decision's.
-      IF p_cost[v_i] >= 0 THEN
-        CONTINUE;
-      END IF;
-      INSERT INTO ${t} AS s (limiter_id, key, tag, lease_id, expires_at)
-      VALUES (p_limiter[v_i], p_key[v_i], p_tag[v_i], '', '-infinity')
-      ON CONFLICT (limiter_id, key, tag, lease_id) DO NOTHING;
-      SELECT s.tat, s.window_start, s.used, s.previous, s.log INTO v_tat, v_ws, v_used, v_prev, v_log
-        FROM ${t} AS s WHERE ${row} AND s.lease_id = '' FOR UPDATE;
+      CONTINUE;
     END IF;
 ${refundBranchesSql(t, row)}
   END LOOP;
