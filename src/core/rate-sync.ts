@@ -34,7 +34,7 @@ import { Acquirer } from "../wait/acquirer.ts";
 import { type Listener, TypedEmitter } from "./events.ts";
 import { copyCounters, createCounters, type LimiterCounters, type MetricsSnapshot } from "./metrics.ts";
 import { Notices } from "./notices.ts";
-import { assertRefundUnits, type RunOptions, refundMembers, unusedUnits } from "./refund.ts";
+import { assertRefundUnits, chargeMembers, type RunOptions, refundMembers, unusedUnits } from "./refund.ts";
 import type {
   AcquireOptions,
   ConfigProvider,
@@ -65,6 +65,8 @@ export interface LimiterHandle {
   reset(): Promise<void>;
   /** Gives back units the key consumed; see {@link RateSync.refund}. */
   refund(units: number): Promise<void>;
+  /** Consumes units beyond the limit; see {@link RateSync.charge}. */
+  charge(units: number): Promise<void>;
 }
 
 /** Options of `rs.configure(id, definition, options)`. */
@@ -279,8 +281,8 @@ export class RateSync {
 
   /**
    * Acquires, runs `fn`, and releases whatever `fn` does (`acquire` + `release`). With `actualCost`, the units
-   * the work really used are read from its result and what the acquired `cost` over-counted is refunded (see
-   * {@link RunOptions.actualCost}).
+   * the work really used are read from its result, what the acquired `cost` over-counted is refunded and what
+   * it under-counted is charged (see {@link RunOptions.actualCost}).
    */
   async run<T>(key: KeyInput, fn: () => T | Promise<T>, options: RunOptions<T> = {}): Promise<T> {
     const members =
@@ -294,14 +296,11 @@ export class RateSync {
     }
     if (members !== undefined) {
       const unused = unusedUnits(members[0]!.cost, options.actualCost!(result));
-      if (unused > 0) {
-        await refundMembers(
-          members,
-          unused,
-          (id) => this.#stores.store(id),
-          (store, limiter, error) => this.#events.emit("storeError", { store, limiter, error }),
-        );
-      }
+      const report = (store: string, limiter: string, error: Error) =>
+        this.#events.emit("storeError", { store, limiter, error });
+      const storeOf = (id: string) => this.#stores.store(id);
+      if (unused > 0) await refundMembers(members, unused, storeOf, report);
+      else if (unused < 0) await chargeMembers(members, -unused, storeOf, report);
     }
     return result;
   }
@@ -405,6 +404,32 @@ export class RateSync {
     await refundMembers(this.#members(key, units), units, (id) => this.#stores.store(id));
   }
 
+  /**
+   * Consumes `units` of a key whatever its limit, for work whose actual cost turned out above what it acquired
+   * (e.g. `cost: 1000` tokens acquired, 1300 used: `rs.charge(key, 300)`). Applied atomically on the key's store
+   * and never denied: a token or leaky bucket goes into debt (its theoretical arrival time moves past
+   * `now + burst × interval`, so it denies until the debt has drained), a fixed window or sliding window counter
+   * counts above its limit (denied until the window moves on). The next denial's `retryAfterMs` covers the debt,
+   * and `rs.refund` of the same units takes it back. Every limit of a `limits = [...]` limiter and every member
+   * of a composite is charged; concurrency limits and keys decided by `[lists]` are left alone.
+   *
+   * @throws InvalidArgumentError when `units` is not a positive finite number, or a member's algorithm cannot be
+   *   charged (`sliding_window`, whose log holds timestamped entries, and `adaptive`; nothing is charged then);
+   *   a StoreError when the store fails.
+   * @example
+   * ```ts
+   * const estimate = 1000;
+   * await rs.acquire("llm:tokens", { cost: estimate });
+   * const used = await callModel();
+   * if (used > estimate) await rs.charge("llm:tokens", used - estimate);
+   * ```
+   */
+  async charge(key: KeyInput, units: number): Promise<void> {
+    this.#assertOpen();
+    assertRefundUnits(units, "charge");
+    await chargeMembers(this.#members(key, units), units, (id) => this.#stores.store(id));
+  }
+
   /** Forgets a key's usage (and its leases): it starts fresh. */
   async reset(key: string): Promise<void> {
     this.#assertOpen();
@@ -498,6 +523,7 @@ export class RateSync {
       peek: () => this.peek(key),
       reset: () => this.reset(key),
       refund: (units) => this.refund(key, units),
+      charge: (units) => this.charge(key, units),
     };
   }
 

@@ -3,12 +3,14 @@
  * `rs.refund(key, units)`: giving back units a key consumed, when the actual cost of a call is known only after
  * the work. Each member's rate limits (every limit of a `limits = [...]` limiter) are refunded on their store
  * by the algorithm's own refund, in one store call per member; concurrency limits and keys decided by `[lists]`
- * hold nothing to give back.
+ * hold nothing to give back. `rs.charge(key, units)`: the other way, consuming units beyond the limit (through
+ * `Store.charge`), for work that cost more than it acquired.
  */
 
 import { describeValue } from "../config/units.ts";
 import type { Member } from "../decide/engine.ts";
 import { InvalidArgumentError } from "../errors.ts";
+import { assertChargeable } from "../stores/charge-ops.ts";
 import type { Store, StoreOp } from "../stores/store.ts";
 import type { AcquireOptions } from "./types.ts";
 
@@ -20,18 +22,46 @@ export type RefundFailure = (storeId: string, limiterId: string, error: Error) =
  * `onFailure`, rejects with the first store failure after every member was tried; with it, reports each failure
  * there and resolves.
  */
-export async function refundMembers(
+export function refundMembers(
   members: readonly Member[],
   units: number,
   storeOf: (storeId: string) => Store,
   onFailure?: RefundFailure,
+): Promise<void> {
+  return applyToMembers(members, units, storeOf, (store, ops) => store.refund(ops), onFailure);
+}
+
+/**
+ * Charges `units` to every member: one `Store.charge` per member with one op per rate limit, failures as for
+ * {@link refundMembers}. Without `onFailure`, every member is checked first, so a member whose algorithm cannot
+ * be charged refuses the whole call (an `InvalidArgumentError`) before any store is written; with it, that
+ * member's refusal is reported there like a store failure.
+ */
+export function chargeMembers(
+  members: readonly Member[],
+  units: number,
+  storeOf: (storeId: string) => Store,
+  onFailure?: RefundFailure,
+): Promise<void> {
+  if (onFailure === undefined) {
+    for (const member of members) if (member.list === undefined) assertChargeable(refundOps(member, units));
+  }
+  return applyToMembers(members, units, storeOf, (store, ops) => store.charge(ops), onFailure);
+}
+
+async function applyToMembers(
+  members: readonly Member[],
+  units: number,
+  storeOf: (storeId: string) => Store,
+  apply: (store: Store, ops: readonly StoreOp[]) => Promise<void>,
+  onFailure: RefundFailure | undefined,
 ): Promise<void> {
   const calls: Promise<void>[] = [];
   for (const member of members) {
     if (member.list !== undefined) continue;
     const ops = refundOps(member, units);
     if (ops.length === 0) continue;
-    const call = storeOf(member.config.store).refund(ops);
+    const call = apply(storeOf(member.config.store), ops);
     calls.push(
       onFailure === undefined
         ? call
@@ -49,18 +79,18 @@ export async function refundMembers(
   if (failed !== undefined) throw failed.reason;
 }
 
-/** Refuses `units` for `rs.refund` that are not a positive finite number, naming the argument. */
-export function assertRefundUnits(units: unknown): void {
+/** Refuses `units` for `rs.refund` (or `rs.charge`) that are not a positive finite number, naming the argument. */
+export function assertRefundUnits(units: unknown, what: "refund" | "charge" = "refund"): void {
   if (typeof units !== "number" || !Number.isFinite(units) || units <= 0) {
     throw new InvalidArgumentError(
-      `refund units must be a positive finite number, got ${describeValue(units)}`,
+      `${what} units must be a positive finite number, got ${describeValue(units)}`,
     );
   }
 }
 
 /**
- * The units to give back after `run`'s work: `estimate - actual` when the work cost less than it acquired, else
- * 0 (an excess cannot be charged after the fact). The actual cost must be a finite number ≥ 0.
+ * The difference to settle after `run`'s work: `estimate - actual`, positive to refund when the work cost less
+ * than it acquired, negative to charge when it cost more. The actual cost must be a finite number ≥ 0.
  */
 export function unusedUnits(estimate: number, actual: unknown): number {
   if (typeof actual !== "number" || !Number.isFinite(actual) || actual < 0) {
@@ -68,7 +98,7 @@ export function unusedUnits(estimate: number, actual: unknown): number {
       `actualCost must return a finite number of units at least 0, got ${describeValue(actual)}`,
     );
   }
-  return actual < estimate ? estimate - actual : 0;
+  return estimate - actual;
 }
 
 /** The ops that give `units` back to each rate limit of a member (none for a concurrency-only limiter). */
@@ -84,10 +114,11 @@ function refundOps(member: Member, units: number): StoreOp[] {
 export interface RunOptions<T> extends AcquireOptions {
   /**
    * The units the work really used, read from its result (e.g. `(r) => r.usage.total_tokens`). When less than
-   * the acquired `cost`, the difference is refunded on every limit and member, after the work and before `run`
-   * resolves; a refund the store fails is reported as a `storeError` event, never thrown (the work is done).
-   * More than `cost` is not charged: acquire with an upper bound. Not called when `fn` throws (nothing is
-   * refunded then). A result that is not a finite number ≥ 0 rejects with `InvalidArgumentError`.
+   * the acquired `cost`, the difference is refunded on every limit and member; when more, the excess is charged
+   * (`rs.charge`: beyond the limit, into debt), after the work and before `run` resolves. A refund or charge
+   * the store fails, or a charge on an algorithm that cannot be charged (sliding window log, adaptive), is
+   * reported as a `storeError` event, never thrown (the work is done). Not called when `fn` throws (nothing is
+   * settled then). A result that is not a finite number ≥ 0 rejects with `InvalidArgumentError`.
    */
   readonly actualCost?: (result: T) => number;
 }

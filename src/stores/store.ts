@@ -87,6 +87,13 @@ export interface Store {
    * stores and a later member denies). Leases are released.
    */
   refund(ops: readonly StoreOp[]): Promise<void>;
+  /**
+   * Consumes each op's `cost` whatever the limit, atomically (for work that cost more than it acquired): a bucket
+   * goes into debt, a window counts above its limit. Refused with `InvalidArgumentError` for a cost that is not
+   * positive and finite and for algorithms that cannot be charged (sliding window log, adaptive; see
+   * `src/stores/charge-ops.ts`). Concurrency ops are ignored.
+   */
+  charge(ops: readonly StoreOp[]): Promise<void>;
   /** Forgets all state of a key under a limiter (every algorithm tag and every lease). */
   reset(limiterId: string, key: string): Promise<void>;
   /**

@@ -25,6 +25,7 @@ function failingStore(id: string): Store {
     decide: fail,
     peek: fail,
     refund: () => Promise.resolve(),
+    charge: () => Promise.resolve(),
     reset: () => Promise.resolve(),
     release: () => Promise.resolve(),
     renew: () => Promise.resolve(false),

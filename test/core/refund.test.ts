@@ -2,7 +2,8 @@
  * `rs.refund(key, units)` and `handle.refund(units)` through the facade, on every store: memory, a real Redis, a
  * real PostgreSQL and a SQLite file. A refund gives back what an estimate over-consumed, never beyond an empty
  * state; every limit of a multi-limit limiter and every member of a composite is refunded; a concurrency limit
- * and bad units are handled as documented.
+ * and bad units are handled as documented. `rs.charge(key, units)` and `handle.charge(units)` on the same stores:
+ * units beyond the limit (debt), denied with a retry hint that covers it, taken back by a refund.
  */
 
 import { fileURLToPath } from "node:url";
@@ -40,8 +41,8 @@ function instance(backend: Backend): RateSync {
 }
 
 describe.each(backends)("refund on the $name store", (backend) => {
+  // Cleaned up after the charge tests below, which run on the same stores.
   afterEach(() => backend.empty());
-  afterAll(() => backend.cleanup());
 
   it("gives back the unused part of an estimate on a fixed window, never below an empty window", async () => {
     const rs = instance(backend);
@@ -144,7 +145,7 @@ describe.each(backends)("refund on the $name store", (backend) => {
     }
   });
 
-  it("run with actualCost refunds what the work did not use, on every limit, and charges no excess", async () => {
+  it("run with actualCost refunds what the work did not use and charges the excess, on every limit", async () => {
     const rs = instance(backend);
     try {
       const used = await rs.run("multi:2", async () => ({ tokens: 2 }), {
@@ -153,8 +154,11 @@ describe.each(backends)("refund on the $name store", (backend) => {
       });
       expect(used).toEqual({ tokens: 2 });
       expect((await rs.peek("multi:2")).limits!.map((l) => l.remaining)).toEqual([8, 4]);
-      // Through a handle, and more than the estimate: only the estimate stays counted.
+      // Through a handle, and more than the estimate: the excess (6) is charged beyond both limits.
       await rs.limiter("multi:2").run(() => 9, { cost: 3, actualCost: (n) => n });
+      expect((await rs.peek("multi:2")).limits!.map((l) => l.remaining)).toEqual([0, 0]);
+      expect((await rs.tryAcquire("multi:2")).allowed).toBe(false);
+      await rs.refund("multi:2", 6);
       expect((await rs.peek("multi:2")).limits!.map((l) => l.remaining)).toEqual([5, 1]);
       // A work that throws refunds nothing and `actualCost` is not asked.
       let asked = false;
@@ -243,3 +247,118 @@ describe.each(backends.filter((b) => b.name === "redis" || b.name === "postgres"
     }, 60_000);
   },
 );
+
+const HOUR = 3_600_000;
+
+describe.each(backends)("charge on the $name store", (backend) => {
+  afterEach(() => backend.empty());
+  afterAll(() => backend.cleanup());
+
+  it("counts a fixed window and a sliding counter above the limit, until a refund takes it back", async () => {
+    const rs = instance(backend);
+    try {
+      for (const key of ["win:c1", "counter:c1"]) {
+        expect((await rs.tryAcquire(key, { cost: 8 })).remaining).toBe(2);
+        await rs.charge(key, 5);
+        expect((await rs.peek(key)).remaining).toBe(0);
+        const denied = await rs.tryAcquire(key);
+        expect(denied.allowed, key).toBe(false);
+        // Not before the window (ten years long here) moves on.
+        expect(denied.retryAfterMs, key).toBeGreaterThan(HOUR);
+        await rs.refund(key, 5);
+        expect((await rs.peek(key)).remaining, key).toBe(2);
+        expect((await rs.tryAcquire(key, { cost: 2 })).allowed, key).toBe(true);
+      }
+      // A charge on a key with no state starts from an empty window.
+      await rs.charge("win:c2", 12);
+      expect((await rs.tryAcquire("win:c2")).allowed).toBe(false);
+      await rs.refund("win:c2", 12);
+      expect((await rs.tryAcquire("win:c2", { cost: 10 })).allowed).toBe(true);
+    } finally {
+      await rs.close();
+    }
+  });
+
+  it("puts a token and a leaky bucket into debt: denied until it drains, the retry hint covering it", async () => {
+    const rs = instance(backend);
+    try {
+      // 13 units of a bucket of 10 that drains one an hour. The token bucket owes 3, so one more unit needs 4
+      // hours; the leaky bucket admits a call without a wait only once its whole line (13 hours) has drained.
+      for (const [key, hours] of [
+        ["tb:c1", 4],
+        ["leaky:c1", 13],
+      ] as const) {
+        await rs.charge(key, 13);
+        const denied = await rs.tryAcquire(key);
+        expect(denied.allowed, key).toBe(false);
+        expect(denied.remaining, key).toBe(0);
+        expect(denied.retryAfterMs, key).toBeGreaterThan(hours * HOUR - 60_000);
+        expect(denied.retryAfterMs, key).toBeLessThanOrEqual(hours * HOUR);
+        // Handle and facade charge the same state: one unit more is one hour more.
+        await rs.limiter(key).charge(1);
+        expect((await rs.tryAcquire(key)).retryAfterMs, key).toBeGreaterThan((hours + 1) * HOUR - 60_000);
+        await rs.refund(key, 14);
+        expect((await rs.peek(key)).remaining, key).toBe(10);
+        expect((await rs.tryAcquire(key, { cost: 10 })).allowed, key).toBe(true);
+      }
+    } finally {
+      await rs.close();
+    }
+  });
+
+  it("charges every limit of a limiter and every member of a composite; leaves concurrency alone", async () => {
+    const rs = instance(backend);
+    try {
+      await rs.charge("multi:c1", 7);
+      expect((await rs.peek("multi:c1")).limits!.map((l) => l.remaining)).toEqual([3, 0]);
+      await rs.charge(["win:c3", "tb:c3"], 11);
+      expect((await rs.tryAcquire("win:c3")).allowed).toBe(false);
+      expect((await rs.tryAcquire("tb:c3")).allowed).toBe(false);
+      await rs.charge("slots:c1", 5);
+      expect((await rs.tryAcquire("slots:c1")).allowed).toBe(true);
+    } finally {
+      await rs.close();
+    }
+  });
+
+  it("forgets a cached denial: the retry hint after a charge covers the new debt", async () => {
+    const rs = instance(backend);
+    try {
+      expect((await rs.tryAcquire("tb:c4", { cost: 10 })).allowed).toBe(true);
+      const before = await rs.tryAcquire("tb:c4");
+      expect(before.allowed).toBe(false);
+      await rs.charge("tb:c4", 2);
+      const after = await rs.tryAcquire("tb:c4");
+      expect(after.allowed).toBe(false);
+      expect(after.retryAfterMs).toBeGreaterThan(before.retryAfterMs + HOUR);
+    } finally {
+      await rs.close();
+    }
+  });
+
+  it("refuses bad units and algorithms that cannot be charged, charging nothing", async () => {
+    const rs = instance(backend);
+    try {
+      for (const units of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, "3" as unknown as number]) {
+        await expect(rs.charge("win:c5", units)).rejects.toThrow(InvalidArgumentError);
+        await expect(rs.limiter("win:c5").charge(units)).rejects.toThrow(/charge units must be a positive/);
+      }
+      await expect(rs.charge("log:c5", 1)).rejects.toThrow(/sliding_window algorithm \(limiter "log:<id>"\)/);
+      // A composite with one member that cannot be charged charges none of them.
+      await expect(rs.charge(["tb:c5", "log:c5"], 4)).rejects.toThrow(InvalidArgumentError);
+      expect((await rs.peek("tb:c5")).remaining).toBe(10);
+      expect((await rs.peek("win:c5")).remaining).toBe(10);
+      await expect(rs.charge("nope:1", 1)).rejects.toThrow(UnknownLimiterError);
+      // After run's work, a charge the algorithm refuses is reported, not thrown (the work is done).
+      const errors: Error[] = [];
+      rs.on("storeError", (event) => errors.push(event.error));
+      expect(await rs.run("log:c6", () => 5, { cost: 2, actualCost: (n) => n })).toBe(5);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toBeInstanceOf(InvalidArgumentError);
+      expect(errors[0]!.message).toMatch(/sliding_window/);
+      expect((await rs.peek("log:c6")).remaining).toBe(8);
+    } finally {
+      await rs.close();
+    }
+  });
+});

@@ -188,6 +188,7 @@ describe("tryAcquireSync on a store that cannot answer without I/O", () => {
       },
       peek: (op) => inner.peek(op),
       refund: (ops) => inner.refund(ops),
+      charge: (ops) => inner.charge(ops),
       reset: (limiterId, key) => inner.reset(limiterId, key),
       release: (limiterId, key, leaseId) => inner.release(limiterId, key, leaseId),
       renew: (limiterId, key, leaseId, leaseMs) => inner.renew(limiterId, key, leaseId, leaseMs),

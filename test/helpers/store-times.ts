@@ -29,6 +29,7 @@ function watch(store: AnyGuardedStore): void {
     decided: (ops, _batch, times) => pending.set(ops, times),
     peeked: (op, _result, times) => pending.set(op, times),
     refunded: (ops, times) => pending.set(ops, times),
+    charged: (ops, times) => pending.set(ops, times),
   });
 }
 
@@ -65,5 +66,12 @@ export async function peekTimed(
 export async function refundTimed(store: AnyGuardedStore, ops: readonly StoreOp[]): Promise<number> {
   watch(store);
   await store.refund(ops);
+  return take(ops)[0] ?? Number.NaN;
+}
+
+/** `store.charge`, returning the store time of the charge (NaN for an empty list). */
+export async function chargeTimed(store: AnyGuardedStore, ops: readonly StoreOp[]): Promise<number> {
+  watch(store);
+  await store.charge(ops);
   return take(ops)[0] ?? Number.NaN;
 }

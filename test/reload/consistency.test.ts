@@ -63,6 +63,10 @@ class GatedStore implements Store {
   refund(ops: readonly StoreOp[]): Promise<void> {
     return this.#inner.refund(ops);
   }
+
+  charge(ops: readonly StoreOp[]): Promise<void> {
+    return this.#inner.charge(ops);
+  }
   reset(limiterId: string, key: string): Promise<void> {
     return this.#inner.reset(limiterId, key);
   }

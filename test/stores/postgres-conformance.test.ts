@@ -29,6 +29,7 @@ describe.skipIf(!postgres.available)("PostgreSQL store conformance", () => {
     decide: (ops, maxWaitMs) => store.decide(ops, maxWaitMs),
     peek: (op) => store.peek(op),
     refund: (ops) => store.refund(ops),
+    charge: (ops) => store.charge(ops),
     reset: (limiterId, key) => store.reset(limiterId, key),
     release: (limiterId, key, leaseId) => store.release(limiterId, key, leaseId),
     renew: (limiterId, key, leaseId, leaseMs) => store.renew(limiterId, key, leaseId, leaseMs),

@@ -21,12 +21,13 @@ import {
   releaseLease,
 } from "../../src/algorithms/index.ts";
 import type { ConcurrencyParams, ConcurrencyState, RateParams } from "../../src/algorithms/types.ts";
+import { CHARGEABLE_KINDS } from "../../src/stores/charge-ops.ts";
 import { decideOneFunctionSql } from "../../src/stores/postgres/functions-sql.ts";
 import { postgresNames } from "../../src/stores/postgres/identifiers.ts";
 import { PostgresStore, tuneDecidePaths } from "../../src/stores/postgres/postgres-store.ts";
 import { type OpResult, type StoreOp, stateTag } from "../../src/stores/store.ts";
 import { adaptiveParamsArb } from "../helpers/adaptive-params.ts";
-import { decideTimed, peekTimed, refundTimed } from "../helpers/store-times.ts";
+import { chargeTimed, decideTimed, peekTimed, refundTimed } from "../helpers/store-times.ts";
 import { requirePostgres } from "../helpers/stores.ts";
 import { adminSql, dropStoreObjects, testConfig } from "./postgres/setup.ts";
 
@@ -56,7 +57,8 @@ type Step =
       readonly path: Path;
     }
   | { readonly type: "peek"; readonly cost: number; readonly sleepMs: number; readonly path: Path }
-  | { readonly type: "refund"; readonly cost: number; readonly sleepMs: number };
+  | { readonly type: "refund"; readonly cost: number; readonly sleepMs: number }
+  | { readonly type: "charge"; readonly cost: number; readonly sleepMs: number };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -82,7 +84,7 @@ function expectSameResult(actual: OpResult, expected: OpResult, step: string): v
 const sleepArb = fc.integer({ min: 0, max: 25 });
 const intCost = fc.integer({ min: 1, max: 6 });
 
-function stepsArb(cost: fc.Arbitrary<number>, reservations: boolean): fc.Arbitrary<Step[]> {
+function stepsArb(cost: fc.Arbitrary<number>, reservations: boolean, charges: boolean): fc.Arbitrary<Step[]> {
   const maxWait = reservations ? fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 60 })) : fc.constant(0);
   return fc.array(
     fc.oneof(
@@ -106,6 +108,14 @@ function stepsArb(cost: fc.Arbitrary<number>, reservations: boolean): fc.Arbitra
         }),
       },
       { weight: 1, arbitrary: fc.record({ type: fc.constant("refund" as const), cost, sleepMs: sleepArb }) },
+      ...(charges
+        ? [
+            {
+              weight: 1,
+              arbitrary: fc.record({ type: fc.constant("charge" as const), cost, sleepMs: sleepArb }),
+            },
+          ]
+        : []),
     ),
     { minLength: 1, maxLength: 25 },
   );
@@ -188,6 +198,14 @@ async function checkRate(paths: Paths, params: RateParams, steps: readonly Step[
         { ...view, allowed: dryRun.allowed, retryAfterMs: dryRun.retryAfterMs, waitMs: 0 },
         label,
       );
+    } else if (step.type === "charge") {
+      // A charge is the refund of a negative cost: the model applies it so, and the row lives as long.
+      const nowMs = await chargeTimed(store, [op]);
+      const after = refund(params, state, nowMs, -step.cost);
+      state = after.state;
+      expiresAtMs = Math.max(expiresAtMs ?? Number.NEGATIVE_INFINITY, nowMs + after.ttlMs);
+      const stored = await storedExpiryMs(op);
+      expect(Math.abs((stored ?? Number.NaN) - expiresAtMs), `${label} expiry`).toBeLessThanOrEqual(0.01);
     } else {
       const nowMs = await refundTimed(store, [op]);
       state = refund(params, state, nowMs, step.cost).state;
@@ -229,12 +247,14 @@ describe.skipIf(!postgres.available)("PostgreSQL store against the reference mod
   ];
 
   for (const [name, paramsArb, costArb, reservations] of cases) {
-    it(`${name}: decide (plain SQL, lean and general paths), peek and refund agree with src/algorithms`, {
+    it(`${name}: decide (plain SQL, lean and general paths), peek, refund and charge agree with src/algorithms`, {
       timeout: 120_000,
     }, async () => {
       await fc.assert(
-        fc.asyncProperty(paramsArb, stepsArb(costArb, reservations), (params, steps) =>
-          checkRate(paths, params, steps),
+        fc.asyncProperty(
+          paramsArb,
+          stepsArb(costArb, reservations, CHARGEABLE_KINDS.has(name)),
+          (params, steps) => checkRate(paths, params, steps),
         ),
         { numRuns: RUNS },
       );

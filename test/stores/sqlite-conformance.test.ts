@@ -35,6 +35,7 @@ describe("SQLite store conformance", () => {
     decide: (ops, maxWaitMs) => real.decide(ops, maxWaitMs),
     peek: (op) => real.peek(op),
     refund: (ops) => real.refund(ops),
+    charge: (ops) => real.charge(ops),
     reset: (limiterId, key) => real.reset(limiterId, key),
     release: (limiterId, key, leaseId) => real.release(limiterId, key, leaseId),
     renew: (limiterId, key, leaseId, leaseMs) => real.renew(limiterId, key, leaseId, leaseMs),

@@ -58,7 +58,11 @@ export function decideFixedWindow(
 /** Reports a fixed window as of `nowMs`, consuming nothing (its decide with an infinite cost). */
 export const peekFixedWindow = peekOf(decideFixedWindow);
 
-/** Gives back `cost` units of an allowed call, if it was counted in the current window (`count -= cost`). */
+/**
+ * Gives back `cost` units of an allowed call, if it was counted in the current window (`count -= cost`). A
+ * negative `cost` is a charge: the current window's count (0 for an empty or earlier window) grows by `|cost|`,
+ * above the limit if need be, and the window denies until it ends.
+ */
 export function refundFixedWindow(
   params: WindowShape,
   state: FixedWindowState | undefined,
@@ -66,9 +70,8 @@ export function refundFixedWindow(
   cost: number,
 ): RefundOutcome<FixedWindowState> {
   const ws = windowStartOf(nowMs, params.windowMs);
-  // A call counted in an earlier window is already forgotten: nothing to give back.
-  if (state === undefined || state.windowStart !== ws) return { state: undefined, ttlMs: 0 };
-  const count = state.count - cost;
+  // A call counted in an earlier window is already forgotten: nothing to give back (and a charge starts at 0).
+  const count = (state !== undefined && state.windowStart === ws ? state.count : 0) - cost;
   if (count <= 0) return { state: undefined, ttlMs: 0 };
   return { state: { windowStart: ws, count }, ttlMs: ws + params.windowMs - nowMs };
 }

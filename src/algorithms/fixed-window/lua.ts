@@ -39,13 +39,22 @@ local function fixedWindow(state, L, W, cost)
 end
 `;
 
-/** `fixedWindowRefund(state, L, W, cost)`: `count -= cost` when counted in the current window. */
+/**
+ * `fixedWindowRefund(state, L, W, cost)`: `count -= cost` when counted in the current window; a negative cost (a
+ * charge) counts `|cost|` more in the current window (from 0 for an empty or earlier one). Returns the new state
+ * (nil to delete) and the ms it must live.
+ */
 export const FIXED_WINDOW_REFUND_LUA = `
--- A call counted in an earlier window is already forgotten: nothing to give back.
+-- A call counted in an earlier window is already forgotten: nothing to give back (and a charge starts at 0).
 local function fixedWindowRefund(state, L, W, cost)
-  local s = split(state, ':')
-  if s[1] == math.floor(now / W) * W and s[2] - cost > 0 then
-    return fmt(s[1]) .. ':' .. fmt(s[2] - cost)
+  local ws = math.floor(now / W) * W
+  local count = 0
+  if state ~= nil then
+    local s = split(state, ':')
+    if s[1] == ws then count = s[2] end
+  end
+  if count - cost > 0 then
+    return fmt(ws) .. ':' .. fmt(count - cost), ws + W - now
   end
   return nil
 end

@@ -34,7 +34,13 @@ export const FIXED_WINDOW_STEPS: RateMath = {
  * See `SqlPieces.refund`.
  */
 export function fixedWindowRefundSql(table: string, row: string): string {
-  return `IF v_ws = floor(v_now / p_b[v_i]) * p_b[v_i] AND v_used IS NOT NULL THEN
+  return `IF p_cost[v_i] < 0 THEN
+        v_left := floor(v_now / p_b[v_i]) * p_b[v_i];
+        UPDATE ${table} AS s SET window_start = v_left,
+               used = (CASE WHEN v_ws = v_left THEN coalesce(v_used, 0) ELSE 0 END) - p_cost[v_i],
+               expires_at = greatest(s.expires_at, to_timestamp((v_left + p_b[v_i]) / 1000.0))
+         WHERE ${row} AND s.lease_id = '';
+      ELSIF v_ws = floor(v_now / p_b[v_i]) * p_b[v_i] AND v_used IS NOT NULL THEN
         UPDATE ${table} AS s SET used = greatest(0, v_used - p_cost[v_i]) WHERE ${row} AND s.lease_id = '';
       END IF;`;
 }

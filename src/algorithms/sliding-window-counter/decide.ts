@@ -96,7 +96,11 @@ export function decideSlidingWindowCounter(
 /** Reports a sliding window counter as of `nowMs`, consuming nothing (its decide with an infinite cost). */
 export const peekSlidingWindowCounter = peekOf(decideSlidingWindowCounter);
 
-/** Gives back `cost` units of an allowed call, if it was counted in the current window (`current -= cost`). */
+/**
+ * Gives back `cost` units of an allowed call, if it was counted in the current window (`current -= cost`). A
+ * negative `cost` is a charge: the current window's count (rolled forward from an earlier window, keeping its
+ * previous count) grows by `|cost|`, above the limit if need be.
+ */
 export function refundSlidingWindowCounter(
   params: WindowShape,
   state: SlidingCounterState | undefined,
@@ -105,6 +109,14 @@ export function refundSlidingWindowCounter(
 ): RefundOutcome<SlidingCounterState> {
   const { windowMs } = params;
   const ws = windowStartOf(nowMs, windowMs);
+  if (cost < 0) {
+    const { cur, prev } = countsAt(state, ws, windowMs);
+    const current = cur - cost;
+    return {
+      state: { windowStart: ws, current, previous: prev },
+      ttlMs: resetAfter(current, prev, ws, windowMs, nowMs),
+    };
+  }
   if (state === undefined || state.windowStart !== ws) {
     // Counted in an earlier window: that count is now `previous` and stays (refunding it would be guesswork).
     const ttlMs = resetAfter(0, countsAt(state, ws, windowMs).prev, ws, windowMs, nowMs);

@@ -56,12 +56,30 @@ local function slidingCounter(state, L, W, cost)
 end
 `;
 
-/** `slidingCounterRefund(state, L, W, cost)`: `current -= cost` when counted in the current window. */
+/**
+ * `slidingCounterRefund(state, L, W, cost)`: `current -= cost` when counted in the current window; a negative
+ * cost (a charge) counts `|cost|` more in the current window, rolled forward from an earlier one (its count
+ * becoming the previous one). Returns the new state and, for a charge, the ms it must live.
+ */
 export const SLIDING_COUNTER_REFUND_LUA = `
 -- Counted in an earlier window: that count is now the previous one and stays.
 local function slidingCounterRefund(state, L, W, cost)
+  local ws = math.floor(now / W) * W
+  if cost < 0 then
+    local cur, prev = 0, 0
+    if state ~= nil then
+      local s = split(state, ':')
+      if s[1] == ws then
+        cur, prev = s[2], s[3]
+      elseif s[1] == ws - W then
+        prev = s[2]
+      end
+    end
+    -- The current count is above 0, so the state lives until it has faded (two windows from ws).
+    return fmt(ws) .. ':' .. fmt(cur - cost) .. ':' .. fmt(prev), ws + 2 * W - now
+  end
   local s = split(state, ':')
-  if s[1] == math.floor(now / W) * W then
+  if s[1] == ws then
     return fmt(s[1]) .. ':' .. fmt(math.max(0, s[2] - cost)) .. ':' .. fmt(s[3])
   end
   return state

@@ -7,6 +7,7 @@
  */
 
 import { StoreError } from "../../errors.ts";
+import { chargeAsRefund } from "../charge-ops.ts";
 import type { BatchResult, OpResult, Store, StoreEngine, StoreOp } from "../store.ts";
 import { type BreakerState, CircuitBreaker, type CircuitBreakerOptions } from "./breaker.ts";
 import { withTimeout } from "./deadline.ts";
@@ -167,6 +168,16 @@ export class GuardedStore<D extends StoreDriver> implements Store {
     const times = observedTimes(this.#observer?.refunded);
     await this.driver.refund(ops, times);
     if (times !== undefined) this.#observer?.refunded?.(ops, times);
+  }
+
+  async charge(ops: readonly StoreOp[]): Promise<void> {
+    const refunds = chargeAsRefund(ops);
+    if (refunds.length === 0) return;
+    // A charge only makes denials likelier, but a cached one would carry the retry hint of before the debt.
+    this.#forget(refunds);
+    const times = observedTimes(this.#observer?.charged);
+    await this.driver.refund(refunds, times);
+    if (times !== undefined) this.#observer?.charged?.(ops, times);
   }
 
   reset(limiterId: string, key: string): Promise<void> {

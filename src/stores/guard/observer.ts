@@ -16,4 +16,6 @@ export interface StoreObserver {
   decided?(ops: readonly StoreOp[], batch: BatchResult, storeNowMs: readonly number[]): void;
   peeked?(op: StoreOp, result: OpResult, storeNowMs: readonly number[]): void;
   refunded?(ops: readonly StoreOp[], storeNowMs: readonly number[]): void;
+  /** A charge (`Store.charge`), with the ops as the caller gave them (positive costs). */
+  charged?(ops: readonly StoreOp[], storeNowMs: readonly number[]): void;
 }

@@ -35,6 +35,7 @@ import type { ConcurrencyState, Outcome } from "../../algorithms/types.ts";
 import { MAX_ENTRIES } from "../../config/bounds.ts";
 import { InvalidArgumentError, StoreError } from "../../errors.ts";
 import { blockedResult } from "../block-results.ts";
+import { chargeAsRefund } from "../charge-ops.ts";
 import { decideComposite, outcomeOf, peekBlocked, peekResult, toResult } from "../in-process.ts";
 import { type BatchResult, type OpResult, type Store, type StoreOp, stateTag } from "../store.ts";
 
@@ -264,6 +265,14 @@ export class MemoryStore implements Store {
         }
       }
       return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  charge(ops: readonly StoreOp[]): Promise<void> {
+    try {
+      return this.refund(chargeAsRefund(ops));
     } catch (error) {
       return Promise.reject(error);
     }

@@ -11,6 +11,9 @@
  * - The sliding log removes `cost` units from its newest entries.
  * - Concurrency releases the lease.
  *
+ * A negative cost is a charge (`Store.charge`): buckets move `tat` later from `max(tat, now)`, windows count more
+ * in the current window, creating the row when there is none and extending its expiry.
+ *
  * Returns the store time it used, in ms.
  */
 
@@ -44,16 +47,23 @@ DECLARE
   v_tat double precision;
   v_ws double precision;
   v_used double precision;
+  v_prev double precision;
   v_log double precision[];
   v_left double precision;
   v_len integer;
   v_j integer;
 BEGIN
-  -- Same global order as decisions, so a refund never deadlocks with them.
+  -- Same global order as decisions, so a refund never deadlocks with them. A charge (a negative cost) starts
+  -- from an empty row where there is none, inserted here in that same order.
   FOR v_row IN
-    SELECT u.l, u.k, u.t FROM unnest(p_limiter, p_key, p_tag) AS u(l, k, t)
+    SELECT u.l, u.k, u.t, u.c FROM unnest(p_limiter, p_key, p_tag, p_cost) AS u(l, k, t, c)
      ORDER BY u.l COLLATE "C", u.k COLLATE "C", u.t COLLATE "C"
   LOOP
+    IF v_row.c < 0 THEN
+      INSERT INTO ${t} AS s (limiter_id, key, tag, lease_id, expires_at)
+      VALUES (v_row.l, v_row.k, v_row.t, '', '-infinity')
+      ON CONFLICT (limiter_id, key, tag, lease_id) DO NOTHING;
+    END IF;
     PERFORM FROM ${t} AS s
      WHERE s.limiter_id = v_row.l AND s.key = v_row.k AND s.tag = v_row.t AND s.lease_id = '' FOR UPDATE;
   END LOOP;
@@ -64,8 +74,10 @@ BEGIN
       DELETE FROM ${t} AS s WHERE ${row} AND s.lease_id = p_lease[v_i] AND p_lease[v_i] <> '';
       CONTINUE;
     END IF;
-    SELECT s.tat, s.window_start, s.used, s.log INTO v_tat, v_ws, v_used, v_log
+    SELECT s.tat, s.window_start, s.used, s.previous, s.log INTO v_tat, v_ws, v_used, v_prev, v_log
       FROM ${t} AS s WHERE ${row} AND s.lease_id = '';
+    -- Nothing to give back. A charge's row was inserted and locked above: only a sweep deleting an expired row
+    -- between that insert (which found it) and the lock leaves none, and that charge is then lost.
     IF NOT FOUND THEN
       CONTINUE;
     END IF;

@@ -370,12 +370,14 @@ for i = 1, n do
     redis.call('ZREM', key, o.lease)
   else
     local state = readField(key, o.tag)
-    if state ~= nil then
-      local newState = refundOp(o, state)
+    -- A negative cost is a charge: it writes state even where there was none, and the key must live as long.
+    if state ~= nil or o.cost < 0 then
+      local newState, ttl = refundOp(o, state)
       if newState == nil then
         redis.call('HDEL', key, o.tag)
       else
         redis.call('HSET', key, o.tag, newState)
+        if o.cost < 0 then extendTtl(key, ttl) end
       end
     end
   end

@@ -39,6 +39,7 @@ import { CONCURRENCY } from "../../algorithms/registry.ts";
 import type { ConcurrencyState } from "../../algorithms/types.ts";
 import type { SqliteStoreConfig } from "../../config/types.ts";
 import { StoreError, StoreUnavailableError } from "../../errors.ts";
+import { chargeAsRefund } from "../charge-ops.ts";
 import { type BreakerState, CircuitBreaker, type CircuitBreakerOptions } from "../guard/breaker.ts";
 import { toStoreError } from "../guard/store-error.ts";
 import { validateCosts, validateDecision, validateLeaseMs } from "../guard/validate-ops.ts";
@@ -324,6 +325,23 @@ export class SqliteStore implements Store {
   refund(ops: readonly StoreOp[]): Promise<void> {
     try {
       validateCosts(ops);
+      return this.#refund(ops);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  charge(ops: readonly StoreOp[]): Promise<void> {
+    try {
+      return this.#refund(chargeAsRefund(ops));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Applies each op's refund (a charge when its cost is negative) in one write transaction. */
+  #refund(ops: readonly StoreOp[]): Promise<void> {
+    try {
       if (ops.length === 0) return Promise.resolve();
       this.#call("refund", (c) =>
         c.immediate(() => {

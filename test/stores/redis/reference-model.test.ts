@@ -9,6 +9,7 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { acquireLease, decide, peek, refund, releaseLease } from "../../../src/algorithms/index.ts";
 import type { ConcurrencyParams, ConcurrencyState, RateParams } from "../../../src/algorithms/types.ts";
+import { CHARGEABLE_KINDS } from "../../../src/stores/charge-ops.ts";
 import {
   type DecodedReply,
   decodeReply,
@@ -104,7 +105,13 @@ describe.skipIf(!redis.available)("redis scripts vs the reference model", () => 
 
   it("lean and general decide scripts, peek and refund agree and share one state", async () => {
     const call = fc.record({
-      via: fc.constantFrom("lean" as const, "general" as const, "peek" as const, "refund" as const),
+      via: fc.constantFrom(
+        "lean" as const,
+        "general" as const,
+        "peek" as const,
+        "refund" as const,
+        "charge" as const,
+      ),
       cost: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 7 })),
       maxWaitMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 100 })),
       sleepMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 30 })),
@@ -145,6 +152,17 @@ describe.skipIf(!redis.available)("redis scripts vs the reference model", () => 
             expect(actual.resetAfterMs).toBeCloseTo(Math.max(0, expected.resetAfterMs), 6);
             const would = decide(params, { state, nowMs: reply.storeNowMs, cost, maxWaitMs: 0 });
             expect(actual.allowed).toBe(would.allowed);
+          } else if (via === "charge") {
+            // A charge is the refund script with a negative cost; the model applies the same.
+            if (!CHARGEABLE_KINDS.has(params.kind)) continue;
+            const nowMs = decodeTime(await general(REFUND_SCRIPT, [{ ...op, cost: -cost }], 0));
+            const after = refund(params, state, nowMs, -cost);
+            state = after.state;
+            // The key lives at least as long as the charged state constrains anything.
+            const [stateKey] = encodeOps(fixture.config.keyPrefix, [op], 0).keys;
+            // The key lives at least until the charged state stops constraining anything (absolute ms).
+            const expiresAt = Number(await fixture.raw.call("PEXPIRETIME", stateKey ?? ""));
+            expect(expiresAt).toBeGreaterThanOrEqual(nowMs + after.ttlMs);
           } else if (refundable !== undefined) {
             const given = { ...op, cost: refundable };
             const nowMs = decodeTime(await general(REFUND_SCRIPT, [given], 0));
