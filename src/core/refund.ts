@@ -44,9 +44,24 @@ export function chargeMembers(
   onFailure?: RefundFailure,
 ): Promise<void> {
   if (onFailure === undefined) {
-    for (const member of members) if (member.list === undefined) assertChargeable(refundOps(member, units));
+    for (const member of members) {
+      if (member.list !== undefined) continue;
+      assertChargeable(refundOps(member, units));
+      if (storeOf(member.config.store).charge === undefined) throw cannotCharge(member.config.store);
+    }
   }
-  return applyToMembers(members, units, storeOf, (store, ops) => store.charge(ops), onFailure);
+  return applyToMembers(
+    members,
+    units,
+    storeOf,
+    (store, ops) => (store.charge === undefined ? Promise.reject(cannotCharge(store.id)) : store.charge(ops)),
+    onFailure,
+  );
+}
+
+/** The refusal of a charge on a (custom) store that does not implement `Store.charge`. */
+function cannotCharge(storeId: string): InvalidArgumentError {
+  return new InvalidArgumentError(`store "${storeId}" cannot charge units: it does not implement Store.charge`);
 }
 
 async function applyToMembers(

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  InvalidArgumentError,
   isConfigError,
   isInvalidKeyError,
   isLeaseExpiredError,
@@ -145,5 +146,33 @@ on_store_error = "deny"
       .catch((e: unknown) => e)) as StoreError;
     expect(peeked.decision).toBeUndefined();
     await rs.close();
+  });
+});
+
+/** A store entry that the `stores` option replaces with the test's own object. */
+const LEGACY_TOML = `
+[stores.older]
+engine = "memory"
+
+[limiters.legacy]
+store = "older"
+rate = "10/s"
+`;
+
+describe("a custom store without Store.charge", () => {
+  it("refuses rs.charge with an error naming the store, and still refunds", async () => {
+    const { charge: _unused, ...older } = failingStore("older");
+    const rs = RateSync.fromToml(LEGACY_TOML, {
+      env: {},
+      stores: { older },
+    });
+    try {
+      const error = await rs.charge("legacy", 5).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidArgumentError);
+      expect((error as Error).message).toContain('store "older" cannot charge units');
+      await expect(rs.refund("legacy", 5)).resolves.toBeUndefined();
+    } finally {
+      await rs.close();
+    }
   });
 });
