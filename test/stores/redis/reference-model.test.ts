@@ -158,7 +158,6 @@ describe.skipIf(!redis.available)("redis scripts vs the reference model", () => 
             const nowMs = decodeTime(await general(REFUND_SCRIPT, [{ ...op, cost: -cost }], 0));
             const after = refund(params, state, nowMs, -cost);
             state = after.state;
-            // The key lives at least as long as the charged state constrains anything.
             const [stateKey] = encodeOps(fixture.config.keyPrefix, [op], 0).keys;
             // The key lives at least until the charged state stops constraining anything (absolute ms).
             const expiresAt = Number(await fixture.raw.call("PEXPIRETIME", stateKey ?? ""));
