@@ -61,7 +61,9 @@ export function chargeMembers(
 
 /** The refusal of a charge on a (custom) store that does not implement `Store.charge`. */
 function cannotCharge(storeId: string): InvalidArgumentError {
-  return new InvalidArgumentError(`store "${storeId}" cannot charge units: it does not implement Store.charge`);
+  return new InvalidArgumentError(
+    `store "${storeId}" cannot charge units: it does not implement Store.charge`,
+  );
 }
 
 async function applyToMembers(
