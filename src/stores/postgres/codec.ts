@@ -117,43 +117,37 @@ export function toCallArrays(
   const arrays: CallArrays = [[], [], [], [], [], [], [], [], [], [], []];
   const [numbers, rows, limiters, keys, tags, kinds, a, b, costs, leases, maxWaits] = arrays;
   const index = new Map<string, number>();
+  /** The 1-based number of the state row of (limiter, key, tag), added on first sight: each row is sent once. */
+  const rowOf = (limiter: string, key: string, tag: string): number => {
+    // Encoded text holds no NUL, so NUL separates the parts unambiguously.
+    const id = `${limiter}\u0000${key}\u0000${tag}`;
+    let row = index.get(id);
+    if (row === undefined) {
+      row = limiters.length + 1;
+      index.set(id, row);
+      limiters.push(limiter);
+      keys.push(key);
+      tags.push(tag);
+    }
+    return row;
+  };
   for (const [i, call] of calls.entries()) {
     for (const op of call.ops) {
       const limiter = encodeText(op.limiterId);
       const key = encodeText(op.key);
       if (op.block !== undefined) {
         // The block op, right before the op that carries the block (see `src/algorithms/block/sql.ts`).
-        const id = `${limiter}\u0000${key}\u0000${BLOCK_TAG}`;
-        let row = index.get(id);
-        if (row === undefined) {
-          row = limiters.length + 1;
-          index.set(id, row);
-          limiters.push(limiter);
-          keys.push(key);
-          tags.push(BLOCK_TAG);
-        }
         numbers.push(i + 1);
-        rows.push(row);
+        rows.push(rowOf(limiter, key, BLOCK_TAG));
         kinds.push(BLOCK_KIND);
         a.push(op.block.memoryMs);
         b.push(op.block.span);
         costs.push(0);
         leases.push(op.block.durationsMs.join(","));
       }
-      const tag = stateTag(op.params);
-      // Encoded text holds no NUL, so NUL separates the parts unambiguously.
-      const id = `${limiter}\u0000${key}\u0000${tag}`;
-      let row = index.get(id);
-      if (row === undefined) {
-        row = limiters.length + 1;
-        index.set(id, row);
-        limiters.push(limiter);
-        keys.push(key);
-        tags.push(tag);
-      }
       const columns = paramsColumns(op.params);
       numbers.push(i + 1);
-      rows.push(row);
+      rows.push(rowOf(limiter, key, stateTag(op.params)));
       kinds.push(columns.kind);
       a.push(columns.a);
       b.push(columns.b);
