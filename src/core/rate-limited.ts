@@ -12,11 +12,14 @@
 import { InvalidArgumentError, RateLimitExceededError } from "../errors.ts";
 import { fillTemplate } from "../limiters/templates.ts";
 import { getRateSync } from "./default-instance.ts";
-import type { KeyInput, RateSync } from "./rate-sync.ts";
+import { type KeyInput, type RateSync, settleAfterWork } from "./rate-sync.ts";
 import type { AcquireOptions } from "./types.ts";
 
-/** Options of {@link rateLimited}. */
-export interface RateLimitedOptions<This = unknown> extends AcquireOptions {
+/**
+ * Options of {@link rateLimited}. `Result` is what the wrapped function resolves to (unknown to a decorator
+ * until its method is seen, so `actualCost` there reads its result untyped).
+ */
+export interface RateLimitedOptions<This = unknown, Result = never> extends AcquireOptions {
   /**
    * `"wait"` waits for the limit (`acquire`); `"try"` rejects at once with `RateLimitExceededError` when denied.
    * @default "wait"
@@ -28,6 +31,12 @@ export interface RateLimitedOptions<This = unknown> extends AcquireOptions {
    * @default the module's default instance
    */
   readonly rateSync?: RateSync | ((self: This) => RateSync | Promise<RateSync>);
+  /**
+   * The units a call's work really used, read from its result (e.g. `(r) => r.usage.total_tokens`): after the
+   * work, what `cost` over-counted is refunded and what it under-counted charged, in both modes, as `rs.run`'s
+   * `actualCost` does (a failed refund or charge is a `storeError` event; the result is still returned).
+   */
+  readonly actualCost?: (result: Result) => number;
 }
 
 /** The names of a template's `<name>` placeholders: `"a:<x>:<y>"` → `"x" | "y"`. */
@@ -79,7 +88,7 @@ export interface RateLimitedDecorator<Lead extends unknown[]> {
 export function rateLimited<Args extends unknown[], R>(
   keyOrTemplate: string | ((...args: Args) => KeyInput),
   fn: (...args: Args) => R | Promise<R>,
-  options?: RateLimitedOptions,
+  options?: RateLimitedOptions<unknown, Awaited<R>>,
 ): (...args: Args) => Promise<Awaited<R>>;
 /**
  * Decorates a method that returns a promise so every call is rate limited, as `rateLimited(key, fn)` would
@@ -129,7 +138,9 @@ function wrap(
       `rateLimited: the key must be a string, a template or a function, got ${keyOrTemplate === null ? "null" : typeof keyOrTemplate}`,
     );
   }
-  const { mode = "wait", rateSync, ...acquireOptions } = options;
+  const { mode = "wait", rateSync, actualCost: readCost, ...acquireOptions } = options;
+  // The wrapper does not know its function's result type; the overloads check `actualCost` against it.
+  const actualCost = readCost as ((result: unknown) => number) | undefined;
   if (mode !== "wait" && mode !== "try") {
     throw new InvalidArgumentError(`rateLimited: mode must be "wait" or "try", got ${JSON.stringify(mode)}`);
   }
@@ -149,19 +160,24 @@ function wrap(
   return async function (this: unknown, ...args: unknown[]): Promise<unknown> {
     const rs = await instanceFor(this);
     const key = keyOf(this, args);
-    if (mode === "wait") return rs.run(key, () => fn.apply(this, args), acquireOptions);
-    const decision = await rs.tryAcquire(
-      key,
-      acquireOptions.cost === undefined ? {} : { cost: acquireOptions.cost },
-    );
+    if (mode === "wait") {
+      const runOptions = actualCost === undefined ? acquireOptions : { ...acquireOptions, actualCost };
+      return rs.run(key, () => fn.apply(this, args), runOptions);
+    }
+    // With `actualCost` the cost is named (1 by default), so the decision carries its `settle`.
+    const cost = acquireOptions.cost ?? (actualCost === undefined ? undefined : 1);
+    const decision = await rs.tryAcquire(key, cost === undefined ? {} : { cost });
     if (!decision.allowed) {
       throw new RateLimitExceededError(decision.key, decision.limiter, decision.retryAfterMs, decision);
     }
+    let result: unknown;
     try {
-      return await fn.apply(this, args);
+      result = await fn.apply(this, args);
     } finally {
       await decision.lease?.release();
     }
+    if (actualCost !== undefined) await rs[settleAfterWork](decision, actualCost(result));
+    return result;
   };
 }
 

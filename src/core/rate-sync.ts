@@ -29,12 +29,14 @@ import { Overrides } from "../overrides/overrides.ts";
 import type { DynamicConfig } from "../reload/dynamic-config.ts";
 import { Reloader } from "../reload/reloader.ts";
 import { epochMonotonicNow } from "../stores/memory/memory-store.ts";
+import type { Store } from "../stores/store.ts";
 import { type TopKey, TopKeys, type TopKeysSnapshot } from "../top-keys/top-keys.ts";
-import { Acquirer } from "../wait/acquirer.ts";
+import { Acquirer, type DecisionFinisher } from "../wait/acquirer.ts";
 import { type Listener, TypedEmitter } from "./events.ts";
 import { copyCounters, createCounters, type LimiterCounters, type MetricsSnapshot } from "./metrics.ts";
 import { Notices } from "./notices.ts";
 import { assertRefundUnits, chargeMembers, type RunOptions, refundMembers, unusedUnits } from "./refund.ts";
+import { type InternalSettle, withSettle } from "./settle.ts";
 import type {
   AcquireOptions,
   ConfigProvider,
@@ -77,6 +79,8 @@ export interface ConfigureOptions {
 
 /** Package-internal: how the last reload was parsed and sliced (tests read it). Not public API. */
 export const reloadStats: unique symbol = Symbol("rate-sync.reloadStats");
+/** Package-internal: settles a decision after its work, reporting store failures as events (see `run`). */
+export const settleAfterWork: unique symbol = Symbol("rate-sync.settleAfterWork");
 
 /**
  * Declarative rate limiting: limits from a TOML file (or an object), decided by name.
@@ -102,6 +106,8 @@ export class RateSync {
   readonly #topKeys: TopKeys | undefined;
   readonly #acquirer: Acquirer;
   readonly #stores: StorePool;
+  /** The store with this id (handed to the refunds and charges of `settle`). */
+  readonly #storeOf = (id: string): Store => this.#stores.store(id);
   /** The running snapshot, its reloads and its watch; the limiters' definitions. */
   readonly #reloader: Reloader;
   /** Runtime overrides: the layer above the file, kept in step with the store that holds them. */
@@ -233,9 +239,10 @@ export class RateSync {
       this.#assertOpen();
       const members = this.#tryNow(key, options.cost, options.ip);
       if (!Array.isArray(members)) return Promise.resolve(members);
+      const settle = options.cost !== undefined;
       const outcome = this.#engine.decide(members, 0);
-      if (outcome instanceof Promise) return outcome.then((done) => this.#tryDecision(done, members));
-      return Promise.resolve(this.#tryDecision(outcome, members));
+      if (outcome instanceof Promise) return outcome.then((done) => this.#tryDecision(done, members, settle));
+      return Promise.resolve(this.#tryDecision(outcome, members, settle));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -257,13 +264,18 @@ export class RateSync {
     this.#assertOpen();
     const members = this.#tryNow(key, options.cost, options.ip);
     if (!Array.isArray(members)) return members;
-    return this.#tryDecision(this.#engine.decideSync(members), members);
+    return this.#tryDecision(this.#engine.decideSync(members), members, options.cost !== undefined);
   }
 
-  /** The decision `tryAcquire` hands out: with the lease to release when it took a concurrency slot. */
-  #tryDecision(outcome: EngineOutcome, members: readonly Member[]): Decision {
-    if (!outcome.allowed || outcome.leaseParts.length === 0) return outcome.decision;
-    return { ...outcome.decision, lease: this.#acquirer.leaseFor(outcome, members) };
+  /**
+   * The decision `tryAcquire` hands out: with the lease to release when it took a concurrency slot, and, when
+   * the call named its cost (`settle`), its `settle`.
+   */
+  #tryDecision(outcome: EngineOutcome, members: readonly Member[], settle: boolean): Decision {
+    if (!outcome.allowed) return outcome.decision;
+    const decision = settle ? withSettle(outcome.decision, members, this.#storeOf) : outcome.decision;
+    if (outcome.leaseParts.length === 0) return decision;
+    return { ...decision, lease: this.#acquirer.leaseFor(outcome, members, decision) };
   }
 
   /**
@@ -276,7 +288,13 @@ export class RateSync {
   async acquire(key: KeyInput, options: AcquireOptions = {}): Promise<Lease> {
     this.#assertOpen();
     const started = this.#now();
-    return this.#acquirer.acquire(this.#members(key, options.cost, options.ip), options, started);
+    const members = this.#members(key, options.cost, options.ip);
+    return this.#acquirer.acquire(members, options, started, this.#settler(options.cost !== undefined));
+  }
+
+  /** What `acquire` makes its lease's decision with: {@link withSettle} when `settle`, else nothing. */
+  #settler(settle: boolean): DecisionFinisher | undefined {
+    return settle ? (decision, members) => withSettle(decision, members, this.#storeOf) : undefined;
   }
 
   /**
@@ -285,24 +303,41 @@ export class RateSync {
    * it under-counted is charged (see {@link RunOptions.actualCost}).
    */
   async run<T>(key: KeyInput, fn: () => T | Promise<T>, options: RunOptions<T> = {}): Promise<T> {
-    const members =
-      options.actualCost === undefined ? undefined : this.#members(key, options.cost, options.ip);
-    const lease = await this.acquire(key, options);
+    this.#assertOpen();
+    const started = this.#now();
+    const members = this.#members(key, options.cost, options.ip);
+    const { actualCost } = options;
+    const lease = await this.#acquirer.acquire(
+      members,
+      options,
+      started,
+      this.#settler(actualCost !== undefined),
+    );
     let result: T;
     try {
       result = await fn();
     } finally {
       await lease.release();
     }
-    if (members !== undefined) {
-      const unused = unusedUnits(members[0]!.cost, options.actualCost!(result));
-      const report = (store: string, limiter: string, error: Error) =>
-        this.#events.emit("storeError", { store, limiter, error });
-      const storeOf = (id: string) => this.#stores.store(id);
-      if (unused > 0) await refundMembers(members, unused, storeOf, report);
-      else if (unused < 0) await chargeMembers(members, -unused, storeOf, report);
-    }
+    if (actualCost !== undefined) await this[settleAfterWork](lease.decision, actualCost(result));
     return result;
+  }
+
+  /**
+   * Package-internal: settles a decision after its work (`run`, `rateLimited`), reporting each member's failed
+   * refund or charge as a `storeError` event instead of rejecting (the work is done; its result must not be
+   * lost). A decision without `settle` ({@link canSettle}) settles nothing; a bad actual cost still rejects.
+   */
+  [settleAfterWork](decision: Decision, actualCost: number): Promise<void> {
+    const settle = decision.settle as InternalSettle | undefined;
+    if (settle === undefined) {
+      // Checked even when nothing is settled, so a bad `actualCost` fails the same way on every path.
+      unusedUnits(0, actualCost);
+      return Promise.resolve();
+    }
+    return settle(actualCost, (store, limiter, error) =>
+      this.#events.emit("storeError", { store, limiter, error }),
+    );
   }
 
   /** The state of a key as of now; consumes nothing. */
@@ -401,7 +436,7 @@ export class RateSync {
   async refund(key: KeyInput, units: number): Promise<void> {
     this.#assertOpen();
     assertRefundUnits(units);
-    await refundMembers(this.#members(key, units), units, (id) => this.#stores.store(id));
+    await refundMembers(this.#members(key, units), units, this.#storeOf);
   }
 
   /**
@@ -427,7 +462,7 @@ export class RateSync {
   async charge(key: KeyInput, units: number): Promise<void> {
     this.#assertOpen();
     assertRefundUnits(units, "charge");
-    await chargeMembers(this.#members(key, units), units, (id) => this.#stores.store(id));
+    await chargeMembers(this.#members(key, units), units, this.#storeOf);
   }
 
   /** Forgets a key's usage (and its leases): it starts fresh. */
@@ -818,7 +853,10 @@ export class RateSync {
     if (Array.isArray(key)) return this.#members(key, cost, ip);
     checkIp(ip);
     const member = this.#member(key, unitsOf(cost), ip);
-    return this.#engine.tryDecideNow(member) ?? [member];
+    const decision = this.#engine.tryDecideNow(member);
+    if (decision === undefined) return [member];
+    // A named cost may be settled after the work: only then does the decision carry `settle`.
+    return cost === undefined ? decision : withSettle(decision, [member], this.#storeOf);
   }
 }
 

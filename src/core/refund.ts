@@ -106,13 +106,13 @@ export function assertRefundUnits(units: unknown, what: "refund" | "charge" = "r
 }
 
 /**
- * The difference to settle after `run`'s work: `estimate - actual`, positive to refund when the work cost less
+ * The difference to settle after the work: `estimate - actual`, positive to refund when the work cost less
  * than it acquired, negative to charge when it cost more. The actual cost must be a finite number ≥ 0.
  */
 export function unusedUnits(estimate: number, actual: unknown): number {
   if (typeof actual !== "number" || !Number.isFinite(actual) || actual < 0) {
     throw new InvalidArgumentError(
-      `actualCost must return a finite number of units at least 0, got ${describeValue(actual)}`,
+      `the actual cost (actualCost, settle) must be a finite number of units at least 0, got ${describeValue(actual)}`,
     );
   }
   return estimate - actual;

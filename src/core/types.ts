@@ -63,6 +63,18 @@ export interface Decision {
    * never released is freed after the limiter's `lease` time.
    */
   readonly lease?: Lease;
+  /**
+   * Settles an admitted call whose cost was an estimate, once its work is done and the actual cost known: when
+   * it used less than the `cost` acquired, the difference is given back (`rs.refund`); when more, the excess is
+   * charged (`rs.charge`: beyond the limit, into debt). On every limit and every member the call consumed from,
+   * atomically per member. Resolves once applied; rejects with the store's `StoreError`, or with
+   * `InvalidArgumentError` for an actual cost that is not a finite number ≥ 0 or a second settle.
+   *
+   * Present on an allowed decision of a call that passed `cost` (`tryAcquire`, `tryAcquireSync`, and the
+   * `decision` of `acquire`'s lease), when its units were consumed on the stores: absent when `[lists]` admitted
+   * it or it is `degraded` (nothing there to settle against).
+   */
+  readonly settle?: (actualCost: number) => Promise<void>;
 }
 
 /** Where one limit of a multi-limit limiter stands after a decision or a peek (see {@link Decision.limits}). */

@@ -7,7 +7,7 @@
 
 import { describeValue, parseDuration } from "../config/units.ts";
 import { recordWait } from "../core/metrics.ts";
-import type { AcquireOptions } from "../core/types.ts";
+import type { AcquireOptions, Decision } from "../core/types.ts";
 import type { Engine, EngineOutcome, Member } from "../decide/engine.ts";
 import { InvalidArgumentError, isRateLimitExceededError, RateLimitExceededError } from "../errors.ts";
 import type { LimiterEntry } from "../limiters/registry.ts";
@@ -73,11 +73,19 @@ function entryOf(members: readonly Member[], limiterId: string): LimiterEntry {
 }
 
 /**
- * One `acquire()` call's wait, for the `waiting` gauge and the `wait` event: which limiter it waits for, set
- * when the call starts waiting (never for a call admitted at once).
+ * What a caller of {@link Acquirer.acquire} makes of the decision behind a lease before it is handed out (the
+ * facade attaches `settle` with it).
+ */
+export type DecisionFinisher = (decision: Decision, members: readonly Member[]) => Decision;
+
+/**
+ * One `acquire()` call, carried through its tries: which limiter it waits for, for the `waiting` gauge and the
+ * `wait` event (set when the call starts waiting, never for a call admitted at once), and what finishes its
+ * lease's decision.
  */
 interface WaitMark {
   entry: LimiterEntry | undefined;
+  readonly finish: DecisionFinisher | undefined;
 }
 
 /** Counts the call as waiting on `entry`, once. */
@@ -99,11 +107,14 @@ export class Acquirer {
     this.#now = now;
   }
 
-  /** A lease for an outcome `tryAcquire` allowed (no wait); its release wakes waiters on the same keys. */
-  leaseFor(outcome: EngineOutcome, members: readonly Member[]): LeaseHandle {
+  /**
+   * A lease for an outcome `tryAcquire` allowed (no wait), over `decision` (the outcome's, or what the caller
+   * made of it); its release wakes waiters on the same keys.
+   */
+  leaseFor(outcome: EngineOutcome, members: readonly Member[], decision = outcome.decision): LeaseHandle {
     const queueKey = this.#queueKey(members);
     return new LeaseHandle(
-      outcome.decision,
+      decision,
       0,
       outcome.leaseParts,
       () => this.#waiters.wake(queueKey),
@@ -111,9 +122,17 @@ export class Acquirer {
     );
   }
 
-  /** Waits until `members` are allowed, within the timeout; see `RateSync.acquire`. */
-  async acquire(members: readonly Member[], options: AcquireOptions, started: number): Promise<LeaseHandle> {
-    const mark: WaitMark = { entry: undefined };
+  /**
+   * Waits until `members` are allowed, within the timeout; see `RateSync.acquire`. `finish`, when given, makes
+   * the lease's decision from the engine's.
+   */
+  async acquire(
+    members: readonly Member[],
+    options: AcquireOptions,
+    started: number,
+    finish?: DecisionFinisher,
+  ): Promise<LeaseHandle> {
+    const mark: WaitMark = { entry: undefined, finish };
     try {
       const lease = await this.#acquire(members, options, started, mark);
       if (mark.entry !== undefined) this.#endWait(mark.entry, members, lease.waitedMs, "acquired");
@@ -280,7 +299,7 @@ export class Acquirer {
     if (waitedBefore || outcome.waitMs > 0)
       recordWait(entryOf(members, outcome.decision.limiter).counters, waitedMs);
     return new LeaseHandle(
-      outcome.decision,
+      mark.finish === undefined ? outcome.decision : mark.finish(outcome.decision, members),
       waitedMs,
       outcome.leaseParts,
       () => this.#waiters.wake(queueKey),

@@ -1,7 +1,8 @@
 /**
- * A worker process for the contention test of refunds: each call acquires an estimated cost with `tryAcquire`,
- * then, when admitted, picks an actual cost at random between 1 and the estimate and refunds the difference
- * (`rs.refund`), and reports back to the parent how many calls were admitted and the actual units they used.
+ * A worker process for the contention tests of refunds and settles: each call acquires an estimated cost with
+ * `tryAcquire`, then, when admitted, picks an actual cost at random between 1 and the estimate and gives the
+ * difference back (`rs.refund`, or `decision.settle(actual)`), and reports back to the parent how many calls
+ * were admitted and the actual units they used.
  *
  * argv: <json RefundTask>
  */
@@ -18,6 +19,8 @@ export interface RefundTask {
   readonly inFlight: number;
   /** The cost each call acquires before its work. */
   readonly estimate: number;
+  /** How the unused part goes back: `rs.refund` (the default) or the decision's `settle`. */
+  readonly via?: "refund" | "settle";
 }
 
 /** What a worker reports. */
@@ -48,7 +51,8 @@ async function lane(): Promise<void> {
         continue;
       }
       const actual = 1 + Math.floor(Math.random() * task.estimate);
-      if (actual < task.estimate) await rs.refund(task.key, task.estimate - actual);
+      if (task.via === "settle") await decision.settle!(actual);
+      else if (actual < task.estimate) await rs.refund(task.key, task.estimate - actual);
       report.allowed++;
       report.used += actual;
     } catch {

@@ -202,6 +202,51 @@ describe.skipIf(!redis.available)("redis store on a Redis Cluster", () => {
     }
   }, 60_000);
 
+  it("refund, charge and settle reach every member of a composite across slots, and every limit", async () => {
+    const rs = RateSync.fromConfig({
+      stores: {
+        s: { engine: "redis", cluster: true, url: [...cluster.urls], key_prefix: `${prefix}_settle` },
+      },
+      limiters: {
+        "w:<id>": { algorithm: "fixed_window", limit: 10, window: "3650d" },
+        "m:<id>": {
+          limits: [
+            { rate: "1/h", burst: 10 },
+            { algorithm: "fixed_window", limit: 8, window: "3650d" },
+          ],
+        },
+      },
+    });
+    try {
+      // Two members whose keys live in different slots.
+      let other = "y0";
+      for (
+        let i = 0;
+        hashSlot(stateKey(`${prefix}_settle`, "m:<id>", `m:${other}`)) ===
+        hashSlot(stateKey(`${prefix}_settle`, "w:<id>", "w:x"));
+        i++
+      )
+        other = `y${i}`;
+      const keys = ["w:x", `m:${other}`];
+      const remaining = async () => [
+        (await rs.peek("w:x")).remaining,
+        ...(await rs.peek(`m:${other}`)).limits!.map((l) => l.remaining),
+      ];
+      const decision = await rs.tryAcquire(keys, { cost: 6 });
+      expect(await remaining()).toEqual([4, 4, 2]);
+      await decision.settle!(2);
+      expect(await remaining()).toEqual([8, 8, 6]);
+      await rs.charge(keys, 7);
+      expect(await remaining()).toEqual([1, 1, 0]);
+      await rs.refund(keys, 3);
+      expect(await remaining()).toEqual([4, 4, 2]);
+      // The charge went past the fixed window's limit of 8 (9 used), the refund took 3 back: 6 used.
+      expect((await rs.tryAcquire(`m:${other}`, { cost: 3 })).allowed).toBe(false);
+    } finally {
+      await rs.close();
+    }
+  });
+
   it("leases, renew, release and reset work on the cluster", async () => {
     const lease: StoreOp = {
       limiterId: "cl",

@@ -41,6 +41,12 @@ export class Checks {
     return name + String(more);
   }
 
+  // A decorator does not know the method's result yet: `actualCost` names the type it reads.
+  @rateLimited("llm", { cost: 100, actualCost: (reply: { tokens: number }) => reply.tokens })
+  async settlesItsCost(prompt: string) {
+    return { tokens: prompt.length };
+  }
+
   // @ts-expect-error a method that does not return a promise
   @rateLimited("fixed") notAsync() {
     return 1;
@@ -75,3 +81,14 @@ export const wrapped: (options: { userId: string }) => Promise<number> = rateLim
   "api:<userId>",
   async (_options: { userId: string }) => 1,
 );
+
+/** The wrapper form knows the result: `actualCost` reads it typed, and a wrong property does not compile. */
+export const settling = rateLimited("llm", async (prompt: string) => ({ tokens: prompt.length }), {
+  actualCost: (reply) => reply.tokens,
+});
+export const misread = rateLimited("llm", async () => ({ tokens: 1 }), {
+  // @ts-expect-error the result has no `words` property
+  actualCost: (reply) => reply.words,
+});
+// @ts-expect-error an actualCost that does not return a number
+export const notANumber = rateLimited("llm", async () => 1, { actualCost: (n) => String(n) });
