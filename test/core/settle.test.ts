@@ -115,6 +115,9 @@ describe.each(backends)("settle on the $name store", (backend) => {
       const shadowed = await rs.tryAcquire("shadow:1", { cost: 1 });
       expect(shadowed.degraded).toBe("shadow");
       expect(shadowed.settle).toBeUndefined();
+      // Nor does `run` give back anything after such an admission: the window keeps the call that counted.
+      await rs.run("shadow:1", () => 0, { cost: 1, actualCost: (n) => n });
+      expect((await rs.peek("shadow:1")).remaining).toBe(0);
       const decision = await rs.tryAcquire("win:3", { cost: 4 });
       for (const actual of [-1, Number.NaN, Number.POSITIVE_INFINITY, "2" as unknown as number]) {
         await expect(decision.settle!(actual)).rejects.toThrow(InvalidArgumentError);
