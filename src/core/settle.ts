@@ -46,12 +46,17 @@ export function withSettle(
       if (settled) {
         throw new InvalidArgumentError(`the decision for "${decision.key}" is already settled`);
       }
-      // Checked before it counts as settled: a bad actual cost can be corrected by a second call.
       const unused = unusedUnits(estimate, actualCost);
+      const applied =
+        unused > 0
+          ? refundMembers(members, unused, storeOf, onFailure)
+          : unused < 0
+            ? chargeMembers(members, -unused, storeOf, onFailure)
+            : Promise.resolve();
+      // Only now: a call refused before anything was sent (a bad actual cost, a charge a member's store
+      // cannot take) leaves the settle to a corrected second call.
       settled = true;
-      if (unused > 0) return refundMembers(members, unused, storeOf, onFailure);
-      if (unused < 0) return chargeMembers(members, -unused, storeOf, onFailure);
-      return Promise.resolve();
+      return applied;
     } catch (error) {
       return Promise.reject(error);
     }
