@@ -49,6 +49,32 @@ describe("TopKeys decayed window", () => {
     expect(top.top("api")).toEqual([{ key: "c", count: 1, error: 0 }]);
   });
 
+  it("counts a flood of one key in one millisecond like any other records, between limiters and keys", () => {
+    const clock = new FakeClock();
+    const top = new TopKeys({ minutes: 1, counters: 2, now: clock.now });
+    const start = clock.now();
+    const weights = new Map<string, number>();
+    const add = (limiter: string, key: string) => {
+      top.record(limiter, key, false);
+      const id = `${limiter}/${key}`;
+      weights.set(id, (weights.get(id) ?? 0) + Math.exp((clock.now() - start) / MINUTE));
+    };
+    const next = random(3);
+    for (let step = 0; step < 2_000; step++) {
+      // Mostly the same key in the same millisecond, now and then another key, limiter or millisecond.
+      const r = next();
+      if (r < 0.05) clock.advance(1 + Math.floor(next() * 2_000));
+      add(r < 0.9 ? "api" : "other", r < 0.8 ? "flood" : `k${Math.floor(next() * 2)}`);
+    }
+    // Two counters and at most three keys per limiter: "flood" is held exactly, at its decayed weight.
+    const now = Math.exp(-(clock.now() - start) / MINUTE);
+    const flood = top.top("api").find((entry) => entry.key === "flood")!;
+    expect(flood.error).toBe(0);
+    expect(flood.count).toBeCloseTo(weights.get("api/flood")! * now, 2);
+    // Another limiter's records never land in this one's sketch.
+    expect(top.top("other").map((entry) => entry.key)).not.toContain("flood");
+  });
+
   it("keeps counts finite over days (the landmark moves), with the same answers", () => {
     const clock = new FakeClock();
     const top = new TopKeys({ minutes: 1, now: clock.now });
