@@ -11,9 +11,11 @@
  *    same math as SQL steps or a PL/pgSQL block, and its refund), and `index.ts` exporting one
  *    `defineAlgorithm({...})` ({@link AlgorithmSpec} says what each field means).
  * 2. Add it to {@link ALGORITHMS} below, under its name.
- * Nothing else: the config schema, the stores and the scripts pick it up, and the compiler points at any
- * `Record<Algorithm, …>` that needs an entry. The reference-model tests cover every registered algorithm once
- * they list it among their params.
+ * No other source file: the config schema, the stores and the scripts pick it up, and the compiler points at
+ * any `Record<Algorithm, …>` that needs an entry. The reference-model tests cover every registered algorithm
+ * once they list it among their params. Outside `src/`: regenerate the JSON Schema (`npx tsx
+ * scripts/write-schema.ts`), and the tests whose expected messages list every algorithm name (a misspelt
+ * `algorithm` is answered with the full list) change with it.
  */
 
 import { adaptive, adaptiveTag } from "./adaptive/index.ts";
