@@ -24,8 +24,9 @@ export interface LuaPieces {
   readonly decideSource: string;
   readonly decide: string;
   /**
-   * Source defining the local function named {@link LuaPieces.refund}: `(state, p1, p2, cost)` → the state
-   * string to keep, or nil to delete the field. Only the refund script includes it.
+   * Source defining the local function named {@link LuaPieces.refund}: `(state, p1, p2, cost, tag)` → the state
+   * string to keep, or nil to delete the field, and for a negative cost (a charge, which may start from a nil
+   * state) the ms the key must live. Only the refund script includes it.
    */
   readonly refundSource: string;
   readonly refund: string;
