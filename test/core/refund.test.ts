@@ -42,6 +42,13 @@ function instance(backend: Backend): RateSync {
           adaptive_window: "3650d",
           burst_multiplier: 1,
         },
+        "adaptive-h:<id>": {
+          algorithm: "adaptive",
+          limit: 10,
+          window: "1h",
+          adaptive_window: "1h",
+          burst_multiplier: 1,
+        },
       },
     },
     { quiet: true },
@@ -363,7 +370,10 @@ describe.each(backends)("charge on the $name store", (backend) => {
       expect((await rs.tryAcquire("log:c1", { cost: 6 })).allowed).toBe(true);
       // A charge on a key with no state starts from an empty log.
       await rs.charge("log:c2", 13);
-      expect((await rs.tryAcquire("log:c2")).allowed).toBe(false);
+      const empty = await rs.tryAcquire("log:c2");
+      expect(empty.allowed).toBe(false);
+      expect(empty.retryAfterMs).toBeGreaterThan(HOUR - 60_000);
+      expect(empty.retryAfterMs).toBeLessThanOrEqual(HOUR);
       await rs.refund("log:c2", 13);
       expect((await rs.tryAcquire("log:c2", { cost: 10 })).allowed).toBe(true);
     } finally {
@@ -385,6 +395,13 @@ describe.each(backends)("charge on the $name store", (backend) => {
       await rs.refund("adaptive:c1", 14);
       expect((await rs.peek("adaptive:c1")).remaining).toBe(10);
       expect((await rs.tryAcquire("adaptive:c1", { cost: 10 })).allowed).toBe(true);
+      // One unit every 6 minutes: 3 owed, then one unit to refill (24 minutes), or the window's end if later.
+      await rs.charge("adaptive-h:c1", 13);
+      const hourly = await rs.tryAcquire("adaptive-h:c1");
+      expect(hourly.allowed).toBe(false);
+      const toWindowEnd = HOUR - (Date.now() % HOUR);
+      expect(hourly.retryAfterMs).toBeGreaterThan(Math.max(24 * 60_000, toWindowEnd) - 60_000);
+      expect(hourly.retryAfterMs).toBeLessThanOrEqual(Math.max(24 * 60_000, toWindowEnd) + 60_000);
       // A charge after admitted calls counts with them in the window.
       expect((await rs.tryAcquire("adaptive:c2", { cost: 6 })).allowed).toBe(true);
       await rs.charge("adaptive:c2", 4);
