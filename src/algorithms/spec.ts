@@ -24,8 +24,9 @@ export interface LuaPieces {
   readonly decideSource: string;
   readonly decide: string;
   /**
-   * Source defining the local function named {@link LuaPieces.refund}: `(state, p1, p2, cost)` → the state
-   * string to keep, or nil to delete the field. Only the refund script includes it.
+   * Source defining the local function named {@link LuaPieces.refund}: `(state, p1, p2, cost, tag)` → the state
+   * string to keep, or nil to delete the field, and for a negative cost (a charge, which may start from a nil
+   * state) the ms the key must live. Only the refund script includes it.
    */
   readonly refundSource: string;
   readonly refund: string;
@@ -52,8 +53,10 @@ export interface SqlPieces {
     | { readonly block: string; readonly declarations: Readonly<Record<string, string>> };
   /**
    * Statements of `<table>_refund` for one op whose state row exists: may read `v_now`, `v_tat`, `v_ws`,
-   * `v_used`, `v_log`, `p_a[v_i]`, `p_b[v_i]`, `p_cost[v_i]`, use `v_left`, `v_len`, `v_j`, and update the row
-   * `WHERE ${row} AND s.lease_id = ''` of table `s`.
+   * `v_used`, `v_log`, `p_a[v_i]`, `p_b[v_i]`, `p_tag[v_i]`, `p_cost[v_i]`, use `v_left`, `v_len`, `v_j` (or
+   * a nested block of their own), `CONTINUE` to the next op, and update the row
+   * `WHERE ${row} AND s.lease_id = ''` of table `s`. A negative `p_cost[v_i]` is a charge (the row may be new,
+   * its columns NULL) and must extend `expires_at` to when the charged state stops constraining anything.
    */
   refund(table: string, row: string): string;
 }

@@ -10,7 +10,6 @@
 import { describeValue } from "../config/units.ts";
 import type { Member } from "../decide/engine.ts";
 import { InvalidArgumentError } from "../errors.ts";
-import { assertChargeable } from "../stores/charge-ops.ts";
 import type { Store, StoreOp } from "../stores/store.ts";
 import type { AcquireOptions } from "./types.ts";
 
@@ -33,9 +32,9 @@ export function refundMembers(
 
 /**
  * Charges `units` to every member: one `Store.charge` per member with one op per rate limit, failures as for
- * {@link refundMembers}. Without `onFailure`, every member is checked first, so a member whose algorithm cannot
- * be charged refuses the whole call (an `InvalidArgumentError`) before any store is written; with it, that
- * member's refusal is reported there like a store failure.
+ * {@link refundMembers}. Without `onFailure`, every member is checked first, so a member whose (custom) store
+ * does not implement `Store.charge` refuses the whole call (an `InvalidArgumentError`) before any store is
+ * written; with it, that member's refusal is reported there like a store failure.
  */
 export function chargeMembers(
   members: readonly Member[],
@@ -46,7 +45,6 @@ export function chargeMembers(
   if (onFailure === undefined) {
     for (const member of members) {
       if (member.list !== undefined) continue;
-      assertChargeable(refundOps(member, units));
       if (storeOf(member.config.store).charge === undefined) throw cannotCharge(member.config.store);
     }
   }
@@ -133,9 +131,8 @@ export interface RunOptions<T> extends AcquireOptions {
    * The units the work really used, read from its result (e.g. `(r) => r.usage.total_tokens`). When less than
    * the acquired `cost`, the difference is refunded on every limit and member; when more, the excess is charged
    * (`rs.charge`: beyond the limit, into debt), after the work and before `run` resolves. A refund or charge
-   * the store fails, or a charge on an algorithm that cannot be charged (sliding window log, adaptive), is
-   * reported as a `storeError` event, never thrown (the work is done). Not called when `fn` throws (nothing is
-   * settled then). A result that is not a finite number ≥ 0 rejects with `InvalidArgumentError`.
+   * the store fails (or a charge on a custom store without `Store.charge`) is reported as a `storeError` event,
+   * never thrown (the work is done). Not called when `fn` throws (nothing is settled then). A result that is not a finite number ≥ 0 rejects with `InvalidArgumentError`.
    */
   readonly actualCost?: (result: T) => number;
 }

@@ -89,9 +89,9 @@ export interface Store {
   refund(ops: readonly StoreOp[]): Promise<void>;
   /**
    * Consumes each op's `cost` whatever the limit, atomically (for work that cost more than it acquired): a bucket
-   * goes into debt, a window counts above its limit. Refused with `InvalidArgumentError` for a cost that is not
-   * positive and finite and for algorithms that cannot be charged (sliding window log, adaptive; see
-   * `src/stores/charge-ops.ts`). Concurrency ops are ignored. Optional, so a custom store written before it
+   * goes into debt, a window (or the exact log) counts above its limit, adaptive does both. Refused with
+   * `InvalidArgumentError` for a cost that is not positive and finite (see `src/stores/charge-ops.ts`).
+   * Concurrency ops are ignored. Optional, so a custom store written before it
    * keeps working: `rs.charge` on a store without it is refused.
    */
   charge?(ops: readonly StoreOp[]): Promise<void>;

@@ -71,6 +71,21 @@ describe("adaptive hybrid math", () => {
     expect(burst.allowed).toBe(true);
   });
 
+  it("a charge (negative cost) puts the bucket in debt and counts in the window, then in the load", () => {
+    // Empty: from now and the current window. T = 100 ms; cap 30 at no load.
+    const charged = refundAdaptive(params, undefined, 250, -40);
+    expect(charged.state).toEqual({ tat: 4250, windowStart: 0, used: 40, load: 0 });
+    // It lives until the load is forgotten: 50 idle windows after the next one.
+    expect(charged.ttlMs).toBe(51_000 - 250);
+    const denied = decideAdaptive(params, { state: charged.state, nowMs: 300, cost: 1, maxWaitMs: 0 });
+    expect(denied.allowed).toBe(false);
+    // The bucket owes 10 units: 4250 + 100 - 3000 (cap 30 × T) - 300, after the window (full) ends at 1000.
+    expect(denied.retryAfterMs).toBe(1050);
+    // An earlier window rolls forward first: its units go into the load (weight 1/5), as a decision does.
+    const later = refundAdaptive(params, charged.state, 1500, -1).state;
+    expect(later).toEqual({ tat: 4350, windowStart: 1000, used: 1, load: 8 });
+  });
+
   it("refund gives back the bucket and the current window's units", () => {
     const first = decideAdaptive(params, { state: undefined, nowMs: 0, cost: 30, maxWaitMs: 0 });
     const back = refundAdaptive(params, first.state, 0, 10);

@@ -58,6 +58,31 @@ describe("sliding window log", () => {
     });
   });
 
+  it("a charge (negative cost) logs the units at now, in one entry per ms, and denies while in debt", () => {
+    // Empty: one entry at now; the state lives one window.
+    expect(refundSlidingWindow(params, undefined, 500, -5)).toEqual({
+      state: { entries: [500, 5] },
+      ttlMs: 1000,
+    });
+    // Expired entries dropped; a newest entry at now (or later: the clock stepped back) takes the units.
+    expect(refundSlidingWindow(params, { entries: [100, 1, 1500, 1] }, 1500, -2)).toEqual({
+      state: { entries: [1500, 3] },
+      ttlMs: 1000,
+    });
+    expect(refundSlidingWindow(params, { entries: [600, 1] }, 500, -2)).toEqual({
+      state: { entries: [600, 3] },
+      ttlMs: 1100,
+    });
+    const debt = refundSlidingWindow(params, { entries: [100, 2] }, 400, -4).state;
+    expect(debt).toEqual({ entries: [100, 2, 400, 4] });
+    // 6 of 3: room for one call once both entries have left (the charged one at 1400).
+    const denied = at(500, debt);
+    expect(denied.allowed).toBe(false);
+    expect(denied.remaining).toBe(0);
+    expect(denied.retryAfterMs).toBe(900);
+    expect(at(1400, debt).allowed).toBe(true);
+  });
+
   it("never admits more than L in any interval of length W", () => {
     fc.assert(
       fc.property(

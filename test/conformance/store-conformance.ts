@@ -332,6 +332,48 @@ export function describeStoreConformance(name: string, factory: ConformanceFacto
       });
     });
 
+    describe("charge", () => {
+      const adaptive: RateParams = {
+        kind: "adaptive",
+        limit: 3,
+        windowMs: W,
+        burstMultiplier: 1,
+        adaptiveWindowMs: W,
+        highLoad: 0.8,
+        lowLoad: 0.4,
+        penalty: 0.5,
+      };
+      const charged: readonly (readonly [string, RateParams])[] = [
+        ["token_bucket", tokenBucket(3)],
+        ["fixed_window", window("fixed_window", 3)],
+        ["sliding_window", window("sliding_window", 3)],
+        ["sliding_window_counter", window("sliding_window_counter", 3)],
+        ["adaptive", adaptive],
+      ];
+      for (const [algorithm, params] of charged) {
+        scenario(
+          `${algorithm}: a charge beyond the limit denies until its retry hint has passed`,
+          async (h) => {
+            const charge = h.store.charge?.bind(h.store);
+            if (charge === undefined) return;
+            await h.alignToWindow(W);
+            const o = op(limiterId(algorithm), "k", params);
+            // On an empty state, two charges in a row: 5 units of 3, in debt.
+            await charge([{ ...o, cost: 2 }]);
+            await charge([{ ...o, cost: 3 }]);
+            const denied = await h.decide(o);
+            expect(denied.allowed).toBe(false);
+            expect(denied.remaining).toBe(0);
+            expect(Number.isFinite(denied.retryAfterMs)).toBe(true);
+            // The log: the charged units leave one window after they were counted.
+            if (algorithm === "sliding_window") h.expectMs(denied.retryAfterMs, W);
+            await h.advancePast(denied.retryAfterMs);
+            expect((await h.decide(o)).allowed).toBe(true);
+          },
+        );
+      }
+    });
+
     describe("window alignment", () => {
       for (const kind of ["fixed_window", "sliding_window_counter"] as const) {
         scenario(`${kind}: windows align to the epoch, the same for every key`, async (h) => {

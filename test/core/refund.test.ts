@@ -34,6 +34,21 @@ function instance(backend: Backend): RateSync {
         "log:<id>": { algorithm: "sliding_window", limit: 10, window: "1h" },
         "counter:<id>": { algorithm: "sliding_window_counter", limit: 10, window: "3650d" },
         "leaky:<id>": { algorithm: "leaky_bucket", rate: "1/h", burst: 10 },
+        // One window of ten years (no rollover during a test), its cap the limit: 10 units, one per year.
+        "adaptive:<id>": {
+          algorithm: "adaptive",
+          limit: 10,
+          window: "3650d",
+          adaptive_window: "3650d",
+          burst_multiplier: 1,
+        },
+        "adaptive-h:<id>": {
+          algorithm: "adaptive",
+          limit: 10,
+          window: "1h",
+          adaptive_window: "1h",
+          burst_multiplier: 1,
+        },
       },
     },
     { quiet: true },
@@ -336,27 +351,95 @@ describe.each(backends)("charge on the $name store", (backend) => {
     }
   });
 
-  it("refuses bad units and algorithms that cannot be charged, charging nothing", async () => {
+  it("puts a sliding window log into debt: denied until the entries leave the window or a refund", async () => {
+    const rs = instance(backend);
+    try {
+      expect((await rs.tryAcquire("log:c1", { cost: 4 })).allowed).toBe(true);
+      // 4 + 8 units in a log of 10 per hour: 2 over the limit; the first entry's departure makes room for one.
+      await rs.charge("log:c1", 8);
+      expect((await rs.peek("log:c1")).remaining).toBe(0);
+      const denied = await rs.tryAcquire("log:c1");
+      expect(denied.allowed).toBe(false);
+      expect(denied.retryAfterMs).toBeGreaterThan(HOUR - 60_000);
+      expect(denied.retryAfterMs).toBeLessThanOrEqual(HOUR);
+      // Charges in a row add up (also through a handle), and a refund takes them back.
+      await rs.limiter("log:c1").charge(1);
+      expect((await rs.tryAcquire("log:c1")).allowed).toBe(false);
+      await rs.refund("log:c1", 9);
+      expect((await rs.peek("log:c1")).remaining).toBe(6);
+      expect((await rs.tryAcquire("log:c1", { cost: 6 })).allowed).toBe(true);
+      // A charge on a key with no state starts from an empty log.
+      await rs.charge("log:c2", 13);
+      const empty = await rs.tryAcquire("log:c2");
+      expect(empty.allowed).toBe(false);
+      expect(empty.retryAfterMs).toBeGreaterThan(HOUR - 60_000);
+      expect(empty.retryAfterMs).toBeLessThanOrEqual(HOUR);
+      await rs.refund("log:c2", 13);
+      expect((await rs.tryAcquire("log:c2", { cost: 10 })).allowed).toBe(true);
+    } finally {
+      await rs.close();
+    }
+  });
+
+  it("puts an adaptive key into debt in its bucket and its window, until a refund repays it", async () => {
+    const rs = instance(backend);
+    try {
+      // 13 units of a cap of 10 on an empty key: the bucket owes 3 (one unit a year) and the window is over.
+      await rs.charge("adaptive:c1", 13);
+      const denied = await rs.tryAcquire("adaptive:c1");
+      expect(denied.allowed).toBe(false);
+      expect(denied.remaining).toBe(0);
+      expect(denied.retryAfterMs).toBeGreaterThan(4 * 365 * 24 * HOUR - 60_000);
+      await rs.limiter("adaptive:c1").charge(1);
+      expect((await rs.tryAcquire("adaptive:c1")).allowed).toBe(false);
+      await rs.refund("adaptive:c1", 14);
+      expect((await rs.peek("adaptive:c1")).remaining).toBe(10);
+      expect((await rs.tryAcquire("adaptive:c1", { cost: 10 })).allowed).toBe(true);
+      // One unit every 6 minutes: 3 owed, then one unit to refill (24 minutes), or the window's end if later.
+      await rs.charge("adaptive-h:c1", 13);
+      const hourly = await rs.tryAcquire("adaptive-h:c1");
+      expect(hourly.allowed).toBe(false);
+      const toWindowEnd = HOUR - (Date.now() % HOUR);
+      expect(hourly.retryAfterMs).toBeGreaterThan(Math.max(24 * 60_000, toWindowEnd) - 60_000);
+      expect(hourly.retryAfterMs).toBeLessThanOrEqual(Math.max(24 * 60_000, toWindowEnd) + 60_000);
+      // A charge after admitted calls counts with them in the window.
+      expect((await rs.tryAcquire("adaptive:c2", { cost: 6 })).allowed).toBe(true);
+      await rs.charge("adaptive:c2", 4);
+      expect((await rs.tryAcquire("adaptive:c2")).allowed).toBe(false);
+      await rs.refund("adaptive:c2", 1);
+      expect((await rs.tryAcquire("adaptive:c2")).allowed).toBe(true);
+    } finally {
+      await rs.close();
+    }
+  });
+
+  it("run's actualCost above the estimate charges the log and adaptive too", async () => {
+    const rs = instance(backend);
+    try {
+      const errors: Error[] = [];
+      rs.on("storeError", (event) => errors.push(event.error));
+      for (const key of ["log:c3", "adaptive:c3"]) {
+        expect(await rs.run(key, () => 12, { cost: 2, actualCost: (n) => n }), key).toBe(12);
+        expect((await rs.tryAcquire(key)).allowed, key).toBe(false);
+      }
+      expect(errors).toEqual([]);
+    } finally {
+      await rs.close();
+    }
+  });
+
+  it("refuses units that are not a positive finite number, charging nothing", async () => {
     const rs = instance(backend);
     try {
       for (const units of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, "3" as unknown as number]) {
         await expect(rs.charge("win:c5", units)).rejects.toThrow(InvalidArgumentError);
         await expect(rs.limiter("win:c5").charge(units)).rejects.toThrow(/charge units must be a positive/);
+        await expect(rs.charge(["tb:c5", "log:c5"], units)).rejects.toThrow(InvalidArgumentError);
       }
-      await expect(rs.charge("log:c5", 1)).rejects.toThrow(/sliding_window algorithm \(limiter "log:<id>"\)/);
-      // A composite with one member that cannot be charged charges none of them.
-      await expect(rs.charge(["tb:c5", "log:c5"], 4)).rejects.toThrow(InvalidArgumentError);
       expect((await rs.peek("tb:c5")).remaining).toBe(10);
       expect((await rs.peek("win:c5")).remaining).toBe(10);
+      expect((await rs.peek("log:c5")).remaining).toBe(10);
       await expect(rs.charge("nope:1", 1)).rejects.toThrow(UnknownLimiterError);
-      // After run's work, a charge the algorithm refuses is reported, not thrown (the work is done).
-      const errors: Error[] = [];
-      rs.on("storeError", (event) => errors.push(event.error));
-      expect(await rs.run("log:c6", () => 5, { cost: 2, actualCost: (n) => n })).toBe(5);
-      expect(errors).toHaveLength(1);
-      expect(errors[0]).toBeInstanceOf(InvalidArgumentError);
-      expect(errors[0]!.message).toMatch(/sliding_window/);
-      expect((await rs.peek("log:c6")).remaining).toBe(8);
     } finally {
       await rs.close();
     }

@@ -196,6 +196,10 @@ export const peekAdaptive = peekOf(decideAdaptive);
 /**
  * Gives back `cost` units of an allowed call: the bucket's `tat -= cost × T` (not below now), and the window's
  * count when the call was counted in the current window. The load is left as it is (it holds only ended windows).
+ *
+ * A negative `cost` is a charge: the `tat` moves `|cost| × T` later from `max(tat, now)` (debt, as in a token
+ * bucket), and `|cost|` counts as used in the current window (an earlier stored window rolled forward first, as
+ * a decision does), so the charged units weigh in the load like admitted ones.
  */
 export function refundAdaptive(
   params: AdaptiveShape,
@@ -203,8 +207,17 @@ export function refundAdaptive(
   nowMs: number,
   cost: number,
 ): RefundOutcome<AdaptiveState> {
-  if (state === undefined) return { state: undefined, ttlMs: 0 };
   const intervalMs = params.windowMs / params.limit;
+  if (cost < 0) {
+    // From now for an empty or full bucket; the units count in the window as admitted ones do.
+    const { ws, used, load } = currentOf(params, state, nowMs);
+    const charged = Math.max(state?.tat ?? nowMs, nowMs) - cost * intervalMs;
+    return {
+      state: { tat: charged, windowStart: ws, used: used - cost, load },
+      ttlMs: ttlOf(params, charged, ws, nowMs),
+    };
+  }
+  if (state === undefined) return { state: undefined, ttlMs: 0 };
   const tat = Math.max(nowMs, state.tat - cost * intervalMs);
   const sameWindow = state.windowStart === windowStartOf(nowMs, params.windowMs);
   const used = sameWindow ? Math.max(0, state.used - cost) : state.used;

@@ -8,8 +8,12 @@
  * Stored state (the hash field under its state tag): `tat:windowStart:used:load`.
  */
 
-/** `adaptive(state, L, W, cost, maxWait, tag)`: decides one call (see `LuaPieces.decide`). */
-export const ADAPTIVE_LUA = `
+/**
+ * What the decide and the refund share: the power by squaring, the tuning read from the tag, and
+ * `adaptiveCurrent(state, W, A, forget)` → `max(tat, now)`, the window, its units and its load as of now (the
+ * ended window folded in, idle windows decayed: `currentOf` in `decide.ts`). No script includes both sources.
+ */
+const ADAPTIVE_STATE_LUA = `
 local function adaptivePow(base, n)
   local result, b, e = 1, base, n
   while e > 0 do
@@ -25,10 +29,7 @@ local function adaptiveTuning(tag)
   return tonumber(A), tonumber(M), tonumber(hi), tonumber(lo), tonumber(pen)
 end
 
-local function adaptive(state, L, W, cost, maxWait, tag)
-  local A, M, hi, lo, pen = adaptiveTuning(tag)
-  local T = W / L
-  local forget = math.ceil(10 * A / W)
+local function adaptiveCurrent(state, W, A, forget)
   local ws = math.floor(now / W) * W
   local used, ld = 0, 0
   local tat0 = now
@@ -47,6 +48,18 @@ local function adaptive(state, L, W, cost, maxWait, tag)
       end
     end
   end
+  return tat0, ws, used, ld
+end
+`;
+
+/** `adaptive(state, L, W, cost, maxWait, tag)`: decides one call (see `LuaPieces.decide`). */
+export const ADAPTIVE_LUA = `${ADAPTIVE_STATE_LUA}
+
+local function adaptive(state, L, W, cost, maxWait, tag)
+  local A, M, hi, lo, pen = adaptiveTuning(tag)
+  local T = W / L
+  local forget = math.ceil(10 * A / W)
+  local tat0, ws, used, ld = adaptiveCurrent(state, W, A, forget)
   local load = ld / L
   local top = M * L
   local bottom = math.max(L, top * (1 - pen))
@@ -81,9 +94,21 @@ local function adaptive(state, L, W, cost, maxWait, tag)
 end
 `;
 
-/** `adaptiveRefund(state, L, W, cost)`: `tat -= cost × T` (not below now), and `used -= cost` in its window. */
-export const ADAPTIVE_REFUND_LUA = `
-local function adaptiveRefund(state, L, W, cost)
+/**
+ * `adaptiveRefund(state, L, W, cost, tag)`: `tat -= cost × T` (not below now), and `used -= cost` in its window.
+ * A negative cost (a charge): `tat = max(tat, now) - cost × T`, and `-cost` more used in the current window
+ * (rolled forward first); returns the ttl too (see `refundAdaptive`).
+ */
+export const ADAPTIVE_REFUND_LUA = `${ADAPTIVE_STATE_LUA}
+local function adaptiveRefund(state, L, W, cost, tag)
+  if cost < 0 then
+    local A = adaptiveTuning(tag)
+    local forget = math.ceil(10 * A / W)
+    local tat0, ws, used, ld = adaptiveCurrent(state, W, A, forget)
+    local tat = tat0 - cost * (W / L)
+    return fmt(tat) .. ':' .. fmt(ws) .. ':' .. fmt(used - cost) .. ':' .. fmt(ld),
+      math.max(tat, ws + (forget + 1) * W) - now
+  end
   local s = split(state, ':')
   local tat = math.max(now, s[1] - cost * (W / L))
   local used = s[3]

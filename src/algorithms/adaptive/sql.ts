@@ -10,32 +10,45 @@
 
 import { EPS } from "../sql-steps.ts";
 
+/** Where the fold of {@link adaptiveFoldSql} reads its inputs: SQL expressions (the stored state may be NULL). */
+interface FoldInputs {
+  readonly limit: string;
+  readonly window: string;
+  readonly now: string;
+  readonly tag: string;
+  readonly tat: string;
+  readonly windowStart: string;
+  readonly used: string;
+  readonly previous: string;
+}
+
 /**
- * The adaptive hybrid in `<table>_rate`: `a = limit (L)`, `b = windowMs (W)`, the tuning read from `p_tag`. Sets
- * the function's OUT values itself.
+ * The tuning read from the tag, then `max(tat, now)` (`v_ad_tat0`), the window (`v_ad_ws`), its units
+ * (`v_ad_used`) and its load (`v_ad_load`) as of now: the ended window folded in, idle windows decayed
+ * (`currentOf` in `decide.ts`). Shared by the decision and the charge, so both fold alike.
  */
-export const ADAPTIVE_BLOCK = `    -- adaptive: a = limit (L), b = windowMs (W); tag = ad<W>:<A>:<multiplier>:<high>:<low>:<penalty>
-    v_ad_a := split_part(p_tag, ':', 2)::double precision;
-    v_ad_m := split_part(p_tag, ':', 3)::double precision;
-    v_ad_hi := split_part(p_tag, ':', 4)::double precision;
-    v_ad_lo := split_part(p_tag, ':', 5)::double precision;
-    v_ad_pen := split_part(p_tag, ':', 6)::double precision;
-    v_ad_t := p_b / p_a;
-    v_ad_forget := ceil(10 * v_ad_a / p_b);
-    v_ad_ws := floor(p_now / p_b) * p_b;
+function adaptiveFoldSql(v: FoldInputs): string {
+  return `    v_ad_a := split_part(${v.tag}, ':', 2)::double precision;
+    v_ad_m := split_part(${v.tag}, ':', 3)::double precision;
+    v_ad_hi := split_part(${v.tag}, ':', 4)::double precision;
+    v_ad_lo := split_part(${v.tag}, ':', 5)::double precision;
+    v_ad_pen := split_part(${v.tag}, ':', 6)::double precision;
+    v_ad_t := ${v.window} / ${v.limit};
+    v_ad_forget := ceil(10 * v_ad_a / ${v.window});
+    v_ad_ws := floor(${v.now} / ${v.window}) * ${v.window};
     v_ad_used := 0;
     v_ad_load := 0;
-    v_ad_tat0 := p_now;
-    IF p_tat IS NOT NULL THEN
-      IF p_tat > p_now THEN v_ad_tat0 := p_tat; END IF;
-      IF p_window_start >= v_ad_ws THEN
-        v_ad_ws := p_window_start;
-        v_ad_used := p_used;
-        v_ad_load := p_previous;
+    v_ad_tat0 := ${v.now};
+    IF ${v.tat} IS NOT NULL THEN
+      IF ${v.tat} > ${v.now} THEN v_ad_tat0 := ${v.tat}; END IF;
+      IF ${v.windowStart} >= v_ad_ws THEN
+        v_ad_ws := ${v.windowStart};
+        v_ad_used := ${v.used};
+        v_ad_load := ${v.previous};
       ELSE
-        v_ad_windows := floor((v_ad_ws - p_window_start) / p_b + 0.5);
+        v_ad_windows := floor((v_ad_ws - ${v.windowStart}) / ${v.window} + 0.5);
         IF v_ad_windows <= v_ad_forget THEN
-          v_ad_w := least(1, p_b / v_ad_a);
+          v_ad_w := least(1, ${v.window} / v_ad_a);
           v_ad_keep := 1 - v_ad_w;
           -- keep ^ (windows - 1) by squaring: the multiplications of decide.ts, in its order
           v_ad_pow := 1;
@@ -46,11 +59,31 @@ export const ADAPTIVE_BLOCK = `    -- adaptive: a = limit (L), b = windowMs (W);
             v_ad_base := v_ad_base * v_ad_base;
             v_ad_e := v_ad_e / 2;
           END LOOP;
-          v_ad_load := (v_ad_keep * p_previous + v_ad_w * p_used) * v_ad_pow;
+          v_ad_load := (v_ad_keep * ${v.previous} + v_ad_w * ${v.used}) * v_ad_pow;
         END IF;
       END IF;
     END IF;
-    v_ad_l := v_ad_load / p_a;
+`;
+}
+
+/** The inputs of `<table>_rate`. */
+const BLOCK_INPUTS: FoldInputs = {
+  limit: "p_a",
+  window: "p_b",
+  now: "p_now",
+  tag: "p_tag",
+  tat: "p_tat",
+  windowStart: "p_window_start",
+  used: "p_used",
+  previous: "p_previous",
+};
+
+/**
+ * The adaptive hybrid in `<table>_rate`: `a = limit (L)`, `b = windowMs (W)`, the tuning read from `p_tag`. Sets
+ * the function's OUT values itself.
+ */
+export const ADAPTIVE_BLOCK = `    -- adaptive: a = limit (L), b = windowMs (W); tag = ad<W>:<A>:<multiplier>:<high>:<low>:<penalty>
+${adaptiveFoldSql(BLOCK_INPUTS)}    v_ad_l := v_ad_load / p_a;
     v_ad_top := v_ad_m * p_a;
     v_ad_bottom := greatest(p_a, v_ad_top * (1 - v_ad_pen));
     IF v_ad_l <= v_ad_lo THEN
@@ -120,13 +153,40 @@ export const ADAPTIVE_DECLARATIONS: Readonly<Record<string, string>> = Object.fr
 ]);
 
 /**
- * Refund: `tat -= cost × T` (not below now), and `used -= cost` when counted in the current window. See
- * `SqlPieces.refund`.
+ * Refund: `tat -= cost × T` (not below now), and `used -= cost` when counted in the current window. A negative
+ * cost is a charge: `tat = max(tat, now) - cost × T` and `-cost` more used in the current window (rolled forward
+ * first, as a decision does), in a block of its own (its variables are the decision's). See `SqlPieces.refund`.
  */
 export function adaptiveRefundSql(table: string, row: string): string {
-  return `IF v_tat IS NOT NULL THEN
+  const declarations = Object.entries(ADAPTIVE_DECLARATIONS)
+    .map(([name, type]) => `${name} ${type};`)
+    .join(" ");
+  return `IF p_cost[v_i] < 0 THEN
+        DECLARE ${declarations}
+        BEGIN
+${adaptiveFoldSql(REFUND_INPUTS)}
+          v_ad_new := v_ad_tat0 - p_cost[v_i] * v_ad_t;
+          UPDATE ${table} AS s SET tat = v_ad_new, window_start = v_ad_ws, used = v_ad_used - p_cost[v_i],
+                 previous = v_ad_load,
+                 expires_at = greatest(s.expires_at,
+                   to_timestamp(greatest(v_ad_new, v_ad_ws + (v_ad_forget + 1) * p_b[v_i]) / 1000.0))
+           WHERE ${row} AND s.lease_id = '';
+        END;
+      ELSIF v_tat IS NOT NULL THEN
         UPDATE ${table} AS s SET tat = greatest(v_now, v_tat - p_cost[v_i] * (p_b[v_i] / p_a[v_i])),
                used = CASE WHEN v_ws = floor(v_now / p_b[v_i]) * p_b[v_i] THEN greatest(0, v_used - p_cost[v_i]) ELSE v_used END
          WHERE ${row} AND s.lease_id = '';
       END IF;`;
 }
+
+/** The inputs of `<table>_refund` (its row read into `v_*`). */
+const REFUND_INPUTS: FoldInputs = {
+  limit: "p_a[v_i]",
+  window: "p_b[v_i]",
+  now: "v_now",
+  tag: "p_tag[v_i]",
+  tat: "v_tat",
+  windowStart: "v_ws",
+  used: "v_used",
+  previous: "v_prev",
+};

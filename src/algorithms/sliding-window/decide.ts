@@ -100,6 +100,11 @@ export const peekSlidingWindow = peekOf(decideSlidingWindow);
 /**
  * Gives back an allowed call: removes the most recent live entry of exactly `cost` (the call being refunded is
  * almost always the newest). When no entry matches, `cost` is taken off the newest entries instead.
+ *
+ * A negative `cost` is a charge: after the expired entries are dropped, `|cost|` is counted at the newest
+ * entry's time when that is already `>= now` (added to that entry, so charges within one ms do not grow the
+ * log), else as a new entry at now. The live sum may go above the limit: debt, denied until enough has left
+ * the window.
  */
 export function refundSlidingWindow(
   params: WindowShape,
@@ -107,6 +112,7 @@ export function refundSlidingWindow(
   nowMs: number,
   cost: number,
 ): RefundOutcome<SlidingWindowState> {
+  if (cost < 0) return chargeSlidingWindow(params, state, nowMs, -cost);
   if (state === undefined) return { state: undefined, ttlMs: 0 };
   const from = firstLive(state.entries, nowMs, params.windowMs);
   const next = state.entries.slice(from);
@@ -134,4 +140,20 @@ export function refundSlidingWindow(
   }
   if (next.length === 0) return { state: undefined, ttlMs: 0 };
   return { state: { entries: next }, ttlMs: (next[next.length - 2] ?? nowMs) + params.windowMs - nowMs };
+}
+
+/** The charge half of {@link refundSlidingWindow}: counts `units` at `max(newest entry, now)`. */
+function chargeSlidingWindow(
+  params: WindowShape,
+  state: SlidingWindowState | undefined,
+  nowMs: number,
+  units: number,
+): RefundOutcome<SlidingWindowState> {
+  const entries = state === undefined ? EMPTY : state.entries;
+  const next = entries.slice(firstLive(entries, nowMs, params.windowMs));
+  const newest = next.length > 0 ? (next[next.length - 2] ?? nowMs) : nowMs;
+  if (next.length > 0 && newest >= nowMs) next[next.length - 1] = (next[next.length - 1] ?? 0) + units;
+  else next.push(nowMs, units);
+  const t = Math.max(newest, nowMs);
+  return { state: { entries: next }, ttlMs: t + params.windowMs - nowMs };
 }

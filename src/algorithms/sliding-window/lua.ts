@@ -53,10 +53,14 @@ local function slidingWindow(state, L, W, cost)
 end
 `;
 
-/** `slidingWindowRefund(state, L, W, cost)`: removes the refunded call's entry (see `refundSlidingWindow`). */
+/**
+ * `slidingWindowRefund(state, L, W, cost)`: removes the refunded call's entry; a negative cost is a charge (see
+ * `refundSlidingWindow`).
+ */
 export const SLIDING_WINDOW_REFUND_LUA = `
 -- Drops what left the window, then removes the newest entry of exactly this cost (almost always the refunded
--- call); failing that, takes the cost off the newest entries.
+-- call); failing that, takes the cost off the newest entries. A negative cost (a charge) counts -cost at the
+-- newest entry's time when that is already >= now (added to it), else as a new entry at now; returns the ttl.
 local function slidingWindowRefund(state, L, W, cost)
   local all = split(state, ',')
   local s = {}
@@ -65,6 +69,19 @@ local function slidingWindowRefund(state, L, W, cost)
       s[#s + 1] = all[j]
       s[#s + 1] = all[j + 1]
     end
+  end
+  if cost < 0 then
+    local at = now
+    if #s > 0 and s[#s - 1] >= now then
+      at = s[#s - 1]
+      s[#s] = s[#s] - cost
+    else
+      s[#s + 1] = now
+      s[#s + 1] = -cost
+    end
+    local parts = {}
+    for j = 1, #s do parts[j] = fmt(s[j]) end
+    return table.concat(parts, ','), at + W - now
   end
   local match = nil
   for j = #s - 1, 1, -2 do

@@ -75,7 +75,9 @@ export const SLIDING_WINDOW_DECLARATIONS: Readonly<Record<string, string>> = {
 
 /**
  * Refund: drops expired entries, then removes the newest entry of exactly this cost (the call being refunded,
- * most likely), else takes the cost off the newest entries. See `SqlPieces.refund`.
+ * most likely), else takes the cost off the newest entries. A negative cost is a charge: `-cost` counted at the
+ * newest entry when it is at or after now, else as a new entry at now (see `refundSlidingWindow`). See
+ * `SqlPieces.refund`.
  */
 export function slidingWindowRefundSql(table: string, row: string): string {
   return `-- drop expired entries, then remove the newest entry of exactly this cost (the call being refunded,
@@ -87,6 +89,19 @@ export function slidingWindowRefundSql(table: string, row: string): string {
       END LOOP;
       v_log := CASE WHEN v_j > v_len THEN '{}'::double precision[] ELSE v_log[v_j:v_len] END;
       v_len := coalesce(array_length(v_log, 1), 0);
+      IF p_cost[v_i] < 0 THEN
+        -- a charge: count -cost at the newest entry when it is at or after now (added to it), else at now
+        IF v_len > 0 AND v_log[v_len - 1] >= v_now THEN
+          v_log[v_len] := v_log[v_len] - p_cost[v_i];
+        ELSE
+          v_log := v_log || ARRAY[v_now, -(p_cost[v_i])];
+          v_len := v_len + 2;
+        END IF;
+        UPDATE ${table} AS s SET log = v_log,
+               expires_at = greatest(s.expires_at, to_timestamp((v_log[v_len - 1] + p_b[v_i]) / 1000.0))
+         WHERE ${row} AND s.lease_id = '';
+        CONTINUE;
+      END IF;
       v_left := p_cost[v_i];
       v_j := v_len - 1;
       WHILE v_j >= 1 LOOP

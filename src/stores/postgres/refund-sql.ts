@@ -12,7 +12,8 @@
  * - Concurrency releases the lease.
  *
  * A negative cost is a charge (`Store.charge`): buckets move `tat` later from `max(tat, now)`, windows count more
- * in the current window, creating the row when there is none and extending its expiry.
+ * in the current window, the sliding log counts the units at its newest entry (or a new one at now), adaptive
+ * does both of a bucket and a window; the row is created when there is none and its expiry extended.
  *
  * Returns the store time it used, in ms.
  */

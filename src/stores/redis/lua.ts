@@ -128,7 +128,8 @@ const DECIDE_DISPATCH = ALGORITHM_SPECS.map(
 
 /** One `if` per algorithm: `o.kind` → its refund function on the stored state. */
 const REFUND_DISPATCH = ALGORITHM_SPECS.map(
-  (spec) => `  if o.kind == '${spec.code}' then return ${spec.lua.refund}(state, o.p1, o.p2, o.cost) end\n`,
+  (spec) =>
+    `  if o.kind == '${spec.code}' then return ${spec.lua.refund}(state, o.p1, o.p2, o.cost, o.tag) end\n`,
 ).join("");
 
 /**

@@ -9,7 +9,6 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { acquireLease, decide, peek, refund, releaseLease } from "../../../src/algorithms/index.ts";
 import type { ConcurrencyParams, ConcurrencyState, RateParams } from "../../../src/algorithms/types.ts";
-import { CHARGEABLE_KINDS } from "../../../src/stores/charge-ops.ts";
 import {
   type DecodedReply,
   decodeReply,
@@ -154,7 +153,6 @@ describe.skipIf(!redis.available)("redis scripts vs the reference model", () => 
             expect(actual.allowed).toBe(would.allowed);
           } else if (via === "charge") {
             // A charge is the refund script with a negative cost; the model applies the same.
-            if (!CHARGEABLE_KINDS.has(params.kind)) continue;
             const nowMs = decodeTime(await general(REFUND_SCRIPT, [{ ...op, cost: -cost }], 0));
             const after = refund(params, state, nowMs, -cost);
             state = after.state;
@@ -174,6 +172,69 @@ describe.skipIf(!redis.available)("redis scripts vs the reference model", () => 
       { numRuns: 40 },
     );
   });
+
+  const chargedParams: RateParams[] = [
+    { kind: "sliding_window", limit: 3, windowMs: 200 },
+    {
+      kind: "adaptive",
+      limit: 3,
+      windowMs: 200,
+      burstMultiplier: 2,
+      adaptiveWindowMs: 400,
+      highLoad: 0.8,
+      lowLoad: 0.4,
+      penalty: 0.5,
+    },
+  ];
+  for (const params of chargedParams) {
+    it(`${params.kind}: a charge on an empty state, within one ms, in debt and after expiry agrees`, async () => {
+      run += 1;
+      const op: StoreOp = { limiterId: "model", key: `charged-${run}`, params, cost: 1 };
+      const [stateKey = ""] = encodeOps(fixture.config.keyPrefix, [op], 0).keys;
+      let state: unknown;
+      /** Charges `costs` in one script run (one store time), on the model too. */
+      const charge = async (...costs: number[]): Promise<void> => {
+        const ops = costs.map((cost) => ({ ...op, cost: -cost }));
+        const nowMs = decodeTime(await general(REFUND_SCRIPT, ops, 0));
+        let ttlMs = 0;
+        for (const cost of costs) ({ state, ttlMs } = refund(params, state, nowMs, -cost));
+        expect(Number(await fixture.raw.call("PEXPIRETIME", stateKey))).toBeGreaterThanOrEqual(nowMs + ttlMs);
+      };
+      const decideBoth = async (): Promise<void> => {
+        for (const lean of [true, false]) {
+          const reply = lean
+            ? await decideTimed(fixture.store, [op], 0).then(({ batch, storeNowMs }) => ({
+                nowMs: storeNowMs[0],
+                result: batch.results[0],
+              }))
+            : await generalDecide([op], 0).then((r) => ({ nowMs: r.storeNowMs, result: r.results[0] }));
+          if (reply.nowMs === undefined || reply.result === undefined)
+            throw new Error("no store time or result");
+          const expected = decide(params, { state, nowMs: reply.nowMs, cost: 1, maxWaitMs: 0 });
+          expectSame(reply.result, expected);
+          if (expected.allowed) state = expected.state;
+        }
+      };
+      // An empty state, charged twice in one ms: in debt, denied alike (the log keeps one entry).
+      await charge(2, 3);
+      if (params.kind === "sliding_window") {
+        const field = await fixture.raw.hvals(stateKey);
+        expect(String(field[0]).split(",")).toHaveLength(2);
+      }
+      await decideBoth();
+      await sleep(90);
+      await charge(1);
+      await decideBoth();
+      await sleep(130);
+      await decideBoth();
+      // After the state expired (the log after one window, adaptive after its forget windows): from empty again.
+      await sleep(params.kind === "adaptive" ? 4300 : 250);
+      await charge(4);
+      await decideBoth();
+      await sleep(250);
+      await decideBoth();
+    }, 20_000);
+  }
 
   it("composites of every rate algorithm agree, interleaved with lean single-op calls", async () => {
     const call = fc.record({
