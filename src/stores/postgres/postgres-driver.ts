@@ -1,9 +1,14 @@
 /**
  * @module
  * The PostgreSQL driver of the guarded store: gathers the decisions of one event-loop turn into one batch
- * statement (a {@link TurnBatcher}; see `postgres-store.ts` for which statement a call takes), sends each call
- * through the guard, so its time budget, breaker accounting and late-reply refund stay its own, on the store's
- * pool (`pool.ts`), and decodes the rows. It also sweeps expired rows, and after the breaker opens it has the pool
+ * statement, and its refunds (and charges) into one `<table>_refund` call (a {@link TurnBatcher} each; see
+ * `postgres-store.ts` for which statement a call takes), sends each call through the guard, so its time budget,
+ * breaker accounting and late-reply refund stay its own, on the store's pool (`pool.ts`), and decodes the rows.
+ *
+ * Decisions and refunds go in separate statements, which may run on different connections of the pool: of two
+ * calls made in one turn without one awaiting the other, either may apply first (as without batching: nothing
+ * orders concurrent calls). A call made after another one settled always applies after it; in particular a
+ * refund (or settle) of a decision is made once the decision's rows came back. It also sweeps expired rows, and after the breaker opens it has the pool
  * replaced: a black-holed link leaves sockets that look open but never answer.
  */
 
@@ -63,6 +68,16 @@ interface DecideCall {
 /** The rows of one call of a batch, or the error that failed it alone. */
 type DecideReply = RowsWithCount | Error;
 
+/** One refund (or charge: a refund of negative costs) waiting for its turn's batch. */
+interface RefundCall {
+  readonly ops: readonly StoreOp[];
+  /** Aborts when the call's own time budget runs out (then the batch need not carry it). */
+  readonly signal: AbortSignal | undefined;
+}
+
+/** The store time of one refund of a batch, or the error that failed it alone. */
+type RefundReply = number | Error;
+
 /** Keys one statement of a clear deletes at most: each statement stays well inside the store's time budget. */
 const CLEAR_BATCH_KEYS = 1_000;
 
@@ -80,6 +95,8 @@ export class PostgresDriver implements StoreDriver {
   readonly #sweeper: ExpirySweeper;
   /** Gathers the decisions of one event-loop turn into one statement. */
   readonly #batcher: TurnBatcher<DecideCall, DecideReply>;
+  /** Gathers the refunds (and charges) of one event-loop turn into one `<table>_refund` call. */
+  readonly #refundBatcher: TurnBatcher<RefundCall, RefundReply>;
 
   readonly #decideSql: string;
   readonly #decideOneSql: string;
@@ -147,6 +164,12 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
       maxBytes: BATCH_MAX_BYTES,
       sizeOf: callBytes,
     });
+    this.#refundBatcher = new TurnBatcher<RefundCall, RefundReply>({
+      send: (calls) => this.#sendRefunds(calls),
+      maxItems: BATCH_MAX_CALLS,
+      maxBytes: BATCH_MAX_BYTES,
+      sizeOf: callBytes,
+    });
     this.#sweeper = new ExpirySweeper({
       intervalMs: settings.cleanupIntervalMs,
       batchSize: settings.cleanupBatchSize,
@@ -163,6 +186,11 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
   /** The batch counts and batch-size distribution of decisions so far. */
   batchStats(): TurnBatcherStats {
     return this.#batcher.stats();
+  }
+
+  /** The batch counts and batch-size distribution of refunds (and charges) so far. */
+  refundBatchStats(): TurnBatcherStats {
+    return this.#refundBatcher.stats();
   }
 
   prepare(): Promise<unknown> {
@@ -224,10 +252,14 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
     return blockedResult(result, { started: false, count: row.used ?? 1, leftMs });
   }
 
+  /** One call in this turn's refund batch (see {@link #sendRefunds}), with its own time budget and breaker. */
   async refund(ops: readonly StoreOp[], times: StoreTimes | undefined): Promise<void> {
-    const rows = await this.#query("refund", this.#refundSql, toBatchArrays(ops));
-    const now = (rows[0] as { now_ms?: unknown } | undefined)?.now_ms;
-    times?.push(typeof now === "number" ? now : Number.NaN);
+    const now = await this.#calls.run("refund", async (signal) => {
+      const reply = await this.#refundBatcher.submit({ ops, signal });
+      if (reply instanceof Error) throw reply;
+      return reply;
+    });
+    times?.push(now);
   }
 
   async reset(limiterId: string, key: string): Promise<void> {
@@ -366,6 +398,29 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
   }
 
   /**
+   * Sends one turn's refunds as one `<table>_refund` call over all their ops, one refund after the other. The
+   * function applies each op on its own (reading its row as the ops before it left it) at one clock reading, so
+   * the call does exactly what the refunds would do one by one at that instant; its lock pass takes every row
+   * of the batch in the order decisions lock, as for one refund. (A charge inserts its missing row before any op
+   * applies; a refund of an earlier call on that row then finds it empty, which gives back nothing, as finding
+   * no row does.) Every refund is answered with the store time. Refunds whose budget already ran out are left
+   * out, as a cancel before sending would; a lone refund can still be cancelled, a batch of several is not (the
+   * others want it applied), so a refund that gave up meanwhile may still apply, as it may on Redis.
+   */
+  async #sendRefunds(calls: readonly RefundCall[]): Promise<RefundReply[]> {
+    const live = calls.filter((call) => call.signal?.aborted !== true);
+    const gaveUp = new StoreError(this.#calls.storeId, "cancelled after the time budget");
+    if (live.length === 0) return calls.map(() => gaveUp);
+    const ops = live.length === 1 ? live[0]!.ops : live.flatMap((call) => call.ops);
+    const signal = live.length === 1 ? live[0]!.signal : undefined;
+    const rows = await this.#execute(await this.#pool.get(), this.#refundSql, toBatchArrays(ops), signal);
+    const now = (rows[0] as { now_ms?: unknown } | undefined)?.now_ms;
+    const nowMs = typeof now === "number" ? now : Number.NaN;
+    const sent = new Set(live);
+    return calls.map((call) => (sent.has(call) ? nowMs : gaveUp));
+  }
+
+  /**
    * Rows of a decision that came back after its caller timed out: the caller saw a store error, so what the
    * statement applied is given back. (A statement the time budget's cancel stopped applied nothing and sends
    * no rows.)
@@ -378,9 +433,8 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
       return;
     }
     if (!allowed) return;
-    this.#calls.refundLate(ops, () =>
-      this.#pool.get().then((sql) => this.#execute(sql, this.#refundSql, toBatchArrays(ops), undefined)),
-    );
+    // In this turn's refund batch, like any refund.
+    this.#calls.refundLate(ops, () => this.#refundBatcher.submit({ ops, signal: undefined }));
   }
 
   /** Decodes a decision's rows; an unreadable reply is a counted store error. */
@@ -449,7 +503,7 @@ function batchParameters(): string {
 }
 
 /** The bytes a call adds to a batch: its keys and ids, and a few dozen for its numbers. */
-function callBytes(call: DecideCall): number {
+function callBytes(call: { readonly ops: readonly StoreOp[] }): number {
   let bytes = 0;
   for (const op of call.ops) bytes += op.limiterId.length + op.key.length + (op.leaseId?.length ?? 0) + 48;
   return bytes;
