@@ -19,6 +19,7 @@ import { TurnBatcher, type TurnBatcherStats } from "../batching/turn-batcher.ts"
 import { blockedResult, foldBlockResults, hasBlock, wireOpCount } from "../block-results.ts";
 import { withTimeout } from "../guard/deadline.ts";
 import type { GuardedCalls, StoreDriver, StoreTimes } from "../guard/store-driver.ts";
+import { releaseAsRefund } from "../release-op.ts";
 import type { BatchResult, OpResult, StoreOp } from "../store.ts";
 import { DECIDE_BATCH_ARGUMENTS } from "./batch-sql.ts";
 import { encodeText, rowNowMs, toBatchArrays, toCallArrays, toOneOpParams, toOpResult } from "./codec.ts";
@@ -68,7 +69,7 @@ interface DecideCall {
 /** The rows of one call of a batch, or the error that failed it alone. */
 type DecideReply = RowsWithCount | Error;
 
-/** One refund (or charge: a refund of negative costs) waiting for its turn's batch. */
+/** One refund (or charge: a refund of negative costs; or release: a refund of a lease) waiting for its turn's batch. */
 interface RefundCall {
   readonly ops: readonly StoreOp[];
   /** Aborts when the call's own time budget runs out (then the batch need not carry it). */
@@ -105,7 +106,6 @@ export class PostgresDriver implements StoreDriver {
   readonly #resetSql: string;
   readonly #clearSql: string;
   readonly #keyCountSql: string;
-  readonly #releaseSql: string;
   readonly #renewSql: string;
   readonly #sweepSql: string;
 
@@ -148,7 +148,6 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
   (SELECT count(DISTINCT key) FROM gone WHERE expires_at > clock_timestamp())::int AS cleared`;
     // By the primary key's index (limiter_id first): the rows of this limiter only, never the whole table.
     this.#keyCountSql = `SELECT count(DISTINCT key)::int AS keys FROM ${t} WHERE limiter_id = $1::text AND expires_at > clock_timestamp()`;
-    this.#releaseSql = `DELETE FROM ${t} WHERE limiter_id = $1::text AND key = $2::text AND tag = 'cc' AND lease_id = $3::text AND lease_id <> ''`;
     this.#renewSql = `SELECT ${this.#names.renewFunction}($1::text, $2::text, $3::text, $4::float8) AS renewed`;
     // The index on expires_at finds the batch: `now()` (not `clock_timestamp()`, which is volatile) can be an
     // index condition, so a sweep with nothing to do reads one index page, not the whole index. SKIP LOCKED
@@ -252,14 +251,18 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
     return blockedResult(result, { started: false, count: row.used ?? 1, leftMs });
   }
 
-  /** One call in this turn's refund batch (see {@link #sendRefunds}), with its own time budget and breaker. */
   async refund(ops: readonly StoreOp[], times: StoreTimes | undefined): Promise<void> {
-    const now = await this.#calls.run("refund", async (signal) => {
+    const now = await this.#refundInBatch("refund", ops);
+    times?.push(now);
+  }
+
+  /** One guarded call of `ops` in this turn's refund batch (see {@link #sendRefunds}); its store time. */
+  #refundInBatch(action: string, ops: readonly StoreOp[]): Promise<number> {
+    return this.#calls.run(action, async (signal) => {
       const reply = await this.#refundBatcher.submit({ ops, signal });
       if (reply instanceof Error) throw reply;
       return reply;
     });
-    times?.push(now);
   }
 
   async reset(limiterId: string, key: string): Promise<void> {
@@ -286,12 +289,11 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
     return Number((rows[0] as { keys?: unknown } | undefined)?.keys ?? 0);
   }
 
+  /** A refund of the lease (see `releaseAsRefund`), in this turn's refund batch. */
   async release(limiterId: string, key: string, leaseId: string): Promise<void> {
-    await this.#query("release", this.#releaseSql, [
-      encodeText(limiterId),
-      encodeText(key),
-      encodeText(leaseId),
-    ]);
+    // An empty id names no lease: there is nothing to delete.
+    if (leaseId === "") return;
+    await this.#refundInBatch("release", [releaseAsRefund(limiterId, key, leaseId)]);
   }
 
   async renew(limiterId: string, key: string, leaseId: string, leaseMs: number): Promise<boolean> {
@@ -401,7 +403,8 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
    * Sends one turn's refunds as one `<table>_refund` call over all their ops, one refund after the other. The
    * function applies each op on its own (reading its row as the ops before it left it) at one clock reading, so
    * the call does exactly what the refunds would do one by one at that instant; its lock pass takes every row
-   * of the batch in the order decisions lock, as for one refund. (A charge inserts its missing row before any op
+   * of the batch in the order decisions lock, as for one refund (for a released lease, its key's lock row, which
+   * every writer of a lease row holds first). (A charge inserts its missing row before any op
    * applies; a refund of an earlier call on that row then finds it empty, which gives back nothing, as finding
    * no row does.) Every refund is answered with the store time. Refunds whose budget already ran out are left
    * out, as a cancel before sending would; a lone refund can still be cancelled, a batch of several is not (the

@@ -12,10 +12,11 @@
  * concurrency op the batch function as a batch of one. Peeks read through `<table>_decide` (no locks). All of
  * them share the math and the row layout.
  *
- * Refunds and charges of one turn go together the same way, as one call of `<table>_refund` over all their ops.
+ * Refunds, charges and lease releases of one turn go together the same way, as one call of `<table>_refund` over
+ * all their ops.
  *
- * Round trips: one per batch of decisions, one per batch of refunds and charges, and one per `peek`, `reset`,
- * `release` and `renew`, except a lone single rate op on a key without a row yet, which takes two. The first call of a store also loads the
+ * Round trips: one per batch of decisions, one per batch of refunds, charges and releases, and one per `peek`,
+ * `reset` and `renew`, except a lone single rate op on a key without a row yet, which takes two. The first call of a store also loads the
  * driver, opens a connection and, with `auto_create`, runs the DDL once.
  */
 

@@ -1,9 +1,10 @@
 /**
  * @module
  * The Redis driver of the guarded store: encodes each call for its Lua script, sends it through the guard and
- * decodes the reply. It knows what only Redis knows: the batches of decisions and of refunds (each one script run
- * per node or hash slot per event-loop turn), the lean scripts of lone single rate ops, a Cluster's hash slots
- * (and their clocks), and the script's refusal of a call that reached Redis past its deadline.
+ * decodes the reply. It knows what only Redis knows: the batches of decisions and those of refunds, charges and
+ * lease releases (each one script run per node or hash slot per event-loop turn), the lean scripts of lone
+ * single rate ops, a Cluster's hash slots (and their clocks), and the script's refusal of a call that reached
+ * Redis past its deadline.
  *
  * Each decision and each refund still goes through the guard on its own (`calls.run`): its time budget, its
  * breaker accounting and the refund of its own late "allowed" reply stay per call; only the round trip is
@@ -23,6 +24,7 @@ import { sumBatcherStats, TurnBatcher, type TurnBatcherStats } from "../batching
 import { foldBlockResults, hasBlock, wireOpCount } from "../block-results.ts";
 import type { StoreClock } from "../guard/store-clock.ts";
 import type { GuardedCalls, StoreDriver, StoreTimes } from "../guard/store-driver.ts";
+import { releaseAsRefund } from "../release-op.ts";
 import type { BatchResult, OpResult, StoreOp } from "../store.ts";
 import {
   attachClient,
@@ -127,11 +129,7 @@ export class RedisDriver implements StoreDriver {
   async refund(ops: readonly StoreOp[], times: StoreTimes | undefined): Promise<void> {
     await Promise.all(
       Array.from(this.#bySlot(ops), async ([part, group]) => {
-        // Encoded before it joins the batch: an op the script cannot take fails this call, not the batch.
-        const call = encodeOps(this.#prefix, group, 0);
-        const batcher = this.#refundBatcherOf(part);
-        const reply = await this.#calls.run("refund", () => batcher.submit(call));
-        const nowMs = this.#read(() => decodeTime(reply), "refund");
+        const nowMs = await this.#refundInBatch("refund", part, group);
         times?.push(nowMs);
       }),
     );
@@ -177,9 +175,12 @@ export class RedisDriver implements StoreDriver {
     return Promise.resolve(undefined);
   }
 
+  /** A refund of the lease (see `releaseAsRefund`), in this turn's refund batch of its slot. */
   async release(limiterId: string, key: string, leaseId: string): Promise<void> {
-    const lease = leaseKey(this.#prefix, limiterId, key);
-    await this.#calls.run("release", () => this.#connected.zrem(lease, leaseId));
+    // An empty id names no lease: there is nothing to end.
+    if (leaseId === "") return;
+    const part = this.#partOf(leaseKey(this.#prefix, limiterId, key));
+    await this.#refundInBatch("release", part, [releaseAsRefund(limiterId, key, leaseId)]);
   }
 
   async renew(limiterId: string, key: string, leaseId: string, leaseMs: number): Promise<boolean> {
@@ -303,6 +304,15 @@ export class RedisDriver implements StoreDriver {
   /** The batcher of refunds of one part of the store, made on first use. */
   #refundBatcherOf(part: number): TurnBatcher<ScriptCall, unknown> {
     return batcherIn(this.#refundBatchers, part, (calls) => this.#sendRefunds(calls));
+  }
+
+  /** One guarded call of `ops` (which share `part`) in this turn's refund batch of `part`; its store time. */
+  async #refundInBatch(action: string, part: number, ops: readonly StoreOp[]): Promise<number> {
+    // Encoded before it joins the batch: an op the script cannot take fails this call, not the batch.
+    const call = encodeOps(this.#prefix, ops, 0);
+    const batcher = this.#refundBatcherOf(part);
+    const reply = await this.#calls.run(action, () => batcher.submit(call));
+    return this.#read(() => decodeTime(reply), action);
   }
 
   /**
