@@ -4,17 +4,25 @@
  * call with its own maxWaitMs) leave as one `<table>_decide_batch` statement. The pure algorithms of
  * `src/algorithms`, applying the same calls one by one in arrival order at the batch's store time, must give
  * every result field, and afterwards the same state (read back by peeks), and a state no call of a batch was
- * allowed on keeps its row version: denials write nothing. Refunds run between batches.
+ * allowed on keeps its row version: denials write nothing. Refunds run between batches, and random refunds (of
+ * members a batch allowed; leases released) and charges issued in one turn leave as one `<table>_refund` call,
+ * which must leave the state the model's refunds and charges leave applied one by one at its store time.
  */
 
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { acquireLease, decide, peek, peekConcurrency, refund } from "../../src/algorithms/index.ts";
 import type { ConcurrencyParams, LimitParams, RateParams } from "../../src/algorithms/types.ts";
+import { CHARGEABLE_KINDS } from "../../src/stores/charge-ops.ts";
 import { postgresNames } from "../../src/stores/postgres/identifiers.ts";
-import { PostgresStore, postgresBatchStats } from "../../src/stores/postgres/postgres-store.ts";
+import {
+  PostgresStore,
+  postgresBatchStats,
+  postgresRefundBatchStats,
+} from "../../src/stores/postgres/postgres-store.ts";
 import { type OpResult, type StoreOp, stateTag } from "../../src/stores/store.ts";
 import { adaptiveParamsArb } from "../helpers/adaptive-params.ts";
+import { adjustCalls, adjustInOneTurn, adjustTurnArb, applyAdjusts } from "../helpers/adjust-turn.ts";
 import { decideTimed, peekTimed, refundTimed } from "../helpers/store-times.ts";
 import { requirePostgres } from "../helpers/stores.ts";
 import { adminSql, dropStoreObjects, testConfig } from "./postgres/setup.ts";
@@ -107,6 +115,7 @@ const scenarioArb = fc.record({
       calls: fc.array(callArb, { minLength: 2, maxLength: 40 }),
       sleepMs: fc.integer({ min: 0, max: 30 }),
       refund: fc.boolean(),
+      adjusts: adjustTurnArb,
     }),
     { minLength: 1, maxLength: 4 },
   ),
@@ -150,6 +159,11 @@ describe.skipIf(!postgres.available)("batched decisions on PostgreSQL against th
         const states = new Map<number, unknown>();
         let leases = 0;
         const lastAllowed: StoreOp[] = [];
+        const targetOf = (op: StoreOp) =>
+          targets.findIndex((t) => t.key === op.key && t.params === op.params);
+        const chargeable = targets
+          .filter((t) => CHARGEABLE_KINDS.has(t.params.kind))
+          .map((t): StoreOp => ({ ...t, cost: 1 }));
         for (const [b, batch] of scenario.batches.entries()) {
           await sleep(batch.sleepMs);
           const calls = batch.calls.map((call) => ({
@@ -170,6 +184,7 @@ describe.skipIf(!postgres.available)("batched decisions on PostgreSQL against th
           expect(postgresBatchStats(store).batches - before, "one batch").toBe(1);
           const nowMs = replies[0]!.nowMs;
           const touched = new Set<number>();
+          const allowedOps: StoreOp[] = [];
           for (const [c, call] of calls.entries()) {
             const reply = replies[c]!;
             expect(reply.nowMs, `batch ${b} call ${c}: one store time`).toBe(nowMs);
@@ -189,6 +204,7 @@ describe.skipIf(!postgres.available)("batched decisions on PostgreSQL against th
             }
             expect(reply.batch.allowed, `batch ${b} call ${c} allowed`).toBe(all);
             if (all) {
+              allowedOps.push(...call.ops);
               for (const [m, op] of call.ops.entries()) {
                 touched.add(batch.calls[c]!.members[m]!.target);
                 if (op.params.kind !== "concurrency") lastAllowed.push(op);
@@ -206,6 +222,20 @@ describe.skipIf(!postgres.available)("batched decisions on PostgreSQL against th
             const at = await refundTimed(store, [given]);
             const target = targets.findIndex((t) => t.key === given.key && t.params === given.params);
             states.set(target, refund(given.params as RateParams, states.get(target), at, given.cost).state);
+          }
+          // Refunds and charges, every call in one turn: one `<table>_refund` call, one store time.
+          const adjustments = adjustCalls(batch.adjusts, allowedOps, chargeable);
+          if (adjustments.length > 0) {
+            const refundsBefore = postgresRefundBatchStats(store).batches;
+            const at = await adjustInOneTurn(store, adjustments);
+            expect(postgresRefundBatchStats(store).batches - refundsBefore, "one refund call").toBe(1);
+            for (const t of at) expect(t, `batch ${b}: one refund time`).toBe(at[0]);
+            applyAdjusts(
+              adjustments,
+              at[0]!,
+              (op) => states.get(targetOf(op)),
+              (op, state) => states.set(targetOf(op), state),
+            );
           }
         }
         // The state the batches left, as peeks read it.

@@ -1,9 +1,14 @@
 /**
  * @module
  * The PostgreSQL driver of the guarded store: gathers the decisions of one event-loop turn into one batch
- * statement (a {@link TurnBatcher}; see `postgres-store.ts` for which statement a call takes), sends each call
- * through the guard, so its time budget, breaker accounting and late-reply refund stay its own, on the store's
- * pool (`pool.ts`), and decodes the rows. It also sweeps expired rows, and after the breaker opens it has the pool
+ * statement, and its refunds (and charges) into one `<table>_refund` call (a {@link TurnBatcher} each; see
+ * `postgres-store.ts` for which statement a call takes), sends each call through the guard, so its time budget,
+ * breaker accounting and late-reply refund stay its own, on the store's pool (`pool.ts`), and decodes the rows.
+ *
+ * Decisions and refunds go in separate statements, which may run on different connections of the pool: of two
+ * calls made in one turn without one awaiting the other, either may apply first (as without batching: nothing
+ * orders concurrent calls). A call made after another one settled always applies after it; in particular a
+ * refund (or settle) of a decision is made once the decision's rows came back. It also sweeps expired rows, and after the breaker opens it has the pool
  * replaced: a black-holed link leaves sockets that look open but never answer.
  */
 
@@ -14,6 +19,7 @@ import { TurnBatcher, type TurnBatcherStats } from "../batching/turn-batcher.ts"
 import { blockedResult, foldBlockResults, hasBlock, wireOpCount } from "../block-results.ts";
 import { withTimeout } from "../guard/deadline.ts";
 import type { GuardedCalls, StoreDriver, StoreTimes } from "../guard/store-driver.ts";
+import { releaseAsRefund } from "../release-op.ts";
 import type { BatchResult, OpResult, StoreOp } from "../store.ts";
 import { DECIDE_BATCH_ARGUMENTS } from "./batch-sql.ts";
 import { encodeText, rowNowMs, toBatchArrays, toCallArrays, toOneOpParams, toOpResult } from "./codec.ts";
@@ -63,6 +69,16 @@ interface DecideCall {
 /** The rows of one call of a batch, or the error that failed it alone. */
 type DecideReply = RowsWithCount | Error;
 
+/** One refund (or charge: a refund of negative costs; or release: a refund of a lease) waiting for its turn's batch. */
+interface RefundCall {
+  readonly ops: readonly StoreOp[];
+  /** Aborts when the call's own time budget runs out (then the batch need not carry it). */
+  readonly signal: AbortSignal | undefined;
+}
+
+/** The store time of one refund of a batch, or the error that failed it alone. */
+type RefundReply = number | Error;
+
 /** Keys one statement of a clear deletes at most: each statement stays well inside the store's time budget. */
 const CLEAR_BATCH_KEYS = 1_000;
 
@@ -80,6 +96,8 @@ export class PostgresDriver implements StoreDriver {
   readonly #sweeper: ExpirySweeper;
   /** Gathers the decisions of one event-loop turn into one statement. */
   readonly #batcher: TurnBatcher<DecideCall, DecideReply>;
+  /** Gathers the refunds (and charges) of one event-loop turn into one `<table>_refund` call. */
+  readonly #refundBatcher: TurnBatcher<RefundCall, RefundReply>;
 
   readonly #decideSql: string;
   readonly #decideOneSql: string;
@@ -88,7 +106,6 @@ export class PostgresDriver implements StoreDriver {
   readonly #resetSql: string;
   readonly #clearSql: string;
   readonly #keyCountSql: string;
-  readonly #releaseSql: string;
   readonly #renewSql: string;
   readonly #sweepSql: string;
 
@@ -131,7 +148,6 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
   (SELECT count(DISTINCT key) FROM gone WHERE expires_at > clock_timestamp())::int AS cleared`;
     // By the primary key's index (limiter_id first): the rows of this limiter only, never the whole table.
     this.#keyCountSql = `SELECT count(DISTINCT key)::int AS keys FROM ${t} WHERE limiter_id = $1::text AND expires_at > clock_timestamp()`;
-    this.#releaseSql = `DELETE FROM ${t} WHERE limiter_id = $1::text AND key = $2::text AND tag = 'cc' AND lease_id = $3::text AND lease_id <> ''`;
     this.#renewSql = `SELECT ${this.#names.renewFunction}($1::text, $2::text, $3::text, $4::float8) AS renewed`;
     // The index on expires_at finds the batch: `now()` (not `clock_timestamp()`, which is volatile) can be an
     // index condition, so a sweep with nothing to do reads one index page, not the whole index. SKIP LOCKED
@@ -143,6 +159,12 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
 ))`;
     this.#batcher = new TurnBatcher<DecideCall, DecideReply>({
       send: (calls) => this.#sendBatch(calls),
+      maxItems: BATCH_MAX_CALLS,
+      maxBytes: BATCH_MAX_BYTES,
+      sizeOf: callBytes,
+    });
+    this.#refundBatcher = new TurnBatcher<RefundCall, RefundReply>({
+      send: (calls) => this.#sendRefunds(calls),
       maxItems: BATCH_MAX_CALLS,
       maxBytes: BATCH_MAX_BYTES,
       sizeOf: callBytes,
@@ -163,6 +185,11 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
   /** The batch counts and batch-size distribution of decisions so far. */
   batchStats(): TurnBatcherStats {
     return this.#batcher.stats();
+  }
+
+  /** The batch counts and batch-size distribution of refunds (and charges) so far. */
+  refundBatchStats(): TurnBatcherStats {
+    return this.#refundBatcher.stats();
   }
 
   prepare(): Promise<unknown> {
@@ -225,9 +252,17 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
   }
 
   async refund(ops: readonly StoreOp[], times: StoreTimes | undefined): Promise<void> {
-    const rows = await this.#query("refund", this.#refundSql, toBatchArrays(ops));
-    const now = (rows[0] as { now_ms?: unknown } | undefined)?.now_ms;
-    times?.push(typeof now === "number" ? now : Number.NaN);
+    const now = await this.#refundInBatch("refund", ops);
+    times?.push(now);
+  }
+
+  /** One guarded call of `ops` in this turn's refund batch (see {@link #sendRefunds}); its store time. */
+  #refundInBatch(action: string, ops: readonly StoreOp[]): Promise<number> {
+    return this.#calls.run(action, async (signal) => {
+      const reply = await this.#refundBatcher.submit({ ops, signal });
+      if (reply instanceof Error) throw reply;
+      return reply;
+    });
   }
 
   async reset(limiterId: string, key: string): Promise<void> {
@@ -254,12 +289,11 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
     return Number((rows[0] as { keys?: unknown } | undefined)?.keys ?? 0);
   }
 
+  /** A refund of the lease (see `releaseAsRefund`), in this turn's refund batch. */
   async release(limiterId: string, key: string, leaseId: string): Promise<void> {
-    await this.#query("release", this.#releaseSql, [
-      encodeText(limiterId),
-      encodeText(key),
-      encodeText(leaseId),
-    ]);
+    // An empty id names no lease: there is nothing to delete.
+    if (leaseId === "") return;
+    await this.#refundInBatch("release", [releaseAsRefund(limiterId, key, leaseId)]);
   }
 
   async renew(limiterId: string, key: string, leaseId: string, leaseMs: number): Promise<boolean> {
@@ -366,6 +400,30 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
   }
 
   /**
+   * Sends one turn's refunds as one `<table>_refund` call over all their ops, one refund after the other. The
+   * function applies each op on its own (reading its row as the ops before it left it) at one clock reading, so
+   * the call does exactly what the refunds would do one by one at that instant; its lock pass takes every row
+   * of the batch in the order decisions lock, as for one refund (for a released lease, its key's lock row, which
+   * every writer of a lease row holds first). (A charge inserts its missing row before any op
+   * applies; a refund of an earlier call on that row then finds it empty, which gives back nothing, as finding
+   * no row does.) Every refund is answered with the store time. Refunds whose budget already ran out are left
+   * out, as a cancel before sending would; a lone refund can still be cancelled, a batch of several is not (the
+   * others want it applied), so a refund that gave up meanwhile may still apply, as it may on Redis.
+   */
+  async #sendRefunds(calls: readonly RefundCall[]): Promise<RefundReply[]> {
+    const live = calls.filter((call) => call.signal?.aborted !== true);
+    const gaveUp = new StoreError(this.#calls.storeId, "cancelled after the time budget");
+    if (live.length === 0) return calls.map(() => gaveUp);
+    const ops = live.length === 1 ? live[0]!.ops : live.flatMap((call) => call.ops);
+    const signal = live.length === 1 ? live[0]!.signal : undefined;
+    const rows = await this.#execute(await this.#pool.get(), this.#refundSql, toBatchArrays(ops), signal);
+    const now = (rows[0] as { now_ms?: unknown } | undefined)?.now_ms;
+    const nowMs = typeof now === "number" ? now : Number.NaN;
+    const sent = new Set(live);
+    return calls.map((call) => (sent.has(call) ? nowMs : gaveUp));
+  }
+
+  /**
    * Rows of a decision that came back after its caller timed out: the caller saw a store error, so what the
    * statement applied is given back. (A statement the time budget's cancel stopped applied nothing and sends
    * no rows.)
@@ -378,9 +436,8 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
       return;
     }
     if (!allowed) return;
-    this.#calls.refundLate(ops, () =>
-      this.#pool.get().then((sql) => this.#execute(sql, this.#refundSql, toBatchArrays(ops), undefined)),
-    );
+    // In this turn's refund batch, like any refund.
+    this.#calls.refundLate(ops, () => this.#refundBatcher.submit({ ops, signal: undefined }));
   }
 
   /** Decodes a decision's rows; an unreadable reply is a counted store error. */
@@ -449,7 +506,7 @@ function batchParameters(): string {
 }
 
 /** The bytes a call adds to a batch: its keys and ids, and a few dozen for its numbers. */
-function callBytes(call: DecideCall): number {
+function callBytes(call: { readonly ops: readonly StoreOp[] }): number {
   let bytes = 0;
   for (const op of call.ops) bytes += op.limiterId.length + op.key.length + (op.leaseId?.length ?? 0) + 48;
   return bytes;

@@ -12,8 +12,11 @@
  * concurrency op the batch function as a batch of one. Peeks read through `<table>_decide` (no locks). All of
  * them share the math and the row layout.
  *
- * Round trips: one per batch of decisions, and one per `peek`, `refund`, `reset`, `release` and `renew`, except a
- * lone single rate op on a key without a row yet, which takes two. The first call of a store also loads the
+ * Refunds, charges and lease releases of one turn go together the same way, as one call of `<table>_refund` over
+ * all their ops.
+ *
+ * Round trips: one per batch of decisions, one per batch of refunds, charges and releases, and one per `peek`,
+ * `reset` and `renew`, except a lone single rate op on a key without a row yet, which takes two. The first call of a store also loads the
  * driver, opens a connection and, with `auto_create`, runs the DDL once.
  */
 
@@ -136,4 +139,12 @@ export function tuneDecidePaths(store: PostgresStore, paths: DecidePaths): void 
  */
 export function postgresBatchStats(store: PostgresStore): TurnBatcherStats {
   return driverOf(store).batchStats();
+}
+
+/**
+ * The batch counts and batch-size distribution of a store's refunds (and charges) so far, as
+ * {@link postgresBatchStats} for decisions. Internal: not part of the store's API.
+ */
+export function postgresRefundBatchStats(store: PostgresStore): TurnBatcherStats {
+  return driverOf(store).refundBatchStats();
 }

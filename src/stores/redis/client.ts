@@ -40,8 +40,6 @@ export interface RedisConnection {
   renew(key: string, leaseId: string, leaseMs: number): Promise<unknown>;
   /** `DEL` of keys that share one slot. */
   del(keys: readonly string[]): Promise<unknown>;
-  /** `ZREM key member`. */
-  zrem(key: string, member: string): Promise<unknown>;
   /**
    * The servers whose keys a `SCAN` must walk: the client itself, or every master of a Cluster (known once it
    * is connected: resolves after the Cluster is ready).
@@ -408,7 +406,6 @@ function connectionOn(
     refund: (keys, args) => run("rateSyncRefund", keys, args),
     renew: (key, leaseId, leaseMs) => run("rateSyncRenew", [key], [leaseId, String(leaseMs)]),
     del: (keys) => busy(client.del(...keys)),
-    zrem: (key, member) => busy(client.zrem(key, member)),
     async scanNodes() {
       // An ioredis Cluster says so itself (`isCluster`), whether rate-sync opened it or the application did.
       if ((client as { isCluster?: boolean }).isCluster !== true)

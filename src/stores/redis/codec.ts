@@ -89,6 +89,25 @@ export function encodeOps(
 }
 
 /**
+ * The refund script call of several refunds (each encoded by {@link encodeOps}), one after the other: their keys
+ * and ops concatenated under one op count. The script applies each op on its own, reading the state as the ops
+ * before it left it, so one run of the concatenation does exactly what the refunds would do run by run at the
+ * same store time.
+ */
+export function joinRefunds(calls: readonly ScriptCall[]): ScriptCall {
+  if (calls.length === 1) return calls[0] as ScriptCall;
+  const keys: string[] = [];
+  const args: string[] = ["0", "0"];
+  for (const call of calls) {
+    for (const key of call.keys) keys.push(key);
+    // Past the header (maxWaitMs, op count): the call's ops.
+    for (let i = 2; i < call.args.length; i++) args.push(call.args[i] as string);
+  }
+  args[1] = String(keys.length);
+  return { keys, args };
+}
+
+/**
  * Encodes one decision for the batch decide script (see `BATCH_DECIDE_SCRIPT`): its keys, and its ARGV part
  * (op count, maxWaitMs, deadline, then the ops).
  *

@@ -1,13 +1,21 @@
 /**
  * @module
  * The Redis driver of the guarded store: encodes each call for its Lua script, sends it through the guard and
- * decodes the reply. It knows what only Redis knows: the batches of decisions (one script run per node or hash
- * slot per event-loop turn), the lean scripts of lone single rate ops, a Cluster's hash slots (and their
- * clocks), and the script's refusal of a call that reached Redis past its deadline.
+ * decodes the reply. It knows what only Redis knows: the batches of decisions and those of refunds, charges and
+ * lease releases (each one script run per node or hash slot per event-loop turn), the lean scripts of lone
+ * single rate ops, a Cluster's hash slots (and their clocks), and the script's refusal of a call that reached
+ * Redis past its deadline.
  *
- * Each decision still goes through the guard on its own (`calls.run`): its time budget, its breaker
- * accounting and the refund of its own late "allowed" reply stay per call; only the round trip is shared. A
- * batch that fails fails each of its calls with the same error.
+ * Each decision and each refund still goes through the guard on its own (`calls.run`): its time budget, its
+ * breaker accounting and the refund of its own late "allowed" reply stay per call; only the round trip is
+ * shared. A batch that fails fails each of its calls with the same error.
+ *
+ * Decisions and refunds go in separate batches (separate scripts), which leave at the end of the turn in the
+ * order their first calls came; so of two calls made in one turn without one awaiting the other, a refund may
+ * reach Redis after a decision made after it. Such calls are concurrent (and are on any store with several
+ * connections): nothing orders them. A call made after another one settled is never sent before it: its
+ * batch leaves in a later turn, on the same connection. In particular a refund (or settle) of a decision is
+ * made once the decision's reply came, so it always applies after the decision.
  */
 
 import type { RedisStoreConfig } from "../../config/types.ts";
@@ -16,6 +24,7 @@ import { sumBatcherStats, TurnBatcher, type TurnBatcherStats } from "../batching
 import { foldBlockResults, hasBlock, wireOpCount } from "../block-results.ts";
 import type { StoreClock } from "../guard/store-clock.ts";
 import type { GuardedCalls, StoreDriver, StoreTimes } from "../guard/store-driver.ts";
+import { releaseAsRefund } from "../release-op.ts";
 import type { BatchResult, OpResult, StoreOp } from "../store.ts";
 import {
   attachClient,
@@ -32,6 +41,7 @@ import {
   decodeTime,
   encodeCall,
   encodeOps,
+  joinRefunds,
   keyOfOp,
   leanOf,
   pastDeadlineTime,
@@ -46,6 +56,7 @@ import { hashSlot, leaseKey, limiterPatterns, namesOfKey, stateKey } from "./key
  * runs, so Redis runs the next while this process reads the replies of the first. With one run per turn
  * the client sat idle for half of each round: measured with 64 calls in flight on one hot key (alternating
  * runs, ÷ rate-limiter-flexible), a bound of 32 gave 0.85–1.01×, 16 gave 0.83–1.19×, 128 gave 0.50–0.77×.
+ * Batches of refunds take the same bounds, for the same reasons.
  */
 const BATCH_MAX_CALLS = 32;
 
@@ -72,6 +83,8 @@ export class RedisDriver implements StoreDriver {
   #closing = false;
   /** The batcher of decisions of each part of the store (a Cluster: each hash slot; else one, part 0). */
   readonly #batchers = new Map<number, TurnBatcher<ScriptCall, unknown>>();
+  /** The batcher of refunds (and charges) of each part of the store, as {@link #batchers}. */
+  readonly #refundBatchers = new Map<number, TurnBatcher<ScriptCall, unknown>>();
 
   /** A client the application owns and handed over: used as it is, never closed. */
   readonly #client: RedisClientLike | undefined;
@@ -109,13 +122,14 @@ export class RedisDriver implements StoreDriver {
     return result;
   }
 
+  /**
+   * One refund call per slot the ops touch (one for all of them off a Cluster), each in this turn's refund batch
+   * of its slot (see {@link #sendRefunds}).
+   */
   async refund(ops: readonly StoreOp[], times: StoreTimes | undefined): Promise<void> {
-    const groups = this.#spansSlots(ops) ? ops.map((op) => [op]) : [ops];
     await Promise.all(
-      groups.map(async (group) => {
-        const { keys, args } = encodeOps(this.#prefix, group, 0);
-        const reply = await this.#calls.run("refund", () => this.#connected.refund(keys, args));
-        const nowMs = this.#read(() => decodeTime(reply), "refund");
+      Array.from(this.#bySlot(ops), async ([part, group]) => {
+        const nowMs = await this.#refundInBatch("refund", part, group);
         times?.push(nowMs);
       }),
     );
@@ -161,9 +175,12 @@ export class RedisDriver implements StoreDriver {
     return Promise.resolve(undefined);
   }
 
+  /** A refund of the lease (see `releaseAsRefund`), in this turn's refund batch of its slot. */
   async release(limiterId: string, key: string, leaseId: string): Promise<void> {
-    const lease = leaseKey(this.#prefix, limiterId, key);
-    await this.#calls.run("release", () => this.#connected.zrem(lease, leaseId));
+    // An empty id names no lease: there is nothing to end.
+    if (leaseId === "") return;
+    const part = this.#partOf(leaseKey(this.#prefix, limiterId, key));
+    await this.#refundInBatch("release", part, [releaseAsRefund(limiterId, key, leaseId)]);
   }
 
   async renew(limiterId: string, key: string, leaseId: string, leaseMs: number): Promise<boolean> {
@@ -190,6 +207,11 @@ export class RedisDriver implements StoreDriver {
     return sumBatcherStats(Array.from(this.#batchers.values(), (batcher) => batcher.stats()));
   }
 
+  /** Batch counts and sizes of the refunds (and charges) sent so far, over every part of the store. */
+  refundBatchStats(): TurnBatcherStats {
+    return sumBatcherStats(Array.from(this.#refundBatchers.values(), (batcher) => batcher.stats()));
+  }
+
   get #prefix(): string {
     return this.#config.keyPrefix;
   }
@@ -206,6 +228,21 @@ export class RedisDriver implements StoreDriver {
     if (!this.#config.cluster || ops.length < 2) return false;
     const slot = hashSlot(keyOfOp(this.#prefix, ops[0] as StoreOp));
     return ops.some((op) => hashSlot(keyOfOp(this.#prefix, op)) !== slot);
+  }
+
+  /**
+   * The ops by the part of the store that holds them (see {@link #partOf}), each part's in their order: one
+   * group of all of them off a Cluster.
+   */
+  #bySlot(ops: readonly StoreOp[]): Map<number, StoreOp[]> {
+    const groups = new Map<number, StoreOp[]>();
+    for (const op of ops) {
+      const part = this.#partOf(keyOfOp(this.#prefix, op));
+      const group = groups.get(part);
+      if (group === undefined) groups.set(part, [op]);
+      else group.push(op);
+    }
+    return groups;
   }
 
   /**
@@ -255,23 +292,38 @@ export class RedisDriver implements StoreDriver {
     return this.#calls.run(
       "decide",
       () => batcher.submit(call),
-      (reply) => this.#undoLate(ops, reply, clock),
+      (reply) => this.#undoLate(ops, reply, clock, part),
     );
   }
 
   /** The batcher of decisions of one part of the store, made on first use. */
   #batcherOf(part: number): TurnBatcher<ScriptCall, unknown> {
-    let batcher = this.#batchers.get(part);
-    if (batcher === undefined) {
-      batcher = new TurnBatcher<ScriptCall, unknown>({
-        send: (calls) => this.#sendBatch(calls),
-        maxItems: BATCH_MAX_CALLS,
-        maxBytes: BATCH_MAX_BYTES,
-        sizeOf: callSize,
-      });
-      this.#batchers.set(part, batcher);
-    }
-    return batcher;
+    return batcherIn(this.#batchers, part, (calls) => this.#sendBatch(calls));
+  }
+
+  /** The batcher of refunds of one part of the store, made on first use. */
+  #refundBatcherOf(part: number): TurnBatcher<ScriptCall, unknown> {
+    return batcherIn(this.#refundBatchers, part, (calls) => this.#sendRefunds(calls));
+  }
+
+  /** One guarded call of `ops` (which share `part`) in this turn's refund batch of `part`; its store time. */
+  async #refundInBatch(action: string, part: number, ops: readonly StoreOp[]): Promise<number> {
+    // Encoded before it joins the batch: an op the script cannot take fails this call, not the batch.
+    const call = encodeOps(this.#prefix, ops, 0);
+    const batcher = this.#refundBatcherOf(part);
+    const reply = await this.#calls.run(action, () => batcher.submit(call));
+    return this.#read(() => decodeTime(reply), action);
+  }
+
+  /**
+   * Sends one batch of refunds (and charges: refunds of a negative cost) of one part as one refund script run:
+   * their ops one after the other (see {@link joinRefunds}), so the run applies each refund as if alone, in the
+   * order they were made, at one store time. Each refund is answered with that time.
+   */
+  async #sendRefunds(calls: readonly ScriptCall[]): Promise<readonly unknown[]> {
+    const { keys, args } = joinRefunds(calls);
+    const reply = await this.#connected.refund(keys, args);
+    return calls.map(() => reply);
   }
 
   /**
@@ -318,7 +370,7 @@ export class RedisDriver implements StoreDriver {
    * A decide reply that came after its caller timed out: the caller saw a store error, so whatever the script
    * applied is given back (an unreadable or refused reply applied nothing, or cannot be trusted to have).
    */
-  #undoLate(ops: readonly StoreOp[], reply: unknown, clock: StoreClock): void {
+  #undoLate(ops: readonly StoreOp[], reply: unknown, clock: StoreClock, part: number): void {
     const late = pastDeadlineTime(reply);
     if (late !== undefined) {
       clock.observe(late, clock.now());
@@ -333,12 +385,10 @@ export class RedisDriver implements StoreDriver {
       return;
     }
     if (!allowed) return;
-    // The ops share a slot: one script run undoes them.
+    // The ops share a slot: one refund in this turn's refund batch of that slot undoes them.
     this.#calls.refundLate(ops, () => {
-      const connection = this.#ready;
-      if (connection === undefined || this.#closing) return Promise.resolve();
-      const { keys, args } = encodeOps(this.#prefix, ops, 0);
-      return connection.refund(keys, args);
+      if (this.#ready === undefined || this.#closing) return Promise.resolve();
+      return this.#refundBatcherOf(part).submit(encodeOps(this.#prefix, ops, 0));
     });
   }
 
@@ -422,4 +472,23 @@ export class RedisDriver implements StoreDriver {
     }
     return this.#connection;
   }
+}
+
+/** The batcher of `part` in `batchers`, made on first use with the bounds of a batch script run. */
+function batcherIn(
+  batchers: Map<number, TurnBatcher<ScriptCall, unknown>>,
+  part: number,
+  send: (calls: readonly ScriptCall[]) => Promise<readonly unknown[]>,
+): TurnBatcher<ScriptCall, unknown> {
+  let batcher = batchers.get(part);
+  if (batcher === undefined) {
+    batcher = new TurnBatcher<ScriptCall, unknown>({
+      send,
+      maxItems: BATCH_MAX_CALLS,
+      maxBytes: BATCH_MAX_BYTES,
+      sizeOf: callSize,
+    });
+    batchers.set(part, batcher);
+  }
+  return batcher;
 }

@@ -2,7 +2,8 @@
  * @module
  * The Redis store: every decision is decided in one Lua script run that reads the store's clock with `TIME`,
  * decides, writes and sets the TTL atomically; the decisions of one event-loop turn share that run (one round
- * trip per turn and node, or hash slot on a Cluster), each decided exactly as it would be alone. Calls go
+ * trip per turn and node, or hash slot on a Cluster), each decided exactly as it would be alone; refunds,
+ * charges and lease releases of one turn likewise share one run of the refund script per node or hash slot. Calls go
  * through a circuit breaker and a time budget, each on its own; floods of denied single-member calls are
  * answered by a local over-limit cache.
  *
@@ -80,5 +81,13 @@ export class RedisStore extends GuardedStore<RedisDriver> {
    */
   batchStats(): TurnBatcherStats {
     return this.driver.batchStats();
+  }
+
+  /**
+   * How the refunds (and charges) sent so far were batched, as {@link batchStats} for decisions.
+   * @internal
+   */
+  refundBatchStats(): TurnBatcherStats {
+    return this.driver.refundBatchStats();
   }
 }

@@ -2,7 +2,9 @@
  * Batched decisions against the reference model: a random batch of calls made in one event-loop turn (every
  * algorithm, concurrency leases, composites, several calls and several members on one key) leaves the store as
  * one script run at one store time, and must give the same result for every call, and the same final state, as
- * the pure functions of `src/algorithms/` applying the calls one by one, in order, at that time.
+ * the pure functions of `src/algorithms/` applying the calls one by one, in order, at that time. After each batch,
+ * random refunds (of members it allowed; leases released) and charges issued in one turn leave as one run of the
+ * refund script, and must leave the state the model's refunds and charges leave applied one by one at its time.
  */
 
 import fc from "fast-check";
@@ -10,8 +12,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { acquireLease, decide, peek } from "../../../src/algorithms/index.ts";
 import { stateTag } from "../../../src/algorithms/registry.ts";
 import type { LimitParams } from "../../../src/algorithms/types.ts";
+import { CHARGEABLE_KINDS } from "../../../src/stores/charge-ops.ts";
 import type { OpResult, StoreOp } from "../../../src/stores/store.ts";
 import { adaptiveParamsArb } from "../../helpers/adaptive-params.ts";
+import { adjustCalls, adjustInOneTurn, adjustTurnArb, applyAdjusts } from "../../helpers/adjust-turn.ts";
 import { decideTimed, peekTimed } from "../../helpers/store-times.ts";
 import { requireRedis } from "../../helpers/stores.ts";
 import { redisFixture } from "./setup.ts";
@@ -96,19 +100,23 @@ describe.skipIf(!redis.available)("redis batched decisions vs the reference mode
   let run = 0;
   let lease = 0;
 
-  it("a batch made in one turn equals the calls applied one by one at its store time", async () => {
+  it("a batch made in one turn equals the calls applied one by one at its store time (refunds too)", async () => {
     await fc.assert(
       fc.asyncProperty(
         paramsOf,
         fc.array(fc.array(call, { minLength: 1, maxLength: 40 }), { minLength: 1, maxLength: 4 }),
+        fc.array(adjustTurnArb, { minLength: 4, maxLength: 4 }),
         fc.integer({ min: 0, max: 30 }),
-        async (params, batches, pauseMs) => {
+        async (params, batches, adjusts, pauseMs) => {
           run += 1;
           const slots = slotsOf(run, params);
           /** The model's state of each slot's state: rate hash field, or the lease set. */
           const states = new Map<string, unknown>();
           const stateId = (slot: Slot) => `${slot.key}|${stateTag(slot.params)}`;
-          for (const batch of batches) {
+          const chargeable = slots
+            .filter((slot) => CHARGEABLE_KINDS.has(slot.params.kind))
+            .map((slot): StoreOp => ({ limiterId: "model", key: slot.key, params: slot.params, cost: 1 }));
+          for (const [b, batch] of batches.entries()) {
             const calls = batch.map(({ members, maxWaitMs }) => ({
               maxWaitMs,
               ops: members.map(({ slot, cost }): StoreOp => {
@@ -125,6 +133,7 @@ describe.skipIf(!redis.available)("redis batched decisions vs the reference mode
             for (const t of timed) expect(t.storeNowMs).toEqual([nowMs]);
             // The model, call after call at that instant: members see the pending writes of their own call,
             // and a call's writes are kept only when every member passed.
+            const allowedOps: StoreOp[] = [];
             calls.forEach((c, i) => {
               const pending = new Map<string, unknown>();
               const results = c.ops.map((op) => {
@@ -144,7 +153,22 @@ describe.skipIf(!redis.available)("redis batched decisions vs the reference mode
                 expectSame(actual?.results[j], r, `call ${i} member ${j}`);
               });
               if (all) for (const [id, state] of pending) states.set(id, state);
+              if (all) allowedOps.push(...c.ops);
             });
+            // Refunds and charges, every call in one turn: one refund script run, one store time.
+            const adjustments = adjustCalls(adjusts[b] ?? [], allowedOps, chargeable);
+            if (adjustments.length > 0) {
+              const before = fixture.store.refundBatchStats().batches;
+              const at = await adjustInOneTurn(fixture.store, adjustments);
+              expect(fixture.store.refundBatchStats().batches - before, "one refund run").toBe(1);
+              for (const t of at) expect(t).toBe(at[0]);
+              applyAdjusts(
+                adjustments,
+                at[0] as number,
+                (op) => states.get(stateId(op)),
+                (op, state) => states.set(stateId(op), state),
+              );
+            }
             // The final state of every slot, as a peek reads it.
             for (const slot of slots) {
               const op: StoreOp =
