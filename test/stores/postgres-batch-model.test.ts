@@ -13,7 +13,6 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { acquireLease, decide, peek, peekConcurrency, refund } from "../../src/algorithms/index.ts";
 import type { ConcurrencyParams, LimitParams, RateParams } from "../../src/algorithms/types.ts";
-import { CHARGEABLE_KINDS } from "../../src/stores/charge-ops.ts";
 import { postgresNames } from "../../src/stores/postgres/identifiers.ts";
 import {
   PostgresStore,
@@ -162,7 +161,7 @@ describe.skipIf(!postgres.available)("batched decisions on PostgreSQL against th
         const targetOf = (op: StoreOp) =>
           targets.findIndex((t) => t.key === op.key && t.params === op.params);
         const chargeable = targets
-          .filter((t) => CHARGEABLE_KINDS.has(t.params.kind))
+          .filter((t) => t.params.kind !== "concurrency")
           .map((t): StoreOp => ({ ...t, cost: 1 }));
         for (const [b, batch] of scenario.batches.entries()) {
           await sleep(batch.sleepMs);

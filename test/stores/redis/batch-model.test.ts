@@ -12,7 +12,6 @@ import { afterAll, describe, expect, it } from "vitest";
 import { acquireLease, decide, peek } from "../../../src/algorithms/index.ts";
 import { stateTag } from "../../../src/algorithms/registry.ts";
 import type { LimitParams } from "../../../src/algorithms/types.ts";
-import { CHARGEABLE_KINDS } from "../../../src/stores/charge-ops.ts";
 import type { OpResult, StoreOp } from "../../../src/stores/store.ts";
 import { adaptiveParamsArb } from "../../helpers/adaptive-params.ts";
 import { adjustCalls, adjustInOneTurn, adjustTurnArb, applyAdjusts } from "../../helpers/adjust-turn.ts";
@@ -114,7 +113,7 @@ describe.skipIf(!redis.available)("redis batched decisions vs the reference mode
           const states = new Map<string, unknown>();
           const stateId = (slot: Slot) => `${slot.key}|${stateTag(slot.params)}`;
           const chargeable = slots
-            .filter((slot) => CHARGEABLE_KINDS.has(slot.params.kind))
+            .filter((slot) => slot.params.kind !== "concurrency")
             .map((slot): StoreOp => ({ limiterId: "model", key: slot.key, params: slot.params, cost: 1 }));
           for (const [b, batch] of batches.entries()) {
             const calls = batch.map(({ members, maxWaitMs }) => ({
