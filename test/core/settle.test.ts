@@ -2,17 +2,13 @@
  * `decision.settle(actualCost)` through the facade, on every store (memory, a real Redis, a real PostgreSQL and
  * a SQLite file): after an admitted call that named its `cost`, the difference to the actual cost is refunded
  * or charged on every limit and member; a decision settles once; decisions that consumed nothing in a store
- * (lists, degraded) carry no `settle`. Also `rateLimited`'s `actualCost` in both modes, and settles under
- * contention (4 processes × 64 in flight) that never let the actual usage past the limit.
+ * (lists, degraded) carry no `settle`. Also `rateLimited`'s `actualCost` in both modes. Settles under contention
+ * are tested beside refunds, in `refund.test.ts`.
  */
 
-import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { InvalidArgumentError, RateLimitExceededError, RateSync, rateLimited } from "../../src/index.ts";
 import { type Backend, facadeBackends } from "../helpers/facade-backends.ts";
-import { startForked } from "../helpers/fork-workers.ts";
-import type { RefundReport } from "../helpers/refund-worker.ts";
-import { uniqueName } from "../helpers/stores.ts";
 
 const backends = await facadeBackends("settle");
 afterAll(() => Promise.all(backends.map((b) => b.cleanup())));
@@ -213,45 +209,3 @@ describe("settle after a degraded admission", () => {
     }
   });
 });
-
-const WORKER = fileURLToPath(new URL("../helpers/refund-worker.ts", import.meta.url));
-
-/*
- * Under contention (4 processes × 64 in flight), calls that acquire an estimate and settle at a random actual
- * cost never let the actual usage past the limit: the window admits a call only while its count leaves room for
- * the estimate, and a settle only gives back what the call did not use, so the sum of the actual costs of
- * admitted calls is at most the limit, and the window's count is exactly that sum once every settle landed.
- */
-describe.each(backends.filter((b) => b.name === "redis" || b.name === "postgres"))(
-  "settle under contention on the $name store",
-  (backend) => {
-    it("the actual usage of admitted calls never exceeds the limit, and the count is exactly it", async () => {
-      const limit = 500;
-      const estimate = 10;
-      const key = uniqueName("contended");
-      const config = { stores: { main: backend.store }, limiters: { [key]: window(limit) } };
-      const workers = await startForked<RefundReport>(WORKER, 4, {
-        config,
-        key,
-        total: 100,
-        inFlight: 64,
-        estimate,
-        via: "settle",
-      });
-      const reports = await Promise.all(workers.map((w) => w.report));
-      expect(reports.reduce((n, r) => n + r.errors, 0)).toBe(0);
-      expect(reports.reduce((n, r) => n + r.allowed + r.denied, 0)).toBe(400);
-      const admitted = reports.reduce((n, r) => n + r.allowed, 0);
-      const used = reports.reduce((n, r) => n + r.used, 0);
-      // The first limit / estimate calls always fit; settles can only make room for more.
-      expect(admitted).toBeGreaterThanOrEqual(limit / estimate);
-      expect(used).toBeLessThanOrEqual(limit);
-      const rs = RateSync.fromConfig(config, { quiet: true });
-      try {
-        expect((await rs.peek(key)).remaining).toBe(limit - used);
-      } finally {
-        await rs.close();
-      }
-    }, 60_000);
-  },
-);
