@@ -132,7 +132,9 @@ export interface RunOptions<T> extends AcquireOptions {
    * the acquired `cost`, the difference is refunded on every limit and member; when more, the excess is charged
    * (`rs.charge`: beyond the limit, into debt), after the work and before `run` resolves. A refund or charge
    * the store fails (or a charge on a custom store without `Store.charge`) is reported as a `storeError` event,
-   * never thrown (the work is done). Not called when `fn` throws (nothing is settled then). A result that is not a finite number ≥ 0 rejects with `InvalidArgumentError`.
+   * never thrown (the work is done). Not called when `fn` throws (nothing is settled then). A result that is
+   * not a finite number ≥ 0 rejects with `InvalidArgumentError`. Settled through the lease's
+   * `decision.settle`: an admission that consumed nothing in a store (lists, degraded) settles nothing.
    */
   readonly actualCost?: (result: T) => number;
 }
