@@ -4,12 +4,13 @@
  * statement, and its refunds (and charges) into one `<table>_refund` call (a {@link TurnBatcher} each; see
  * `postgres-store.ts` for which statement a call takes), sends each call through the guard, so its time budget,
  * breaker accounting and late-reply refund stay its own, on the store's pool (`pool.ts`), and decodes the rows.
+ * It also sweeps expired rows, and after the breaker opens it has the pool replaced: a black-holed link leaves
+ * sockets that look open but never answer.
  *
  * Decisions and refunds go in separate statements, which may run on different connections of the pool: of two
  * calls made in one turn without one awaiting the other, either may apply first (as without batching: nothing
  * orders concurrent calls). A call made after another one settled always applies after it; in particular a
- * refund (or settle) of a decision is made once the decision's rows came back. It also sweeps expired rows, and after the breaker opens it has the pool
- * replaced: a black-holed link leaves sockets that look open but never answer.
+ * refund (or settle) of a decision is made once the decision's rows came back.
  */
 
 import { BLOCK_TAG } from "../../algorithms/block/decide.ts";
@@ -404,9 +405,9 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
    * function applies each op on its own (reading its row as the ops before it left it) at one clock reading, so
    * the call does exactly what the refunds would do one by one at that instant; its lock pass takes every row
    * of the batch in the order decisions lock, as for one refund (for a released lease, its key's lock row, which
-   * every writer of a lease row holds first). (A charge inserts its missing row before any op
-   * applies; a refund of an earlier call on that row then finds it empty, which gives back nothing, as finding
-   * no row does.) Every refund is answered with the store time. Refunds whose budget already ran out are left
+   * every writer of a lease row holds first). A charge inserts its missing row before any op applies; a refund
+   * of an earlier call on that row then finds it empty, which gives back nothing, as finding no row does. Every
+   * refund is answered with the store time. Refunds whose budget already ran out are left
    * out, as a cancel before sending would; a lone refund can still be cancelled, a batch of several is not (the
    * others want it applied), so a refund that gave up meanwhile may still apply, as it may on Redis.
    */
