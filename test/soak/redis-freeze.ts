@@ -23,6 +23,8 @@ export interface FreezeScenario {
   readonly violations: readonly string[];
   /** One line of figures for the soak summary. */
   summary(): string;
+  /** Where the scenario is now (workers waiting to release, breaker state), for a run that does not end. */
+  state(): string;
 }
 
 const TIMEOUT_MS = 300;
@@ -90,16 +92,33 @@ export async function startRedisFreeze(workers: number): Promise<FreezeScenario 
   let frozen = false;
   let settledAt = 0;
   let running = true;
+  /** Workers waiting in {@link release} now: for the watchdog's report of a run that never ends. */
+  let releasing = 0;
 
   // Releases are held back while Redis is frozen or just resumed: a release the open breaker fails fast never
   // reaches Redis, and its slot would stay held for the whole lease (that is documented, and not measured here).
   // A release sent while the link is healthy is on the socket at once, so Redis applies it even if it freezes.
   // On a loaded machine the breaker may open again after the settling time (calls queued during the freeze time
-  // out while Redis works through them), so wait for it to be closed as well.
+  // out while Redis works through them), so wait for it to be closed as well. Only a call closes a half-open
+  // breaker, and every worker may be waiting here at once: so the waiter sends the probe itself (a peek, which
+  // changes nothing). Waiting without one hung a CI run: four workers held leases and none made a call.
   const breakerClosed = () => rs.metrics().stores.frozen?.breaker === "closed";
   const release = async (lease: { release(): Promise<void> }) => {
-    while (frozen || performance.now() < settledAt || !breakerClosed()) await sleep(50);
-    await lease.release();
+    releasing++;
+    try {
+      for (;;) {
+        if (frozen || performance.now() < settledAt) await sleep(50);
+        else if (!breakerClosed())
+          await rs.peek("fz_fw").then(
+            () => {},
+            () => sleep(50),
+          );
+        else break;
+      }
+      await lease.release();
+    } finally {
+      releasing--;
+    }
   };
 
   const worker = async () => {
@@ -169,6 +188,9 @@ export async function startRedisFreeze(workers: number): Promise<FreezeScenario 
         violations.push(`redis freeze: ${state.cc} concurrency slots held after every release`);
       await rs.close();
       await server.stop();
+    },
+    state() {
+      return `frozen=${frozen} releasing=${releasing}/${workers} breaker=${rs.metrics().stores.frozen?.breaker}`;
     },
     summary() {
       return [

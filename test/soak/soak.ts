@@ -85,9 +85,15 @@ process.on("uncaughtException", (error) => violation(`uncaught exception: ${desc
 // A setup step that throws at the top level becomes an unhandled rejection above, and the workers would go on
 // forever: past the run's length plus a generous allowance for the checks, say what was recorded and fail.
 const WATCHDOG_MS = (SECONDS + 300) * 1_000;
+/** The step the run is in, and what it waits for: the watchdog says where a run that never ends got stuck. */
+let phase = "setup";
+/** Extra state for the watchdog's report (set once the scenarios run). */
+let phaseState = (): string => "";
 setTimeout(() => {
   for (const message of violations) console.error(`soak violation: ${message}`);
-  console.error(`soak FAIL: did not finish within ${WATCHDOG_MS / 1000} s`);
+  console.error(
+    `soak FAIL: did not finish within ${WATCHDOG_MS / 1000} s, stuck in ${phase} ${phaseState()}`,
+  );
   process.exit(1);
 }, WATCHDOG_MS).unref();
 
@@ -307,14 +313,18 @@ async function oneOperation(): Promise<void> {
 }
 
 let stopping = false;
-async function worker(): Promise<void> {
+/** Per worker, when its current operation began (undefined between operations): for the watchdog. */
+const busySince: (number | undefined)[] = [];
+async function worker(index: number): Promise<void> {
   while (!stopping) {
     counts.ops++;
+    busySince[index] = Date.now();
     try {
       await oneOperation();
     } catch (error) {
       if (!expected(error)) violation(`unexpected error: ${describe(error)}`);
     }
+    busySince[index] = undefined;
     // Yield now and then, so timers (reloads, cuts) run even when every call is answered locally.
     if (counts.ops % 64 === 0) await sleep(0);
   }
@@ -324,10 +334,17 @@ async function worker(): Promise<void> {
 
 const startedAt = Date.now();
 const deadline = startedAt + SECONDS * 1_000;
-const workers = Array.from({ length: WORKERS }, () => worker());
+const workers = Array.from({ length: WORKERS }, (_, index) => worker(index));
 // Its own private redis-server, frozen and resumed under load (item 2 of #13).
 const freeze = redis.available ? await startRedisFreeze(4) : undefined;
 const inPlaceSaves = await startInPlaceSaves(violation);
+phase = "load";
+phaseState = () => {
+  const now = Date.now();
+  const busy = busySince.filter((since) => since !== undefined).map((since) => now - since);
+  const oldest = busy.length === 0 ? 0 : Math.max(...busy);
+  return `(workers busy ${busy.length}/${WORKERS}, oldest for ${oldest} ms; ${freeze?.state() ?? "no freeze"})`;
+};
 
 let generation = 0;
 const reloader = setInterval(() => {
@@ -358,10 +375,14 @@ await sleep(Math.max(0, deadline - Date.now()));
 stopping = true;
 clearInterval(reloader);
 if (cutter) clearInterval(cutter);
+phase = "waiting for the workers";
 await Promise.all(workers);
+phase = "stopping the freeze scenario";
 await freeze?.stop();
 for (const message of freeze?.violations ?? []) violation(message);
+phase = "stopping the in-place saves";
 const inPlace = await inPlaceSaves.stop();
+phase = "leak checks";
 proxy?.restore();
 // A valid file last, so the final state is the running one; give the watcher time to settle.
 writeFileSync(file, configText(generation + 1));
@@ -414,6 +435,7 @@ if (postgres.available) {
   }
 }
 
+phase = "closing";
 await rs.close();
 await proxy?.close();
 if (postgres.available) await dropStoreObjects({ schemaName: "public", tableName: pgTable }, postgres.url);
