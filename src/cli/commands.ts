@@ -244,6 +244,8 @@ async function migrateStore(store: PostgresStoreConfig, dryRun: boolean): Promis
   const postgres = await loadDriver(store.id);
   const sql = postgres(store.url, {
     max: 1,
+    // As the store's pool (`pool.ts`): no type fetch, whose failure postgres.js leaves unhandled.
+    fetch_types: false,
     onnotice: () => {},
     connect_timeout: Math.max(1, (store.socketConnectTimeoutMs ?? 5_000) / 1000),
   });

@@ -94,6 +94,8 @@ export class PostgresSource implements OverrideSource {
           (this.#config.socketConnectTimeoutMs ?? this.#config.timeoutMs) / 1000,
         ),
         idle_timeout: 5,
+        // As the store's pool (`pool.ts`): a reset during postgres.js's type fetch would end the process.
+        fetch_types: false,
         onnotice: () => {},
         connection: { application_name: "rate-sync overrides" },
       }),

@@ -165,4 +165,51 @@ describe.skipIf(!postgres.available)("PostgreSQL schema on a real server", () =>
       await store.close();
     }
   });
+
+  it("keys that look like array syntax keep their own state in batches, composites and peeks", async () => {
+    // Batches and composites send their keys as array literals: quotes, backslashes, commas, braces, spaces,
+    // an unquoted NULL and the empty string must each stay one key of their own.
+    const config = track(testConfig("pg_schema_array_keys", { url: postgres.url }));
+    const store = new PostgresStore(config, { cleanupIntervalMs: 0 });
+    try {
+      const keys = [
+        'a"b',
+        "a\\b",
+        "a\\",
+        '\\"',
+        "a,b",
+        "{a}",
+        "}{",
+        " a ",
+        "NULL",
+        "null",
+        "",
+        "日本",
+        "x'y",
+      ];
+      // All in one turn: one batch statement.
+      const batch = await Promise.all(keys.map((key) => store.decide([op(key)], 0)));
+      expect(batch.map((b) => b.results[0]?.remaining)).toEqual(keys.map(() => 1));
+      // Each as a composite with its neighbour: every key is now used twice, its neighbour's state apart.
+      for (let i = 0; i < keys.length; i += 2) {
+        const pair = [op(keys[i] as string), op(keys[i + 1] ?? "tail")];
+        const expected = [0, keys[i + 1] === undefined ? 1 : 0];
+        expect((await store.decide(pair, 0)).results.map((r) => r.remaining)).toEqual(expected);
+      }
+      // Peeks of one turn (one statement over arrays) read each key's own state.
+      const peeks = await Promise.all(keys.map((key) => store.peek(op(key))));
+      expect(peeks.map((p) => p.remaining)).toEqual(keys.map(() => 0));
+      expect((await store.peek(op("a"))).remaining).toBe(2);
+      const admin = await adminSql(postgres.url);
+      try {
+        const names = postgresNames(config.schemaName, config.tableName);
+        const rows = await admin.unsafe(`SELECT key FROM ${names.table} ORDER BY key`);
+        expect(rows.map((row) => row.key).sort()).toEqual([...keys, "tail"].sort());
+      } finally {
+        await admin.end({ timeout: 1 });
+      }
+    } finally {
+      await store.close();
+    }
+  });
 });

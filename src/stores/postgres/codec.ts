@@ -53,6 +53,44 @@ function needsEscape(value: string): boolean {
   return false;
 }
 
+/**
+ * The statement parameters as they go on the wire: each array as its PostgreSQL array literal text
+ * (`{"a","b"}`), the rest as they are. The store's pools run with postgres.js's `fetch_types` off (see
+ * `pool.ts`), so the driver has no serializer for array types and would send an array as `String(array)`; the
+ * server parses the literal into the parameter's declared type (`$1::text[]`, `$5::float8[]`). Numbers keep their
+ * exact `String(n)` text (`Infinity` included), strings are quoted with `"` and `\` escaped, and `null` is `NULL`.
+ * On an application's own `sql` (which may fetch types), a string is passed through untouched as well.
+ */
+export function wireParams(params: readonly unknown[]): unknown[] {
+  const out = new Array<unknown>(params.length);
+  for (let i = 0; i < params.length; i++) {
+    const value = params[i];
+    out[i] = Array.isArray(value) ? arrayLiteral(value) : value;
+  }
+  return out;
+}
+
+/** Quotes and backslashes in an array element: escaped with a backslash. */
+const ARRAY_SPECIAL = /["\\]/g;
+
+/** The PostgreSQL array literal of a flat array of strings, numbers, booleans and nulls. */
+export function arrayLiteral(values: readonly unknown[]): string {
+  let out = "{";
+  for (let i = 0; i < values.length; i++) {
+    if (i > 0) out += ",";
+    const value = values[i];
+    if (value === null || value === undefined) {
+      out += "NULL";
+    } else if (typeof value === "string") {
+      out += `"${value.includes('"') || value.includes("\\") ? value.replace(ARRAY_SPECIAL, "\\$&") : value}"`;
+    } else {
+      // Numbers and booleans: their text never holds a quote or a backslash.
+      out += `"${String(value)}"`;
+    }
+  }
+  return `${out}}`;
+}
+
 /** The algorithm name the SQL switches on, and its two numeric parameters (see `paramPair`). */
 export function paramsColumns(params: LimitParams): { kind: string; a: number; b: number } {
   const [a, b] = paramPair(params);

@@ -144,6 +144,10 @@ export class PostgresPool {
       // calls close() lingers after its last call. A busy server keeps its connections.
       idle_timeout: POOL_IDLE_TIMEOUT_S,
       prepare: true,
+      // No type fetch on connect: postgres.js runs it from a socket callback without handling its failure, so a
+      // connection reset during it (a restart, a flaky link) was an unhandled rejection that ended the process.
+      // It also costs each new connection a round trip. Arrays go as literals instead (`wireParams`).
+      fetch_types: false,
       onnotice: () => {},
       connection: {
         application_name: this.#settings.applicationName,

@@ -23,7 +23,15 @@ import type { GuardedCalls, StoreDriver, StoreTimes } from "../guard/store-drive
 import { releaseAsRefund } from "../release-op.ts";
 import type { BatchResult, OpResult, StoreOp } from "../store.ts";
 import { DECIDE_BATCH_ARGUMENTS } from "./batch-sql.ts";
-import { encodeText, rowNowMs, toBatchArrays, toCallArrays, toOneOpParams, toOpResult } from "./codec.ts";
+import {
+  encodeText,
+  rowNowMs,
+  toBatchArrays,
+  toCallArrays,
+  toOneOpParams,
+  toOpResult,
+  wireParams,
+} from "./codec.ts";
 import type { Sql } from "./driver.ts";
 import { type PostgresNames, postgresNames } from "./identifiers.ts";
 import { PostgresPool } from "./pool.ts";
@@ -379,7 +387,7 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
       return calls.map((c) => (c === call ? rows : gaveUp));
     }
     const sql = await this.#pool.get();
-    const query = sql.unsafe(this.#decideBatchSql, toCallArrays(live) as unknown as never[], {
+    const query = sql.unsafe(this.#decideBatchSql, wireParams(toCallArrays(live)) as never[], {
       prepare: true,
     });
     const rows = (await query) as unknown as readonly unknown[];
@@ -493,7 +501,7 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
     signal: AbortSignal | undefined,
   ): Promise<RowsWithCount> {
     if (signal?.aborted) throw new StoreError(this.#calls.storeId, "cancelled after the time budget");
-    const query = sql.unsafe(text, params as never[], { prepare: true });
+    const query = sql.unsafe(text, wireParams(params) as never[], { prepare: true });
     signal?.addEventListener("abort", () => cancelQuietly(query), { once: true });
     const rows = await query;
     return rows as unknown as RowsWithCount;
