@@ -1,7 +1,8 @@
 /**
  * @module
  * The PostgreSQL driver of the guarded store: gathers the decisions of one event-loop turn into one batch
- * statement, and its refunds (and charges) into one `<table>_refund` call (a {@link TurnBatcher} each; see
+ * statement, its peeks into one `<table>_decide` call in peek mode, and its refunds (and charges) into one
+ * `<table>_refund` call (a {@link TurnBatcher} each; see
  * `postgres-store.ts` for which statement a call takes), sends each call through the guard, so its time budget,
  * breaker accounting and late-reply refund stay its own, on the store's pool (`pool.ts`), and decodes the rows.
  * It also sweeps expired rows, and after the breaker opens it has the pool replaced: a black-holed link leaves
@@ -88,6 +89,13 @@ interface RefundCall {
 /** The store time of one refund of a batch, or the error that failed it alone. */
 type RefundReply = number | Error;
 
+/** One peek waiting for its turn's batch. */
+interface PeekCall {
+  readonly op: StoreOp;
+  /** Aborts when the call's own time budget runs out (then the batch need not carry it). */
+  readonly signal: AbortSignal | undefined;
+}
+
 /** Keys one statement of a clear deletes at most: each statement stays well inside the store's time budget. */
 const CLEAR_BATCH_KEYS = 1_000;
 
@@ -107,6 +115,8 @@ export class PostgresDriver implements StoreDriver {
   readonly #batcher: TurnBatcher<DecideCall, DecideReply>;
   /** Gathers the refunds (and charges) of one event-loop turn into one `<table>_refund` call. */
   readonly #refundBatcher: TurnBatcher<RefundCall, RefundReply>;
+  /** Gathers the peeks of one event-loop turn into one `<table>_decide` call in peek mode. */
+  readonly #peekBatcher: TurnBatcher<PeekCall, DecideReply>;
 
   readonly #decideSql: string;
   readonly #decideOneSql: string;
@@ -178,6 +188,12 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
       maxBytes: BATCH_MAX_BYTES,
       sizeOf: callBytes,
     });
+    this.#peekBatcher = new TurnBatcher<PeekCall, DecideReply>({
+      send: (calls) => this.#sendPeeks(calls),
+      maxItems: BATCH_MAX_CALLS,
+      maxBytes: BATCH_MAX_BYTES,
+      sizeOf: (call) => callBytes({ ops: [call.op] }),
+    });
     this.#sweeper = new ExpirySweeper({
       intervalMs: settings.cleanupIntervalMs,
       batchSize: settings.cleanupBatchSize,
@@ -199,6 +215,11 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
   /** The batch counts and batch-size distribution of refunds (and charges) so far. */
   refundBatchStats(): TurnBatcherStats {
     return this.#refundBatcher.stats();
+  }
+
+  /** The batch counts and batch-size distribution of peeks so far. */
+  peekBatchStats(): TurnBatcherStats {
+    return this.#peekBatcher.stats();
   }
 
   prepare(): Promise<unknown> {
@@ -235,8 +256,13 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
     return { allowed: timed.batch.allowed, results: foldBlockResults(ops, timed.batch.results) };
   }
 
+  /** One guarded call in this turn's peek batch (see {@link #sendPeeks}). */
   async peek(op: StoreOp, times: StoreTimes | undefined): Promise<OpResult> {
-    const rows = await this.#calls.run("peek", (signal) => this.#decideRows([op], 0, true, signal));
+    const rows = await this.#calls.run("peek", async (signal) => {
+      const reply = await this.#peekBatcher.submit({ op, signal });
+      if (reply instanceof Error) throw reply;
+      return reply;
+    });
     const timed = this.#toTimed(rows, 1, "peek");
     const result = timed.batch.results[0];
     if (result === undefined) throw new StoreError(this.#calls.storeId, "peek returned no row");
@@ -430,6 +456,35 @@ SELECT (SELECT count(*) FROM picked)::int AS picked, (SELECT max(key) FROM picke
     const nowMs = typeof now === "number" ? now : Number.NaN;
     const sent = new Set(live);
     return calls.map((call) => (sent.has(call) ? nowMs : gaveUp));
+  }
+
+  /**
+   * Sends one turn's peeks. A lone peek takes the single-call statements (see {@link #decideRows}); several go as
+   * one `<table>_decide` call in peek mode over all their ops, which reads each op on its own (no lock, no
+   * write) at one clock reading, so each peek gets the row it would get alone at that instant. Peeks whose
+   * budget already ran out are left out.
+   */
+  async #sendPeeks(calls: readonly PeekCall[]): Promise<DecideReply[]> {
+    const live = calls.filter((call) => call.signal?.aborted !== true);
+    const gaveUp = new StoreError(this.#calls.storeId, "cancelled after the time budget");
+    if (live.length === 0) return calls.map(() => gaveUp);
+    if (live.length === 1) {
+      const call = live[0]!;
+      const rows = await this.#decideRows([call.op], 0, true, call.signal);
+      return calls.map((c) => (c === call ? rows : gaveUp));
+    }
+    const params = [...toBatchArrays(live.map((call) => call.op)), 0, true];
+    const rows = await this.#execute(await this.#pool.get(), this.#decideSql, params, undefined);
+    if (rows.length !== live.length) {
+      throw new Error(`the decide function returned ${rows.length} rows for ${live.length} peeks`);
+    }
+    const replies = new Map<PeekCall, RowsWithCount>();
+    live.forEach((call, i) => {
+      const one = [rows[i]] as unknown[] & { count: number };
+      one.count = 1;
+      replies.set(call, one);
+    });
+    return calls.map((call) => replies.get(call) ?? gaveUp);
   }
 
   /**

@@ -9,14 +9,15 @@
  * single rate op of a fixed window, sliding window counter, token or leaky bucket its prepared plain-SQL
  * statement (`rate-sql.ts`; when the key's row does not exist yet it returns no row and the call goes on to the
  * lean `<table>_decide_one`, which inserts it), the exact log `<table>_decide_one`, and a composite or a
- * concurrency op the batch function as a batch of one. Peeks read through `<table>_decide` (no locks). All of
- * them share the math and the row layout.
+ * concurrency op the batch function as a batch of one. Peeks read through `<table>_decide` (no locks), those of
+ * one turn in one call of it. All of them share the math and the row layout.
  *
  * Refunds, charges and lease releases of one turn go together the same way, as one call of `<table>_refund` over
  * all their ops.
  *
- * Round trips: one per batch of decisions, one per batch of refunds, charges and releases, and one per `peek`,
- * `reset` and `renew`, except a lone single rate op on a key without a row yet, which takes two. The first call of a store also loads the
+ * Round trips: one per batch of decisions, one per batch of peeks, one per batch of refunds, charges and
+ * releases, and one per `reset` and `renew`, except a lone single rate op on a key without a row yet, which takes
+ * two, and a peek of a limiter with a block, which reads the block's row with one more. The first call of a store also loads the
  * driver, opens a connection and, with `auto_create`, runs the DDL once.
  */
 
@@ -147,4 +148,12 @@ export function postgresBatchStats(store: PostgresStore): TurnBatcherStats {
  */
 export function postgresRefundBatchStats(store: PostgresStore): TurnBatcherStats {
   return driverOf(store).refundBatchStats();
+}
+
+/**
+ * The batch counts and batch-size distribution of a store's peeks so far, as {@link postgresBatchStats} for
+ * decisions. Internal: not part of the store's API.
+ */
+export function postgresPeekBatchStats(store: PostgresStore): TurnBatcherStats {
+  return driverOf(store).peekBatchStats();
 }

@@ -29,6 +29,9 @@ export interface DecodedReply {
   readonly results: OpResult[];
 }
 
+/** Values per op in a decide or peek reply: allowed, limit, remaining, resetAfter, retryAfter, wait. */
+const RESULT_STRIDE = 6;
+
 /** The two numbers of an op's params as ARGV text (see `paramPair`). */
 function paramsArgs(params: LimitParams): [string, string] {
   const [p1, p2] = paramPair(params);
@@ -89,12 +92,12 @@ export function encodeOps(
 }
 
 /**
- * The refund script call of several refunds (each encoded by {@link encodeOps}), one after the other: their keys
- * and ops concatenated under one op count. The script applies each op on its own, reading the state as the ops
- * before it left it, so one run of the concatenation does exactly what the refunds would do run by run at the
- * same store time.
+ * The peek or refund script call of several calls (each encoded by {@link encodeOps}), one after the other: their
+ * keys and ops concatenated under one op count. Both scripts take each op on its own, reading the state as the
+ * ops before it left it, so one run of the concatenation does exactly what the calls would do run by run at the
+ * same store time. (A peek call's maxWaitMs is always 0, so the joined header's 0 is each call's own.)
  */
-export function joinRefunds(calls: readonly ScriptCall[]): ScriptCall {
+export function joinCalls(calls: readonly ScriptCall[]): ScriptCall {
   if (calls.length === 1) return calls[0] as ScriptCall;
   const keys: string[] = [];
   const args: string[] = ["0", "0"];
@@ -179,6 +182,31 @@ export function splitBatchReply(reply: unknown, count: number): readonly unknown
   return reply;
 }
 
+/**
+ * Splits the reply of a peek script run over joined calls (see {@link joinCalls}) into one reply per call, each
+ * in the format {@link decodeReply} reads: the run's store time, then the call's own `opCounts[i]` results.
+ *
+ * @throws TypeError when the reply does not hold the results of every op.
+ */
+export function splitPeekReply(reply: unknown, opCounts: readonly number[]): readonly unknown[] {
+  let total = 0;
+  for (const count of opCounts) total += count;
+  if (!Array.isArray(reply) || reply.length !== 2 + RESULT_STRIDE * total) {
+    throw new TypeError(
+      `unexpected peek reply shape (${Array.isArray(reply) ? reply.length : typeof reply} for ${total} ops)`,
+    );
+  }
+  if (opCounts.length === 1) return [reply];
+  const replies: unknown[] = [];
+  let at = 2;
+  for (const count of opCounts) {
+    const end = at + RESULT_STRIDE * count;
+    replies.push([reply[0], reply[1], ...reply.slice(at, end)]);
+    at = end;
+  }
+  return replies;
+}
+
 /** Script, key and ARGV of a lean single-op decide (see `LEAN_DECIDE_SCRIPTS`). */
 export interface LeanCall {
   readonly kind: LeanKindCode;
@@ -231,14 +259,14 @@ export function pastDeadlineTime(reply: unknown): number | undefined {
 
 /** Decodes `[now, allAllowed, (allowed, limit, remaining, resetAfter, retryAfter, wait) per op]`. */
 export function decodeReply(reply: unknown, opCount: number): DecodedReply {
-  if (!Array.isArray(reply) || reply.length !== 2 + 6 * opCount) {
+  if (!Array.isArray(reply) || reply.length !== 2 + RESULT_STRIDE * opCount) {
     throw new TypeError(
       `unexpected script reply shape (${Array.isArray(reply) ? reply.length : typeof reply})`,
     );
   }
   const results: OpResult[] = [];
   for (let i = 0; i < opCount; i++) {
-    const at = 2 + 6 * i;
+    const at = 2 + RESULT_STRIDE * i;
     results.push({
       allowed: toNumber(reply[at]) === 1,
       limit: toNumber(reply[at + 1]),

@@ -12,6 +12,7 @@
  *   set of leases (member = lease id, score = expiry) for concurrency ops. `ARGV[1]` = maxWaitMs, `ARGV[2]` =
  *   number of ops, then 6 values per op: kind code, state tag, p1, p2, cost, lease id — where (p1, p2) is
  *   (intervalMs, burst) for buckets, (limit, windowMs) for windows and (maxConcurrent, leaseMs) for concurrency.
+ *   The peeks (or refunds) of one turn go as one run: their ops one after the other, under one op count.
  * - Batch decide (`BATCH_DECIDE_SCRIPT`): `KEYS` = each call's op keys, call after call; `ARGV[1]` = the
  *   arguments packed into one string, each followed by a space: the number of calls, then per call: op count,
  *   maxWaitMs, deadline on the store clock (ms since the epoch; empty for none), and its ops (6 values each, as

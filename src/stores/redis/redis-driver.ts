@@ -1,16 +1,16 @@
 /**
  * @module
  * The Redis driver of the guarded store: encodes each call for its Lua script, sends it through the guard and
- * decodes the reply. It knows what only Redis knows: the batches of decisions and those of refunds, charges and
- * lease releases (each one script run per node or hash slot per event-loop turn), the lean scripts of lone
- * single rate ops, a Cluster's hash slots (and their clocks), and the script's refusal of a call that reached
- * Redis past its deadline.
+ * decodes the reply. It knows what only Redis knows: the batches of decisions, those of peeks and those of
+ * refunds, charges and lease releases (each one script run per node or hash slot per event-loop turn), the lean
+ * scripts of lone single rate ops, a Cluster's hash slots (and their clocks), and the script's refusal of a call
+ * that reached Redis past its deadline.
  *
- * Each decision and each refund still goes through the guard on its own (`calls.run`): its time budget, its
+ * Each decision, peek and refund still goes through the guard on its own (`calls.run`): its time budget, its
  * breaker accounting and the refund of its own late "allowed" reply stay per call; only the round trip is
  * shared. A batch that fails fails each of its calls with the same error.
  *
- * Decisions and refunds go in separate batches (separate scripts), which leave at the end of the turn in the
+ * Decisions, peeks and refunds go in separate batches (separate scripts), which leave at the end of the turn in the
  * order their first calls came; so of two calls made in one turn without one awaiting the other, a refund may
  * reach Redis after a decision made after it. Such calls are concurrent (and are on any store with several
  * connections): nothing orders them. A call made after another one settled is never sent before it: its
@@ -41,12 +41,13 @@ import {
   decodeTime,
   encodeCall,
   encodeOps,
-  joinRefunds,
+  joinCalls,
   keyOfOp,
   leanOf,
   pastDeadlineTime,
   type ScriptCall,
   splitBatchReply,
+  splitPeekReply,
 } from "./codec.ts";
 import { hashSlot, leaseKey, limiterPatterns, namesOfKey, stateKey } from "./keys.ts";
 
@@ -85,6 +86,8 @@ export class RedisDriver implements StoreDriver {
   readonly #batchers = new Map<number, TurnBatcher<ScriptCall, unknown>>();
   /** The batcher of refunds (and charges) of each part of the store, as {@link #batchers}. */
   readonly #refundBatchers = new Map<number, TurnBatcher<ScriptCall, unknown>>();
+  /** The batcher of peeks of each part of the store, as {@link #batchers}. */
+  readonly #peekBatchers = new Map<number, TurnBatcher<ScriptCall, unknown>>();
 
   /** A client the application owns and handed over: used as it is, never closed. */
   readonly #client: RedisClientLike | undefined;
@@ -112,9 +115,11 @@ export class RedisDriver implements StoreDriver {
       : this.#decideInOneScript(ops, maxWaitMs, times);
   }
 
+  /** One guarded call in this turn's peek batch of the op's part (see {@link #sendPeeks}). */
   async peek(op: StoreOp, times: StoreTimes | undefined): Promise<OpResult> {
-    const { keys, args } = encodeOps(this.#prefix, [op], 0, false, true);
-    const reply = await this.#calls.run("peek", () => this.#connected.peek(keys, args));
+    const call = encodeOps(this.#prefix, [op], 0, false, true);
+    const batcher = this.#peekBatcherOf(this.#partOf(keyOfOp(this.#prefix, op)));
+    const reply = await this.#calls.run("peek", () => batcher.submit(call));
     const decoded = this.#decode(reply, wireOpCount([op]), "peek");
     const result = op.block === undefined ? decoded.results[0] : foldBlockResults([op], decoded.results)[0];
     if (result === undefined) throw new StoreError(this.#calls.storeId, "peek returned no result");
@@ -212,6 +217,11 @@ export class RedisDriver implements StoreDriver {
     return sumBatcherStats(Array.from(this.#refundBatchers.values(), (batcher) => batcher.stats()));
   }
 
+  /** Batch counts and sizes of the peeks sent so far, over every part of the store. */
+  peekBatchStats(): TurnBatcherStats {
+    return sumBatcherStats(Array.from(this.#peekBatchers.values(), (batcher) => batcher.stats()));
+  }
+
   get #prefix(): string {
     return this.#config.keyPrefix;
   }
@@ -306,6 +316,11 @@ export class RedisDriver implements StoreDriver {
     return batcherIn(this.#refundBatchers, part, (calls) => this.#sendRefunds(calls));
   }
 
+  /** The batcher of peeks of one part of the store, made on first use. */
+  #peekBatcherOf(part: number): TurnBatcher<ScriptCall, unknown> {
+    return batcherIn(this.#peekBatchers, part, (calls) => this.#sendPeeks(calls));
+  }
+
   /** One guarded call of `ops` (which share `part`) in this turn's refund batch of `part`; its store time. */
   async #refundInBatch(action: string, part: number, ops: readonly StoreOp[]): Promise<number> {
     // Encoded before it joins the batch: an op the script cannot take fails this call, not the batch.
@@ -321,9 +336,24 @@ export class RedisDriver implements StoreDriver {
    * order they were made, at one store time. Each refund is answered with that time.
    */
   async #sendRefunds(calls: readonly ScriptCall[]): Promise<readonly unknown[]> {
-    const { keys, args } = joinRefunds(calls);
+    const { keys, args } = joinCalls(calls);
     const reply = await this.#connected.refund(keys, args);
     return calls.map(() => reply);
+  }
+
+  /**
+   * Sends one batch of peeks of one part as one peek script run over all their ops (see {@link joinCalls}): the
+   * script reads each op on its own and writes nothing, so each peek gets what it would get alone at the run's
+   * store time. Each peek is answered with its own part of the reply.
+   */
+  async #sendPeeks(calls: readonly ScriptCall[]): Promise<readonly unknown[]> {
+    const { keys, args } = joinCalls(calls);
+    const reply = await this.#connected.peek(keys, args);
+    // Each call's op count is the second value of its header (see encodeOps).
+    return splitPeekReply(
+      reply,
+      calls.map((call) => Number(call.args[1])),
+    );
   }
 
   /**

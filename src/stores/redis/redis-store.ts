@@ -2,8 +2,9 @@
  * @module
  * The Redis store: every decision is decided in one Lua script run that reads the store's clock with `TIME`,
  * decides, writes and sets the TTL atomically; the decisions of one event-loop turn share that run (one round
- * trip per turn and node, or hash slot on a Cluster), each decided exactly as it would be alone; refunds,
- * charges and lease releases of one turn likewise share one run of the refund script per node or hash slot. Calls go
+ * trip per turn and node, or hash slot on a Cluster), each decided exactly as it would be alone; peeks of one
+ * turn share one run of the peek script, and refunds, charges and lease releases one run of the refund script,
+ * per node or hash slot likewise. Calls go
  * through a circuit breaker and a time budget, each on its own; floods of denied single-member calls are
  * answered by a local over-limit cache.
  *
@@ -89,5 +90,10 @@ export class RedisStore extends GuardedStore<RedisDriver> {
    */
   refundBatchStats(): TurnBatcherStats {
     return this.driver.refundBatchStats();
+  }
+
+  /** How the peeks sent so far were batched, as {@link batchStats} for decisions. */
+  peekBatchStats(): TurnBatcherStats {
+    return this.driver.peekBatchStats();
   }
 }
