@@ -31,7 +31,7 @@ import {
 } from "../../algorithms/block/sql.ts";
 import { CONCURRENCY } from "../../algorithms/registry.ts";
 import { TIME_EPSILON_MS } from "../../algorithms/types.ts";
-import { DENIED_SQLSTATE, LOCK_SQLSTATE, rateBodySql } from "./functions-sql.ts";
+import { DENIED_SQLSTATE, LOCK_SQLSTATE, rateBodySql, TABLE_FUNCTION_SETTINGS } from "./functions-sql.ts";
 import type { PostgresNames } from "./identifiers.ts";
 import { rateStepDeclarationsSql } from "./rate-sql.ts";
 
@@ -128,7 +128,7 @@ RETURNS TABLE (allowed boolean, lim double precision, remaining double precision
   reset_after_ms double precision, retry_after_ms double precision, wait_ms double precision,
   now_ms double precision)
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
+${TABLE_FUNCTION_SETTINGS}
 AS $fn$
 DECLARE
   x_n integer := coalesce(cardinality(b_row), 0);

@@ -19,6 +19,7 @@
  */
 
 import { ALGORITHM_SPECS } from "../../algorithms/registry.ts";
+import { TABLE_FUNCTION_SETTINGS } from "./functions-sql.ts";
 import type { PostgresNames } from "./identifiers.ts";
 
 /** One `IF p_kind[v_i] = '<kind>'` branch per algorithm, each running the algorithm's `sql.refund`. */
@@ -39,7 +40,7 @@ export function refundFunctionSql(names: PostgresNames): string {
   p_cost double precision[], p_lease text[])
 RETURNS double precision
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
+${TABLE_FUNCTION_SETTINGS}
 AS $fn$
 DECLARE
   v_n integer := coalesce(cardinality(p_key), 0);

@@ -5,6 +5,7 @@
  * already expired — never a grant that counts a lease as dead which a renewal then brings back.
  */
 
+import { TABLE_FUNCTION_SETTINGS } from "./functions-sql.ts";
 import type { PostgresNames } from "./identifiers.ts";
 
 /** The `CREATE FUNCTION` statement of the renew function. */
@@ -14,7 +15,7 @@ export function renewFunctionSql(names: PostgresNames): string {
   p_limiter text, p_key text, p_lease text, p_lease_ms double precision)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
+${TABLE_FUNCTION_SETTINGS}
 AS $fn$
 DECLARE
   v_now timestamptz;
