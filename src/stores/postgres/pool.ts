@@ -154,6 +154,10 @@ export class PostgresPool {
         // The server gives up on a statement soon after the caller has: a lock queue never holds a
         // connection much longer than the budget of the call that is waiting.
         statement_timeout: this.#statementTimeoutMs(),
+        // Every statement of the store finds its rows by key, through an index. A prepared statement's cached
+        // plan made while the table was nearly empty would read it whole, and keep doing so as it grows, until
+        // the next analyze (the functions set the same for their own statements: `TABLE_FUNCTION_SETTINGS`).
+        enable_seqscan: "off",
       },
     });
     this.#sql = sql;
