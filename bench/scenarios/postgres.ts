@@ -227,7 +227,8 @@ export async function postgresScenarios(ctx: BenchContext): Promise<Row[]> {
     ];
   } finally {
     await rs.close();
-    for (const table of [ourTable, theirTable, rawTable]) {
+    // Our store's schema-version table too (`<table>_schema`), which the store made beside its table.
+    for (const table of [ourTable, postgresNames("public", ourTable).versionTable, theirTable, rawTable]) {
       await rawSql.unsafe(`DROP TABLE IF EXISTS ${table}`).catch(() => {});
     }
     // Our store's functions are named after its table.
