@@ -23,6 +23,7 @@ import { rawRedis } from "./lib/clients.ts";
 import type { BenchContext, Row } from "./lib/compare.ts";
 import { CLIENT_CPU, canPin, Pins, SERVER_CPU } from "./lib/pinning.ts";
 import { evaluate, physicalTable, resultsTable, type Target, targetsTable } from "./lib/report.ts";
+import { targets } from "./lib/targets.ts";
 import { acquireScenarios } from "./scenarios/acquire.ts";
 import { heapScenarios } from "./scenarios/heap.ts";
 import { memoryScenarios, SPREAD_KEYS } from "./scenarios/memory.ts";
@@ -68,137 +69,6 @@ function parseOptions(argv: readonly string[]): Options {
     }
   }
   return { quick, runs, only, pin: !argv.includes("--no-pin") };
-}
-
-/** The targets of the performance issue (ratios of medians; see bench/README.md). */
-function targets(): Target[] {
-  const rlf = "rate-limiter-flexible";
-  const hot = `tryAcquire, hot key, ${IN_FLIGHT} in flight`;
-  const spread = `tryAcquire, ${REMOTE_KEYS / 1000}k keys, ${IN_FLIGHT} in flight`;
-  const sequential = "tryAcquire, hot key, sequential";
-  const raw = "raw EVALSHA (our script)";
-  const at = (bound: number) => ({ bound, op: ">=" as const });
-  const atMost = (bound: number) => ({ bound, op: "<=" as const });
-  return [
-    {
-      name: "memory, hot key ≥ 1.2× rate-limiter-flexible",
-      section: "memory",
-      scenario: "tryAcquire, hot key",
-      metric: "ops/s",
-      reference: rlf,
-      ...at(1.2),
-    },
-    {
-      name: "memory, 100k keys ≥ 1.2× rate-limiter-flexible",
-      section: "memory",
-      scenario: `tryAcquire, ${SPREAD_KEYS / 1000}k keys`,
-      metric: "ops/s",
-      reference: rlf,
-      ...at(1.2),
-    },
-    {
-      name: "memory, tryAcquireSync, hot key ≥ 3× rate-limiter-flexible (async consume)",
-      section: "memory",
-      scenario: "tryAcquireSync, hot key",
-      metric: "ops/s",
-      reference: rlf,
-      ...at(3),
-    },
-    {
-      name: "memory, tryAcquireSync, 100k keys ≥ 2× rate-limiter-flexible (async consume)",
-      section: "memory",
-      scenario: `tryAcquireSync, ${SPREAD_KEYS / 1000}k keys`,
-      metric: "ops/s",
-      reference: rlf,
-      ...at(2),
-    },
-    {
-      name: "memory, denied ÷ allowed ≥ 1 (no slower)",
-      section: "memory",
-      scenario: "tryAcquire, denied",
-      metric: "ops/s",
-      reference: "rate-sync, allowed",
-      ...at(1),
-    },
-    {
-      name: "memory, heap per key at 1M keys ≤ 150 bytes",
-      section: "memory",
-      scenario: "heap per key at 1M keys",
-      metric: "bytes/key",
-      ...atMost(150),
-    },
-    {
-      name: "redis, hot key, 64 in flight ≥ 1.15× rate-limiter-flexible",
-      section: "redis",
-      scenario: hot,
-      metric: "ops/s",
-      reference: rlf,
-      ...at(1.15),
-    },
-    {
-      name: "redis, 10k keys, 64 in flight ≥ 1.15× rate-limiter-flexible",
-      section: "redis",
-      scenario: spread,
-      metric: "ops/s",
-      reference: rlf,
-      ...at(1.15),
-    },
-    {
-      name: "redis, hot key, 64 in flight ≥ 0.9× raw EVALSHA (our script)",
-      section: "redis",
-      scenario: hot,
-      metric: "ops/s",
-      reference: raw,
-      ...at(0.9),
-    },
-    {
-      name: "redis, 10k keys, 64 in flight ≥ 0.9× raw EVALSHA (our script)",
-      section: "redis",
-      scenario: spread,
-      metric: "ops/s",
-      reference: raw,
-      ...at(0.9),
-    },
-    {
-      name: "redis, sequential p50 ≤ 1.1× raw EVALSHA round trip",
-      section: "redis",
-      scenario: sequential,
-      metric: "p50 ms",
-      reference: raw,
-      ...atMost(1.1),
-    },
-    {
-      name: "redis, denied flood with the cache ≥ 20× store-bound",
-      section: "redis",
-      scenario: `denied flood, ${IN_FLIGHT} in flight`,
-      metric: "ops/s",
-      reference: "rate-sync, cache off (store-bound)",
-      ...at(20),
-    },
-    ...(["redis", "postgres"] as const).map((engine) => ({
-      name: `overrides, set → first decision in another process, p99 ≤ 1000 ms (${engine})`,
-      section: "overrides",
-      scenario: `override set → first decision under it in another process (${engine})`,
-      metric: "p99 ms" as const,
-      ...atMost(1000),
-    })),
-    {
-      name: "postgres, 10k keys, 64 in flight ≥ 1.1× rate-limiter-flexible",
-      section: "postgres",
-      scenario: spread,
-      metric: "ops/s",
-      reference: rlf,
-      ...at(1.1),
-    },
-    {
-      name: "postgres, sequential p50 ≤ 1.15× raw upsert",
-      section: "postgres",
-      scenario: sequential,
-      metric: "p50 ms",
-      reference: "raw upsert",
-      ...atMost(1.15),
-    },
-  ];
 }
 
 /** rate-sync's figures divided by the physical limits measured in the same run. */
