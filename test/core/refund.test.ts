@@ -6,12 +6,10 @@
  * units beyond the limit (debt), denied with a retry hint that covers it, taken back by a refund.
  */
 
-import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { InvalidArgumentError, RateSync, UnknownLimiterError } from "../../src/index.ts";
 import { type Backend, facadeBackends } from "../helpers/facade-backends.ts";
-import { startForked } from "../helpers/fork-workers.ts";
-import type { RefundReport } from "../helpers/refund-worker.ts";
+import { expectRefundContentionHolds } from "../helpers/refund-contention.ts";
 import { uniqueName } from "../helpers/stores.ts";
 
 const backends = await facadeBackends("refund");
@@ -219,15 +217,7 @@ describe.each(backends)("refund on the $name store", (backend) => {
   });
 });
 
-const WORKER = fileURLToPath(new URL("../helpers/refund-worker.ts", import.meta.url));
-
-/*
- * Under contention (4 processes × 64 in flight), calls that acquire an estimate and give back down to a random
- * actual cost (`rs.refund`, or the decision's `settle`) never let the actual usage past the limit: a fixed
- * window admits a call only while the count (the estimates of calls still working plus the actual costs of
- * those done) leaves room for its estimate, so at every moment, and at the end, the sum of the actual costs of
- * admitted calls is at most the limit, and the window's count is exactly that sum once every refund landed.
- */
+// Under contention, refunds and settles never let the actual usage past the limit (see refund-contention.ts).
 describe.each(backends.filter((b) => b.name === "redis" || b.name === "postgres"))(
   "refund under contention on the $name store",
   (backend) => {
@@ -237,31 +227,9 @@ describe.each(backends.filter((b) => b.name === "redis" || b.name === "postgres"
       "through %s: the actual usage of admitted calls never exceeds the limit, and the count is exactly it",
       async (via) => {
         const limit = 500;
-        const estimate = 10;
         const key = uniqueName("contended");
         const config = { stores: { main: backend.store }, limiters: { [key]: window(limit) } };
-        const workers = await startForked<RefundReport>(WORKER, 4, {
-          config,
-          key,
-          total: 100,
-          inFlight: 64,
-          estimate,
-          via,
-        });
-        const reports = await Promise.all(workers.map((w) => w.report));
-        expect(reports.reduce((n, r) => n + r.errors, 0)).toBe(0);
-        expect(reports.reduce((n, r) => n + r.allowed + r.denied, 0)).toBe(400);
-        const admitted = reports.reduce((n, r) => n + r.allowed, 0);
-        const used = reports.reduce((n, r) => n + r.used, 0);
-        // The first limit / estimate calls always fit; refunds and settles can only make room for more.
-        expect(admitted).toBeGreaterThanOrEqual(limit / estimate);
-        expect(used).toBeLessThanOrEqual(limit);
-        const rs = RateSync.fromConfig(config, { quiet: true });
-        try {
-          expect((await rs.peek(key)).remaining).toBe(limit - used);
-        } finally {
-          await rs.close();
-        }
+        await expectRefundContentionHolds({ config, key, limit, estimate: 10, via });
       },
       60_000,
     );

@@ -5,7 +5,6 @@
  */
 
 import { type ChildProcess, execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConcurrencyParams, RateParams } from "../../src/algorithms/types.ts";
@@ -14,15 +13,13 @@ import { RedisStore } from "../../src/stores/redis/index.ts";
 import { hashSlot, stateKey } from "../../src/stores/redis/keys.ts";
 import type { StoreOp } from "../../src/stores/store.ts";
 import { admittedThroughFacade } from "../helpers/facade-workers.ts";
-import { startForked } from "../helpers/fork-workers.ts";
 import { type PrivateCluster, startCluster } from "../helpers/redis-cluster.ts";
-import type { RefundReport } from "../helpers/refund-worker.ts";
+import { expectRefundContentionHolds } from "../helpers/refund-contention.ts";
 import { requireRedis } from "../helpers/stores.ts";
 import { redisConfig } from "./redis/setup.ts";
 import { admittedBy, contentionLimits } from "./redis/workers.ts";
 
 const run = promisify(execFile);
-const REFUND_WORKER = fileURLToPath(new URL("../helpers/refund-worker.ts", import.meta.url));
 const redis = await requireRedis();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -260,26 +257,7 @@ describe.skipIf(!redis.available)("redis store on a Redis Cluster", () => {
       },
       limiters: { [key]: { algorithm: "fixed_window", limit, window: "3650d" } },
     };
-    const workers = await startForked<RefundReport>(REFUND_WORKER, 4, {
-      config,
-      key,
-      total: 100,
-      inFlight: 64,
-      estimate: 10,
-      via: "settle",
-    });
-    const reports = await Promise.all(workers.map((w) => w.report));
-    expect(reports.reduce((n, r) => n + r.errors, 0)).toBe(0);
-    const used = reports.reduce((n, r) => n + r.used, 0);
-    expect(reports.reduce((n, r) => n + r.allowed, 0)).toBeGreaterThanOrEqual(limit / 10);
-    expect(used).toBeLessThanOrEqual(limit);
-    const rs = RateSync.fromConfig(config);
-    try {
-      // Every settle landed: the window counts exactly the actual costs of the admitted calls.
-      expect((await rs.peek(key)).remaining).toBe(limit - used);
-    } finally {
-      await rs.close();
-    }
+    await expectRefundContentionHolds({ config, key, limit, estimate: 10, via: "settle" });
   }, 60_000);
 
   it("leases, renew, release and reset work on the cluster", async () => {
