@@ -5,22 +5,19 @@
  * Cluster and a real PostgreSQL.
  */
 
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import type { ConcurrencyParams, RateParams } from "../../../src/algorithms/types.ts";
-import { StoreError } from "../../../src/errors.ts";
 import type { TurnBatcherStats } from "../../../src/stores/batching/turn-batcher.ts";
 import type { GuardedStore } from "../../../src/stores/guard/guarded-store.ts";
 import type { StoreDriver } from "../../../src/stores/guard/store-driver.ts";
 import { postgresNames } from "../../../src/stores/postgres/identifiers.ts";
 import { PostgresStore, postgresRefundBatchStats } from "../../../src/stores/postgres/postgres-store.ts";
-import { RedisStore } from "../../../src/stores/redis/index.ts";
 import { hashSlot, stateKey } from "../../../src/stores/redis/keys.ts";
 import type { StoreOp } from "../../../src/stores/store.ts";
-import { type PrivateCluster, startCluster } from "../../helpers/redis-cluster.ts";
 import { requirePostgres, requireRedis } from "../../helpers/stores.ts";
 import { adminSql, dropStoreObjects, testConfig } from "../postgres/setup.ts";
-import { deleteByPrefix, redisConfig } from "../redis/setup.ts";
+import { redisFixture } from "../redis/setup.ts";
+import { clusterStoreForBlock, expectEachCallerFailed } from "./fixtures.ts";
 
 const redis = await requireRedis();
 const postgres = await requirePostgres();
@@ -141,14 +138,8 @@ async function turnAgainstOneByOne(
 }
 
 describe.skipIf(!redis.available)("refund batches on Redis", () => {
-  const config = redisConfig(redis.url);
-  const store = new RedisStore(config, { overLimitCache: false });
-  const raw = new Redis(redis.url);
-  afterAll(async () => {
-    await deleteByPrefix(raw, config.keyPrefix);
-    raw.disconnect();
-    await store.close();
-  });
+  const { store, config, raw, close } = redisFixture(redis.url, {}, { overLimitCache: false });
+  afterAll(close);
 
   it("40 refunds and charges of one turn go as two script runs and leave what they leave one by one", async () => {
     const sent = await turnAgainstOneByOne(store, () => store.refundBatchStats(), "turn", "alone");
@@ -173,35 +164,21 @@ describe.skipIf(!redis.available)("refund batches on Redis", () => {
       store.charge([{ limiterId: "poison", key: "good", params: bucket, cost: 1 }]),
       store.refund([{ limiterId: "poison", key: "bad", params: window, cost: 1 }]),
     ]);
-    expect(store.refundBatchStats().batches - before).toBe(1);
-    for (const outcome of settled) {
-      expect(outcome.status).toBe("rejected");
-      expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(StoreError);
-    }
-    expect(store.stats().errors - errorsBefore).toBe(3);
+    expectEachCallerFailed(
+      settled,
+      store.refundBatchStats().batches - before,
+      store.stats().errors - errorsBefore,
+    );
     // The next turn's refunds go on.
     await store.refund([{ limiterId: "poison", key: "good", params: window, cost: 1 }]);
   });
 });
 
 describe.skipIf(!redis.available)("refund batches on a Redis Cluster", () => {
-  let cluster: PrivateCluster;
-  let store: RedisStore;
-  let prefix = "";
-
-  beforeAll(async () => {
-    cluster = await startCluster();
-    const config = redisConfig([...cluster.urls], { cluster: true, timeoutMs: 3_000 });
-    prefix = config.keyPrefix;
-    store = new RedisStore(config, { overLimitCache: false });
-  }, 60_000);
-
-  afterAll(async () => {
-    await store?.close();
-    await cluster?.stop();
-  });
+  const cluster = clusterStoreForBlock();
 
   it("refunds of one turn go as one run per hash slot (a composite across slots in each of its slots)", async () => {
+    const { store, prefix } = cluster;
     const sent = await turnAgainstOneByOne(store, () => store.refundBatchStats(), "turn", "alone");
     // Each call is one refund per slot its ops are in; each slot's refunds go as runs of at most 32.
     const perSlot = new Map<number, number>();
@@ -217,6 +194,7 @@ describe.skipIf(!redis.available)("refund batches on a Redis Cluster", () => {
   });
 
   it("releases of one turn go as one run per hash slot", async () => {
+    const { store } = cluster;
     const sent = await releaseInOneTurn(store, () => store.refundBatchStats(), "leases");
     // 21 releases on x and 20 on y: one run on each slot, or 32 + 9 when both keys share one.
     expect(sent).toEqual({ batches: 2, items: 41 });
@@ -259,12 +237,11 @@ describe.skipIf(!postgres.available)("refund batches on PostgreSQL", () => {
         failing.charge([{ limiterId: "f", key: "b", params: bucket, cost: 1 }]),
         failing.refund([{ limiterId: "f", key: "a", params: bucket, cost: 2 }]),
       ]);
-      expect(postgresRefundBatchStats(failing).batches - before).toBe(1);
-      for (const outcome of settled) {
-        expect(outcome.status).toBe("rejected");
-        expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(StoreError);
-      }
-      expect(failing.stats().errors - errorsBefore).toBe(3);
+      expectEachCallerFailed(
+        settled,
+        postgresRefundBatchStats(failing).batches - before,
+        failing.stats().errors - errorsBefore,
+      );
     } finally {
       await admin.end({ timeout: 1 });
       await failing.close();
