@@ -16,9 +16,9 @@
  * all their ops.
  *
  * Round trips: one per batch of decisions, one per batch of peeks, one per batch of refunds, charges and
- * releases, and one per `reset` and `renew`, except a lone single rate op on a key without a row yet, which takes
- * two, and a peek of a limiter with a block, which reads the block's row with one more. The first call of a store also loads the
- * driver, opens a connection and, with `auto_create`, runs the DDL once.
+ * releases, and one per `reset` and `renew`, except a lone single rate op on a key without a row yet, which
+ * takes two, and a peek of a limiter with a block, which reads the block's row with one more. The first call of
+ * a store also loads the driver, opens a connection and, with `auto_create`, runs the DDL once.
  */
 
 import type { PostgresStoreConfig } from "../../config/types.ts";

@@ -10,9 +10,9 @@
  * breaker accounting and the refund of its own late "allowed" reply stay per call; only the round trip is
  * shared. A batch that fails fails each of its calls with the same error.
  *
- * Decisions, peeks and refunds go in separate batches (separate scripts), which leave at the end of the turn in the
- * order their first calls came; so of two calls made in one turn without one awaiting the other, a refund may
- * reach Redis after a decision made after it. Such calls are concurrent (and are on any store with several
+ * Decisions, peeks and refunds go in separate batches (separate scripts), which leave at the end of the turn in
+ * the order their first calls came; so of two calls made in one turn without one awaiting the other, a refund
+ * may reach Redis after a decision made after it. Such calls are concurrent (and are on any store with several
  * connections): nothing orders them. A call made after another one settled is never sent before it: its
  * batch leaves in a later turn, on the same connection. In particular a refund (or settle) of a decision is
  * made once the decision's reply came, so it always applies after the decision.
