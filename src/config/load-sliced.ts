@@ -9,7 +9,9 @@
 import { resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { checkTextSteps, displayName, type LoadOptions, snapshotSteps, tomlConfigError } from "./load.ts";
+import { streamedSnapshot } from "./load-streamed.ts";
 import { parseTomlInThread, type ThreadParse } from "./parse-thread.ts";
+import { limiterSplitPointsSteps } from "./split-points.ts";
 import { runInSlices, type SliceStats } from "./steps.ts";
 import type { ConfigSnapshot } from "./types.ts";
 
@@ -25,6 +27,11 @@ export interface SlicedLoadStats extends SliceStats {
   parsedInThread: boolean;
   /** Messages the worker sent (the document comes in several for a large file). */
   threadMessages: number;
+  /**
+   * True when the file was parsed in pieces and checked as they came (see `load-streamed.ts`); false when it
+   * was parsed and checked as a whole, also after the piece-by-piece path gave up.
+   */
+  streamed?: boolean;
 }
 
 /**
@@ -42,6 +49,19 @@ export async function parseConfigFileTextInSlices(
   const absolute = resolve(cwd, path);
   const file = displayName(absolute, cwd);
   await runInSlices(checkTextSteps(text, file), undefined, stats);
+  stats.streamed = false;
+  if (text.length >= THREAD_PARSE_FROM) {
+    const cuts = await runInSlices(limiterSplitPointsSteps(text), undefined, stats);
+    const streamed =
+      cuts.length === 0
+        ? undefined
+        : await streamedSnapshot(text, cuts, file, options.env ?? process.env, stats);
+    if (streamed !== undefined) {
+      stats.streamed = true;
+      stats.parsedInThread = true;
+      return Object.freeze({ ...streamed, file: absolute });
+    }
+  }
   const parsed: ThreadParse =
     text.length >= THREAD_PARSE_FROM
       ? await parseTomlInThread(text)

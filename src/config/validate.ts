@@ -213,13 +213,55 @@ export function* validateDocumentSteps(
 }
 
 function* validateTables(document: unknown, finish?: LimiterFinisher): Steps<DocumentValidation> {
-  const issues: PathIssue[] = [];
   if (!isTable(document))
     return {
       issues: [{ code: "invalid_type", path: [], message: "expected a table of stores and limiters" }],
       unchecked: 0,
     };
+  const { head, issues } = validateHead(document);
+  const limiters = new Map<string, ValidatedLimiter>();
+  let unchecked = 0;
+  const rawLimiters = has(document, "limiters") ? document.limiters : undefined;
+  if (rawLimiters !== undefined && !isTable(rawLimiters)) {
+    issues.push({
+      code: "invalid_type",
+      path: ["limiters"],
+      message: "expected a table of limiters ([limiters.<id>])",
+    });
+  } else if (rawLimiters !== undefined) {
+    // Not `presentKeys`: the list of a large table is read as recorded (see `keysOf`), and filtered as it goes.
+    unchecked = yield* validateLimiterTablesSteps(
+      rawLimiters,
+      keysOf(rawLimiters),
+      head,
+      limiters,
+      issues,
+      finish,
+    );
+  }
+  return issues.length > 0
+    ? { issues, unchecked }
+    : { value: { ...head.value, limiters }, issues, unchecked };
+}
 
+/**
+ * What a document says outside its limiter tables, validated: the whole document but its limiters, and what
+ * each limiter table is checked and normalized against.
+ */
+export interface DocumentHead {
+  /** The document without limiters. */
+  readonly value: Omit<ValidatedDocument, "limiters">;
+  /** The stores a limiter may name and `defaults.store` as written. */
+  readonly context: StoreContext;
+}
+
+/**
+ * Validates every part of a document but its limiter tables (`limiters` itself is not looked at), pushing
+ * issues onto the list it returns. A reload that receives the limiter tables in batches checks this part
+ * first and each batch against its `head` (see {@link validateLimiterTablesSteps}).
+ */
+export function validateHead(document: Table): { head: DocumentHead; issues: PathIssue[] } {
+  const issues: PathIssue[] = [];
   for (const key of presentKeys(document)) {
     if (!DOCUMENT_KEYS.includes(key) && !COMPAT_DOCUMENT_KEYS.includes(key)) {
       issues.push({
@@ -340,53 +382,58 @@ function* validateTables(document: unknown, finish?: LimiterFinisher): Steps<Doc
       );
   }
 
-  const limiters = new Map<string, ValidatedLimiter>();
-  let unchecked = 0;
-  const rawLimiters = has(document, "limiters") ? document.limiters : undefined;
-  if (rawLimiters !== undefined && !isTable(rawLimiters)) {
-    issues.push({
-      code: "invalid_type",
-      path: ["limiters"],
-      message: "expected a table of limiters ([limiters.<id>])",
-    });
-  } else if (rawLimiters !== undefined) {
-    let done = 0;
-    // Not `presentKeys`: the list of a large table is read as recorded (see `keysOf`), and filtered as it goes.
-    for (const id of keysOf(rawLimiters)) {
-      if (++done % STEP_SIZE === 0) yield;
-      if (rawLimiters[id] === undefined) continue;
-      if (issues.length >= MAX_LISTED_ISSUES) {
-        unchecked++;
-        continue;
-      }
-      const path = ["limiters", id];
-      const result = validateLimiterTable(path, rawLimiters[id], { storeIds, defaultStore });
-      issues.push(...result.issues);
-      const value = result.value;
-      if (value === undefined) continue;
-      limiters.set(
-        id,
-        finish === undefined || issues.length > 0
-          ? value
-          : { config: finish(id, value.parsed!, defaults, stores), definition: value.definition },
-      );
-    }
-  }
+  return {
+    head: {
+      value: {
+        allowNoLimiters,
+        defaults,
+        stores,
+        ...(overrides === undefined ? {} : { overrides }),
+        ...(lists === undefined ? {} : { lists }),
+      },
+      context: { storeIds, defaultStore },
+    },
+    issues,
+  };
+}
 
-  return issues.length > 0
-    ? { issues, unchecked }
-    : {
-        value: {
-          allowNoLimiters,
-          defaults,
-          stores,
-          limiters,
-          ...(overrides === undefined ? {} : { overrides }),
-          ...(lists === undefined ? {} : { lists }),
-        },
-        issues,
-        unchecked,
-      };
+/**
+ * Validates the limiter tables `ids` of `rawLimiters` against a document's head, adding each that passes to
+ * `limiters` and its issues to `issues` (which may hold the head's already). Once `issues` holds
+ * {@link MAX_LISTED_ISSUES}, the remaining tables are only counted; a table is finished (normalized) only while
+ * `issues` is empty. Yields every {@link STEP_SIZE} tables.
+ * @returns the number of tables left unchecked.
+ */
+export function* validateLimiterTablesSteps(
+  rawLimiters: Table,
+  ids: Iterable<string>,
+  head: DocumentHead,
+  limiters: Map<string, ValidatedLimiter>,
+  issues: PathIssue[],
+  finish?: LimiterFinisher,
+): Steps<number> {
+  const { defaults, stores } = head.value;
+  let unchecked = 0;
+  let done = 0;
+  for (const id of ids) {
+    if (++done % STEP_SIZE === 0) yield;
+    if (rawLimiters[id] === undefined) continue;
+    if (issues.length >= MAX_LISTED_ISSUES) {
+      unchecked++;
+      continue;
+    }
+    const result = validateLimiterTable(["limiters", id], rawLimiters[id], head.context);
+    issues.push(...result.issues);
+    const value = result.value;
+    if (value === undefined) continue;
+    limiters.set(
+      id,
+      finish === undefined || issues.length > 0
+        ? value
+        : { config: finish(id, value.parsed!, defaults, stores), definition: value.definition },
+    );
+  }
+  return unchecked;
 }
 
 function unknownKeyMessage(key: string, known: readonly string[], where: string): string {

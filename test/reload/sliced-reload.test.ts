@@ -11,7 +11,11 @@ import { writeFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { limiterFile, limiterId } from "../../bench/config-load.ts";
 import { parseConfigFileText } from "../../src/config/load.ts";
-import { parseConfigFileTextInSlices, THREAD_PARSE_FROM } from "../../src/config/load-sliced.ts";
+import {
+  parseConfigFileTextInSlices,
+  type SlicedLoadStats,
+  THREAD_PARSE_FROM,
+} from "../../src/config/load-sliced.ts";
 import { reloadStats } from "../../src/core/rate-sync.ts";
 import { ConfigError, RateSync, UnknownLimiterError } from "../../src/index.ts";
 import { tempConfigFile } from "./files.ts";
@@ -85,6 +89,8 @@ describe(`a reload of ${LARGE.toLocaleString("en-US")} limiters`, () => {
     expect(rs.dynamic(last).get()).toEqual({ rate: "20/s" });
     const stats = rs[reloadStats]();
     expect(stats.parsedInThread).toBe(true);
+    // Parsed piece by piece and checked as the pieces came.
+    expect(stats.streamed).toBe(true);
     expect(stats.threadMessages).toBeGreaterThan(LARGE / 1000);
     expect(stats.slices).toBeGreaterThan(1);
     // In one piece (as before), the loop would turn once or twice during the whole reload.
@@ -111,6 +117,8 @@ describe(`a reload of ${LARGE.toLocaleString("en-US")} limiters`, () => {
     const sliced = await parseConfigFileTextInSlices(text, file, { env: {} }, stats);
     const whole = parseConfigFileText(text, file, { env: {} });
     expect(stats.parsedInThread).toBe(true);
+    // `[limiters.5]` is listed first by JavaScript, so this file is parsed whole (see split-points.ts).
+    expect(stats).toMatchObject({ streamed: false });
     expect([...sliced.limiters.keys()]).toEqual([...whole.limiters.keys()]);
     expect(JSON.stringify([...sliced.limiters])).toBe(JSON.stringify([...whole.limiters]));
     expect(JSON.stringify([...sliced.definitions])).toBe(JSON.stringify([...whole.definitions]));
@@ -119,6 +127,29 @@ describe(`a reload of ${LARGE.toLocaleString("en-US")} limiters`, () => {
     expect(sliced.file).toBe(whole.file);
     expect(sliced.limiters.get("__proto__")?.policy.quota).toBe(3);
     expect(() => (sliced.limiters as Map<string, unknown>).set("x", {})).toThrow(TypeError);
+  }, 60_000);
+
+  it("gives the same snapshot as the loader in one piece when it checks the file piece by piece", async () => {
+    const text = [
+      '[stores.main]\nengine = "memory"\n',
+      '[defaults]\nstore = "main"\ntimeout = "2s"\n',
+      '[limiters.__proto__]\nrate = "3/s"\n',
+      '[limiters."api:<tenant>"]\nrate = "7/s"\nburst = 14\n',
+      limiterFile(4_000, 4),
+      '[limiters.env]\nrate = "${SLICED_RATE:-9/s}"\n',
+      limiterFile(4_000, 5).replaceAll("[limiters.l", "[limiters.m"),
+    ].join("");
+    const file = configFile(text);
+    const stats: SlicedLoadStats = { slices: 0, parsedInThread: false, threadMessages: 0 };
+    const sliced = await parseConfigFileTextInSlices(text, file, { env: {} }, stats);
+    const whole = parseConfigFileText(text, file, { env: {} });
+    expect(stats.streamed).toBe(true);
+    expect(JSON.stringify([...sliced.limiters])).toBe(JSON.stringify([...whole.limiters]));
+    expect(JSON.stringify([...sliced.definitions])).toBe(JSON.stringify([...whole.definitions]));
+    expect(sliced.defaults).toEqual(whole.defaults);
+    expect([...sliced.stores]).toEqual([...whole.stores]);
+    expect(sliced.file).toBe(whole.file);
+    expect(sliced.limiters.get("env")?.policy.quota).toBe(9);
   }, 60_000);
 
   it("reports an invalid file, and a TOML error, with the loader's exact messages", async () => {

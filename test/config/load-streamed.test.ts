@@ -1,0 +1,136 @@
+/**
+ * The piece-by-piece load of a reload (#13): for a file without issues it gives the very snapshot the whole-file
+ * load gives; for anything else it gives up (`undefined`), and the reload then loads the file as a whole. Cut
+ * every two tables here, so small files make many pieces.
+ */
+
+import { describe, expect, it } from "vitest";
+import { parseConfigText } from "../../src/config/load.ts";
+import { streamedSnapshot } from "../../src/config/load-streamed.ts";
+import { limiterSplitPointsSteps } from "../../src/config/split-points.ts";
+import { runSync } from "../../src/config/steps.ts";
+import type { ConfigSnapshot } from "../../src/config/types.ts";
+
+const env = { STREAMED_RATE: "9/s" };
+
+async function streamed(text: string): Promise<ConfigSnapshot | undefined> {
+  const cuts = runSync(limiterSplitPointsSteps(text, 2));
+  expect(cuts.length).toBeGreaterThanOrEqual(2);
+  return streamedSnapshot(text, cuts, "<config>", env);
+}
+
+/** Everything a snapshot configures, as JSON (maps as their entries, in order). */
+function shown(snapshot: ConfigSnapshot): string {
+  return JSON.stringify({
+    limiters: [...snapshot.limiters],
+    definitions: [...snapshot.definitions],
+    defaults: snapshot.defaults,
+    stores: [...snapshot.stores],
+    lists: snapshot.lists?.source,
+    overrides: snapshot.overrides,
+    allowNoLimiters: snapshot.allowNoLimiters,
+  });
+}
+
+const HEAD = `allow_no_limiters = false
+
+[stores.main]
+engine = "memory"
+
+[defaults]
+store = "main"
+on_store_error = "deny"
+`;
+
+describe("streamedSnapshot", () => {
+  it("gives the whole-file snapshot, in file order, for ids, values and sub-tables of every kind", async () => {
+    const text = `${HEAD}
+[limiters."api:<tenant>"]
+rate = "7/s"
+burst = 14
+
+[limiters.'login']
+algorithm = "sliding_window"
+limit = 5
+window = "5m"
+
+[limiters.__proto__]
+rate = "3/s"
+
+[limiters.env]
+rate = "\${STREAMED_RATE}"
+
+[limiters.multi]
+limits = [
+  { rate = "1/s" },
+  { limit = 100, algorithm = "fixed_window", window = "1h" },
+]
+
+[limiters.jobs]
+max_concurrent = 4
+lease = "30s"
+
+[limiters.zeta]
+rate = "1/m"
+`;
+    const snapshot = await streamed(text);
+    expect(snapshot).toBeDefined();
+    expect(shown(snapshot!)).toBe(shown(parseConfigText(text, { env })));
+    expect([...snapshot!.limiters.keys()]).toEqual([
+      "api:<tenant>",
+      "login",
+      "__proto__",
+      "env",
+      "multi",
+      "jobs",
+      "zeta",
+    ]);
+    expect(snapshot!.limiters.get("env")?.policy.quota).toBe(9);
+    expect(Object.isFrozen(snapshot!.limiters.get("jobs"))).toBe(true);
+  });
+
+  // Each of these gives up, and the whole-file load decides (here: what it says, error or snapshot).
+  const givesUp: [string, string][] = [
+    [
+      "a sub-table of a limiter in a later piece",
+      '[limiters.a]\nrate = "1/s"\n[limiters.b]\nrate = "1/s"\n[limiters.c]\nrate = "1/s"\n[limiters.a.x]\ny = 1\n',
+    ],
+    [
+      "a limiter defined twice",
+      '[limiters.a]\nrate = "1/s"\n[limiters.b]\nrate = "1/s"\n[limiters.a]\nrate = "2/s"\n',
+    ],
+    [
+      "a header line inside a multi-line string",
+      '[limiters.a]\nrate = "1/s"\n[limiters.b]\nnote = """\n[limiters.c]\n"""\nrate = "1/s"\n[limiters.d]\nrate = "1/s"\n',
+    ],
+    [
+      "limiters in the head",
+      'limiters.h.rate = "1/s"\n[limiters.a]\nrate = "1/s"\n[limiters.b]\nrate = "1/s"\n[limiters.c]\nrate = "1/s"\n',
+    ],
+    [
+      "an invalid limiter in the last piece",
+      '[limiters.a]\nrate = "1/s"\n[limiters.b]\nrate = "1/s"\n[limiters.c]\nrate = "ten per second"\n',
+    ],
+    [
+      "a variable that is not set",
+      '[limiters.a]\nrate = "1/s"\n[limiters.b]\nrate = "1/s"\n[limiters.c]\nrate = "${NOT_SET_ANYWHERE}"\n',
+    ],
+    [
+      "a TOML error in a piece",
+      '[limiters.a]\nrate = "1/s"\n[limiters.b]\nrate = "1/s"\n[limiters.c]\nrate = "1/s\n',
+    ],
+    [
+      "an array-index id in a sub-table header",
+      '[limiters.a]\nrate = "1/s"\n[limiters.b]\nrate = "1/s"\n[limiters.7.x]\ny = 1\n[limiters.c]\nrate = "1/s"\n',
+    ],
+    [
+      "an invalid head",
+      '[defaults]\nstore = "nowhere"\n[limiters.a]\nrate = "1/s"\n[limiters.b]\nrate = "1/s"\n[limiters.c]\nrate = "1/s"\n',
+    ],
+  ];
+  for (const [what, text] of givesUp) {
+    it(`gives up on ${what}`, async () => {
+      expect(await streamed(text)).toBeUndefined();
+    });
+  }
+});
