@@ -15,7 +15,8 @@ export type {
   TokenBucketParams,
   WindowParams,
 } from "./algorithms/types.ts";
-export { findConfigFile, loadConfig, parseConfigObject, parseConfigText } from "./config/load.ts";
+export { findConfigFile, parseConfigObject, parseConfigText } from "./config/load.ts";
+export { loadConfig } from "./config/load-file.ts";
 export type {
   ConfigSnapshot,
   DefaultsConfig,

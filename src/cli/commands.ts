@@ -4,7 +4,7 @@
  */
 
 import { configSchemaJson, describeConfig, describeLimiter } from "../config/describe.ts";
-import { loadConfig } from "../config/load.ts";
+import { loadConfig } from "../config/load-file.ts";
 import { MASK, maskSecrets, maskUrl } from "../config/mask.ts";
 import type {
   ConfigSnapshot,

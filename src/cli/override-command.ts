@@ -6,7 +6,7 @@
  */
 
 import { userInfo } from "node:os";
-import { loadConfig } from "../config/load.ts";
+import { loadConfig } from "../config/load-file.ts";
 import { maskSecrets } from "../config/mask.ts";
 import type { ConfigSnapshot, OverridesConfig } from "../config/types.ts";
 import { RateSync } from "../core/rate-sync.ts";

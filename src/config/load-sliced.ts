@@ -35,6 +35,30 @@ export interface SlicedLoadStats extends SliceStats {
 }
 
 /**
+ * The snapshot of a large file whose text passed `checkTextSteps`, parsed piece by piece in a worker thread and
+ * checked as the pieces come (see `load-streamed.ts`); `undefined` when the file is small, or not of a shape
+ * that can be cut, or has an issue: then load it as a whole, which reports every issue.
+ * @param absolute - the snapshot's `file`; `file` names it in issues.
+ */
+export async function streamedFileSnapshot(
+  text: string,
+  absolute: string,
+  file: string,
+  options: LoadOptions,
+  stats: SlicedLoadStats,
+): Promise<ConfigSnapshot | undefined> {
+  stats.streamed = false;
+  if (text.length < THREAD_PARSE_FROM) return undefined;
+  const cuts = await runInSlices(limiterSplitPointsSteps(text), undefined, stats);
+  if (cuts.length === 0) return undefined;
+  const streamed = await streamedSnapshot(text, cuts, file, options.env ?? process.env, stats);
+  if (streamed === undefined) return undefined;
+  stats.streamed = true;
+  stats.parsedInThread = true;
+  return Object.freeze({ ...streamed, file: absolute });
+}
+
+/**
  * Like `parseConfigFileText`, without holding the event loop: parsed in a worker thread, then checked and
  * normalized in slices. Short text, or text a worker cannot parse, is parsed on this thread.
  * @throws {ConfigError}
@@ -49,19 +73,8 @@ export async function parseConfigFileTextInSlices(
   const absolute = resolve(cwd, path);
   const file = displayName(absolute, cwd);
   await runInSlices(checkTextSteps(text, file), undefined, stats);
-  stats.streamed = false;
-  if (text.length >= THREAD_PARSE_FROM) {
-    const cuts = await runInSlices(limiterSplitPointsSteps(text), undefined, stats);
-    const streamed =
-      cuts.length === 0
-        ? undefined
-        : await streamedSnapshot(text, cuts, file, options.env ?? process.env, stats);
-    if (streamed !== undefined) {
-      stats.streamed = true;
-      stats.parsedInThread = true;
-      return Object.freeze({ ...streamed, file: absolute });
-    }
-  }
+  const streamed = await streamedFileSnapshot(text, absolute, file, options, stats);
+  if (streamed !== undefined) return streamed;
   const parsed: ThreadParse =
     text.length >= THREAD_PARSE_FROM
       ? await parseTomlInThread(text)

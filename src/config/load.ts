@@ -5,8 +5,7 @@
  * every issue with `file:line:col path: message`. Nothing is half-applied.
  */
 
-import { existsSync, statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { statSync } from "node:fs";
 import { isAbsolute, relative, resolve } from "node:path";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { ConfigError, type ConfigIssue } from "../errors.ts";
@@ -254,40 +253,6 @@ export function describeConfigSearch(options: LoadOptions = {}): string {
 export function displayName(path: string, cwd: string): string {
   const rel = relative(cwd, path);
   return rel !== "" && !rel.startsWith("..") && !isAbsolute(rel) ? rel : path;
-}
-
-/**
- * Finds and loads the config file: the explicit `path`, else the search path of {@link findConfigFile}.
- *
- * @returns the snapshot, or `undefined` when no path was asked for and no file was found (limiters may then
- *   be configured in code).
- * @throws {ConfigError} when the file is invalid, or when a path that was asked for (`path` or
- *   `RATE_SYNC_CONFIG`) cannot be read.
- * @example
- * const snapshot = await loadConfig();                    // ./rate-sync.toml, if any
- * const strict = await loadConfig("config/limits.toml");  // must exist
- */
-export async function loadConfig(
-  path?: string,
-  options: LoadOptions = {},
-): Promise<ConfigSnapshot | undefined> {
-  const cwd = options.cwd ?? process.cwd();
-  const absolute = path === undefined ? findConfigFile(options) : resolve(cwd, path);
-  if (absolute === undefined) return undefined;
-  const file = displayName(absolute, cwd);
-  let text: string;
-  try {
-    const size = statSync(absolute).size;
-    if (size > MAX_CONFIG_BYTES) throw new ConfigError([tooLargeIssue(file, size)]);
-    text = await readFile(absolute, "utf8");
-  } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    const reason = existsSync(absolute) ? "cannot be read" : "does not exist";
-    throw new ConfigError([fileIssue(file, `the config file ${absolute} ${reason}`)], {
-      cause: error,
-    });
-  }
-  return parseConfigFileText(text, absolute, options);
 }
 
 /**

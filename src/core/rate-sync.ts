@@ -9,7 +9,8 @@
 import { allowsFractionalCost } from "../algorithms/registry.ts";
 import { MIN_COST } from "../config/bounds.ts";
 import { fileIssue } from "../config/issues.ts";
-import { describeConfigSearch, loadConfig, parseConfigObject, parseConfigText } from "../config/load.ts";
+import { describeConfigSearch, parseConfigObject, parseConfigText } from "../config/load.ts";
+import { loadConfig } from "../config/load-file.ts";
 import type { SlicedLoadStats } from "../config/load-sliced.ts";
 import type { ConfigSnapshot, LimiterConfig, LimiterDefinition } from "../config/types.ts";
 import { describeValue } from "../config/units.ts";

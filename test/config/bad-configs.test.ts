@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config/load.ts";
+import { loadConfig } from "../../src/config/load-file.ts";
 import { ConfigError, formatConfigIssue, isConfigError } from "../../src/errors.ts";
 
 const cwd = fileURLToPath(new URL("../fixtures/bad/", import.meta.url));

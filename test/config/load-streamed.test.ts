@@ -4,8 +4,14 @@
  * every two tables here, so small files make many pieces.
  */
 
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseConfigText } from "../../src/config/load.ts";
+import { limiterFile } from "../../bench/config-load.ts";
+import { parseConfigFileText, parseConfigText } from "../../src/config/load.ts";
+import { loadConfig } from "../../src/config/load-file.ts";
+import { THREAD_PARSE_FROM } from "../../src/config/load-sliced.ts";
 import { streamedSnapshot } from "../../src/config/load-streamed.ts";
 import { limiterSplitPointsSteps } from "../../src/config/split-points.ts";
 import { runSync } from "../../src/config/steps.ts";
@@ -133,4 +139,29 @@ rate = "1/m"
       expect(await streamed(text)).toBeUndefined();
     });
   }
+});
+
+describe("loadConfig of a large file", () => {
+  it("gives what the whole-file load gives, for a valid file and for an invalid one", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rate-sync-streamed-"));
+    try {
+      const file = join(dir, "rate-sync.toml");
+      const valid = `${HEAD}${limiterFile(6_000, 3)}`;
+      expect(valid.length).toBeGreaterThan(THREAD_PARSE_FROM);
+      writeFileSync(file, valid);
+      const loaded = await loadConfig(file);
+      expect(loaded?.file).toBe(file);
+      expect(shown(loaded!)).toBe(shown(parseConfigFileText(valid, file)));
+      const invalid = `${valid}[limiters.bad]\nrate = "ten per second"\n`;
+      writeFileSync(file, invalid);
+      const message = await loadConfig(file).then(
+        () => "loaded",
+        (error: Error) => error.message,
+      );
+      expect(message).toMatch(/limiters\.bad\.rate/);
+      expect(() => parseConfigFileText(invalid, file)).toThrow(message);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -7,11 +7,11 @@ import { afterAll, describe, expect, it } from "vitest";
 import { describeConfig } from "../../src/config/describe.ts";
 import {
   findConfigFile,
-  loadConfig,
   normalizeLimiterDefinition,
   parseConfigObject,
   parseConfigText,
 } from "../../src/config/load.ts";
+import { loadConfig } from "../../src/config/load-file.ts";
 import { maskUrl } from "../../src/config/mask.ts";
 import { ConfigError, isConfigError } from "../../src/errors.ts";
 
