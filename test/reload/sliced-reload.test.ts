@@ -16,6 +16,7 @@ import {
   type SlicedLoadStats,
   THREAD_PARSE_FROM,
 } from "../../src/config/load-sliced.ts";
+import type { ConfigSnapshot } from "../../src/config/types.ts";
 import { reloadStats } from "../../src/core/rate-sync.ts";
 import { ConfigError, RateSync, UnknownLimiterError } from "../../src/index.ts";
 import { tempConfigFile } from "./files.ts";
@@ -53,6 +54,15 @@ function turnCounter(): { stop(): number; onTurn(fn: () => void): void } {
     },
     onTurn: (fn) => hooks.push(fn),
   };
+}
+
+/** Two snapshots configure the very same things, in the same order. */
+function expectSameSnapshot(sliced: ConfigSnapshot, whole: ConfigSnapshot): void {
+  expect(JSON.stringify([...sliced.limiters])).toBe(JSON.stringify([...whole.limiters]));
+  expect(JSON.stringify([...sliced.definitions])).toBe(JSON.stringify([...whole.definitions]));
+  expect(sliced.defaults).toEqual(whole.defaults);
+  expect([...sliced.stores]).toEqual([...whole.stores]);
+  expect(sliced.file).toBe(whole.file);
 }
 
 /** The error message `fn` rejects or throws with. */
@@ -120,11 +130,7 @@ describe(`a reload of ${LARGE.toLocaleString("en-US")} limiters`, () => {
     // `[limiters.5]` is listed first by JavaScript, so this file is parsed whole (see split-points.ts).
     expect(stats).toMatchObject({ streamed: false });
     expect([...sliced.limiters.keys()]).toEqual([...whole.limiters.keys()]);
-    expect(JSON.stringify([...sliced.limiters])).toBe(JSON.stringify([...whole.limiters]));
-    expect(JSON.stringify([...sliced.definitions])).toBe(JSON.stringify([...whole.definitions]));
-    expect(sliced.defaults).toEqual(whole.defaults);
-    expect([...sliced.stores]).toEqual([...whole.stores]);
-    expect(sliced.file).toBe(whole.file);
+    expectSameSnapshot(sliced, whole);
     expect(sliced.limiters.get("__proto__")?.policy.quota).toBe(3);
     expect(() => (sliced.limiters as Map<string, unknown>).set("x", {})).toThrow(TypeError);
   }, 60_000);
@@ -144,11 +150,7 @@ describe(`a reload of ${LARGE.toLocaleString("en-US")} limiters`, () => {
     const sliced = await parseConfigFileTextInSlices(text, file, { env: {} }, stats);
     const whole = parseConfigFileText(text, file, { env: {} });
     expect(stats.streamed).toBe(true);
-    expect(JSON.stringify([...sliced.limiters])).toBe(JSON.stringify([...whole.limiters]));
-    expect(JSON.stringify([...sliced.definitions])).toBe(JSON.stringify([...whole.definitions]));
-    expect(sliced.defaults).toEqual(whole.defaults);
-    expect([...sliced.stores]).toEqual([...whole.stores]);
-    expect(sliced.file).toBe(whole.file);
+    expectSameSnapshot(sliced, whole);
     expect(sliced.limiters.get("env")?.policy.quota).toBe(9);
   }, 60_000);
 
