@@ -56,8 +56,7 @@ export async function loadConfig(
   // (an issue, a shape it cannot cut) is loaded here in one piece, the quickest way to every issue.
   if (text.length >= THREAD_PARSE_FROM) {
     checkText(text, file);
-    const stats = { slices: 0, parsedInThread: false, threadMessages: 0 };
-    const streamed = await streamedFileSnapshot(text, absolute, file, options, stats);
+    const streamed = await streamedFileSnapshot(text, absolute, file, options);
     if (streamed !== undefined) return streamed;
   }
   return parseConfigFileText(text, absolute, options);

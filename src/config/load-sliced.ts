@@ -45,7 +45,7 @@ export async function streamedFileSnapshot(
   absolute: string,
   file: string,
   options: LoadOptions,
-  stats: SlicedLoadStats,
+  stats: SlicedLoadStats = { slices: 0, parsedInThread: false, threadMessages: 0 },
 ): Promise<ConfigSnapshot | undefined> {
   stats.streamed = false;
   if (text.length < THREAD_PARSE_FROM) return undefined;

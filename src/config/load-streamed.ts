@@ -1,8 +1,8 @@
 /**
  * @module
- * The fast path of a reload of a large file (#13): the parse thread sends the file's limiter tables piece by
- * piece (see `split-points.ts`) and each batch is interpolated, validated and normalized as it arrives, so this
- * thread's work overlaps the parse instead of waiting for it.
+ * The fast path of loading and reloading a large file (#13): the parse thread sends the file's limiter tables
+ * piece by piece (see `split-points.ts`) and each batch is interpolated, validated and normalized as it
+ * arrives, so this thread's work overlaps the parse instead of waiting for it.
  *
  * It only ever gives a snapshot for a file without a single issue, and then the very snapshot the whole-file
  * path gives: the same head, the same tables in the same order, each checked by the same functions against

@@ -257,7 +257,7 @@ export interface DocumentHead {
 
 /**
  * Validates every part of a document but its limiter tables (`limiters` itself is not looked at), pushing
- * issues onto the list it returns. A reload that receives the limiter tables in batches checks this part
+ * issues onto the list it returns. A load that receives the limiter tables in batches checks this part
  * first and each batch against its `head` (see {@link validateLimiterTablesSteps}).
  */
 export function validateHead(document: Table): { head: DocumentHead; issues: PathIssue[] } {
