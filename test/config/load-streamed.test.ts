@@ -16,6 +16,7 @@ import { streamedSnapshot } from "../../src/config/load-streamed.ts";
 import { limiterSplitPointsSteps } from "../../src/config/split-points.ts";
 import { runSync } from "../../src/config/steps.ts";
 import type { ConfigSnapshot } from "../../src/config/types.ts";
+import { snapshotJson } from "../helpers/snapshots.ts";
 
 const env = { STREAMED_RATE: "9/s" };
 
@@ -23,19 +24,6 @@ async function streamed(text: string): Promise<ConfigSnapshot | undefined> {
   const cuts = runSync(limiterSplitPointsSteps(text, 2));
   expect(cuts.length).toBeGreaterThanOrEqual(2);
   return streamedSnapshot(text, cuts, "<config>", env);
-}
-
-/** Everything a snapshot configures, as JSON (maps as their entries, in order). */
-function shown(snapshot: ConfigSnapshot): string {
-  return JSON.stringify({
-    limiters: [...snapshot.limiters],
-    definitions: [...snapshot.definitions],
-    defaults: snapshot.defaults,
-    stores: [...snapshot.stores],
-    lists: snapshot.lists?.source,
-    overrides: snapshot.overrides,
-    allowNoLimiters: snapshot.allowNoLimiters,
-  });
 }
 
 const HEAD = `allow_no_limiters = false
@@ -81,7 +69,7 @@ rate = "1/m"
 `;
     const snapshot = await streamed(text);
     expect(snapshot).toBeDefined();
-    expect(shown(snapshot!)).toBe(shown(parseConfigText(text, { env })));
+    expect(snapshotJson(snapshot!)).toBe(snapshotJson(parseConfigText(text, { env })));
     expect([...snapshot!.limiters.keys()]).toEqual([
       "api:<tenant>",
       "login",
@@ -151,7 +139,7 @@ describe("loadConfig of a large file", () => {
       writeFileSync(file, valid);
       const loaded = await loadConfig(file);
       expect(loaded?.file).toBe(file);
-      expect(shown(loaded!)).toBe(shown(parseConfigFileText(valid, file)));
+      expect(snapshotJson(loaded!)).toBe(snapshotJson(parseConfigFileText(valid, file)));
       const invalid = `${valid}[limiters.bad]\nrate = "ten per second"\n`;
       writeFileSync(file, invalid);
       const message = await loadConfig(file).then(

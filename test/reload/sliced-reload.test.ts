@@ -16,9 +16,9 @@ import {
   type SlicedLoadStats,
   THREAD_PARSE_FROM,
 } from "../../src/config/load-sliced.ts";
-import type { ConfigSnapshot } from "../../src/config/types.ts";
 import { reloadStats } from "../../src/core/rate-sync.ts";
 import { ConfigError, RateSync, UnknownLimiterError } from "../../src/index.ts";
+import { expectSameSnapshot } from "../helpers/snapshots.ts";
 import { tempConfigFile } from "./files.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -54,15 +54,6 @@ function turnCounter(): { stop(): number; onTurn(fn: () => void): void } {
     },
     onTurn: (fn) => hooks.push(fn),
   };
-}
-
-/** Two snapshots configure the very same things, in the same order. */
-function expectSameSnapshot(sliced: ConfigSnapshot, whole: ConfigSnapshot): void {
-  expect(JSON.stringify([...sliced.limiters])).toBe(JSON.stringify([...whole.limiters]));
-  expect(JSON.stringify([...sliced.definitions])).toBe(JSON.stringify([...whole.definitions]));
-  expect(sliced.defaults).toEqual(whole.defaults);
-  expect([...sliced.stores]).toEqual([...whole.stores]);
-  expect(sliced.file).toBe(whole.file);
 }
 
 /** The error message `fn` rejects or throws with. */
